@@ -1,0 +1,238 @@
+#define DSF_MODULE "agent"
+#include "agent/agent.h"
+#include "agent/buffer.h"
+#include "agent/privs.h"
+#include "agent/pull.h"
+#include "agent/push.h"
+#include "common/bucket.h"
+#include "common/log.h"
+#include "common/loop.h"
+
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+static const char usage[] =
+    "DESCRIPTION\n"
+    "  Collects host, container, process and network-latency metrics every interval\n"
+    "  (Telegraf's measurement names) and pushes them to MQTT (dsf/m/{bucket}/{ns}/{mci}/{vm},\n"
+    "  QoS 1, with seq/boot/fmt user properties) or Kafka (dsf.metrics, keyed ns/mci/vm).\n"
+    "  Messages stay in a bounded buffer until the broker (or, with buffer.ack=collector,\n"
+    "  the collector) confirms them, so a broker outage loses nothing that fits the buffer.\n"
+    "  It also serves GET /metrics (node_exporter names), /api/v1/snapshot and /healthz.\n"
+    "  Started as root it switches to privileges.user and keeps only the capabilities the\n"
+    "  enabled inputs need.\n\n"
+    "EXAMPLES\n"
+    "  damselfly-agent --set identity.ns=ns1 --set identity.mci=web --set identity.vm=vm1\n"
+    "  damselfly-agent -c /etc/damselfly/agent.json --check\n"
+    "  curl -s 127.0.0.1:9100/api/v1/snapshot\n";
+
+static struct dsf_cfg_section *build_sections(struct agent *a)
+{
+    size_t n = 0;
+    while (dsf_inputs[n])
+        n++;
+    struct dsf_cfg_section *secs = calloc(n + 2, sizeof(*secs));
+    if (!secs)
+        return NULL;
+    secs[0] = (struct dsf_cfg_section){"", agent_config_keys, &a->cfg};
+    for (size_t i = 0; i < n; i++) {
+        struct agent_input *in = &a->inputs[a->ninputs++];
+        char *prefix = malloc(strlen(dsf_inputs[i]->name) + 8);
+        in->def = dsf_inputs[i];
+        in->options = calloc(1, dsf_inputs[i]->options_size);
+        if (!prefix || !in->options)
+            return NULL;
+        sprintf(prefix, "inputs.%s", dsf_inputs[i]->name);
+        secs[i + 1] = (struct dsf_cfg_section){prefix, in->def->options, in->options};
+    }
+    return secs;
+}
+
+static void free_sections(struct agent *a)
+{
+    if (!a->sections)
+        return;
+    dsf_cfg_free(a->sections);
+    for (size_t i = 1; a->sections[i].keys; i++)
+        free((char *)a->sections[i].prefix);
+    for (size_t i = 0; i < a->ninputs; i++)
+        free(a->inputs[i].options);
+    free(a->sections);
+}
+
+static void set_identity(struct agent *a)
+{
+    struct agent_config *c = &a->cfg;
+    static char hostname[256];
+    if (!*c->identity.host && gethostname(hostname, sizeof(hostname) - 1) == 0) {
+        free(c->identity.host);
+        c->identity.host = strdup(hostname);
+    }
+    const char *keys[] = {"ns",   "mci",         "vm",       "csp", "region",
+                          "host", "k8s_cluster", "k8s_node", "pod", "container"};
+    const char *vals[] = {c->identity.ns,          c->identity.mci,      c->identity.vm,
+                          c->identity.csp,         c->identity.region,   c->identity.host,
+                          c->identity.k8s_cluster, c->identity.k8s_node, c->identity.pod,
+                          c->identity.container};
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+        tagset_add(&a->identity, keys[i], vals[i]);
+    snprintf(a->bus_key, sizeof(a->bus_key), "%s/%s/%s", c->identity.ns, c->identity.mci,
+             c->identity.vm);
+    uint32_t bucket = dsf_bucket(a->bus_key, strlen(a->bus_key), (uint32_t)c->push.buckets);
+    snprintf(a->bucket_topic, sizeof(a->bucket_topic), "dsf/m/%u/%s", bucket, a->bus_key);
+    unsigned char rnd[8] = {0};
+    if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
+        memcpy(rnd, &(int64_t){dsf_now_ns() ^ getpid()}, sizeof(rnd));
+    for (size_t i = 0; i < sizeof(rnd); i++)
+        sprintf(a->boot + 2 * i, "%02x", rnd[i]);
+}
+
+static void stop(void *arg)
+{
+    struct agent *a = arg;
+    log_info("stopping");
+    event_base_loopbreak(a->base);
+}
+
+static double buffer_bytes(void *arg)
+{
+    return (double)((struct buffer *)arg)->bytes;
+}
+
+static double buffer_messages(void *arg)
+{
+    return (double)((struct buffer *)arg)->messages;
+}
+
+static void register_buffer_metrics(struct agent *a)
+{
+    struct dsf_metrics *m = &a->metrics;
+    struct buffer *b = a->buffer;
+    metrics_add_fn(m, "damselfly_agent_buffer_bytes", DSF_GAUGE,
+                   "Bytes of messages held until confirmed.", NULL, buffer_bytes, b);
+    metrics_add_fn(m, "damselfly_agent_buffer_messages", DSF_GAUGE,
+                   "Messages held until confirmed.", NULL, buffer_messages, b);
+    metrics_add_u64(m, "damselfly_agent_dropped_messages_total", DSF_COUNTER,
+                    "Messages dropped because the buffer was full.", "reason=\"buffer_full\"",
+                    &b->dropped_messages);
+    metrics_add_u64(m, "damselfly_agent_dropped_points_total", DSF_COUNTER,
+                    "Points dropped because the buffer was full.", "reason=\"buffer_full\"",
+                    &b->dropped_points);
+    metrics_add_u64(m, "damselfly_agent_resent_messages_total", DSF_COUNTER,
+                    "Messages published again after a lost connection or a missing ack.", NULL,
+                    &b->resent);
+    struct spool *s = &a->spool;
+    metrics_add_u64(m, "damselfly_agent_spool_bytes", DSF_GAUGE,
+                    "Bytes of messages waiting in the on-disk spool.", NULL, &s->bytes);
+    metrics_add_u64(m, "damselfly_agent_spool_messages", DSF_GAUGE,
+                    "Messages waiting in the on-disk spool.", NULL, &s->messages);
+    metrics_add_u64(m, "damselfly_agent_dropped_messages_total", DSF_COUNTER,
+                    "Messages dropped because the buffer was full.", "reason=\"spool_full\"",
+                    &s->dropped_messages);
+    metrics_add_u64(m, "damselfly_agent_dropped_points_total", DSF_COUNTER,
+                    "Points dropped because the buffer was full.", "reason=\"spool_full\"",
+                    &s->dropped_points);
+    metrics_add_u64(m, "damselfly_agent_spool_corrupt_total", DSF_COUNTER,
+                    "Spool files found unreadable and dropped.", NULL, &s->corrupt);
+}
+
+static int start(struct agent *a)
+{
+    char err[512];
+    struct agent_config *c = &a->cfg;
+    a->env = (struct dsf_input_env){c->host.proc, c->host.sys, c->host.rootfs, c->interval_ms};
+    if (agent_inputs_init(a, err, sizeof(err))) {
+        log_error("%s", err);
+        return 2;
+    }
+    int kafka = strcmp(c->push.mode, "kafka") == 0;
+    buffer_init(a->buffer, c->buffer.max_bytes, kafka || strcmp(c->buffer.ack, "collector") != 0);
+    register_buffer_metrics(a);
+    /* Bind the pull port before dropping privileges, so a port below 1024 works. */
+    if (*c->http.listen && !(a->pull = pull_new(a, err, sizeof(err)))) {
+        log_error("http: %s", err);
+        return 1;
+    }
+    /* Before any client library starts a thread: capabilities are per thread. */
+    if (c->privileges.drop &&
+        privs_drop(c->privileges.user, agent_required_caps(a), err, sizeof(err))) {
+        log_error("%s", err);
+        return 1;
+    }
+    /* After the switch: the spool is written as the user the agent runs as. */
+    if (*c->buffer.spool_dir) {
+        if (spool_open(&a->spool, c->buffer.spool_dir, c->buffer.spool_max_bytes,
+                       c->buffer.spool_fsync, err, sizeof(err))) {
+            log_error("%s", err);
+            return 1;
+        }
+        a->buffer->spool = &a->spool;
+        buffer_refill(a->buffer);
+    }
+    if (strcmp(c->push.mode, "off") != 0 && !(a->push = push_new(a, err, sizeof(err)))) {
+        log_error("push: %s", err);
+        return 2;
+    }
+    if (agent_cycle_start(a)) {
+        log_error("cannot start the collection timer");
+        return 1;
+    }
+    log_info("started: ns=%s mci=%s vm=%s boot=%s interval=%lldms push=%s topic=%s", c->identity.ns,
+             c->identity.mci, c->identity.vm, a->boot, (long long)c->interval_ms, c->push.mode,
+             a->bucket_topic);
+    event_base_dispatch(a->base);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static struct agent a;
+    static struct buffer buffer;
+    a.buffer = &buffer;
+    a.sections = build_sections(&a);
+    if (!a.sections) {
+        fprintf(stderr, "damselfly-agent: out of memory\n");
+        return 1;
+    }
+    const struct dsf_cli cli = {
+        .prog = "damselfly-agent",
+        .summary = "Damselfly's metric agent: collect, push (MQTT or Kafka), serve pulls.",
+        .usage = usage,
+        .sections = a.sections,
+        .validate = agent_config_validate,
+    };
+    int rc = dsf_cli_parse(&cli, argc, argv);
+    if (rc) {
+        free_sections(&a);
+        return rc == 1 ? 0 : rc;
+    }
+    enum dsf_log_level level;
+    if (dsf_log_parse_level(a.cfg.log_level, &level) == 0)
+        dsf_log_set_default_level(level);
+    set_identity(&a);
+    a.base = dsf_loop_new();
+    if (!a.base || dsf_loop_on_signals(a.base, stop, NULL, &a)) {
+        log_error("cannot create the event loop");
+        return 1;
+    }
+    rc = start(&a);
+    push_free(a.push);
+    buffer_save(a.buffer);
+    pull_free(a.pull);
+    agent_inputs_fini(&a);
+    buffer_free(a.buffer);
+    batch_free(&a.batch);
+    batch_free(&a.snapshot);
+    buf_free(&a.payload);
+    buf_free(&a.snapshot_out);
+    metrics_free(&a.metrics);
+    if (a.tick)
+        event_free(a.tick);
+    event_base_free(a.base);
+    free_sections(&a);
+    return rc;
+}

@@ -1,0 +1,128 @@
+#define DSF_MODULE "agents"
+#include "collector/agents.h"
+#include "common/bucket.h"
+#include "common/log.h"
+#include "common/metrics.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct agent_state *agents_get(struct agents *a, const char *ns, const char *mci, const char *vm)
+{
+    char key[200];
+    int n = snprintf(key, sizeof(key), "%s/%s/%s", ns, mci, vm);
+    if (n < 0 || (size_t)n >= sizeof(key))
+        return NULL;
+    uint32_t h = dsf_fnv1a32(key, (size_t)n) % (sizeof(a->table) / sizeof(a->table[0]));
+    for (struct agent_state *s = a->table[h]; s; s = s->chain)
+        if (strcmp(s->key, key) == 0)
+            return s;
+    struct agent_state *s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    memcpy(s->key, key, (size_t)n + 1);
+    snprintf(s->ack_topic, sizeof(s->ack_topic), "dsf/a/%s/ack", key);
+    struct dsf_buf labels = {0};
+    buf_puts(&labels, "agent=\"");
+    prom_label_value(&labels, key);
+    buf_putc(&labels, '"');
+    snprintf(s->labels, sizeof(s->labels), "%s", buf_cstr(&labels));
+    buf_free(&labels);
+    s->chain = a->table[h];
+    a->table[h] = s;
+    s->next = a->all;
+    a->all = s;
+    a->count++;
+    if (a->metrics) {
+        metrics_add_u64(a->metrics, "damselfly_collector_agent_gaps_total", DSF_COUNTER,
+                        "Messages an agent sent that never arrived (seq gaps).", s->labels,
+                        &s->gaps);
+        metrics_add_u64(a->metrics, "damselfly_collector_agent_duplicates_total", DSF_COUNTER,
+                        "Messages that arrived more than once (resends).", s->labels,
+                        &s->duplicates);
+        metrics_add_u64(a->metrics, "damselfly_collector_agent_messages_total", DSF_COUNTER,
+                        "Messages received from an agent.", s->labels, &s->messages);
+    }
+    return s;
+}
+
+void agents_track(struct agent_state *s, const char *boot, uint64_t seq)
+{
+    s->messages++;
+    if (!boot)
+        return;
+    if (strcmp(s->boot, boot) != 0) {
+        if (s->boot[0])
+            log_info("%s restarted (boot %s -> %s)", s->key, s->boot, boot);
+        snprintf(s->boot, sizeof(s->boot), "%s", boot);
+        s->last_seq = 0;
+    }
+    if (seq <= s->last_seq) {
+        s->duplicates++;
+        return;
+    }
+    if (seq > s->last_seq + 1)
+        s->gaps += seq - s->last_seq - 1;
+    s->last_seq = seq;
+}
+
+static void add_range(struct agent_state *s, uint64_t seq)
+{
+    for (size_t i = 0; i < s->nranges; i++) {
+        uint64_t *r = s->ranges[i];
+        if (seq >= r[0] && seq <= r[1])
+            return;
+        if (seq + 1 == r[0] || seq == r[1] + 1) {
+            r[0] = seq < r[0] ? seq : r[0];
+            r[1] = seq > r[1] ? seq : r[1];
+            return;
+        }
+    }
+    if (s->nranges == s->cap_ranges) {
+        size_t cap = s->cap_ranges ? s->cap_ranges * 2 : 8;
+        uint64_t(*grown)[2] = realloc(s->ranges, cap * sizeof(*grown));
+        if (!grown)
+            return; /* not acked: the agent resends it, harmlessly */
+        s->ranges = grown;
+        s->cap_ranges = cap;
+    }
+    s->ranges[s->nranges][0] = s->ranges[s->nranges][1] = seq;
+    s->nranges++;
+}
+
+void agents_stored(struct agent_state *s, uint64_t seq, const char *boot)
+{
+    if (strcmp(s->ack_boot, boot) != 0) {
+        /* Acks of another run's messages: that run is over, its agent took a new boot. */
+        snprintf(s->ack_boot, sizeof(s->ack_boot), "%s", boot);
+        s->nranges = 0;
+    }
+    add_range(s, seq);
+    s->ack_due = 1;
+}
+
+void agents_take_ack(struct agent_state *s, struct dsf_buf *out)
+{
+    buf_reset(out);
+    buf_printf(out, "{\"boot\":\"%s\",\"ranges\":[", s->ack_boot);
+    for (size_t i = 0; i < s->nranges; i++)
+        buf_printf(out, "%s[%llu,%llu]", i ? "," : "", (unsigned long long)s->ranges[i][0],
+                   (unsigned long long)s->ranges[i][1]);
+    buf_puts(out, "]}");
+    s->nranges = 0;
+    s->ack_due = 0;
+}
+
+void agents_free(struct agents *a)
+{
+    struct agent_state *s = a->all;
+    while (s) {
+        struct agent_state *next = s->next;
+        free(s->ranges);
+        free(s);
+        s = next;
+    }
+    memset(a->table, 0, sizeof(a->table));
+    a->all = NULL;
+}

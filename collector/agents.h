@@ -1,0 +1,47 @@
+/* Per-agent state: seq/boot tracking (gaps, duplicates) and the messages stored since the
+ * last end-to-end ack, reported back to the agent as ranges of seq. */
+#ifndef DSF_COLLECTOR_AGENTS_H
+#define DSF_COLLECTOR_AGENTS_H
+
+#include <stdint.h>
+
+#include "common/buf.h"
+
+struct dsf_metrics;
+
+struct agent_state {
+    struct agent_state *chain, *next;
+    char key[200]; /* ns/mci/vm */
+    char ack_topic[256];
+    char boot[17];
+    uint64_t last_seq;
+    uint64_t messages, gaps, duplicates;
+    char labels[260];
+    /* Stored since the last ack: ranges of seq of one boot. Only what this collector stored
+     * is acked, never a whole prefix: a restarted collector cannot vouch for seqs it did not
+     * see, and the agent keeps and resends those. */
+    char ack_boot[17];
+    uint64_t (*ranges)[2];
+    size_t nranges, cap_ranges;
+    int ack_due;
+};
+
+struct agents {
+    struct agent_state *table[1024];
+    struct agent_state *all;
+    uint64_t count;
+    struct dsf_metrics *metrics;
+};
+
+/* The agent for ns/mci/vm, created (and its series registered) on first sight. */
+struct agent_state *agents_get(struct agents *a, const char *ns, const char *mci, const char *vm);
+/* Accounts for one message: a new boot starts over; seq beyond the next counts a gap, a seq
+ * already seen a duplicate (still written: the first copy may not have been stored). */
+void agents_track(struct agent_state *s, const char *boot, uint64_t seq);
+/* The store has the message seq of boot: add it to the next ack. */
+void agents_stored(struct agent_state *s, uint64_t seq, const char *boot);
+/* Writes the ack JSON ({"boot","ranges":[[lo,hi],...]}) and clears the ranges. */
+void agents_take_ack(struct agent_state *s, struct dsf_buf *out);
+void agents_free(struct agents *a);
+
+#endif

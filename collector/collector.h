@@ -1,0 +1,109 @@
+/* The collector's configuration and its one context struct, which owns everything. */
+#ifndef DSF_COLLECTOR_H
+#define DSF_COLLECTOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "common/config.h"
+#include "common/metrics.h"
+#include "collector/progress.h"
+
+struct collector_config {
+    char *id;
+    char *input; /* mqtt or kafka */
+    char *log_level;
+    struct {
+        char *url, *username, *password, *tls_ca, *tls_cert, *tls_key;
+        int tls_insecure;
+        char *buckets; /* "all", or a list and ranges: "0-15,32" */
+        int64_t buckets_total;
+        int follow_assign;
+        int64_t session_expiry_s;
+    } mqtt;
+    struct {
+        char *brokers, *group, *username, *password, *tls_ca;
+    } kafka;
+    struct {
+        char *url, *api, *db, *rp, *precision, *org, *bucket, *token, *username, *password;
+        int gzip;
+        int64_t max_in_flight, timeout_ms, max_backoff_ms;
+    } output;
+    struct {
+        int64_t lines;
+        uint64_t bytes;
+        int64_t interval_ms;
+        uint64_t max_pending_bytes;
+    } batch;
+    int64_t skew_ms;
+    char *http_listen;
+    char *dlq_topic;
+    int64_t heartbeat_ms;
+};
+
+extern const struct dsf_cfg_key collector_config_keys[];
+int collector_config_validate(const struct dsf_cfg_section *secs, const char *origin, char *err);
+
+struct event_base;
+struct dsf_bus;
+struct writer;
+struct agents;
+struct dsf_http_server;
+
+/* Counters exported on /metrics; every drop has one. */
+struct collector_stats {
+    uint64_t messages, lines_in, bytes_in, lines_rejected, lines_out, bytes_out;
+    uint64_t batches_ok, batches_failed, retries, partial_writes;
+    uint64_t skewed, gaps, duplicates, dlq_published, dlq_dropped, acks_published;
+    uint64_t dropped_lines; /* given up on: counted and sent to the DLQ where possible */
+    uint64_t store_latency_us_sum, store_requests;
+};
+
+struct collector {
+    struct collector_config cfg;
+    struct dsf_cfg_section sections[2];
+    struct event_base *base;
+    struct dsf_bus *bus;
+    struct writer *writer;
+    struct agents *agents;
+    struct dsf_http_server *http;
+    struct dsf_metrics metrics;
+    struct collector_stats stats;
+    struct dsf_buf scratch;       /* a message's lines as written */
+    struct dsf_buf scratch_dlq;   /* DLQ payloads */
+    struct progress **partitions; /* Kafka: durable offset per partition */
+    size_t npartitions;
+    struct event *heartbeat;
+    int64_t assign_epoch;
+    uint8_t *subscribed; /* one flag per bucket */
+};
+
+/* pipeline.c: one message from the bus, already split from its transport. */
+struct collector_message {
+    const char *topic;
+    const char *payload;
+    size_t len;
+    const char *boot, *fmt;
+    uint64_t seq;
+    int has_seq;
+    int32_t partition; /* Kafka position, -1 for MQTT */
+    int64_t offset;
+};
+void pipeline_handle(struct collector *c, const struct collector_message *m);
+/* Reports a rejected line on the DLQ topic and counts it. */
+void pipeline_reject(struct collector *c, const char *topic, const char *line, size_t len,
+                     const char *reason);
+
+/* main.c: after the writer finished a request (acks and commits may be due). */
+void collector_after_write(struct collector *c);
+
+/* The durable progress of a Kafka partition (grown on demand); NULL when out of memory. */
+struct progress *collector_partition(struct collector *c, int32_t partition);
+
+/* consume.c */
+int consume_start(struct collector *c, char *err, size_t errlen);
+/* Parses "all" or "0-15,32" into flags[0..total). 0 or -1. */
+int parse_buckets(const char *spec, uint8_t *flags, uint32_t total);
+
+#endif

@@ -1,0 +1,89 @@
+#include "collector/collector.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#define K(field) offsetof(struct collector_config, field)
+
+const struct dsf_cfg_key collector_config_keys[] = {
+    {"id", DSF_CFG_STR, "", K(id), "collector id (topics dsf/c/{id}/...); empty: the host name", 0,
+     0},
+    {"input", DSF_CFG_STR, "mqtt", K(input), "mqtt or kafka", 0, 0},
+    {"log_level", DSF_CFG_STR, "info", K(log_level), "error, warn, info or debug", 0, 0},
+    {"mqtt.url", DSF_CFG_STR, "tcp://127.0.0.1:1883", K(mqtt.url),
+     "broker URL: tcp://host:port or ssl://host:port", 0, 0},
+    {"mqtt.username", DSF_CFG_STR, "", K(mqtt.username), "broker user name", 0, 0},
+    {"mqtt.password", DSF_CFG_STR, "", K(mqtt.password), "broker password", 0, 0},
+    {"mqtt.tls_ca", DSF_CFG_STR, "", K(mqtt.tls_ca), "CA certificate file (PEM)", 0, 0},
+    {"mqtt.tls_cert", DSF_CFG_STR, "", K(mqtt.tls_cert), "client certificate file (PEM)", 0, 0},
+    {"mqtt.tls_key", DSF_CFG_STR, "", K(mqtt.tls_key), "client key file (PEM)", 0, 0},
+    {"mqtt.tls_insecure", DSF_CFG_BOOL, "false", K(mqtt.tls_insecure),
+     "skip verifying the broker's certificate (testing only)", 0, 0},
+    {"mqtt.buckets", DSF_CFG_STR, "all", K(mqtt.buckets),
+     "buckets to consume: all, none, or a list and ranges like 0-15,32", 0, 0},
+    {"mqtt.buckets_total", DSF_CFG_INT, "64", K(mqtt.buckets_total),
+     "number of buckets B, cluster-wide (as the agents' push.buckets)", 1, 65536},
+    {"mqtt.follow_assign", DSF_CFG_BOOL, "false", K(mqtt.follow_assign),
+     "follow the balancer's retained assignment on dsf/c/{id}/assign", 0, 0},
+    {"mqtt.session_expiry", DSF_CFG_DURATION, "1h", K(mqtt.session_expiry_s),
+     "how long the broker keeps this collector's queue while it is away", 1000, 86400000 * 7.0},
+    {"kafka.brokers", DSF_CFG_STR, "127.0.0.1:9092", K(kafka.brokers), "bootstrap servers", 0, 0},
+    {"kafka.group", DSF_CFG_STR, "dsf-collectors", K(kafka.group), "consumer group", 0, 0},
+    {"kafka.username", DSF_CFG_STR, "", K(kafka.username), "SASL user (PLAIN)", 0, 0},
+    {"kafka.password", DSF_CFG_STR, "", K(kafka.password), "SASL password", 0, 0},
+    {"kafka.tls_ca", DSF_CFG_STR, "", K(kafka.tls_ca), "CA certificate file (PEM)", 0, 0},
+    {"output.url", DSF_CFG_STR, "http://127.0.0.1:8086", K(output.url),
+     "time-series store base URL", 0, 0},
+    {"output.api", DSF_CFG_STR, "v1", K(output.api),
+     "v1 (InfluxDB 1.x /write), v2 (InfluxDB 2.x/3 /api/v2/write) or vm (VictoriaMetrics)", 0, 0},
+    {"output.db", DSF_CFG_STR, "damselfly", K(output.db), "v1 database", 0, 0},
+    {"output.rp", DSF_CFG_STR, "", K(output.rp), "v1 retention policy; empty: the default", 0, 0},
+    {"output.org", DSF_CFG_STR, "", K(output.org), "v2 organisation", 0, 0},
+    {"output.bucket", DSF_CFG_STR, "damselfly", K(output.bucket), "v2 bucket", 0, 0},
+    {"output.token", DSF_CFG_STR, "", K(output.token), "v2 token", 0, 0},
+    {"output.username", DSF_CFG_STR, "", K(output.username), "basic auth user (v1)", 0, 0},
+    {"output.password", DSF_CFG_STR, "", K(output.password), "basic auth password (v1)", 0, 0},
+    {"output.gzip", DSF_CFG_BOOL, "true", K(output.gzip), "gzip request bodies", 0, 0},
+    {"output.max_in_flight", DSF_CFG_INT, "4", K(output.max_in_flight),
+     "write requests in flight at once", 1, 256},
+    {"output.timeout", DSF_CFG_DURATION, "10s", K(output.timeout_ms), "per-request timeout", 100,
+     600000},
+    {"output.max_backoff", DSF_CFG_DURATION, "10s", K(output.max_backoff_ms),
+     "longest wait between retries", 100, 3600000},
+    {"batch.lines", DSF_CFG_INT, "5000", K(batch.lines), "lines per write request", 1, 1000000},
+    {"batch.bytes", DSF_CFG_SIZE, "1MiB", K(batch.bytes), "bytes per write request", 1024, 1e9},
+    {"batch.interval", DSF_CFG_DURATION, "1s", K(batch.interval_ms),
+     "longest a line waits for its batch to fill", 10, 60000},
+    {"batch.max_pending", DSF_CFG_SIZE, "256MiB", K(batch.max_pending_bytes),
+     "bytes held for the store before new messages are refused (not acked, so resent)", 1024, 1e12},
+    {"skew", DSF_CFG_DURATION, "5m", K(skew_ms),
+     "samples further than this from the collector's clock are counted as skewed", 1000,
+     86400000 * 365.0},
+    {"http.listen", DSF_CFG_STR, "127.0.0.1:9101", K(http_listen),
+     "/metrics and /healthz address; empty: off", 0, 0},
+    {"dlq.topic", DSF_CFG_STR, "dsf/dlq", K(dlq_topic), "where rejected input goes, with a reason",
+     0, 0},
+    {"heartbeat", DSF_CFG_DURATION, "2s", K(heartbeat_ms),
+     "how often the load report goes to dsf/c/{id}/hb", 100, 600000},
+    DSF_CFG_END,
+};
+
+int collector_config_validate(const struct dsf_cfg_section *secs, const char *origin, char *err)
+{
+    const struct collector_config *c = secs[0].obj;
+    const char *bad = NULL;
+    if (strcmp(c->input, "mqtt") != 0 && strcmp(c->input, "kafka") != 0)
+        bad = "input";
+    else if (strcmp(c->output.api, "v1") != 0 && strcmp(c->output.api, "v2") != 0 &&
+             strcmp(c->output.api, "vm") != 0)
+        bad = "output.api";
+    else if (strncmp(c->output.url, "http://", 7) != 0 && strncmp(c->output.url, "https://", 8))
+        bad = "output.url";
+    if (bad) {
+        snprintf(err, DSF_CFG_ERRLEN, "%s: key '%s' has an unknown value (see --help)", origin,
+                 bad);
+        return -1;
+    }
+    return 0;
+}

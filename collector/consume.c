@@ -1,0 +1,246 @@
+/*
+ * Input: MQTT bucket subscriptions (from config, or following the balancer's retained
+ * assignment on dsf/c/{id}/assign: new buckets are subscribed before old ones are dropped)
+ * with a persistent session, or the Kafka consumer group on dsf.metrics. Also the
+ * collector's heartbeat with its Last Will.
+ */
+#define DSF_MODULE "consume"
+#include "collector/collector.h"
+#include "collector/writer.h"
+#include "common/bus.h"
+#include "common/log.h"
+#include "common/loop.h"
+
+#include <event2/event.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+int parse_buckets(const char *spec, uint8_t *flags, uint32_t total)
+{
+    memset(flags, 0, total);
+    if (strcmp(spec, "all") == 0) {
+        memset(flags, 1, total);
+        return 0;
+    }
+    if (strcmp(spec, "none") == 0 || !*spec)
+        return 0;
+    const char *p = spec;
+    while (*p) {
+        char *end;
+        long lo = strtol(p, &end, 10), hi = lo;
+        if (end == p)
+            return -1;
+        if (*end == '-') {
+            p = end + 1;
+            hi = strtol(p, &end, 10);
+            if (end == p)
+                return -1;
+        }
+        if (lo < 0 || hi < lo || hi >= (long)total)
+            return -1;
+        for (long b = lo; b <= hi; b++)
+            flags[b] = 1;
+        if (*end == ',')
+            end++;
+        else if (*end)
+            return -1;
+        p = end;
+    }
+    return 0;
+}
+
+static void bucket_topic(uint32_t b, char *out, size_t cap)
+{
+    snprintf(out, cap, "dsf/m/%u/#", b);
+}
+
+/* Applies a new bucket set: subscribe to the new buckets first, then drop the old ones, so
+ * no message of a moving bucket falls between two collectors. */
+static void apply_buckets(struct collector *c, const uint8_t *want)
+{
+    uint32_t total = (uint32_t)c->cfg.mqtt.buckets_total;
+    char topic[64];
+    size_t added = 0, removed = 0;
+    for (uint32_t b = 0; b < total; b++) {
+        if (want[b] && !c->subscribed[b]) {
+            bucket_topic(b, topic, sizeof(topic));
+            dsf_bus_subscribe(c->bus, topic, 1);
+            c->subscribed[b] = 1;
+            added++;
+        }
+    }
+    for (uint32_t b = 0; b < total; b++) {
+        if (!want[b] && c->subscribed[b]) {
+            bucket_topic(b, topic, sizeof(topic));
+            dsf_bus_unsubscribe(c->bus, topic);
+            c->subscribed[b] = 0;
+            removed++;
+        }
+    }
+    if (added || removed)
+        log_info("buckets: +%zu -%zu", added, removed);
+}
+
+static void handle_assign(struct collector *c, const struct dsf_bus_message *m)
+{
+    json_error_t jerr;
+    json_t *root = json_loadb(m->payload, m->len, 0, &jerr), *buckets;
+    json_int_t epoch = -1;
+    if (!root || json_unpack(root, "{s:I, s:o}", "epoch", &epoch, "buckets", &buckets) ||
+        !json_is_array(buckets)) {
+        log_warn("ignoring a malformed assignment on %s (want {\"epoch\":N,\"buckets\":[...]})",
+                 m->topic);
+        json_decref(root);
+        return;
+    }
+    if (epoch <= c->assign_epoch) {
+        json_decref(root);
+        return; /* stale or repeated */
+    }
+    uint32_t total = (uint32_t)c->cfg.mqtt.buckets_total;
+    uint8_t *want = calloc(total, 1);
+    size_t i;
+    json_t *v;
+    int ok = want != NULL;
+    json_array_foreach(buckets, i, v)
+    {
+        json_int_t b = json_integer_value(v);
+        if (!json_is_integer(v) || b < 0 || b >= (json_int_t)total)
+            ok = 0;
+        else if (want)
+            want[b] = 1;
+    }
+    if (ok) {
+        c->assign_epoch = epoch;
+        log_info("assignment epoch %lld: %zu buckets", (long long)epoch, json_array_size(buckets));
+        apply_buckets(c, want);
+    } else {
+        log_warn("ignoring assignment epoch %lld: bucket numbers outside 0..%u", (long long)epoch,
+                 total - 1);
+    }
+    free(want);
+    json_decref(root);
+}
+
+static void on_message(void *arg, const struct dsf_bus_message *m)
+{
+    struct collector *c = arg;
+    if (strncmp(m->topic, "dsf/m/", 6) == 0) {
+        struct collector_message cm = {
+            .topic = m->topic,
+            .payload = m->payload,
+            .len = m->len,
+            .boot = m->boot,
+            .fmt = m->fmt,
+            .seq = m->seq,
+            .has_seq = m->has_seq,
+            .partition = strcmp(c->cfg.input, "kafka") == 0 ? m->partition : -1,
+            .offset = m->offset,
+        };
+        pipeline_handle(c, &cm);
+    } else if (strstr(m->topic, "/assign")) {
+        handle_assign(c, m);
+    }
+}
+
+static double cpu_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void on_heartbeat(evutil_socket_t fd, short what, void *arg)
+{
+    struct collector *c = arg;
+    static uint64_t last_msgs, last_lines;
+    static double last_cpu;
+    static int64_t last_ms;
+    int64_t now = dsf_mono_ms();
+    double dt = last_ms ? (double)(now - last_ms) / 1000.0 : 0;
+    double cpu = cpu_seconds();
+    size_t nb = 0;
+    for (int64_t b = 0; c->subscribed && b < c->cfg.mqtt.buckets_total; b++)
+        nb += c->subscribed[b];
+    char payload[512];
+    int n = snprintf(payload, sizeof(payload),
+                     "{\"id\":\"%s\",\"status\":\"online\",\"epoch\":%lld,\"buckets\":%zu,"
+                     "\"msgs_per_s\":%.1f,\"points_per_s\":%.1f,\"cpu\":%.3f,"
+                     "\"pending_bytes\":%llu}",
+                     c->cfg.id, (long long)c->assign_epoch, nb,
+                     dt > 0 ? (double)(c->stats.messages - last_msgs) / dt : 0.0,
+                     dt > 0 ? (double)(c->stats.lines_in - last_lines) / dt : 0.0,
+                     dt > 0 ? (cpu - last_cpu) / dt : 0.0,
+                     (unsigned long long)writer_pending_bytes(c->writer));
+    last_msgs = c->stats.messages;
+    last_lines = c->stats.lines_in;
+    last_cpu = cpu;
+    last_ms = now;
+    char topic[300];
+    snprintf(topic, sizeof(topic), "dsf/c/%s/hb", c->cfg.id);
+    struct dsf_bus_message m = {.topic = topic, .payload = payload, .len = (size_t)n};
+    dsf_bus_publish(c->bus, &m, 0, 0, 0);
+}
+
+int consume_start(struct collector *c, char *err, size_t errlen)
+{
+    const struct collector_config *cfg = &c->cfg;
+    int kafka = strcmp(cfg->input, "kafka") == 0;
+    static char client_id[300], hb_topic[300], offline[300];
+    snprintf(client_id, sizeof(client_id), "dsf-collector-%s", cfg->id);
+    snprintf(hb_topic, sizeof(hb_topic), "dsf/c/%s/hb", cfg->id);
+    snprintf(offline, sizeof(offline), "{\"id\":\"%s\",\"status\":\"offline\"}", cfg->id);
+#define OPT(s) (*(s) ? (s) : NULL)
+    struct dsf_bus_options opt = {
+        .kind = kafka ? DSF_BUS_KAFKA : DSF_BUS_MQTT,
+        .brokers = kafka ? cfg->kafka.brokers : cfg->mqtt.url,
+        .client_id = client_id,
+        .username = OPT(kafka ? cfg->kafka.username : cfg->mqtt.username),
+        .password = OPT(kafka ? cfg->kafka.password : cfg->mqtt.password),
+        .tls_ca = OPT(kafka ? cfg->kafka.tls_ca : cfg->mqtt.tls_ca),
+        .tls_cert = OPT(cfg->mqtt.tls_cert),
+        .tls_key = OPT(cfg->mqtt.tls_key),
+        .tls_insecure = cfg->mqtt.tls_insecure,
+        .keepalive_s = 10,
+        /* A persistent session: what arrives while the collector restarts is queued. */
+        .clean_start = 0,
+        .session_expiry_s = (uint32_t)cfg->mqtt.session_expiry_s,
+        .will_topic = kafka ? NULL : hb_topic,
+        .will_payload = offline,
+        .group_id = kafka ? cfg->kafka.group : NULL,
+        .max_inflight = 1000,
+    };
+#undef OPT
+    struct dsf_bus_callbacks cb = {.on_message = on_message, .arg = c};
+    c->bus = dsf_bus_new(c->base, &opt, &cb, err, errlen);
+    if (!c->bus)
+        return -1;
+    if (kafka) {
+        dsf_bus_subscribe(c->bus, "dsf/m/+/#", 1);
+    } else {
+        uint32_t total = (uint32_t)cfg->mqtt.buckets_total;
+        c->subscribed = calloc(total, 1);
+        uint8_t *want = calloc(total, 1);
+        if (!c->subscribed || !want || parse_buckets(cfg->mqtt.buckets, want, total)) {
+            free(want);
+            snprintf(err, errlen, "mqtt.buckets '%s': expected all, none or a list like 0-15,32",
+                     cfg->mqtt.buckets);
+            return -1;
+        }
+        apply_buckets(c, want);
+        free(want);
+        if (cfg->mqtt.follow_assign) {
+            char topic[300];
+            snprintf(topic, sizeof(topic), "dsf/c/%s/assign", cfg->id);
+            dsf_bus_subscribe(c->bus, topic, 1);
+        }
+    }
+    c->heartbeat = event_new(c->base, -1, EV_PERSIST, on_heartbeat, c);
+    struct timeval tv = {(time_t)(cfg->heartbeat_ms / 1000),
+                         (suseconds_t)(cfg->heartbeat_ms % 1000 * 1000)};
+    event_add(c->heartbeat, &tv);
+    return 0;
+}

@@ -1,0 +1,431 @@
+#define DSF_MODULE "writer"
+#include "collector/writer.h"
+#include "collector/collector.h"
+#include "common/buf.h"
+#include "common/http_client.h"
+#include "common/log.h"
+#include "common/loop.h"
+
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <zlib.h>
+
+struct writer_mark {
+    const struct writer_mark_ops *ops;
+    void *owner;
+    uint64_t value;
+    char tag[17];
+    int refs; /* batches holding it */
+};
+
+struct batch {
+    struct batch *next;                  /* in the send queue */
+    struct batch *all_next, **all_pprev; /* every batch the writer owns */
+    struct writer *w;
+    struct dsf_buf body;
+    uint32_t lines;
+    struct writer_mark **marks;
+    size_t nmarks;
+    int attempts;
+    int64_t sent_us;
+    struct event *retry;
+};
+
+struct writer {
+    struct collector *c;
+    struct dsf_http_client *http;
+    char url[1024];
+    char auth[600];
+    struct batch *open;        /* being filled */
+    struct batch *head, *tail; /* ready to send */
+    size_t in_flight;
+    uint64_t pending_bytes;
+    struct event *flush_timer;
+    struct dsf_buf gz;
+    struct batch *all;
+    int closing;
+};
+
+struct writer_mark *writer_mark_new(const struct writer_mark_ops *ops, void *owner, uint64_t value,
+                                    const char *tag)
+{
+    struct writer_mark *m = calloc(1, sizeof(*m));
+    if (m) {
+        m->ops = ops;
+        m->owner = owner;
+        m->value = value;
+        snprintf(m->tag, sizeof(m->tag), "%s", tag ? tag : "");
+    }
+    return m;
+}
+
+void writer_marks_done(struct writer_mark *const *marks, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        marks[i]->ops->done(marks[i]->owner, marks[i]->value, marks[i]->tag);
+        free(marks[i]);
+    }
+}
+
+void writer_marks_abandon(struct writer_mark *const *marks, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (marks[i]->ops->abandon)
+            marks[i]->ops->abandon(marks[i]->owner, marks[i]->value, marks[i]->tag);
+        free(marks[i]);
+    }
+}
+
+static struct batch *batch_new(struct writer *w)
+{
+    struct batch *b = calloc(1, sizeof(*b));
+    if (!b)
+        return NULL;
+    b->w = w;
+    b->all_next = w->all;
+    if (w->all)
+        w->all->all_pprev = &b->all_next;
+    b->all_pprev = &w->all;
+    w->all = b;
+    return b;
+}
+
+static void batch_free(struct batch *b)
+{
+    *b->all_pprev = b->all_next;
+    if (b->all_next)
+        b->all_next->all_pprev = b->all_pprev;
+    if (b->retry)
+        event_free(b->retry);
+    buf_free(&b->body);
+    free(b->marks);
+    free(b);
+}
+
+static int batch_hold(struct batch *b, struct writer_mark *m)
+{
+    struct writer_mark **marks = realloc(b->marks, (b->nmarks + 1) * sizeof(*marks));
+    if (!marks)
+        return -1;
+    b->marks = marks;
+    marks[b->nmarks++] = m;
+    m->refs++;
+    return 0;
+}
+
+/* The batch's lines are stored (or refused for good): release its claims. */
+static void batch_durable(struct batch *b)
+{
+    for (size_t i = 0; i < b->nmarks; i++) {
+        struct writer_mark *m = b->marks[i];
+        if (--m->refs == 0)
+            writer_marks_done(&m, 1);
+    }
+    b->nmarks = 0;
+}
+
+static void enqueue_front(struct writer *w, struct batch *b)
+{
+    b->next = w->head;
+    w->head = b;
+    if (!w->tail)
+        w->tail = b;
+}
+
+static void enqueue(struct writer *w, struct batch *b)
+{
+    b->next = NULL;
+    if (w->tail)
+        w->tail->next = b;
+    else
+        w->head = b;
+    w->tail = b;
+}
+
+static void pump(struct writer *w);
+
+static int gzip_body(struct writer *w, const struct dsf_buf *in)
+{
+    z_stream z = {0};
+    if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 16 + MAX_WBITS, 8,
+                     Z_DEFAULT_STRATEGY) != Z_OK)
+        return -1;
+    buf_reset(&w->gz);
+    size_t bound = deflateBound(&z, in->len);
+    if (buf_reserve(&w->gz, bound)) {
+        deflateEnd(&z);
+        return -1;
+    }
+    z.next_in = (Bytef *)in->data;
+    z.avail_in = (uInt)in->len;
+    z.next_out = (Bytef *)w->gz.data;
+    z.avail_out = (uInt)bound;
+    int rc = deflate(&z, Z_FINISH);
+    w->gz.len = z.total_out;
+    deflateEnd(&z);
+    return rc == Z_STREAM_END ? 0 : -1;
+}
+
+static int64_t backoff_ms(const struct writer *w, int attempts, long retry_after_s)
+{
+    int64_t cap = w->c->cfg.output.max_backoff_ms;
+    int64_t base = 200LL << (attempts < 16 ? attempts : 16);
+    if (base > cap)
+        base = cap;
+    uint32_t r = 0;
+    if (getrandom(&r, sizeof(r), 0) != sizeof(r))
+        r = (uint32_t)dsf_mono_ms();
+    int64_t ms = base / 2 + (int64_t)(r % (uint32_t)(base / 2 + 1)); /* jitter: 50-100 % */
+    if (retry_after_s > 0 && retry_after_s * 1000 > ms)
+        ms = retry_after_s * 1000 < cap ? retry_after_s * 1000 : cap;
+    return ms;
+}
+
+static void on_retry(evutil_socket_t fd, short what, void *arg)
+{
+    struct batch *b = arg;
+    enqueue_front(b->w, b);
+    pump(b->w);
+}
+
+static void retry_later(struct batch *b, long retry_after_s)
+{
+    struct writer *w = b->w;
+    w->c->stats.retries++;
+    int64_t ms = backoff_ms(w, b->attempts, retry_after_s);
+    if (!b->retry)
+        b->retry = evtimer_new(w->c->base, on_retry, b);
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000 * 1000)};
+    evtimer_add(b->retry, &tv);
+}
+
+/* Splits a batch the store refused into halves by lines, both sent again first. */
+static void split(struct batch *b)
+{
+    struct writer *w = b->w;
+    struct batch *first = batch_new(w), *second = batch_new(w);
+    const char *p = b->body.data, *end = p + b->body.len;
+    uint32_t half = b->lines / 2, seen = 0;
+    const char *cut = p;
+    while (cut < end && seen < half) {
+        const char *nl = memchr(cut, '\n', (size_t)(end - cut));
+        cut = nl ? nl + 1 : end;
+        seen++;
+    }
+    buf_put(&first->body, p, (size_t)(cut - p));
+    first->lines = seen;
+    buf_put(&second->body, cut, (size_t)(end - cut));
+    second->lines = b->lines - seen;
+    for (size_t i = 0; i < b->nmarks; i++) {
+        batch_hold(first, b->marks[i]);
+        batch_hold(second, b->marks[i]);
+        b->marks[i]->refs--; /* moved from b to the halves */
+    }
+    b->nmarks = 0;
+    enqueue_front(w, second);
+    enqueue_front(w, first);
+    batch_free(b);
+}
+
+static void refuse_line(struct batch *b, const char *body)
+{
+    struct writer *w = b->w;
+    size_t len =
+        b->body.len && b->body.data[b->body.len - 1] == '\n' ? b->body.len - 1 : b->body.len;
+    char reason[512];
+    snprintf(reason, sizeof(reason), "the store refused the line: %.400s", body);
+    pipeline_reject(w->c, "store", b->body.data, len, reason);
+    batch_durable(b);
+    batch_free(b);
+}
+
+static void on_response(void *arg, const struct dsf_http_response *r)
+{
+    struct batch *b = arg;
+    struct writer *w = b->w;
+    struct collector_stats *st = &w->c->stats;
+    w->in_flight--;
+    if (w->closing)
+        return; /* cancelled at shutdown: writer_free frees the batch */
+    st->store_requests++;
+    st->store_latency_us_sum += (uint64_t)(dsf_mono_ms() * 1000 - b->sent_us);
+    if (r->status >= 200 && r->status < 300) {
+        st->batches_ok++;
+        st->lines_out += b->lines;
+        st->bytes_out += b->body.len;
+        w->pending_bytes -= b->body.len;
+        batch_durable(b);
+        batch_free(b);
+    } else if ((r->status == 400 || r->status == 413) && b->lines > 1) {
+        st->partial_writes++;
+        log_warn("the store refused a batch of %u lines (%ld): narrowing down the bad lines",
+                 b->lines, r->status);
+        split(b); /* the same bytes stay pending, in two batches */
+    } else if (r->status == 400 || r->status == 413) {
+        w->pending_bytes -= b->body.len;
+        refuse_line(b, r->body);
+    } else {
+        st->batches_failed++;
+        b->attempts++;
+        if (r->status == 401 || r->status == 403 || r->status == 404)
+            log_error("the store at %s answered %ld: %.200s (check output.* settings); retrying",
+                      w->url, r->status, r->body);
+        else if (b->attempts == 1 || b->attempts % 10 == 0)
+            log_warn("write to %s failed (%s%ld %.200s); retrying with backoff (attempt %d)",
+                     w->url, r->status ? "" : r->error, r->status, r->status ? r->body : "",
+                     b->attempts);
+        retry_later(b, r->retry_after_s);
+    }
+    pump(w);
+    collector_after_write(w->c);
+}
+
+static void send_batch(struct writer *w, struct batch *b)
+{
+    const char *headers[4] = {"Content-Type: text/plain; charset=utf-8", NULL, NULL, NULL};
+    size_t nh = 1;
+    const struct dsf_buf *body = &b->body;
+    if (w->c->cfg.output.gzip && gzip_body(w, &b->body) == 0) {
+        headers[nh++] = "Content-Encoding: gzip";
+        body = &w->gz;
+    }
+    if (w->auth[0])
+        headers[nh++] = w->auth;
+    struct dsf_http_request req = {
+        .method = "POST",
+        .url = w->url,
+        .headers = headers,
+        .body = body->data,
+        .len = body->len,
+        .timeout_ms = w->c->cfg.output.timeout_ms,
+        .user = *w->c->cfg.output.username ? w->c->cfg.output.username : NULL,
+        .password = w->c->cfg.output.password,
+    };
+    b->sent_us = dsf_mono_ms() * 1000;
+    if (dsf_http_client_send(w->http, &req, on_response, b)) {
+        b->attempts++;
+        retry_later(b, -1);
+        return;
+    }
+    w->in_flight++;
+}
+
+static void pump(struct writer *w)
+{
+    while (w->head && (int64_t)w->in_flight < w->c->cfg.output.max_in_flight) {
+        struct batch *b = w->head;
+        w->head = b->next;
+        if (!w->head)
+            w->tail = NULL;
+        send_batch(w, b);
+    }
+}
+
+void writer_flush(struct writer *w)
+{
+    if (!w->open || !w->open->lines)
+        return;
+    enqueue(w, w->open);
+    w->open = NULL;
+    pump(w);
+}
+
+static void on_flush_timer(evutil_socket_t fd, short what, void *arg)
+{
+    writer_flush(arg);
+}
+
+int writer_add(struct writer *w, const char *lines, size_t len, uint32_t nlines,
+               struct writer_mark *const *marks, size_t nmarks)
+{
+    const struct collector_config *cfg = &w->c->cfg;
+    if (w->pending_bytes + len > cfg->batch.max_pending_bytes)
+        return -1;
+    if (w->open && (w->open->lines + nlines > (uint64_t)cfg->batch.lines ||
+                    w->open->body.len + len > cfg->batch.bytes))
+        writer_flush(w);
+    if (!w->open && !(w->open = batch_new(w)))
+        return -1;
+    buf_put(&w->open->body, lines, len);
+    w->open->lines += nlines;
+    w->pending_bytes += len;
+    for (size_t i = 0; i < nmarks; i++)
+        batch_hold(w->open, marks[i]);
+    if (w->open->lines >= (uint64_t)cfg->batch.lines || w->open->body.len >= cfg->batch.bytes)
+        writer_flush(w);
+    return 0;
+}
+
+uint64_t writer_pending_bytes(const struct writer *w)
+{
+    return w->pending_bytes;
+}
+
+static int build_url(struct writer *w, char *err, size_t errlen)
+{
+    const struct collector_config *c = &w->c->cfg;
+    const char *api = c->output.api;
+    int n;
+    if (strcmp(api, "v1") == 0) {
+        n = snprintf(w->url, sizeof(w->url), "%s/write?db=%s&precision=ns%s%s", c->output.url,
+                     c->output.db, *c->output.rp ? "&rp=" : "", c->output.rp);
+    } else if (strcmp(api, "v2") == 0) {
+        n = snprintf(w->url, sizeof(w->url), "%s/api/v2/write?org=%s&bucket=%s&precision=ns",
+                     c->output.url, c->output.org, c->output.bucket);
+        if (*c->output.token)
+            snprintf(w->auth, sizeof(w->auth), "Authorization: Token %s", c->output.token);
+    } else if (strcmp(api, "vm") == 0) {
+        n = snprintf(w->url, sizeof(w->url), "%s/write?precision=ns", c->output.url);
+    } else {
+        snprintf(err, errlen, "output.api '%s': expected v1, v2 or vm", api);
+        return -1;
+    }
+    if (n < 0 || (size_t)n >= sizeof(w->url)) {
+        snprintf(err, errlen, "output URL too long");
+        return -1;
+    }
+    return 0;
+}
+
+struct writer *writer_new(struct collector *c, char *err, size_t errlen)
+{
+    struct writer *w = calloc(1, sizeof(*w));
+    if (!w) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    w->c = c;
+    if (build_url(w, err, errlen) || !(w->http = dsf_http_client_new(c->base))) {
+        free(w);
+        return NULL;
+    }
+    w->flush_timer = event_new(c->base, -1, EV_PERSIST, on_flush_timer, w);
+    struct timeval tv = {(time_t)(c->cfg.batch.interval_ms / 1000),
+                         (suseconds_t)(c->cfg.batch.interval_ms % 1000 * 1000)};
+    event_add(w->flush_timer, &tv);
+    log_info("writing to %s (%s%s)", w->url, c->cfg.output.api, c->cfg.output.gzip ? ", gzip" : "");
+    return w;
+}
+
+void writer_free(struct writer *w)
+{
+    if (!w)
+        return;
+    w->closing = 1;
+    dsf_http_client_free(w->http);
+    /* What is not stored is not acked: agents and Kafka send it again to the next run. */
+    while (w->all) {
+        struct batch *b = w->all;
+        for (size_t i = 0; i < b->nmarks; i++)
+            if (--b->marks[i]->refs == 0)
+                free(b->marks[i]);
+        batch_free(b);
+    }
+    if (w->flush_timer)
+        event_free(w->flush_timer);
+    buf_free(&w->gz);
+    free(w);
+}

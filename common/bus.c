@@ -1,0 +1,81 @@
+#include "common/bus_impl.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct dsf_bus {
+    const struct dsf_bus_ops *ops;
+    void *impl;
+};
+
+struct dsf_bus *dsf_bus_new(struct event_base *base, const struct dsf_bus_options *opt,
+                            const struct dsf_bus_callbacks *cb, char *err, size_t errlen)
+{
+    struct dsf_bus *bus = calloc(1, sizeof(*bus));
+    if (!bus) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    if (opt->kind == DSF_BUS_MQTT) {
+        bus->impl = dsf_bus_mqtt_new(base, opt, cb, &bus->ops, err, errlen);
+    } else {
+#ifdef DSF_HAVE_KAFKA
+        bus->impl = dsf_bus_kafka_new(base, opt, cb, &bus->ops, err, errlen);
+#else
+        snprintf(err, errlen, "this build has no Kafka support (built with DAMSELFLY_KAFKA=OFF)");
+#endif
+    }
+    if (!bus->impl) {
+        free(bus);
+        return NULL;
+    }
+    return bus;
+}
+
+int dsf_bus_publish(struct dsf_bus *bus, const struct dsf_bus_message *m, int qos, int retain,
+                    uint64_t token)
+{
+    return bus->ops->publish(bus->impl, m, qos, retain, token);
+}
+
+int dsf_bus_subscribe(struct dsf_bus *bus, const char *topic, int qos)
+{
+    return bus->ops->subscribe(bus->impl, topic, qos);
+}
+
+int dsf_bus_unsubscribe(struct dsf_bus *bus, const char *topic)
+{
+    return bus->ops->unsubscribe(bus->impl, topic);
+}
+
+int dsf_bus_commit(struct dsf_bus *bus, const char *topic, int32_t partition, int64_t offset)
+{
+    return bus->ops->commit ? bus->ops->commit(bus->impl, topic, partition, offset) : 0;
+}
+
+int dsf_bus_connected(const struct dsf_bus *bus)
+{
+    return bus->ops->connected(bus->impl);
+}
+
+void dsf_bus_free(struct dsf_bus *bus)
+{
+    if (!bus)
+        return;
+    bus->ops->destroy(bus->impl);
+    free(bus);
+}
+
+const char *dsf_bus_kafka_topic(const char *t)
+{
+    static const struct {
+        const char *prefix, *kafka;
+    } map[] = {{"dsf/m/", "dsf.metrics"},      {"dsf/alarm/", "dsf.alarms"},
+               {"dsf/action/", "dsf.actions"}, {"dsf/dlq", "dsf.dlq"},
+               {"dsf/a/", "dsf.agents"},       {"dsf/c/", "dsf.collectors"}};
+    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+        if (strncmp(t, map[i].prefix, strlen(map[i].prefix)) == 0)
+            return map[i].kafka;
+    return t;
+}

@@ -1,0 +1,601 @@
+#define DSF_MODULE "config"
+#include "common/config.h"
+#include "common/log.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef DSF_VERSION
+#define DSF_VERSION "0.1.0"
+#endif
+
+static int fail(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail(char *err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, DSF_CFG_ERRLEN, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static const char *type_name(enum dsf_cfg_type t)
+{
+    switch (t) {
+    case DSF_CFG_BOOL:
+        return "bool";
+    case DSF_CFG_INT:
+        return "integer";
+    case DSF_CFG_DOUBLE:
+        return "number";
+    case DSF_CFG_STR:
+        return "string";
+    case DSF_CFG_DURATION:
+        return "duration";
+    case DSF_CFG_SIZE:
+        return "size";
+    case DSF_CFG_STRLIST:
+        return "string list";
+    }
+    return "value";
+}
+
+/* A key's full name is its section's prefix, a dot, and its row's key. */
+static const char *strip_prefix(const struct dsf_cfg_section *sec, const char *full)
+{
+    size_t n = strlen(sec->prefix);
+    if (n == 0)
+        return full;
+    if (strncmp(full, sec->prefix, n) == 0 && full[n] == '.')
+        return full + n + 1;
+    return NULL;
+}
+
+static const struct dsf_cfg_key *find_key(const struct dsf_cfg_section *secs, const char *full,
+                                          void **obj)
+{
+    for (; secs->keys; secs++) {
+        const char *rest = strip_prefix(secs, full);
+        if (!rest)
+            continue;
+        for (const struct dsf_cfg_key *k = secs->keys; k->key; k++) {
+            if (strcmp(k->key, rest) == 0) {
+                *obj = secs->obj;
+                return k;
+            }
+        }
+    }
+    return NULL;
+}
+
+static void full_name(const struct dsf_cfg_section *sec, const struct dsf_cfg_key *k, char *out,
+                      size_t cap)
+{
+    snprintf(out, cap, "%s%s%s", sec->prefix, *sec->prefix ? "." : "", k->key);
+}
+
+int dsf_parse_duration_ms(const char *s, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || errno || !isfinite(v) || v < 0)
+        return -1;
+    double mult = 1000; /* a bare number is seconds */
+    if (strcmp(end, "ms") == 0)
+        mult = 1;
+    else if (strcmp(end, "s") == 0 || *end == '\0')
+        mult = 1000;
+    else if (strcmp(end, "m") == 0)
+        mult = 60000;
+    else if (strcmp(end, "h") == 0)
+        mult = 3600000;
+    else if (strcmp(end, "d") == 0)
+        mult = 86400000;
+    else
+        return -1;
+    double ms = v * mult;
+    if (ms > 9.2e18)
+        return -1;
+    *out = (int64_t)llround(ms);
+    return 0;
+}
+
+int dsf_parse_size(const char *s, uint64_t *out)
+{
+    static const struct {
+        const char *suffix;
+        double mult;
+    } units[] = {{"", 1},         {"B", 1},    {"K", 1e3},           {"KB", 1e3},
+                 {"KiB", 1024.0}, {"M", 1e6},  {"MB", 1e6},          {"MiB", 1048576.0},
+                 {"G", 1e9},      {"GB", 1e9}, {"GiB", 1073741824.0}};
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || errno || !isfinite(v) || v < 0)
+        return -1;
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        if (strcmp(end, units[i].suffix) == 0) {
+            double bytes = v * units[i].mult;
+            if (bytes > 1.8e19)
+                return -1;
+            *out = (uint64_t)llround(bytes);
+            return 0;
+        }
+    }
+    return -1;
+}
+
+void dsf_strlist_free(struct dsf_strlist *l)
+{
+    for (size_t i = 0; i < l->count; i++)
+        free(l->items[i]);
+    free(l->items);
+    l->items = NULL;
+    l->count = 0;
+}
+
+static int strlist_push(struct dsf_strlist *l, const char *s, size_t n)
+{
+    char **items = realloc(l->items, (l->count + 1) * sizeof(*items));
+    if (!items)
+        return -1;
+    l->items = items;
+    if (!(items[l->count] = strndup(s, n)))
+        return -1;
+    l->count++;
+    return 0;
+}
+
+static void format_duration(double ms, char *out, size_t cap)
+{
+    long long v = (long long)ms;
+    if (v && v % 3600000 == 0)
+        snprintf(out, cap, "%lldh", v / 3600000);
+    else if (v && v % 60000 == 0)
+        snprintf(out, cap, "%lldm", v / 60000);
+    else if (v && v % 1000 == 0)
+        snprintf(out, cap, "%llds", v / 1000);
+    else
+        snprintf(out, cap, "%lldms", v);
+}
+
+static int check_bounds(const struct dsf_cfg_key *k, const char *name, double v, const char *origin,
+                        char *err)
+{
+    if (k->min == k->max || (v >= k->min && v <= k->max))
+        return 0;
+    if (k->type == DSF_CFG_DURATION) {
+        char got[32], lo[32], hi[32];
+        format_duration(v, got, sizeof(got));
+        format_duration(k->min, lo, sizeof(lo));
+        format_duration(k->max, hi, sizeof(hi));
+        return fail(err, "%s: key '%s': %s is outside the allowed range %s..%s", origin, name, got,
+                    lo, hi);
+    }
+    return fail(err, "%s: key '%s': %g is outside the allowed range %g..%g", origin, name, v,
+                k->min, k->max);
+}
+
+/* Stores a value given in string form (defaults, environment, --set). */
+static int store_string(const struct dsf_cfg_key *k, const char *name, void *obj, const char *value,
+                        const char *origin, char *err)
+{
+    char *field = (char *)obj + k->offset;
+    char *end;
+    switch (k->type) {
+    case DSF_CFG_BOOL:
+        if (!strcmp(value, "true") || !strcmp(value, "1") || !strcmp(value, "yes") ||
+            !strcmp(value, "on"))
+            *(int *)field = 1;
+        else if (!strcmp(value, "false") || !strcmp(value, "0") || !strcmp(value, "no") ||
+                 !strcmp(value, "off"))
+            *(int *)field = 0;
+        else
+            return fail(err, "%s: key '%s': expected a bool (true or false), got '%s'", origin,
+                        name, value);
+        return 0;
+    case DSF_CFG_INT: {
+        errno = 0;
+        long long v = strtoll(value, &end, 10);
+        if (end == value || *end || errno)
+            return fail(err, "%s: key '%s': expected an integer, got '%s'", origin, name, value);
+        if (check_bounds(k, name, (double)v, origin, err))
+            return -1;
+        *(int64_t *)field = v;
+        return 0;
+    }
+    case DSF_CFG_DOUBLE: {
+        errno = 0;
+        double v = strtod(value, &end);
+        if (end == value || *end || errno || !isfinite(v))
+            return fail(err, "%s: key '%s': expected a number, got '%s'", origin, name, value);
+        if (check_bounds(k, name, v, origin, err))
+            return -1;
+        *(double *)field = v;
+        return 0;
+    }
+    case DSF_CFG_STR: {
+        char *copy = strdup(value);
+        if (!copy)
+            return fail(err, "%s: key '%s': out of memory", origin, name);
+        free(*(char **)field);
+        *(char **)field = copy;
+        return 0;
+    }
+    case DSF_CFG_DURATION: {
+        int64_t ms;
+        if (dsf_parse_duration_ms(value, &ms))
+            return fail(err, "%s: key '%s': expected a duration like 500ms, 2s, 1m, got '%s'",
+                        origin, name, value);
+        if (check_bounds(k, name, (double)ms, origin, err))
+            return -1;
+        *(int64_t *)field = ms;
+        return 0;
+    }
+    case DSF_CFG_SIZE: {
+        uint64_t bytes;
+        if (dsf_parse_size(value, &bytes))
+            return fail(err, "%s: key '%s': expected a size like 8MiB, 512KiB, got '%s'", origin,
+                        name, value);
+        if (check_bounds(k, name, (double)bytes, origin, err))
+            return -1;
+        *(uint64_t *)field = bytes;
+        return 0;
+    }
+    case DSF_CFG_STRLIST: {
+        struct dsf_strlist *l = (struct dsf_strlist *)field;
+        dsf_strlist_free(l);
+        const char *p = value;
+        while (*p) {
+            const char *comma = strchr(p, ',');
+            size_t n = comma ? (size_t)(comma - p) : strlen(p);
+            if (n && strlist_push(l, p, n))
+                return fail(err, "%s: key '%s': out of memory", origin, name);
+            p += n + (comma ? 1 : 0);
+        }
+        return 0;
+    }
+    }
+    return fail(err, "%s: key '%s': unsupported type", origin, name);
+}
+
+static int store_json(const struct dsf_cfg_key *k, const char *name, void *obj, json_t *v,
+                      const char *origin, char *err)
+{
+    char buf[64];
+    switch (k->type) {
+    case DSF_CFG_BOOL:
+        if (!json_is_boolean(v))
+            break;
+        *(int *)((char *)obj + k->offset) = json_is_true(v);
+        return 0;
+    case DSF_CFG_INT:
+        if (!json_is_integer(v))
+            break;
+        snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        return store_string(k, name, obj, buf, origin, err);
+    case DSF_CFG_DOUBLE:
+        if (!json_is_number(v))
+            break;
+        snprintf(buf, sizeof(buf), "%.17g", json_number_value(v));
+        return store_string(k, name, obj, buf, origin, err);
+    case DSF_CFG_DURATION:
+    case DSF_CFG_SIZE:
+        if (json_is_number(v)) {
+            snprintf(buf, sizeof(buf), "%.17g", json_number_value(v));
+            return store_string(k, name, obj, buf, origin, err);
+        }
+        if (!json_is_string(v))
+            break;
+        return store_string(k, name, obj, json_string_value(v), origin, err);
+    case DSF_CFG_STR:
+        if (!json_is_string(v))
+            break;
+        return store_string(k, name, obj, json_string_value(v), origin, err);
+    case DSF_CFG_STRLIST: {
+        if (json_is_string(v))
+            return store_string(k, name, obj, json_string_value(v), origin, err);
+        if (!json_is_array(v))
+            break;
+        struct dsf_strlist *l = (struct dsf_strlist *)((char *)obj + k->offset);
+        dsf_strlist_free(l);
+        size_t i;
+        json_t *item;
+        json_array_foreach(v, i, item)
+        {
+            if (!json_is_string(item))
+                return fail(err, "%s: key '%s': item %zu is not a string", origin, name, i);
+            if (strlist_push(l, json_string_value(item), json_string_length(item)))
+                return fail(err, "%s: key '%s': out of memory", origin, name);
+        }
+        return 0;
+    }
+    }
+    return fail(err, "%s: key '%s': expected %s %s", origin, name,
+                k->type == DSF_CFG_INT ? "an" : "a", type_name(k->type));
+}
+
+/* Whether some key's full name starts with "path." (so a JSON object there is nesting). */
+static int is_group(const struct dsf_cfg_section *secs, const char *path)
+{
+    size_t n = strlen(path);
+    for (; secs->keys; secs++) {
+        for (const struct dsf_cfg_key *k = secs->keys; k->key; k++) {
+            char full[256];
+            full_name(secs, k, full, sizeof(full));
+            if (strncmp(full, path, n) == 0 && full[n] == '.')
+                return 1;
+        }
+    }
+    return 0;
+}
+
+static int load_object(const struct dsf_cfg_section *secs, json_t *o, const char *prefix,
+                       const char *origin, char *err)
+{
+    const char *name;
+    json_t *v;
+    json_object_foreach(o, name, v)
+    {
+        char path[256];
+        int n = snprintf(path, sizeof(path), "%s%s%s", prefix, *prefix ? "." : "", name);
+        if (n < 0 || (size_t)n >= sizeof(path))
+            return fail(err, "%s: key '%s...' is too long", origin, prefix);
+        void *obj;
+        const struct dsf_cfg_key *k = find_key(secs, path, &obj);
+        if (k) {
+            if (store_json(k, path, obj, v, origin, err))
+                return -1;
+        } else if (json_is_object(v) && is_group(secs, path)) {
+            if (load_object(secs, v, path, origin, err))
+                return -1;
+        } else {
+            return fail(err, "%s: unknown key '%s' (see --help for the keys)", origin, path);
+        }
+    }
+    return 0;
+}
+
+int dsf_cfg_load_json(const struct dsf_cfg_section *secs, const char *text, size_t len,
+                      const char *origin, char *err)
+{
+    json_error_t jerr;
+    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root)
+        return fail(err, "%s:%d:%d: invalid JSON: %s", origin, jerr.line, jerr.column, jerr.text);
+    int rc = 0;
+    if (!json_is_object(root))
+        rc = fail(err, "%s: the top level must be a JSON object", origin);
+    else
+        rc = load_object(secs, root, "", origin, err);
+    json_decref(root);
+    return rc;
+}
+
+int dsf_cfg_load_file(const struct dsf_cfg_section *secs, const char *path, char *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return fail(err, "%s: cannot open: %s", path, strerror(errno));
+    char *text = NULL;
+    size_t len = 0, cap = 0;
+    for (;;) {
+        if (len + 4096 > cap) {
+            cap = cap ? cap * 2 : 8192;
+            char *grown = realloc(text, cap);
+            if (!grown) {
+                free(text);
+                fclose(f);
+                return fail(err, "%s: out of memory", path);
+            }
+            text = grown;
+        }
+        size_t got = fread(text + len, 1, cap - len, f);
+        len += got;
+        if (got == 0)
+            break;
+    }
+    int read_error = ferror(f);
+    fclose(f);
+    int rc = read_error ? fail(err, "%s: read error", path)
+                        : dsf_cfg_load_json(secs, text, len, path, err);
+    free(text);
+    return rc;
+}
+
+int dsf_cfg_set_value(const struct dsf_cfg_section *secs, const char *key, const char *value,
+                      const char *origin, char *err)
+{
+    void *obj;
+    const struct dsf_cfg_key *k = find_key(secs, key, &obj);
+    if (!k)
+        return fail(err, "%s: unknown key '%s' (see --help for the keys)", origin, key);
+    return store_string(k, key, obj, value, origin, err);
+}
+
+int dsf_cfg_set(const struct dsf_cfg_section *secs, const char *assignment, const char *origin,
+                char *err)
+{
+    const char *eq = strchr(assignment, '=');
+    if (!eq || eq == assignment)
+        return fail(err, "%s: expected key=value, got '%s'", origin, assignment);
+    char key[256];
+    size_t n = (size_t)(eq - assignment);
+    if (n >= sizeof(key))
+        return fail(err, "%s: key is too long", origin);
+    memcpy(key, assignment, n);
+    key[n] = '\0';
+    return dsf_cfg_set_value(secs, key, eq + 1, origin, err);
+}
+
+static void env_name(const char *prefix, const char *key, char *out, size_t cap)
+{
+    size_t n = (size_t)snprintf(out, cap, "%s", prefix);
+    for (const char *p = key; *p && n + 1 < cap; p++)
+        out[n++] = (*p == '.' || *p == '-') ? '_' : (char)toupper((unsigned char)*p);
+    out[n] = '\0';
+}
+
+int dsf_cfg_env(const struct dsf_cfg_section *secs, const char *prefix, char *err)
+{
+    for (; secs->keys; secs++) {
+        for (const struct dsf_cfg_key *k = secs->keys; k->key; k++) {
+            char full[256], name[300], origin[320];
+            full_name(secs, k, full, sizeof(full));
+            env_name(prefix, full, name, sizeof(name));
+            const char *v = getenv(name);
+            if (!v)
+                continue;
+            snprintf(origin, sizeof(origin), "environment %s", name);
+            if (store_string(k, full, secs->obj, v, origin, err))
+                return -1;
+        }
+    }
+    return 0;
+}
+
+int dsf_cfg_defaults(const struct dsf_cfg_section *secs, char *err)
+{
+    for (; secs->keys; secs++) {
+        for (const struct dsf_cfg_key *k = secs->keys; k->key; k++) {
+            char full[256];
+            full_name(secs, k, full, sizeof(full));
+            if (k->def && store_string(k, full, secs->obj, k->def, "built-in default", err))
+                return -1;
+        }
+    }
+    return 0;
+}
+
+void dsf_cfg_free(const struct dsf_cfg_section *secs)
+{
+    for (; secs->keys; secs++)
+        for (const struct dsf_cfg_key *k = secs->keys; k->key; k++) {
+            char *field = (char *)secs->obj + k->offset;
+            if (k->type == DSF_CFG_STR) {
+                free(*(char **)field);
+                *(char **)field = NULL;
+            } else if (k->type == DSF_CFG_STRLIST) {
+                dsf_strlist_free((struct dsf_strlist *)field);
+            }
+        }
+}
+
+void dsf_cfg_help(const struct dsf_cfg_section *secs, const char *env_prefix, FILE *out)
+{
+    fprintf(out, "CONFIGURATION KEYS\n"
+                 "  Set in the JSON config file (dotted keys are nested objects), with\n"
+                 "  --set key=value, or with the environment variable shown.\n\n");
+    for (; secs->keys; secs++) {
+        for (const struct dsf_cfg_key *k = secs->keys; k->key; k++) {
+            char full[256], env[300];
+            full_name(secs, k, full, sizeof(full));
+            env_name(env_prefix, full, env, sizeof(env));
+            fprintf(out, "  %s (%s, default: %s)\n      %s\n      env: %s\n", full,
+                    type_name(k->type), k->def && *k->def ? k->def : "none", k->desc, env);
+        }
+    }
+}
+
+static void print_usage(const struct dsf_cli *cli, FILE *out)
+{
+    fprintf(out,
+            "Usage: %s [OPTIONS]\n%s\n\n"
+            "OPTIONS\n"
+            "  -c, --config FILE     JSON configuration file (also DAMSELFLY_CONFIG)\n"
+            "  -s, --set KEY=VALUE   override one configuration key; repeatable\n"
+            "  -l, --log-level LEVEL error, warn, info (default) or debug\n"
+            "      --check           load and validate the configuration, then exit\n"
+            "  -h, --help            show this help and exit\n"
+            "  -V, --version         show the version and exit\n\n"
+            "  Precedence: built-in defaults < config file < DAMSELFLY_* environment < --set.\n"
+            "  Exit status: 0 on success, 1 on a runtime failure, 2 on a usage or\n"
+            "  configuration error.\n\n",
+            cli->prog, cli->summary);
+    if (cli->usage)
+        fprintf(out, "%s\n", cli->usage);
+    dsf_cfg_help(cli->sections, "DAMSELFLY_", out);
+}
+
+int dsf_cli_parse(const struct dsf_cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"set", required_argument, NULL, 's'},
+                                         {"log-level", required_argument, NULL, 'l'},
+                                         {"check", no_argument, NULL, 'C'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {"version", no_argument, NULL, 'V'},
+                                         {NULL, 0, NULL, 0}};
+    const char *config_path = getenv("DAMSELFLY_CONFIG");
+    int check_only = 0, nsets = 0;
+    char **sets = calloc((size_t)argc + 1, sizeof(char *));
+    char err[DSF_CFG_ERRLEN];
+    int c, rc = 0;
+    optind = 1;
+    while (rc == 0 && (c = getopt_long(argc, argv, "c:s:l:hV", opts, NULL)) != -1) {
+        enum dsf_log_level level;
+        switch (c) {
+        case 'c':
+            config_path = optarg;
+            break;
+        case 's':
+            sets[nsets++] = optarg;
+            break;
+        case 'l':
+            if (dsf_log_parse_level(optarg, &level)) {
+                fprintf(stderr, "%s: --log-level: expected error, warn, info or debug\n",
+                        cli->prog);
+                rc = 2;
+            }
+            dsf_log_set_level(level);
+            break;
+        case 'C':
+            check_only = 1;
+            break;
+        case 'h':
+            print_usage(cli, stdout);
+            rc = 1;
+            break;
+        case 'V':
+            printf("%s %s\n", cli->prog, DSF_VERSION);
+            rc = 1;
+            break;
+        default:
+            fprintf(stderr, "Try '%s --help'.\n", cli->prog);
+            rc = 2;
+        }
+    }
+    if (rc == 0 && optind < argc) {
+        fprintf(stderr, "%s: unexpected argument '%s'. Try '%s --help'.\n", cli->prog, argv[optind],
+                cli->prog);
+        rc = 2;
+    }
+    const char *origin = config_path ? config_path : "configuration";
+    if (rc == 0) {
+        if (dsf_cfg_defaults(cli->sections, err) ||
+            (config_path && dsf_cfg_load_file(cli->sections, config_path, err)) ||
+            dsf_cfg_env(cli->sections, "DAMSELFLY_", err))
+            rc = 2;
+        for (int i = 0; rc == 0 && i < nsets; i++)
+            if (dsf_cfg_set(cli->sections, sets[i], "--set", err))
+                rc = 2;
+        if (rc == 0 && cli->validate && cli->validate(cli->sections, origin, err))
+            rc = 2;
+        if (rc == 2)
+            fprintf(stderr, "%s: configuration error: %s\n", cli->prog, err);
+    }
+    free(sets);
+    if (rc == 0 && check_only) {
+        printf("%s: configuration OK\n", origin);
+        rc = 1;
+    }
+    return rc;
+}

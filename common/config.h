@@ -1,0 +1,89 @@
+/*
+ * Table-driven configuration: each component describes its settings as one row per key
+ * (type, default, offset into its config struct, description, bounds). The same table
+ * loads JSON files, DAMSELFLY_* environment overrides and --set key=value, rejects
+ * unknown keys, and generates --help.
+ */
+#ifndef DSF_CONFIG_H
+#define DSF_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+enum dsf_cfg_type {
+    DSF_CFG_BOOL,     /* int: 0 or 1 */
+    DSF_CFG_INT,      /* int64_t */
+    DSF_CFG_DOUBLE,   /* double */
+    DSF_CFG_STR,      /* char *, owned by the config struct */
+    DSF_CFG_DURATION, /* int64_t milliseconds; "500ms", "2s", "1m", "1h" or seconds as number */
+    DSF_CFG_SIZE,     /* uint64_t bytes; "8MiB", "64KiB", "1G" or bytes as number */
+    DSF_CFG_STRLIST,  /* struct dsf_strlist; JSON array or comma-separated string */
+};
+
+struct dsf_strlist {
+    char **items;
+    size_t count;
+};
+
+struct dsf_cfg_key {
+    const char *key; /* dotted path: "mqtt.host" is {"mqtt": {"host": ...}} in JSON */
+    enum dsf_cfg_type type;
+    const char *def; /* default, in the string form --set takes; NULL = unset */
+    size_t offset;
+    const char *desc;
+    double min, max; /* inclusive bounds for numbers and durations (ms); min == max: none */
+};
+
+#define DSF_CFG_END                                                                                \
+    {                                                                                              \
+        NULL, 0, NULL, 0, NULL, 0, 0                                                               \
+    }
+#define DSF_CFG_ERRLEN 512
+
+/*
+ * A configuration is a list of sections, each a table with the struct it fills: the
+ * component's own keys (prefix "") and one section per plugin ("inputs.cpu"), so each
+ * plugin owns its table and its options struct. The list ends with a NULL keys pointer.
+ */
+struct dsf_cfg_section {
+    const char *prefix;
+    const struct dsf_cfg_key *keys;
+    void *obj;
+};
+
+/* Every call returns 0, or -1 with a message naming the origin and the key in err. */
+int dsf_cfg_defaults(const struct dsf_cfg_section *secs, char *err);
+int dsf_cfg_load_file(const struct dsf_cfg_section *secs, const char *path, char *err);
+int dsf_cfg_load_json(const struct dsf_cfg_section *secs, const char *text, size_t len,
+                      const char *origin, char *err);
+int dsf_cfg_set(const struct dsf_cfg_section *secs, const char *assignment, const char *origin,
+                char *err);
+int dsf_cfg_set_value(const struct dsf_cfg_section *secs, const char *key, const char *value,
+                      const char *origin, char *err);
+/* Applies PREFIX<KEY> variables (dots and dashes become '_', upper case). */
+int dsf_cfg_env(const struct dsf_cfg_section *secs, const char *prefix, char *err);
+void dsf_cfg_help(const struct dsf_cfg_section *secs, const char *env_prefix, FILE *out);
+void dsf_cfg_free(const struct dsf_cfg_section *secs);
+
+int dsf_parse_duration_ms(const char *s, int64_t *out);
+int dsf_parse_size(const char *s, uint64_t *out);
+void dsf_strlist_free(struct dsf_strlist *l);
+
+/*
+ * Command line shared by every daemon: -c/--config FILE (or DAMSELFLY_CONFIG),
+ * --set key=value (repeatable), --log-level, --check, --help, --version.
+ * Returns 0 to run, 1 when the caller should exit 0 (--help, --version, --check passed),
+ * 2 on a usage or configuration error (already printed).
+ */
+struct dsf_cli {
+    const char *prog;
+    const char *summary; /* one line */
+    const char *usage;   /* paragraphs printed after the options */
+    const struct dsf_cfg_section *sections;
+    /* Optional whole-config check after loading (identity present, ...). Return -1 + err. */
+    int (*validate)(const struct dsf_cfg_section *secs, const char *origin, char *err);
+};
+int dsf_cli_parse(const struct dsf_cli *cli, int argc, char **argv);
+
+#endif

@@ -1,0 +1,271 @@
+#define DSF_MODULE "http"
+#include "common/http.h"
+#include "common/log.h"
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <event2/util.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef DSF_HAVE_TLS
+#include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#endif
+
+struct route {
+    struct dsf_http_server *server;
+    dsf_http_handler fn;
+    void *arg;
+    int public;
+};
+
+struct dsf_http_server {
+    struct evhttp *http;
+    struct evhttp_bound_socket *sock;
+    char *expected_auth; /* full Authorization header value, or NULL */
+    struct route *routes[32];
+    size_t nroutes;
+#ifdef DSF_HAVE_TLS
+    SSL_CTX *ssl;
+#endif
+};
+
+int dsf_split_hostport(const char *s, char *host, size_t hostcap, int *port)
+{
+    const char *colon;
+    if (s[0] == '[') {
+        const char *end = strchr(s, ']');
+        if (!end || end[1] != ':')
+            return -1;
+        snprintf(host, hostcap, "%.*s", (int)(end - s - 1), s + 1);
+        colon = end + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (!colon)
+            return -1;
+        snprintf(host, hostcap, "%.*s", (int)(colon - s), s);
+    }
+    char *end;
+    long p = strtol(colon + 1, &end, 10);
+    if (end == colon + 1 || *end || p < 0 || p > 65535)
+        return -1;
+    *port = (int)p;
+    return 0;
+}
+
+void dsf_http_reply(struct evhttp_request *req, int code, const char *content_type,
+                    const void *body, size_t len)
+{
+    struct evbuffer *out = evbuffer_new();
+    if (!out) {
+        evhttp_send_error(req, 500, "out of memory");
+        return;
+    }
+    if (content_type)
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", content_type);
+    evbuffer_add(out, body, len);
+    const char *reason = code == 200   ? "OK"
+                         : code == 401 ? "Unauthorized"
+                         : code == 404 ? "Not Found"
+                         : code == 405 ? "Method Not Allowed"
+                                       : "Error";
+    evhttp_send_reply(req, code, reason, out);
+    evbuffer_free(out);
+}
+
+/* Compares in time independent of where the first difference is. */
+static int same_secret(const char *a, const char *b, size_t n)
+{
+    unsigned char diff = 0;
+    for (size_t i = 0; i < n; i++)
+        diff |= (unsigned char)(a[i] ^ b[i]);
+    return diff == 0;
+}
+
+static int authorised(const struct dsf_http_server *s, struct evhttp_request *req)
+{
+    if (!s->expected_auth)
+        return 1;
+    const char *got = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+    size_t want = strlen(s->expected_auth);
+    if (!got || strlen(got) != want)
+        return 0;
+    return same_secret(got, s->expected_auth, want);
+}
+
+static void dispatch(struct evhttp_request *req, void *p)
+{
+    struct route *r = p;
+    if (!r->public && !authorised(r->server, req)) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
+                          strncmp(r->server->expected_auth, "Bearer", 6) == 0
+                              ? "Bearer realm=\"damselfly\""
+                              : "Basic realm=\"damselfly\"");
+        const char *msg = "authentication required\n";
+        dsf_http_reply(req, 401, "text/plain", msg, strlen(msg));
+        return;
+    }
+    r->fn(req, r->arg);
+}
+
+static void not_found(struct evhttp_request *req, void *arg)
+{
+    const char *msg = "not found\n";
+    dsf_http_reply(req, 404, "text/plain", msg, strlen(msg));
+}
+
+static char *basic_header(const char *user, const char *pw)
+{
+    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t n = strlen(user) + 1 + strlen(pw);
+    char *plain = malloc(n + 1), *out = malloc(6 + 4 * ((n + 2) / 3) + 1);
+    if (!plain || !out) {
+        free(plain);
+        free(out);
+        return NULL;
+    }
+    snprintf(plain, n + 1, "%s:%s", user, pw);
+    char *w = out + sprintf(out, "Basic ");
+    for (size_t i = 0; i < n; i += 3) {
+        unsigned v = (unsigned char)plain[i] << 16;
+        if (i + 1 < n)
+            v |= (unsigned char)plain[i + 1] << 8;
+        if (i + 2 < n)
+            v |= (unsigned char)plain[i + 2];
+        *w++ = b64[(v >> 18) & 63];
+        *w++ = b64[(v >> 12) & 63];
+        *w++ = i + 1 < n ? b64[(v >> 6) & 63] : '=';
+        *w++ = i + 2 < n ? b64[v & 63] : '=';
+    }
+    *w = '\0';
+    free(plain);
+    return out;
+}
+
+#ifdef DSF_HAVE_TLS
+static struct bufferevent *make_tls_bev(struct event_base *base, void *arg)
+{
+    SSL_CTX *ctx = arg;
+    SSL *ssl = SSL_new(ctx);
+    return ssl ? bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                                BEV_OPT_CLOSE_ON_FREE)
+               : NULL;
+}
+
+static int setup_tls(struct dsf_http_server *s, const struct dsf_http_options *opt, char *err,
+                     size_t errlen)
+{
+    s->ssl = SSL_CTX_new(TLS_server_method());
+    if (!s->ssl || SSL_CTX_set_min_proto_version(s->ssl, TLS1_2_VERSION) != 1 ||
+        SSL_CTX_use_certificate_chain_file(s->ssl, opt->tls_cert) != 1 ||
+        SSL_CTX_use_PrivateKey_file(s->ssl, opt->tls_key, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(s->ssl) != 1) {
+        char reason[160];
+        ERR_error_string_n(ERR_get_error(), reason, sizeof(reason));
+        snprintf(err, errlen, "TLS certificate %s / key %s unusable: %s", opt->tls_cert,
+                 opt->tls_key, reason);
+        return -1;
+    }
+    evhttp_set_bevcb(s->http, make_tls_bev, s->ssl);
+    return 0;
+}
+#endif
+
+struct dsf_http_server *dsf_http_new(struct event_base *base, const struct dsf_http_options *opt,
+                                     char *err, size_t errlen)
+{
+    char host[128];
+    int port;
+    if (dsf_split_hostport(opt->listen, host, sizeof(host), &port)) {
+        snprintf(err, errlen, "listen address '%s': expected host:port, [v6]:port or :port",
+                 opt->listen);
+        return NULL;
+    }
+    struct dsf_http_server *s = calloc(1, sizeof(*s));
+    if (!s || !(s->http = evhttp_new(base))) {
+        snprintf(err, errlen, "out of memory");
+        free(s);
+        return NULL;
+    }
+    evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
+                                            EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD);
+    evhttp_set_max_headers_size(s->http, 16384);
+    evhttp_set_max_body_size(s->http, 4 << 20);
+    evhttp_set_timeout(s->http, 30);
+    evhttp_set_gencb(s->http, not_found, NULL);
+    if (opt->bearer_token && *opt->bearer_token) {
+        size_t n = strlen(opt->bearer_token) + 8;
+        s->expected_auth = malloc(n);
+        if (s->expected_auth)
+            snprintf(s->expected_auth, n, "Bearer %s", opt->bearer_token);
+    } else if (opt->basic_user && *opt->basic_user) {
+        s->expected_auth = basic_header(opt->basic_user, opt->basic_pw ? opt->basic_pw : "");
+    }
+    if (opt->tls_cert && *opt->tls_cert) {
+#ifdef DSF_HAVE_TLS
+        if (setup_tls(s, opt, err, errlen)) {
+            dsf_http_free(s);
+            return NULL;
+        }
+#else
+        snprintf(err, errlen, "this build has no TLS support (DAMSELFLY_TLS=OFF)");
+        dsf_http_free(s);
+        return NULL;
+#endif
+    }
+    s->sock = evhttp_bind_socket_with_handle(s->http, *host ? host : "0.0.0.0", (uint16_t)port);
+    if (!s->sock) {
+        snprintf(err, errlen, "cannot listen on %s: %s", opt->listen,
+                 evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+        dsf_http_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+int dsf_http_route(struct dsf_http_server *s, const char *path, dsf_http_handler fn, void *arg,
+                   int public)
+{
+    if (s->nroutes == sizeof(s->routes) / sizeof(s->routes[0]))
+        return -1;
+    struct route *r = calloc(1, sizeof(*r));
+    if (!r)
+        return -1;
+    *r = (struct route){s, fn, arg, public};
+    s->routes[s->nroutes++] = r;
+    return evhttp_set_cb(s->http, path, dispatch, r);
+}
+
+int dsf_http_port(const struct dsf_http_server *s)
+{
+    evutil_socket_t fd = evhttp_bound_socket_get_fd(s->sock);
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    if (getsockname(fd, (struct sockaddr *)&ss, &len))
+        return -1;
+    if (ss.ss_family == AF_INET6)
+        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}
+
+void dsf_http_free(struct dsf_http_server *s)
+{
+    if (!s)
+        return;
+    if (s->http)
+        evhttp_free(s->http);
+    for (size_t i = 0; i < s->nroutes; i++)
+        free(s->routes[i]);
+    free(s->expected_auth);
+#ifdef DSF_HAVE_TLS
+    if (s->ssl)
+        SSL_CTX_free(s->ssl);
+#endif
+    free(s);
+}

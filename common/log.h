@@ -1,0 +1,26 @@
+/* Logging with levels; every line names its module. */
+#ifndef DSF_LOG_H
+#define DSF_LOG_H
+
+enum dsf_log_level { DSF_LOG_ERROR = 0, DSF_LOG_WARN, DSF_LOG_INFO, DSF_LOG_DEBUG };
+
+void dsf_log_set_level(enum dsf_log_level level);
+/* Applies a level from a config file unless --log-level already set one. */
+void dsf_log_set_default_level(enum dsf_log_level level);
+enum dsf_log_level dsf_log_get_level(void);
+/* Returns 0 and sets *out for "error", "warn", "info" or "debug"; -1 otherwise. */
+int dsf_log_parse_level(const char *name, enum dsf_log_level *out);
+void dsf_log(enum dsf_log_level level, const char *module, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Each .c file defines DSF_MODULE before including this header. */
+#define log_error(...) dsf_log(DSF_LOG_ERROR, DSF_MODULE, __VA_ARGS__)
+#define log_warn(...) dsf_log(DSF_LOG_WARN, DSF_MODULE, __VA_ARGS__)
+#define log_info(...) dsf_log(DSF_LOG_INFO, DSF_MODULE, __VA_ARGS__)
+#define log_debug(...)                                                                             \
+    do {                                                                                           \
+        if (dsf_log_get_level() >= DSF_LOG_DEBUG)                                                  \
+            dsf_log(DSF_LOG_DEBUG, DSF_MODULE, __VA_ARGS__);                                       \
+    } while (0)
+
+#endif

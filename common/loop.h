@@ -1,0 +1,34 @@
+/*
+ * The event loop behind one small interface. Each daemon runs one libevent loop that owns
+ * its state; client libraries call back on their own threads and hand work to the loop
+ * through a bounded queue (dsf_handoff) that wakes it.
+ */
+#ifndef DSF_LOOP_H
+#define DSF_LOOP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct event_base;
+
+/* Creates a libevent base with pthread locking enabled; NULL on failure. */
+struct event_base *dsf_loop_new(void);
+/* Calls fn(arg) on the loop when SIGINT or SIGTERM arrives (and SIGHUP → on_hup if set). */
+int dsf_loop_on_signals(struct event_base *base, void (*on_stop)(void *), void (*on_hup)(void *),
+                        void *arg);
+/* Wall clock in nanoseconds and a monotonic clock in milliseconds. */
+int64_t dsf_now_ns(void);
+int64_t dsf_mono_ms(void);
+
+/*
+ * A thread-safe queue of items run on the loop. Items are copied in; capacity is in
+ * items. dsf_handoff_post returns -1 when full (the caller counts the drop).
+ */
+struct dsf_handoff;
+typedef void (*dsf_handoff_fn)(void *arg, void *item);
+struct dsf_handoff *dsf_handoff_new(struct event_base *base, size_t item_size, size_t capacity,
+                                    dsf_handoff_fn fn, void *arg);
+int dsf_handoff_post(struct dsf_handoff *h, const void *item);
+void dsf_handoff_free(struct dsf_handoff *h);
+
+#endif

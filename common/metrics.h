@@ -1,0 +1,46 @@
+/*
+ * Self-metrics: components register pointers to their own counters and gauges once at
+ * start; rendering walks the registry and writes Prometheus text. Updating a counter is an
+ * atomic add on the component's own variable, from any thread, with no allocation.
+ */
+#ifndef DSF_METRICS_H
+#define DSF_METRICS_H
+
+#include <stdint.h>
+
+#include "common/buf.h"
+
+enum dsf_metric_type { DSF_COUNTER, DSF_GAUGE };
+
+struct dsf_metric;
+struct dsf_metrics {
+    struct dsf_metric *head, *tail;
+};
+
+static inline void dsf_count(uint64_t *counter, uint64_t n)
+{
+    __atomic_add_fetch(counter, n, __ATOMIC_RELAXED);
+}
+static inline uint64_t dsf_read(const uint64_t *counter)
+{
+    return __atomic_load_n(counter, __ATOMIC_RELAXED);
+}
+
+/* labels: Prometheus label pairs without braces, e.g. `input="cpu"`, or NULL. */
+void metrics_add_u64(struct dsf_metrics *m, const char *name, enum dsf_metric_type type,
+                     const char *help, const char *labels, const uint64_t *value);
+void metrics_add_double(struct dsf_metrics *m, const char *name, enum dsf_metric_type type,
+                        const char *help, const char *labels, const double *value);
+void metrics_add_fn(struct dsf_metrics *m, const char *name, enum dsf_metric_type type,
+                    const char *help, const char *labels, double (*fn)(void *), void *arg);
+void metrics_render(const struct dsf_metrics *m, struct dsf_buf *out);
+void metrics_free(struct dsf_metrics *m);
+/* Value of the first metric with this name and labels (for tests and logs); -1 if none. */
+double metrics_value(const struct dsf_metrics *m, const char *name, const char *labels);
+
+/* Prometheus text helpers shared by every exporter. */
+void prom_family(struct dsf_buf *out, const char *name, const char *type, const char *help);
+void prom_label_value(struct dsf_buf *out, const char *v); /* escapes \ " and newline */
+void prom_value(struct dsf_buf *out, double v);
+
+#endif

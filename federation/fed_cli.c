@@ -1,0 +1,674 @@
+/* damselfly-fed: the operator's command line to the federation layer. */
+#define DSF_MODULE "federation"
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/config.h"
+#include "common/log.h"
+#include "federation/driver.h"
+#include "federation/federation.h"
+
+static const char usage[] =
+    "DESCRIPTION\n"
+    "  Keeps the model of namespaces, MCIs, subgroups and VMs (CB-Tumblebug's VM states and\n"
+    "  MCI status string) in a state directory and acts on real VMs through a driver:\n"
+    "  local (each VM a local process tree running the real damselfly-agent), tumblebug\n"
+    "  (CB-Tumblebug's REST API) or kubernetes (nodes and workloads). Every action checks\n"
+    "  that the VM's state allows it (nothing on Terminated; Creating and in-progress states\n"
+    "  block; Suspended allows only resume or terminate), waits until the target state is\n"
+    "  reached, bounded by the driver's timeout, and records what the driver observed.\n"
+    "  There is no daemon: each invocation opens the state directory, re-adopts the running\n"
+    "  VMs and exits.\n\n"
+    "COMMANDS\n"
+    "  create-mci NS MCI --spec FILE\n"
+    "      Create an MCI (or add subgroups to one) from a request in CB-Tumblebug's\n"
+    "      mciDynamic form, and wait until every VM is Running:\n"
+    "        {\"vm\": [{\"name\": \"web\", \"subGroupSize\": \"2\", \"csp\": \"local\",\n"
+    "                  \"region\": \"r1\", \"commonSpec\": \"aws+ap-northeast-2+t2.small\",\n"
+    "                  \"commonImage\": \"ubuntu22.04\", \"label\": {\"k\": \"v\"},\n"
+    "                  \"userData\": \"#!/bin/sh ...\", \"workload\": [\"prog\", \"arg\"]}]}\n"
+    "      VMs are named <subgroup>-1, <subgroup>-2, ...\n"
+    "  vm suspend|resume|reboot|terminate|delete|status NS MCI VM\n"
+    "      Act on one VM and wait until it reaches the target state. terminate keeps the\n"
+    "      record (Terminated); delete terminates if needed and removes it.\n"
+    "  mci suspend|resume|reboot|terminate|delete NS MCI\n"
+    "      The same on every VM of the MCI; delete removes the MCI.\n"
+    "  migrate NS MCI VM --region REGION [--csp CSP] [--common-spec SPEC] [--new-id ID]\n"
+    "      Create a replacement from the subgroup's template in another region or CSP, wait\n"
+    "      until it is Running and its agent reports online, then delete the old VM. If a\n"
+    "      step fails before that, the new VM is deleted and the old one left as it was.\n"
+    "  scale-out NS MCI SUBGROUP N\n"
+    "      Add N VMs (marked autogen) from the subgroup's template.\n"
+    "  scale-in NS MCI SUBGROUP N\n"
+    "      Remove N VMs: autogen ones first, newest first; a subgroup keeps one VM.\n"
+    "  status [--json] [NS [MCI]]\n"
+    "      Refresh VMs from the driver and print each MCI's status (Tumblebug's form,\n"
+    "      e.g. \"Partial-Suspended:1 (R:2/3)\") and every VM's state.\n"
+    "  node cordon|uncordon NODE [--dry-run]\n"
+    "  node drain NODE [--timeout DURATION] [--grace-period SECONDS] [--dry-run]\n"
+    "      Kubernetes nodes (driver kubernetes).\n"
+    "  scale deployment|machinedeployment NS NAME REPLICAS [--dry-run]\n"
+    "      Scale a Deployment or a Cluster API MachineDeployment (driver kubernetes).\n"
+    "  drivers\n"
+    "      List the drivers.\n\n"
+    "  --driver NAME and --state-dir DIR are short for --set driver=NAME and\n"
+    "  --set state_dir=DIR. Options may come before or after the command.\n\n"
+    "FILES\n"
+    "  STATE_DIR/mci/NS/MCI.json        the model, one file per MCI, replaced atomically\n"
+    "  STATE_DIR/local/vms/NS/MCI/VM/   a local VM: the agent installed by install-agent.sh\n"
+    "                                   (usr/local/bin, etc/damselfly/agent.json), run.json,\n"
+    "                                   install.log, console.log\n\n"
+    "EXIT STATUS\n"
+    "  0 done; 1 the operation failed (the message names the call, the status it got and\n"
+    "  the body or reason); 2 usage or configuration error.\n\n"
+    "EXAMPLES\n"
+    "  damselfly-fed --driver local --set local.mqtt_url=tcp://127.0.0.1:1883 \\\n"
+    "      create-mci ns1 web --spec web.json\n"
+    "  damselfly-fed vm suspend ns1 web web-2\n"
+    "  damselfly-fed migrate ns1 web web-1 --region r2\n"
+    "  damselfly-fed status ns1 web\n"
+    "  damselfly-fed --driver tumblebug --set tumblebug.url=http://tb:1323 status ns1\n"
+    "  damselfly-fed --driver kubernetes node drain worker-3 --timeout 5m\n";
+
+struct cli_config {
+    char *state_dir;
+    char *driver;
+    int64_t wait_timeout_ms;
+    int64_t online_timeout_ms;
+};
+
+#define K(f) offsetof(struct cli_config, f)
+static const struct dsf_cfg_key cli_keys[] = {
+    {"state_dir", DSF_CFG_STR, "/var/lib/damselfly/federation", K(state_dir),
+     "where the model (mci/<ns>/<mci>.json) and the drivers' files are kept", 0, 0},
+    {"driver", DSF_CFG_STR, "local", K(driver), "local, tumblebug or kubernetes", 0, 0},
+    {"wait_timeout", DSF_CFG_DURATION, "120s", K(wait_timeout_ms),
+     "bound on each wait of a composite operation (a new VM Running)", 100, 86400000},
+    {"online_timeout", DSF_CFG_DURATION, "60s", K(online_timeout_ms),
+     "bound on the wait for a new VM's agent to report online (migrate)", 100, 86400000},
+    DSF_CFG_END,
+};
+#undef K
+
+struct cmd {
+    int argc;
+    char **argv; /* positional arguments, command first */
+    const char *spec, *region, *csp, *common_spec, *new_id, *timeout, *grace;
+    int dry_run, json;
+};
+
+static int usage_error(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "damselfly-fed: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, ". Try 'damselfly-fed --help'.\n");
+    return 2;
+}
+
+/* ---- argument split ---------------------------------------------------------------------- */
+
+static int takes_value(const char *a)
+{
+    static const char *const v[] = {"-c", "--config", "-s", "--set", "-l", "--log-level", NULL};
+    for (const char *const *p = v; *p; p++) {
+        if (!strcmp(a, *p))
+            return 1;
+    }
+    return 0;
+}
+
+static int is_global_flag(const char *a)
+{
+    return !strcmp(a, "-h") || !strcmp(a, "--help") || !strcmp(a, "-V") ||
+           !strcmp(a, "--version") || !strcmp(a, "--check") || !strncmp(a, "--config=", 9) ||
+           !strncmp(a, "--set=", 6) || !strncmp(a, "--log-level=", 12);
+}
+
+/* Command options with a value: where each goes. */
+static const char **cmd_option(struct cmd *c, const char *a)
+{
+    if (!strcmp(a, "--spec"))
+        return &c->spec;
+    if (!strcmp(a, "--region"))
+        return &c->region;
+    if (!strcmp(a, "--csp"))
+        return &c->csp;
+    if (!strcmp(a, "--common-spec"))
+        return &c->common_spec;
+    if (!strcmp(a, "--new-id"))
+        return &c->new_id;
+    if (!strcmp(a, "--timeout"))
+        return &c->timeout;
+    if (!strcmp(a, "--grace-period"))
+        return &c->grace;
+    return NULL;
+}
+
+/*
+ * Splits the command line: the shared options go to dsf_cli_parse (gargv), the command and
+ * its own options to c. --driver and --state-dir become --set assignments (kept in sets).
+ */
+static int split_args(int argc, char **argv, char **gargv, int *gargc, struct cmd *c, char **sets,
+                      int *nsets)
+{
+    *gargc = 0;
+    gargv[(*gargc)++] = argv[0];
+    int only_pos = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char **dst;
+        if (only_pos || a[0] != '-' || !a[1]) {
+            c->argv[c->argc++] = argv[i];
+        } else if (!strcmp(a, "--")) {
+            only_pos = 1;
+        } else if (takes_value(a)) {
+            if (i + 1 >= argc)
+                return usage_error("option %s needs a value", a);
+            gargv[(*gargc)++] = argv[i++];
+            gargv[(*gargc)++] = argv[i];
+        } else if (is_global_flag(a)) {
+            gargv[(*gargc)++] = argv[i];
+        } else if (!strcmp(a, "--driver") || !strcmp(a, "--state-dir")) {
+            if (i + 1 >= argc)
+                return usage_error("option %s needs a value", a);
+            char *s;
+            if (asprintf(&s, "%s=%s", a[2] == 'd' ? "driver" : "state_dir", argv[++i]) < 0)
+                return 1;
+            sets[(*nsets)++] = s;
+            gargv[(*gargc)++] = "--set";
+            gargv[(*gargc)++] = s;
+        } else if ((dst = cmd_option(c, a))) {
+            if (i + 1 >= argc)
+                return usage_error("option %s needs a value", a);
+            *dst = argv[++i];
+        } else if (!strcmp(a, "--dry-run")) {
+            c->dry_run = 1;
+        } else if (!strcmp(a, "--json")) {
+            c->json = 1;
+        } else {
+            return usage_error("unknown option '%s'", a);
+        }
+    }
+    gargv[*gargc] = NULL;
+    return 0;
+}
+
+/* ---- output --------------------------------------------------------------------------------- */
+
+static int fail_op(const struct fed_error *e)
+{
+    char msg[800];
+    fprintf(stderr, "damselfly-fed: %s\n", fed_error_format(e, msg, sizeof(msg)));
+    return e->kind == FED_EINVAL && !strcmp(e->call, "driver") ? 2 : 1;
+}
+
+static void print_mci(const struct fed_mci *m)
+{
+    char status[96];
+    printf("MCI %s/%s  driver %s  status %s\n", m->ns, m->id, m->driver[0] ? m->driver : "-",
+           fed_mci_status(m, status, sizeof(status)));
+    printf("  %-20s %-12s %-11s %-10s %-14s %-22s %s\n", "VM", "SUBGROUP", "STATUS", "CSP",
+           "REGION", "ADDRESS", "DETAIL");
+    for (size_t i = 0; i < m->nvms; i++) {
+        const struct fed_vm *v = &m->vms[i];
+        printf("  %-20s %-12s %-11s %-10s %-14s %-22s %s%s%s%s\n", v->id, v->subgroup,
+               fed_vm_state_name(v->state), v->spec.csp, v->spec.region,
+               v->address[0] ? v->address : "-", v->autogen ? "autogen " : "", v->driver_data,
+               v->message[0] ? " " : "", v->message);
+    }
+}
+
+static int show_mci(struct fed *f, const char *ns, const char *mci, int json, int *first)
+{
+    struct fed_mci m;
+    struct fed_error e;
+    if (fed_mci_refresh(f, ns, mci, &m, &e) < 0 &&
+        (e.kind != FED_EUNSUPPORTED || fed_store_get(fed_store_of(f), ns, mci, &m, &e) < 0))
+        return fail_op(&e);
+    if (json) {
+        char *text = fed_mci_to_json(&m);
+        printf("%s%s", *first ? "" : ",\n", text ? text : "null");
+        free(text);
+    } else {
+        print_mci(&m);
+    }
+    *first = 0;
+    fed_mci_free(&m);
+    return 0;
+}
+
+static int cmd_status(struct fed *f, struct cmd *c)
+{
+    if (c->argc > 3)
+        return usage_error("status takes at most NS and MCI, not '%s'", c->argv[3]);
+    const char *ns = c->argc > 1 ? c->argv[1] : NULL, *mci = c->argc > 2 ? c->argv[2] : NULL;
+    struct fed_error e;
+    int first = 1, rc = 0;
+    if (c->json && !mci)
+        printf("[");
+    if (mci) {
+        rc = show_mci(f, ns, mci, c->json, &first);
+    } else {
+        char **nss = NULL, **mcis;
+        size_t nn = 0, nm;
+        if (ns) {
+            if (fed_check_id("namespace", ns, &e) < 0)
+                return fail_op(&e);
+            nss = (char *[]){(char *)ns};
+            nn = 1;
+        } else if (fed_store_list(fed_store_of(f), NULL, &nss, &nn, &e) < 0) {
+            return fail_op(&e);
+        }
+        for (size_t i = 0; i < nn; i++) {
+            if (fed_store_list(fed_store_of(f), nss[i], &mcis, &nm, &e) < 0) {
+                rc = fail_op(&e);
+                continue;
+            }
+            for (size_t j = 0; j < nm; j++)
+                rc |= show_mci(f, nss[i], mcis[j], c->json, &first);
+            fed_names_free(mcis, nm);
+        }
+        if (!ns)
+            fed_names_free(nss, nn);
+    }
+    if (c->json)
+        printf(mci ? "\n" : "]\n");
+    return rc;
+}
+
+/* ---- commands ------------------------------------------------------------------------------ */
+
+static int need_args(const struct cmd *c, int n, const char *synopsis)
+{
+    if (c->argc != n) {
+        fprintf(stderr, "damselfly-fed: usage: damselfly-fed %s. Try 'damselfly-fed --help'.\n",
+                synopsis);
+        return 2;
+    }
+    return 0;
+}
+
+static int read_file(const char *path, char **text, size_t *len)
+{
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return -1;
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    size_t r;
+    while (buf && (r = fread(buf + n, 1, cap - n, f)) > 0) {
+        n += r;
+        if (n == cap && n < (16u << 20)) {
+            char *g = realloc(buf, cap *= 2);
+            if (!g) {
+                free(buf);
+                buf = NULL;
+            }
+            buf = g;
+        } else if (n == cap) {
+            break;
+        }
+    }
+    fclose(f);
+    if (!buf)
+        return -1;
+    *text = buf;
+    *len = n;
+    return 0;
+}
+
+static int cmd_create(struct fed *f, struct cmd *c)
+{
+    int rc = need_args(c, 3, "create-mci NS MCI --spec FILE");
+    if (rc)
+        return rc;
+    if (!c->spec)
+        return usage_error("create-mci needs --spec FILE%s", "");
+    char *text;
+    size_t len;
+    if (read_file(c->spec, &text, &len) < 0) {
+        fprintf(stderr, "damselfly-fed: --spec %s: %s\n", c->spec, strerror(errno));
+        return 2;
+    }
+    struct fed_vm_spec *specs;
+    size_t n;
+    char name[FED_NAME_MAX] = "";
+    struct fed_error e;
+    if (fed_mci_request_parse(text, len, name, sizeof(name), &specs, &n, &e) < 0) {
+        free(text);
+        char msg[800];
+        fprintf(stderr, "damselfly-fed: --spec %s: %s\n", c->spec,
+                fed_error_format(&e, msg, sizeof(msg)));
+        return 2;
+    }
+    free(text);
+    rc = fed_create_mci(f, c->argv[1], c->argv[2], NULL, specs, n, &e) < 0 ? fail_op(&e) : 0;
+    for (size_t i = 0; i < n; i++)
+        fed_vm_spec_free(&specs[i]);
+    free(specs);
+    if (rc == 0) {
+        int first = 1;
+        show_mci(f, c->argv[1], c->argv[2], 0, &first);
+    }
+    return rc;
+}
+
+static int cmd_vm(struct fed *f, struct cmd *c, int whole_mci)
+{
+    const char *syn = whole_mci ? "mci suspend|resume|reboot|terminate|delete NS MCI"
+                                : "vm suspend|resume|reboot|terminate|delete|status NS MCI VM";
+    if (c->argc < 2)
+        return need_args(c, -1, syn);
+    int rc = need_args(c, whole_mci ? 4 : 5, syn);
+    if (rc)
+        return rc;
+    const char *verb = c->argv[1], *ns = c->argv[2], *mci = c->argv[3];
+    const char *vm = whole_mci ? NULL : c->argv[4];
+    struct fed_error e;
+    enum fed_action a;
+    if (!strcmp(verb, "delete")) {
+        rc = whole_mci ? fed_mci_delete(f, ns, mci, &e) : fed_vm_delete(f, ns, mci, vm, &e);
+    } else if (!whole_mci && !strcmp(verb, "status")) {
+        int first = 1;
+        return show_mci(f, ns, mci, c->json, &first);
+    } else if (fed_action_parse(verb, &a) == 0 && a != FED_ACT_NONE && a != FED_ACT_CREATE) {
+        rc = whole_mci ? fed_mci_action(f, ns, mci, a, &e) : fed_vm_action(f, ns, mci, vm, a, &e);
+    } else {
+        return usage_error("unknown action '%s' (use suspend, resume, reboot, terminate or "
+                           "delete)",
+                           verb);
+    }
+    if (rc < 0)
+        return fail_op(&e);
+    printf("%s %s/%s%s%s: done\n", verb, ns, mci, vm ? "/" : "", vm ? vm : "");
+    return 0;
+}
+
+static int cmd_migrate(struct fed *f, struct cmd *c)
+{
+    int rc = need_args(c, 4, "migrate NS MCI VM --region REGION [--csp CSP]");
+    if (rc)
+        return rc;
+    if (!c->region)
+        return usage_error("migrate needs --region REGION%s", "");
+    struct fed_migrate_options o = {c->region, c->csp, c->common_spec, c->new_id};
+    char new_id[FED_NAME_MAX];
+    struct fed_error e;
+    if (fed_migrate(f, c->argv[1], c->argv[2], c->argv[3], &o, new_id, sizeof(new_id), &e) < 0)
+        return fail_op(&e);
+    printf("migrated %s/%s/%s to %s\n", c->argv[1], c->argv[2], c->argv[3], new_id);
+    return 0;
+}
+
+static int parse_count(const char *s, int min, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || errno || v < min || v > 100000)
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
+static int cmd_scale_vms(struct fed *f, struct cmd *c, int out)
+{
+    int rc = need_args(c, 5, out ? "scale-out NS MCI SUBGROUP N" : "scale-in NS MCI SUBGROUP N");
+    if (rc)
+        return rc;
+    int n;
+    if (parse_count(c->argv[4], 1, &n) < 0)
+        return usage_error("N '%s' must be a positive integer", c->argv[4]);
+    struct fed_error e;
+    int done = out ? fed_scale_out(f, c->argv[1], c->argv[2], c->argv[3], n, &e)
+                   : fed_scale_in(f, c->argv[1], c->argv[2], c->argv[3], n, &e);
+    if (done < 0)
+        return fail_op(&e);
+    printf("%s %s/%s/%s: %d VMs %s\n", out ? "scale-out" : "scale-in", c->argv[1], c->argv[2],
+           c->argv[3], done, out ? "added" : "removed");
+    return 0;
+}
+
+static int cmd_node(struct fed *f, struct cmd *c)
+{
+    int rc = need_args(c, 3, "node cordon|uncordon|drain NODE");
+    if (rc)
+        return rc;
+    const char *verb = c->argv[1], *node = c->argv[2];
+    struct fed_error e;
+    if (!strcmp(verb, "cordon") || !strcmp(verb, "uncordon")) {
+        rc = fed_node_cordon(f, node, verb[0] == 'c', c->dry_run, &e);
+    } else if (!strcmp(verb, "drain")) {
+        struct fed_drain_options o = {.grace_period_s = -1, .dry_run = c->dry_run};
+        if (c->timeout && dsf_parse_duration_ms(c->timeout, &o.timeout_ms) < 0)
+            return usage_error("--timeout '%s': use a duration like 90s or 5m", c->timeout);
+        if (c->grace && parse_count(c->grace, 0, &o.grace_period_s) < 0)
+            return usage_error("--grace-period '%s': use seconds (0 or more)", c->grace);
+        rc = fed_node_drain(f, node, &o, &e);
+    } else {
+        return usage_error("unknown node action '%s' (use cordon, uncordon or drain)", verb);
+    }
+    if (rc < 0)
+        return fail_op(&e);
+    printf("%s %s%s: done\n", verb, node, c->dry_run ? " (dry run)" : "");
+    return 0;
+}
+
+static int cmd_scale(struct fed *f, struct cmd *c)
+{
+    int rc = need_args(c, 5, "scale deployment|machinedeployment NS NAME REPLICAS");
+    if (rc)
+        return rc;
+    enum fed_scale_kind kind;
+    int n, old;
+    if (fed_scale_kind_parse(c->argv[1], &kind) < 0)
+        return usage_error("unknown kind '%s' (use deployment or machinedeployment)", c->argv[1]);
+    if (parse_count(c->argv[4], 0, &n) < 0)
+        return usage_error("REPLICAS '%s' must be an integer >= 0", c->argv[4]);
+    struct fed_error e;
+    if (fed_scale(f, kind, c->argv[2], c->argv[3], n, c->dry_run, &old, &e) < 0)
+        return fail_op(&e);
+    printf("scaled %s %s/%s from %d to %d%s\n", c->argv[1], c->argv[2], c->argv[3], old, n,
+           c->dry_run ? " (dry run)" : "");
+    return 0;
+}
+
+static int cmd_drivers(void)
+{
+    for (const struct fed_driver *const *d = fed_drivers; *d; d++)
+        printf("%-12s %s\n", (*d)->name, (*d)->summary ? (*d)->summary : "");
+    return 0;
+}
+
+/* Names given on the command line are checked before anything is done: a bad one is a usage
+ * error (exit 2), not a failed operation. */
+static int check_names(const struct cmd *c)
+{
+    static const struct {
+        const char *cmd;
+        int first; /* index of NS */
+        const char *what[3];
+    } rules[] = {
+        {"create-mci", 1, {"namespace", "mci", NULL}},
+        {"vm", 2, {"namespace", "mci", "vm"}},
+        {"mci", 2, {"namespace", "mci", NULL}},
+        {"migrate", 1, {"namespace", "mci", "vm"}},
+        {"scale-out", 1, {"namespace", "mci", "subgroup"}},
+        {"scale-in", 1, {"namespace", "mci", "subgroup"}},
+        {"status", 1, {"namespace", "mci", NULL}},
+    };
+    for (size_t r = 0; r < sizeof(rules) / sizeof(rules[0]); r++) {
+        if (strcmp(c->argv[0], rules[r].cmd))
+            continue;
+        for (int k = 0; k < 3 && rules[r].what[k]; k++) {
+            int i = rules[r].first + k;
+            struct fed_error e;
+            if (i < c->argc && fed_check_id(rules[r].what[k], c->argv[i], &e) < 0) {
+                fprintf(stderr, "damselfly-fed: %s\n", e.message);
+                return 2;
+            }
+        }
+    }
+    return 0;
+}
+
+static int run(struct fed *f, struct cmd *c)
+{
+    const char *name = c->argv[0];
+    int rc = check_names(c);
+    if (rc)
+        return rc;
+    if (!strcmp(name, "create-mci"))
+        return cmd_create(f, c);
+    if (!strcmp(name, "vm"))
+        return cmd_vm(f, c, 0);
+    if (!strcmp(name, "mci"))
+        return cmd_vm(f, c, 1);
+    if (!strcmp(name, "migrate"))
+        return cmd_migrate(f, c);
+    if (!strcmp(name, "scale-out"))
+        return cmd_scale_vms(f, c, 1);
+    if (!strcmp(name, "scale-in"))
+        return cmd_scale_vms(f, c, 0);
+    if (!strcmp(name, "status"))
+        return cmd_status(f, c);
+    if (!strcmp(name, "node"))
+        return cmd_node(f, c);
+    if (!strcmp(name, "scale"))
+        return cmd_scale(f, c);
+    return usage_error("unknown command '%s'", name);
+}
+
+/* ---- main ------------------------------------------------------------------------------------ */
+
+static size_t ndrivers(void)
+{
+    size_t n = 0;
+    while (fed_drivers[n])
+        n++;
+    return n;
+}
+
+/* The CLI's own keys, then one section per driver ("local.mqtt_url", "tumblebug.url"). */
+static struct dsf_cfg_section *build_sections(struct cli_config *cfg)
+{
+    size_t n = ndrivers(), k = 1;
+    struct dsf_cfg_section *secs = calloc(n + 2, sizeof(*secs));
+    if (!secs)
+        return NULL;
+    secs[0] = (struct dsf_cfg_section){"", cli_keys, cfg};
+    for (size_t i = 0; i < n; i++) {
+        const struct fed_driver *d = fed_drivers[i];
+        if (!d->keys)
+            continue;
+        void *opts = calloc(1, d->options_size ? d->options_size : 1);
+        if (!opts)
+            return NULL;
+        secs[k++] = (struct dsf_cfg_section){d->name, d->keys, opts};
+    }
+    return secs;
+}
+
+static void free_sections(struct dsf_cfg_section *secs)
+{
+    if (!secs)
+        return;
+    dsf_cfg_free(secs);
+    for (size_t i = 1; secs[i].keys; i++)
+        free(secs[i].obj);
+    free(secs);
+}
+
+static const void *driver_options(const struct dsf_cfg_section *secs, const char *name)
+{
+    for (size_t i = 1; secs[i].keys; i++) {
+        if (!strcmp(secs[i].prefix, name))
+            return secs[i].obj;
+    }
+    return NULL;
+}
+
+static int validate(const struct dsf_cfg_section *secs, const char *origin, char *err)
+{
+    const struct cli_config *c = secs[0].obj;
+    struct fed_error e;
+    if (!fed_driver_find(c->driver, &e)) {
+        snprintf(err, DSF_CFG_ERRLEN, "%s: driver: %.400s", origin, e.message);
+        return -1;
+    }
+    if (!c->state_dir || !c->state_dir[0]) {
+        snprintf(err, DSF_CFG_ERRLEN, "%s: state_dir is empty", origin);
+        return -1;
+    }
+    return 0;
+}
+
+static int with_federation(const struct dsf_cfg_section *secs, struct cmd *c)
+{
+    const struct cli_config *cfg = secs[0].obj;
+    const struct fed_driver *d = fed_driver_find(cfg->driver, NULL);
+    struct fed_config fc = {
+        .state_dir = cfg->state_dir,
+        .driver = cfg->driver,
+        .driver_options = driver_options(secs, cfg->driver),
+        .wait_timeout_ms = cfg->wait_timeout_ms,
+        .online_timeout_ms = cfg->online_timeout_ms,
+    };
+    struct fed_error e;
+    struct fed *f = d ? fed_open_driver(d, &fc, &e) : NULL;
+    if (!f) {
+        char msg[800];
+        fprintf(stderr, "damselfly-fed: cannot open the %s driver: %s\n", cfg->driver,
+                fed_error_format(&e, msg, sizeof(msg)));
+        return e.kind == FED_EINVAL ? 2 : 1;
+    }
+    int rc = run(f, c);
+    fed_close(f);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    char **gargv = calloc((size_t)argc + 2 * (size_t)argc + 2, sizeof(char *));
+    char **sets = calloc((size_t)argc + 1, sizeof(char *));
+    struct cmd c = {.argv = calloc((size_t)argc + 1, sizeof(char *))};
+    struct cli_config cfg = {0};
+    struct dsf_cfg_section *secs = build_sections(&cfg);
+    int gargc = 0, nsets = 0, rc;
+    if (!gargv || !sets || !c.argv || !secs) {
+        fprintf(stderr, "damselfly-fed: out of memory\n");
+        return 1;
+    }
+    rc = split_args(argc, argv, gargv, &gargc, &c, sets, &nsets);
+    if (rc == 0) {
+        struct dsf_cli cli = {
+            .prog = "damselfly-fed",
+            .summary = "damselfly-fed [OPTIONS] COMMAND [ARGS]: operate MCIs, VMs and Kubernetes "
+                       "nodes through the federation layer (drivers local, tumblebug, kubernetes).",
+            .usage = usage,
+            .sections = secs,
+            .validate = validate,
+        };
+        rc = dsf_cli_parse(&cli, gargc, gargv);
+        if (rc == 1) {
+            rc = 0; /* --help, --version, --check */
+        } else if (rc == 0 && c.argc == 0) {
+            rc = usage_error("no command given%s", "");
+        } else if (rc == 0 && !strcmp(c.argv[0], "drivers")) {
+            rc = cmd_drivers();
+        } else if (rc == 0) {
+            rc = with_federation(secs, &c);
+        }
+    }
+    free_sections(secs);
+    for (int i = 0; i < nsets; i++)
+        free(sets[i]);
+    free(sets);
+    free(gargv);
+    free(c.argv);
+    return rc;
+}

@@ -1,0 +1,6 @@
+dsf_script(collector_mqtt_influx collector_mqtt_influx.sh)
+dsf_script(collector_kafka_influx collector_kafka_influx.sh)
+dsf_script(collector_bad_input collector_bad_input.sh)
+dsf_script(collector_kill9_mqtt collector_kill9.sh mqtt)
+dsf_script(collector_kill9_kafka collector_kill9.sh kafka)
+dsf_script(collector_store_outage collector_store_outage.sh)

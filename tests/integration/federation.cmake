@@ -1,0 +1,9 @@
+# federation/: the local driver end to end with the real agent and a real mosquitto.
+dsf_script(federation_local_lifecycle federation_local_lifecycle.sh)
+dsf_script(federation_local_readopt federation_local_readopt.sh)
+dsf_script(federation_local_sigstop federation_local_sigstop.sh)
+# The kubernetes and tumblebug drivers against the API doubles in tests/tools/ (and kubectl).
+dsf_script(federation_k8s_cordon_drain_scale federation_k8s_cordon_drain_scale.sh)
+dsf_script(federation_k8s_auth_faults federation_k8s_auth_faults.sh)
+dsf_script(federation_tumblebug_lifecycle federation_tumblebug_lifecycle.sh)
+dsf_script(federation_tumblebug_errors federation_tumblebug_errors.sh)

@@ -1,0 +1,167 @@
+# Shared helpers for integration tests: real servers on free loopback ports, cleaned up on
+# exit. Source it from a test script run by ctest (DSF_BUILD and DSF_SRC are set).
+set -euo pipefail
+
+: "${DSF_BUILD:?run through ctest (DSF_BUILD unset)}"
+: "${DSF_SRC:?run through ctest (DSF_SRC unset)}"
+AGENT="$DSF_BUILD/agent/damselfly-agent"
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/dsf-test.XXXXXX")
+# Servers started as root drop to their own users (mosquitto does): let them read their files.
+chmod 755 "$WORK"
+DSF_PIDS=()
+
+cleanup() {
+    local pid
+    for pid in "${DSF_PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${DSF_PIDS[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    if [ "${DSF_KEEP:-0}" = 1 ]; then echo "kept $WORK" >&2; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+
+fail() {
+    echo "FAIL: $*" >&2
+    for log in "$WORK"/*.log; do
+        [ -f "$log" ] || continue
+        case $(basename "$log") in sub*) continue ;; esac # message captures: too long
+        echo "---- end of $(basename "$log")" >&2
+        tail -n 20 "$log" | cut -c1-300 >&2
+    done
+    exit 1
+}
+
+log() { echo "[$(date +%H:%M:%S)] $*"; }
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# wait_for SECONDS COMMAND...: polls COMMAND until it succeeds or the time is up.
+wait_for() {
+    local secs=$1; shift
+    local deadline=$((SECONDS + secs))
+    until "$@" >/dev/null 2>&1; do
+        [ $SECONDS -lt $deadline ] || return 1
+        sleep 0.1
+    done
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# bg NAME COMMAND...: starts COMMAND in the background, output in $WORK/NAME.log; sets BG_PID.
+bg() {
+    local name=$1; shift
+    "$@" >"$WORK/$name.log" 2>&1 &
+    BG_PID=$!
+    DSF_PIDS+=("$BG_PID")
+}
+
+# start_mosquitto [PORT]: sets MQTT_PORT, MQTT_URL, MOSQUITTO_PID. Sessions and queued
+# messages persist in $WORK/mosquitto across a restart on the same port.
+start_mosquitto() {
+    MQTT_PORT=${1:-$(free_port)}
+    mkdir -p "$WORK/mosquitto"
+    cat >"$WORK/mosquitto.conf" <<CONF
+listener $MQTT_PORT 127.0.0.1
+allow_anonymous true
+persistence true
+persistence_location $WORK/mosquitto/
+max_queued_messages 100000
+CONF
+    bg "mosquitto-$MQTT_PORT-$SECONDS" mosquitto -c "$WORK/mosquitto.conf"
+    MOSQUITTO_PID=$BG_PID
+    MQTT_URL="tcp://127.0.0.1:$MQTT_PORT"
+    wait_for 10 port_open "$MQTT_PORT" || fail "mosquitto did not start on $MQTT_PORT"
+}
+
+# start_influxd: InfluxDB 1.x with a temporary config and data dir; sets INFLUX_URL.
+start_influxd() {
+    INFLUX_PORT=$(free_port)
+    local rpc_port dir="$WORK/influxdb"
+    rpc_port=$(free_port)
+    mkdir -p "$dir"
+    cat >"$dir/influxdb.conf" <<CONF
+reporting-disabled = true
+bind-address = "127.0.0.1:$rpc_port"
+[meta]
+  dir = "$dir/meta"
+[data]
+  dir = "$dir/data"
+  wal-dir = "$dir/wal"
+  query-log-enabled = false
+[http]
+  bind-address = "127.0.0.1:$INFLUX_PORT"
+  log-enabled = false
+[monitor]
+  store-enabled = false
+CONF
+    bg influxd influxd run -config "$dir/influxdb.conf"
+    INFLUXD_PID=$BG_PID
+    INFLUX_URL="http://127.0.0.1:$INFLUX_PORT"
+    wait_for 30 curl -sf "$INFLUX_URL/ping" || fail "influxd did not start"
+}
+
+stop_pid() { # PID: SIGTERM, wait for it to exit
+    kill "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+}
+
+# metric URL NAME [LABELS]: value of one sample from a Prometheus endpoint.
+metric() {
+    curl -sf "$1" | awk -v n="$2" -v l="${3:-}" '
+        $1 == n || $1 == n "{" l "}" { print $2; found = 1; exit }
+        END { if (!found) exit 1 }'
+}
+
+# start_kafka_mock NAME ARGS...: starts dsf-kafka-mock (librdkafka's mock cluster serving
+# the Kafka protocol on loopback); sets BOOTSTRAP from its first line of output.
+start_kafka_mock() {
+    local name=$1; shift
+    local mock="$DSF_BUILD/tests/tools/dsf-kafka-mock"
+    [ -x "$mock" ] || fail "$mock is missing (build with DAMSELFLY_KAFKA=ON)"
+    "$mock" "$@" >"$WORK/$name.out" 2>"$WORK/$name.log" &
+    DSF_PIDS+=("$!")
+    wait_for 10 test -s "$WORK/$name.out" || fail "$name printed no bootstrap address in 10 s"
+    BOOTSTRAP=$(head -n 1 "$WORK/$name.out")
+    [[ $BOOTSTRAP =~ ^127\.0\.0\.1:[0-9]+(,127\.0\.0\.1:[0-9]+)*$ ]] ||
+        fail "$name printed '$BOOTSTRAP', not a bootstrap list"
+}
+
+# bucket KEY B: the wire contract's bucket, fnv1a32(KEY) % B.
+bucket() {
+    python3 -c '
+import sys
+h = 2166136261
+for b in sys.argv[1].encode():
+    h = ((h ^ b) * 16777619) & 0xffffffff
+print(h % int(sys.argv[2]))' "$1" "$2"
+}
+
+influx_query() { # DB QUERY -> JSON
+    curl -sf -G "$INFLUX_URL/query" --data-urlencode "db=$1" --data-urlencode "q=$2"
+}
+
+# agent_config FILE KEY=VALUE... KEY:=JSON...: writes an agent config (JSON) from dotted
+# keys; values are strings (true/false become booleans), := takes a JSON value.
+agent_config() {
+    local file=$1; shift
+    python3 - "$file" "$@" <<'PY'
+import json, sys
+cfg = {}
+for kv in sys.argv[2:]:
+    key, _, value = kv.partition("=")
+    if key.endswith(":"):
+        key, value = key[:-1], json.loads(value)
+    elif value in ("true", "false"):
+        value = value == "true"
+    node = cfg
+    parts = key.split(".")
+    for p in parts[:-1]:
+        node = node.setdefault(p, {})
+    node[parts[-1]] = value
+json.dump(cfg, open(sys.argv[1], "w"), indent=2)
+PY
+}

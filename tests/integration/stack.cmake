@@ -1,0 +1,1 @@
+dsf_script(stack_up stack_up.sh)

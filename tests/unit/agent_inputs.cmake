@@ -1,0 +1,5 @@
+# The host inputs (cpu, mem, swap, disk, diskio, net, system, processes) against this
+# machine's /proc; malloc, calloc and realloc are wrapped to count the project's allocations.
+dsf_unit(agent_inputs_proc ${CMAKE_CURRENT_LIST_DIR}/test_agent_inputs.c)
+target_link_options(agent_inputs_proc PRIVATE
+  -Wl,--wrap=malloc -Wl,--wrap=calloc -Wl,--wrap=realloc)

@@ -1,0 +1,6 @@
+dsf_common_unit(common_config ${CMAKE_CURRENT_LIST_DIR}/test_config.c)
+dsf_common_unit(common_lp ${CMAKE_CURRENT_LIST_DIR}/test_lp.c)
+dsf_common_unit(common_metrics ${CMAKE_CURRENT_LIST_DIR}/test_metrics.c)
+dsf_unit(agent_buffer ${CMAKE_CURRENT_LIST_DIR}/test_buffer.c)
+dsf_common_unit(common_http ${CMAKE_CURRENT_LIST_DIR}/test_http.c)
+target_link_libraries(common_http ${CURL_LIB})

@@ -1,0 +1,7 @@
+# federation/: the model, the store and the composite operations (over a driver test double).
+foreach(what model store ops)
+  add_executable(federation_${what} ${CMAKE_CURRENT_LIST_DIR}/test_federation_${what}.c)
+  target_link_libraries(federation_${what} dsf_federation ${CMOCKA_LIB})
+  add_test(NAME federation_${what} COMMAND federation_${what})
+  set_tests_properties(federation_${what} PROPERTIES TIMEOUT 120)
+endforeach()

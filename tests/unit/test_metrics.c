@@ -1,0 +1,55 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "common/metrics.h"
+
+static double half(void *arg)
+{
+    return *(double *)arg / 2;
+}
+
+static void families_render_once_with_all_series(void **state)
+{
+    struct dsf_metrics m = {0};
+    uint64_t a = 3, b = 4;
+    double g = 2.5, src = 9;
+    metrics_add_u64(&m, "x_total", DSF_COUNTER, "Xs.", "input=\"cpu\"", &a);
+    metrics_add_double(&m, "gauge", DSF_GAUGE, "A gauge.", NULL, &g);
+    metrics_add_u64(&m, "x_total", DSF_COUNTER, "Xs.", "input=\"mem\"", &b);
+    metrics_add_fn(&m, "half", DSF_GAUGE, "Half.", NULL, half, &src);
+    dsf_count(&a, 2);
+    struct dsf_buf out = {0};
+    metrics_render(&m, &out);
+    assert_string_equal(buf_cstr(&out), "# HELP x_total Xs.\n# TYPE x_total counter\n"
+                                        "x_total{input=\"cpu\"} 5\nx_total{input=\"mem\"} 4\n"
+                                        "# HELP gauge A gauge.\n# TYPE gauge gauge\ngauge 2.5\n"
+                                        "# HELP half Half.\n# TYPE half gauge\nhalf 4.5\n");
+    assert_true(metrics_value(&m, "x_total", "input=\"mem\"") == 4);
+    assert_true(metrics_value(&m, "nope", NULL) == -1);
+    buf_free(&out);
+    metrics_free(&m);
+}
+
+static void label_values_are_escaped(void **state)
+{
+    struct dsf_buf out = {0};
+    prom_label_value(&out, "a\"b\\c\nd");
+    assert_string_equal(buf_cstr(&out), "a\\\"b\\\\c\\nd");
+    buf_free(&out);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(families_render_once_with_all_series),
+        cmocka_unit_test(label_values_are_escaped),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
