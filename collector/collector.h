@@ -36,6 +36,11 @@ struct collector_config {
         int64_t interval_ms;
         uint64_t max_pending_bytes;
     } batch;
+    struct {
+        char *dir;
+        uint64_t max_bytes;
+        int fsync;
+    } spool;
     int64_t skew_ms;
     char *http_listen;
     char *dlq_topic;
@@ -58,6 +63,7 @@ struct collector_stats {
     uint64_t skewed, gaps, duplicates, dlq_published, dlq_dropped, acks_published;
     uint64_t dropped_lines; /* given up on: counted and sent to the DLQ where possible */
     uint64_t store_latency_us_sum, store_requests;
+    uint64_t spooled_batches, spooled_lines, replayed_lines;
 };
 
 struct collector {

@@ -2,6 +2,7 @@
 #include "collector/agents.h"
 #include "collector/collector.h"
 #include "collector/writer.h"
+#include "common/spool.h"
 #include "common/bus.h"
 #include "common/http.h"
 #include "common/log.h"
@@ -59,6 +60,28 @@ static double store_latency(void *arg)
     return s->store_requests ? (double)s->store_latency_us_sum / 1e6 : 0;
 }
 
+static void register_spool_metrics(struct collector *c)
+{
+    struct spool *sp = (struct spool *)writer_spool(c->writer);
+    if (!sp)
+        return;
+    struct dsf_metrics *m = &c->metrics;
+    metrics_add_u64(m, "damselfly_collector_spool_bytes", DSF_GAUGE, "Bytes in the disk spool.",
+                    NULL, &sp->bytes);
+    metrics_add_u64(m, "damselfly_collector_spool_batches", DSF_GAUGE, "Batches in the disk spool.",
+                    NULL, &sp->messages);
+    metrics_add_u64(m, "damselfly_collector_spooled_points_total", DSF_COUNTER,
+                    "Lines written to the spool while the store failed (acknowledged then).", NULL,
+                    &c->stats.spooled_lines);
+    metrics_add_u64(m, "damselfly_collector_spool_replayed_points_total", DSF_COUNTER,
+                    "Spooled lines the store accepted later.", NULL, &c->stats.replayed_lines);
+    metrics_add_u64(m, "damselfly_collector_spool_dropped_points_total", DSF_COUNTER,
+                    "Lines lost because the spool was full (oldest first) or unwritable.", NULL,
+                    &sp->dropped_points);
+    metrics_add_u64(m, "damselfly_collector_spool_corrupt_total", DSF_COUNTER,
+                    "Spool files found unreadable and removed.", NULL, &sp->corrupt);
+}
+
 static void register_metrics(struct collector *c)
 {
     struct dsf_metrics *m = &c->metrics;
@@ -106,6 +129,7 @@ static void register_metrics(struct collector *c)
                    store_latency, s);
     metrics_add_fn(m, "damselfly_collector_pending_bytes", DSF_GAUGE,
                    "Bytes waiting for the store.", NULL, pending_bytes, c->writer);
+    register_spool_metrics(c);
 }
 
 static struct collector coll;

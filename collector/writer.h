@@ -3,7 +3,10 @@
  * protocol over HTTP) and reports each message durable once every line of it is stored.
  * Several requests are in flight; failures are retried with exponential backoff and
  * jitter, honouring Retry-After; a 400 is narrowed down by halving until the bad lines are
- * found, which go to the DLQ while the rest are stored.
+ * found, which go to the DLQ while the rest are stored. With spool.dir set, a batch the
+ * store fails to take goes to the disk spool and counts as durable; from then on new batches
+ * queue behind it on disk, and the spool is replayed oldest first, one batch at a time, until
+ * it is empty and writes go straight to the store again.
  */
 #ifndef DSF_COLLECTOR_WRITER_H
 #define DSF_COLLECTOR_WRITER_H
@@ -36,6 +39,8 @@ int writer_add(struct writer *w, const char *lines, size_t len, uint32_t nlines,
                struct writer_mark *const *marks, size_t nmarks);
 void writer_flush(struct writer *w);
 uint64_t writer_pending_bytes(const struct writer *w);
+/* The disk spool (spool.dir), NULL when off. */
+const struct spool *writer_spool(const struct writer *w);
 void writer_free(struct writer *w);
 
 #endif

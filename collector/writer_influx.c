@@ -5,6 +5,7 @@
 #include "common/http_client.h"
 #include "common/log.h"
 #include "common/loop.h"
+#include "common/spool.h"
 
 #include <event2/event.h>
 #include <stdio.h>
@@ -32,6 +33,7 @@ struct batch {
     int attempts;
     int64_t sent_us;
     struct event *retry;
+    uint64_t spool_id; /* a replayed batch: its record is held in the spool until stored */
 };
 
 struct writer {
@@ -47,6 +49,11 @@ struct writer {
     struct dsf_buf gz;
     struct batch *all;
     int closing;
+    int spool_on;
+    int spooling;         /* the store failed: new batches queue on disk behind the spool */
+    struct batch *replay; /* the spooled batch being sent, at most one: order is kept */
+    struct spool spool;
+    struct spool_record record;
 };
 
 struct writer_mark *writer_mark_new(const struct writer_mark_ops *ops, void *owner, uint64_t value,
@@ -242,6 +249,59 @@ static void refuse_line(struct batch *b, const char *body)
     batch_free(b);
 }
 
+static void replay_next(struct writer *w)
+{
+    if (!w->spool_on || w->replay || w->closing)
+        return;
+    if (spool_hold(&w->spool, &w->record)) {
+        if (w->spooling)
+            log_info("spool drained: writing straight to the store again");
+        w->spooling = 0;
+        return;
+    }
+    struct batch *b = batch_new(w);
+    if (!b)
+        return;
+    buf_put(&b->body, w->record.data.data, w->record.data.len);
+    b->lines = w->record.npoints;
+    b->spool_id = w->record.id;
+    w->replay = b;
+    enqueue_front(w, b);
+    pump(w);
+}
+
+/* Spooled, or dropped by a full spool and counted there: either way the batch is done. */
+static void spool_batch(struct writer *w, struct batch *b)
+{
+    struct collector_stats *st = &w->c->stats;
+    if (!w->spooling)
+        log_warn("the store is not taking writes: spooling batches to %s (cap %llu bytes)",
+                 w->spool.dir, (unsigned long long)w->spool.max_bytes);
+    w->spooling = 1;
+    if (spool_put(&w->spool, "", 0, b->lines, b->body.data, b->body.len, 0) == 0) {
+        st->spooled_batches++;
+        st->spooled_lines += b->lines;
+    } else {
+        log_error("a batch of %u lines could not be spooled and is lost (counted in "
+                  "damselfly_collector_spool_dropped_points_total): check spool.dir's space "
+                  "and spool.max_bytes",
+                  b->lines);
+    }
+    w->pending_bytes -= b->body.len;
+    batch_durable(b);
+    batch_free(b);
+    replay_next(w);
+}
+
+/* A replayed batch the store refuses as bad becomes an ordinary one, narrowed down in memory. */
+static void unhold(struct writer *w, struct batch *b)
+{
+    spool_release(&w->spool, b->spool_id);
+    b->spool_id = 0;
+    w->replay = NULL;
+    w->pending_bytes += b->body.len;
+}
+
 static void on_response(void *arg, const struct dsf_http_response *r)
 {
     struct batch *b = arg;
@@ -252,13 +312,23 @@ static void on_response(void *arg, const struct dsf_http_response *r)
         return; /* cancelled at shutdown: writer_free frees the batch */
     st->store_requests++;
     st->store_latency_us_sum += (uint64_t)(dsf_mono_ms() * 1000 - b->sent_us);
+    if (b->spool_id && r->status >= 400 && r->status < 500 && r->status != 429 &&
+        r->status != 401 && r->status != 403 && r->status != 404)
+        unhold(w, b);
     if (r->status >= 200 && r->status < 300) {
         st->batches_ok++;
         st->lines_out += b->lines;
         st->bytes_out += b->body.len;
-        w->pending_bytes -= b->body.len;
+        if (b->spool_id) {
+            spool_release(&w->spool, b->spool_id);
+            w->replay = NULL;
+            st->replayed_lines += b->lines;
+        } else {
+            w->pending_bytes -= b->body.len;
+        }
         batch_durable(b);
         batch_free(b);
+        replay_next(w);
     } else if ((r->status == 400 || r->status == 413) && b->lines > 1) {
         st->partial_writes++;
         log_warn("the store refused a batch of %u lines (%ld): narrowing down the bad lines",
@@ -277,7 +347,10 @@ static void on_response(void *arg, const struct dsf_http_response *r)
             log_warn("write to %s failed (%s%ld %.200s); retrying with backoff (attempt %d)",
                      w->url, r->status ? "" : r->error, r->status, r->status ? r->body : "",
                      b->attempts);
-        retry_later(b, r->retry_after_s);
+        if (w->spool_on && !b->spool_id)
+            spool_batch(w, b);
+        else
+            retry_later(b, r->retry_after_s);
     }
     pump(w);
     collector_after_write(w->c);
@@ -328,8 +401,14 @@ void writer_flush(struct writer *w)
 {
     if (!w->open || !w->open->lines)
         return;
-    enqueue(w, w->open);
+    struct batch *b = w->open;
     w->open = NULL;
+    if (w->spooling) {
+        spool_batch(w, b);
+        collector_after_write(w->c); /* spooled is durable: ack it */
+        return;
+    }
+    enqueue(w, b);
     pump(w);
 }
 
@@ -362,6 +441,25 @@ int writer_add(struct writer *w, const char *lines, size_t len, uint32_t nlines,
 uint64_t writer_pending_bytes(const struct writer *w)
 {
     return w->pending_bytes;
+}
+
+const struct spool *writer_spool(const struct writer *w)
+{
+    return w->spool_on ? &w->spool : NULL;
+}
+
+static int open_spool(struct writer *w, char *err, size_t errlen)
+{
+    const struct collector_config *c = &w->c->cfg;
+    if (!*c->spool.dir)
+        return 0;
+    if (spool_open(&w->spool, c->spool.dir, c->spool.max_bytes, c->spool.fsync, err, errlen))
+        return -1;
+    w->spool_on = 1;
+    w->spooling = w->spool.messages > 0; /* an earlier run's batches go first */
+    log_info("spool at %s (cap %llu bytes%s)", c->spool.dir, (unsigned long long)c->spool.max_bytes,
+             c->spool.fsync ? ", fsync" : "");
+    return 0;
 }
 
 static int build_url(struct writer *w, char *err, size_t errlen)
@@ -398,7 +496,8 @@ struct writer *writer_new(struct collector *c, char *err, size_t errlen)
         return NULL;
     }
     w->c = c;
-    if (build_url(w, err, errlen) || !(w->http = dsf_http_client_new(c->base))) {
+    if (build_url(w, err, errlen) || open_spool(w, err, errlen) ||
+        !(w->http = dsf_http_client_new(c->base))) {
         free(w);
         return NULL;
     }
@@ -407,6 +506,7 @@ struct writer *writer_new(struct collector *c, char *err, size_t errlen)
                          (suseconds_t)(c->cfg.batch.interval_ms % 1000 * 1000)};
     event_add(w->flush_timer, &tv);
     log_info("writing to %s (%s%s)", w->url, c->cfg.output.api, c->cfg.output.gzip ? ", gzip" : "");
+    replay_next(w);
     return w;
 }
 
@@ -427,5 +527,6 @@ void writer_free(struct writer *w)
     if (w->flush_timer)
         event_free(w->flush_timer);
     buf_free(&w->gz);
+    buf_free(&w->record.data); /* a held record's file is found again by the next run */
     free(w);
 }

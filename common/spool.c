@@ -36,6 +36,24 @@ static off_t file_size(const char *path)
     return stat(path, &st) == 0 ? st.st_size : -1;
 }
 
+/* Messages held for sending when an earlier run stopped were never confirmed: back in line. */
+static void recover_held(struct spool *s, DIR *d)
+{
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        uint64_t id;
+        char ext[8];
+        if (sscanf(e->d_name, "%16" SCNx64 ".%7s", &id, ext) != 2 || strcmp(ext, "held") != 0)
+            continue;
+        char held[600], msg[600];
+        path_of(s, id, "held", held, sizeof(held));
+        path_of(s, id, "msg", msg, sizeof(msg));
+        if (rename(held, msg))
+            log_warn("%s: %s", held, strerror(errno));
+    }
+    rewinddir(d);
+}
+
 int spool_open(struct spool *s, const char *dir, uint64_t max_bytes, int fsync, char *err,
                size_t errlen)
 {
@@ -47,7 +65,7 @@ int spool_open(struct spool *s, const char *dir, uint64_t max_bytes, int fsync, 
     DIR *d = NULL;
     if ((mkdir(dir, 0700) && errno != EEXIST) || !(d = opendir(dir)) || access(dir, W_OK)) {
         snprintf(err, errlen,
-                 "spool directory %s: %s (it must be writable by the user the agent runs as, "
+                 "spool directory %s: %s (it must be writable by the user this program runs as, "
                  "e.g. systemd's StateDirectory)",
                  dir, strerror(errno));
         if (d)
@@ -56,6 +74,7 @@ int spool_open(struct spool *s, const char *dir, uint64_t max_bytes, int fsync, 
     }
     struct dirent *e;
     int found = 0;
+    recover_held(s, d);
     while ((e = readdir(d))) {
         uint64_t id;
         char ext[8];
@@ -178,32 +197,69 @@ size_t spool_peek_len(struct spool *s)
     return 0;
 }
 
-int spool_take(struct spool *s, struct spool_record *r)
+/* Reads the oldest message into r; unreadable files are dropped on the way. */
+static int read_oldest(struct spool *s, struct spool_record *r)
 {
-    size_t len = spool_peek_len(s);
-    if (!len && s->first_id >= s->next_id)
-        return -1;
-    char path[600];
-    path_of(s, s->first_id, "msg", path, sizeof(path));
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    struct header h = {0};
-    buf_reset(&r->data);
-    int ok = fd >= 0 && read(fd, &h, sizeof(h)) == (ssize_t)sizeof(h) &&
-             memcmp(h.magic, MAGIC, sizeof(MAGIC)) == 0 && h.len == len &&
-             buf_reserve(&r->data, len) == 0 && read(fd, r->data.data, len) == (ssize_t)len;
-    if (fd >= 0)
-        close(fd);
-    uint32_t ignored;
-    remove_oldest(s, &ignored);
-    if (!ok) {
+    for (;;) {
+        size_t len = spool_peek_len(s);
+        if (!len && s->first_id >= s->next_id)
+            return -1;
+        char path[600];
+        path_of(s, s->first_id, "msg", path, sizeof(path));
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        struct header h = {0};
+        buf_reset(&r->data);
+        int ok = fd >= 0 && read(fd, &h, sizeof(h)) == (ssize_t)sizeof(h) &&
+                 memcmp(h.magic, MAGIC, sizeof(MAGIC)) == 0 && h.len == len &&
+                 buf_reserve(&r->data, len) == 0 && read(fd, r->data.data, len) == (ssize_t)len;
+        if (fd >= 0)
+            close(fd);
+        if (ok) {
+            r->id = s->first_id;
+            r->data.len = len;
+            memcpy(r->boot, h.boot, sizeof(r->boot));
+            r->boot[sizeof(r->boot) - 1] = '\0';
+            r->seq = h.seq;
+            r->npoints = h.npoints;
+            return 0;
+        }
+        uint32_t ignored;
+        remove_oldest(s, &ignored);
         log_warn("%s: unreadable spool file dropped", path);
         s->corrupt++;
-        return spool_take(s, r);
     }
-    r->data.len = len;
-    memcpy(r->boot, h.boot, sizeof(r->boot));
-    r->boot[sizeof(r->boot) - 1] = '\0';
-    r->seq = h.seq;
-    r->npoints = h.npoints;
+}
+
+int spool_take(struct spool *s, struct spool_record *r)
+{
+    if (read_oldest(s, r))
+        return -1;
+    uint32_t ignored;
+    remove_oldest(s, &ignored);
     return 0;
+}
+
+int spool_hold(struct spool *s, struct spool_record *r)
+{
+    if (read_oldest(s, r))
+        return -1;
+    char msg[600], held[600];
+    path_of(s, r->id, "msg", msg, sizeof(msg));
+    path_of(s, r->id, "held", held, sizeof(held));
+    off_t size = file_size(msg);
+    if (rename(msg, held)) {
+        log_warn("%s: %s", msg, strerror(errno));
+        return -1;
+    }
+    s->first_id = r->id + 1;
+    s->bytes -= (uint64_t)size;
+    s->messages--;
+    return 0;
+}
+
+void spool_release(struct spool *s, uint64_t id)
+{
+    char held[600];
+    path_of(s, id, "held", held, sizeof(held));
+    unlink(held);
 }

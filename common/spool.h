@@ -22,6 +22,7 @@ struct spool {
 };
 
 struct spool_record {
+    uint64_t id; /* set by spool_hold */
     char boot[17];
     uint64_t seq;
     uint32_t npoints;
@@ -38,5 +39,12 @@ int spool_put(struct spool *s, const char *boot, uint64_t seq, uint32_t npoints,
 size_t spool_peek_len(struct spool *s);
 /* Reads the oldest message into r and removes it; 0, or -1 when empty. */
 int spool_take(struct spool *s, struct spool_record *r);
+
+/* Reads the oldest message into r and takes it out of the spool's count and order, but keeps
+ * its file (renamed) until spool_release: a crash in between finds it again at the next
+ * spool_open. 0, or -1 when empty. */
+int spool_hold(struct spool *s, struct spool_record *r);
+/* The held message is safe elsewhere: its file goes. */
+void spool_release(struct spool *s, uint64_t id);
 
 #endif

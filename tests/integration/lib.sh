@@ -109,10 +109,11 @@ stop_pid() { # PID: SIGTERM, wait for it to exit
     wait "$1" 2>/dev/null || true
 }
 
-# metric URL NAME [LABELS]: value of one sample from a Prometheus endpoint.
+# metric URL NAME [LABELS]: value of one sample from a Prometheus endpoint. awk reads to the
+# end: leaving early would fail curl's write (exit 23) under pipefail.
 metric() {
     curl -sf "$1" | awk -v n="$2" -v l="${3:-}" '
-        $1 == n || $1 == n "{" l "}" { print $2; found = 1; exit }
+        !found && ($1 == n || $1 == n "{" l "}") { print $2; found = 1 }
         END { if (!found) exit 1 }'
 }
 

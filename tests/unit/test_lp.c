@@ -163,8 +163,8 @@ static void json_rendering(void **state)
 
 static void utf8_validation_is_strict(void **state)
 {
-    static const char *const good[] = {"plain", "\xc3\xa9", "\xe2\x82\xac", "\xed\x9f\xbf",
-                                       "\xf0\x9f\x98\x80", "\xf4\x8f\xbf\xbf"};
+    static const char *const good[] = {"plain",        "\xc3\xa9",         "\xe2\x82\xac",
+                                       "\xed\x9f\xbf", "\xf0\x9f\x98\x80", "\xf4\x8f\xbf\xbf"};
     static const char *const bad[] = {
         "\x80",             /* stray continuation byte */
         "\xc0\xaf",         /* overlong '/' */
@@ -182,7 +182,8 @@ static void utf8_validation_is_strict(void **state)
 
     /* The JSON writer turns each ill-formed byte into U+FFFD, so strict readers accept it. */
     struct dsf_buf out = {0};
-    json_put_string(&out, "a\xed\xa0\x80" "b");
+    json_put_string(&out, "a\xed\xa0\x80"
+                          "b");
     assert_string_equal(buf_cstr(&out), "\"a\\ufffd\\ufffd\\ufffdb\"");
     buf_free(&out);
 }

@@ -1,0 +1,52 @@
+/*
+ * The metric intake shared by every consumer of the stream (collector, alarm engine): the
+ * topic's identity, then each line of a message, in line protocol or the JSON format, parsed
+ * and checked (length, grammar, timestamp, UTF-8, identity tags against the topic). Good lines
+ * and rejected lines (with a reason) go to the caller's callbacks; one bad line never costs the
+ * rest of its message.
+ */
+#ifndef DSF_INGEST_H
+#define DSF_INGEST_H
+
+#include <stddef.h>
+
+#include "common/buf.h"
+#include "common/lp.h"
+#include "common/point.h"
+
+#define INGEST_MAX_LINE (64 * 1024)
+
+struct dsf_identity {
+    char ns[64], mci[64], vm[64];
+};
+
+/* dsf/m/{bucket}/{ns}/{mci}/{vm}: 0, or -1 when the topic has another shape. */
+int ingest_parse_topic(const char *topic, struct dsf_identity *id);
+
+/* Bits of the identity tags (ns, mci, vm) a line lacks; the topic supplies them. */
+enum { INGEST_MISSING_NS = 1, INGEST_MISSING_MCI = 2, INGEST_MISSING_VM = 4 };
+
+struct ingest_ops {
+    /* A valid line: text without its newline, parsed into l; missing = INGEST_MISSING_* bits. */
+    void (*line)(void *ctx, const char *text, size_t len, const struct lp_line *l, int missing);
+    void (*reject)(void *ctx, const char *text, size_t len, const char *reason);
+};
+
+/* Reusable state: the parsed line is large and the JSON path renders into buffers. */
+struct ingest {
+    struct lp_line line;
+    struct dsf_batch json_batch;
+    struct dsf_buf json_line;
+};
+
+/* Feeds every line of payload (fmt "json" or line protocol) to ops. */
+void ingest_message(struct ingest *in, const char *fmt, const char *payload, size_t len,
+                    const struct dsf_identity *id, const struct ingest_ops *ops, void *ctx);
+
+/* Appends the line and its newline, adding the identity tags it lacks after its own. */
+void ingest_render_line(struct dsf_buf *out, const char *text, size_t len, const struct lp_line *l,
+                        const struct dsf_identity *id, int missing);
+
+void ingest_free(struct ingest *in);
+
+#endif
