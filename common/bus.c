@@ -54,6 +54,11 @@ int dsf_bus_commit(struct dsf_bus *bus, const char *topic, int32_t partition, in
     return bus->ops->commit ? bus->ops->commit(bus->impl, topic, partition, offset) : 0;
 }
 
+int dsf_bus_pause(struct dsf_bus *bus, int paused)
+{
+    return bus->ops->pause ? bus->ops->pause(bus->impl, paused) : -1;
+}
+
 int dsf_bus_connected(const struct dsf_bus *bus)
 {
     return bus->ops->connected(bus->impl);

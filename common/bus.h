@@ -84,6 +84,10 @@ int dsf_bus_unsubscribe(struct dsf_bus *bus, const char *topic);
 /* Kafka consumer: commit this position (the message's offset + 1). MQTT: no-op. */
 int dsf_bus_commit(struct dsf_bus *bus, const char *topic, int32_t partition, int64_t offset);
 int dsf_bus_connected(const struct dsf_bus *bus);
+/* Kafka consumer: stop (paused = 1) or restart fetching, keeping the group membership; what
+ * was delivered stays delivered and fetching resumes right after it. -1 where the transport
+ * cannot (MQTT: unacked messages are resent by their senders instead). */
+int dsf_bus_pause(struct dsf_bus *bus, int paused);
 /* Publishes the offline status (when a will is set), disconnects, frees. */
 void dsf_bus_free(struct dsf_bus *bus);
 

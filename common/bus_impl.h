@@ -11,6 +11,7 @@ struct dsf_bus_ops {
     int (*unsubscribe)(void *impl, const char *topic);
     int (*commit)(void *impl, const char *topic, int32_t partition, int64_t offset);
     int (*connected)(const void *impl);
+    int (*pause)(void *impl, int paused);
     void (*destroy)(void *impl);
 };
 

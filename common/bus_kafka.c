@@ -102,6 +102,7 @@ struct kbus {
     char *applied; /* subscribed Kafka topics, sorted, each followed by ',' */
 
     int connected;
+    int paused;  /* the consumer's fetching, by dsf_bus_pause() */
     int closing; /* in dsf_bus_free(): no more on_connect/on_disconnect */
     int warned_unreachable;
     int probe_fails;
@@ -372,6 +373,8 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     } else if (r) {
         log_error("group %s: cannot apply the new assignment: %s", kb->group_id,
                   rd_kafka_err2str(r));
+    } else if (assign && kb->paused) {
+        rd_kafka_pause_partitions(rk, parts); /* the backlog is still too large */
     }
 }
 
@@ -1043,12 +1046,30 @@ static void kafka_destroy(void *impl)
     free(kb);
 }
 
+static int kafka_pause(void *impl, int paused)
+{
+    struct kbus *kb = impl;
+    if (!kb->cons)
+        return -1;
+    kb->paused = paused;
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    if (rd_kafka_assignment(kb->cons, &parts) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return -1;
+    /* Pausing drops what was fetched but not yet delivered; resuming fetches from just
+     * after the last delivered message, so nothing is skipped. */
+    rd_kafka_resp_err_t r = paused ? rd_kafka_pause_partitions(kb->cons, parts)
+                                   : rd_kafka_resume_partitions(kb->cons, parts);
+    rd_kafka_topic_partition_list_destroy(parts);
+    return r == RD_KAFKA_RESP_ERR_NO_ERROR ? 0 : -1;
+}
+
 static const struct dsf_bus_ops kafka_ops = {
     .publish = kafka_publish,
     .subscribe = kafka_subscribe,
     .unsubscribe = kafka_unsubscribe,
     .commit = kafka_commit,
     .connected = kafka_connected,
+    .pause = kafka_pause,
     .destroy = kafka_destroy,
 };
 

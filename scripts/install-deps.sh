@@ -9,7 +9,7 @@ build_pkgs=(
   libevent-dev libssl-dev libcap-dev libcmocka-dev zlib1g-dev libzstd-dev liblz4-dev libsasl2-dev
 )
 test_pkgs=(
-  mosquitto mosquitto-clients influxdb kafkacat prometheus
+  mosquitto mosquitto-clients influxdb kafkacat prometheus victoria-metrics
   python3 python3-jsonschema curl procps iproute2 cloud-init
 )
 bench_pkgs=(collectd-core prometheus-node-exporter)
