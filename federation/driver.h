@@ -10,7 +10,11 @@
  *   last saw (Failed when the VM is broken, unchanged when nothing happened) and fills err.
  *   terminate of a VM the backend does not know (never created, deleted already) succeeds
  *   with Terminated. After a failed action the library asks status() what is real, and
- *   counts the action as done when that shows the target state.
+ *   counts the action as done when that shows the target state - never for reboot, whose
+ *   target (Running) is where it started: a failed reboot stays a failure.
+ * - scale_out: once the backend has created VMs, they are returned in *vms also when a
+ *   later step (naming, waiting for Running) fails, each in the state last seen, so that
+ *   the library records them instead of losing track of machines that exist.
  * - Bounded: every wait and every remote call has a timeout (the driver's "timeout" option,
  *   per operation); transient failures (connection refused, 5xx, 429) are retried with
  *   exponential backoff within that bound (fed_backoff below). Running out of time is
@@ -77,6 +81,7 @@ struct fed_driver {
      * Optional native subgroup scale out (Tumblebug's POST .../subgroup/{sg} numVMsToAdd):
      * adds n VMs from tmpl and returns them Running in a malloc'd array (*vms, *nvms; ids
      * as the backend named them). Without it the library calls create_vm n times.
+     * On failure *vms still holds every VM the backend created (see above).
      */
     int (*scale_out)(void *ctx, const char *ns, const char *mci, const char *subgroup, int n,
                      const struct fed_vm_spec *tmpl, struct fed_vm **vms, size_t *nvms,

@@ -252,7 +252,9 @@ int fed_vm_action(struct fed *f, const char *ns, const char *mci, const char *vm
     int rc = call(f->ctx, &b.copy, &derr);
     if (rc < 0) {
         settle_after_failure(f, &b.copy, &derr);
-        if (b.copy.state == fed_action_target(action)) {
+        /* Reaching the target anyway proves the action happened, except for reboot: its
+         * target is where it started, so Running after a failed reboot proves nothing. */
+        if (action != FED_ACT_REBOOT && b.copy.state == fed_action_target(action)) {
             char msg[700];
             log_warn("%s %s: the driver failed (%s), but the VM is %s: done", what, vm,
                      fed_error_format(&derr, msg, sizeof(msg)), fed_vm_state_name(b.copy.state));
@@ -558,10 +560,13 @@ static int refresh_fn(struct fed_mci *m, void *arg, struct fed_error *err)
     return changed ? 0 : 1;
 }
 
-/* An in-progress state younger than the wait bound is someone's action under way. */
+/* An in-progress state that an action recorded (with its target) and younger than the wait
+ * bound is someone's action under way: its outcome is theirs to record. One that an earlier
+ * refresh saw in the backend is not, and is read again. */
 static int leave_alone(const struct fed *f, const struct fed_vm *v)
 {
-    return fed_vm_state_in_progress(v->state) && fed_wall_ms() - v->updated_ms < f->wait_timeout_ms;
+    return fed_vm_state_in_progress(v->state) && v->target_action != FED_ACT_NONE &&
+           fed_wall_ms() - v->updated_ms < f->wait_timeout_ms;
 }
 
 int fed_mci_refresh(struct fed *f, const char *ns, const char *mci, struct fed_mci *out,
@@ -578,6 +583,9 @@ int fed_mci_refresh(struct fed *f, const char *ns, const char *mci, struct fed_m
     }
     struct fed_vm *now = calloc(m.nvms ? m.nvms : 1, sizeof(*now));
     int rc = now ? 0 : fed_fail(err, FED_EIO, "refresh", ENOMEM, "out of memory");
+    int failed = 0;
+    struct fed_error first;
+    fed_error_clear(&first);
     for (size_t i = 0; rc == 0 && i < m.nvms; i++) {
         now[i] = m.vms[i];
         now[i].spec.user_data = NULL; /* shallow: the driver must not need them */
@@ -585,10 +593,13 @@ int fed_mci_refresh(struct fed *f, const char *ns, const char *mci, struct fed_m
         if (m.vms[i].state == FED_VM_TERMINATED || leave_alone(f, &m.vms[i]))
             continue;
         struct fed_error e;
+        fed_error_clear(&e);
         if (f->drv->status(f->ctx, &now[i], &e) < 0) {
             char msg[700];
             log_warn("status of %s/%s/%s: %s", ns, mci, m.vms[i].id,
                      fed_error_format(&e, msg, sizeof(msg)));
+            if (!failed++)
+                first = e;
             now[i] = m.vms[i];
             now[i].spec.user_data = NULL;
             now[i].spec.workload = NULL;
@@ -601,6 +612,19 @@ int fed_mci_refresh(struct fed *f, const char *ns, const char *mci, struct fed_m
     fed_mci_free(&m);
     if (rc == 0 && out)
         rc = fed_store_get(f->store, ns, mci, out, err);
+    if (rc == 0 && failed) {
+        /* The VMs that could not be read keep their last known state: the caller may show
+         * them, but must not take them for fresh. */
+        if (err) {
+            *err = first;
+            if (failed > 1) {
+                size_t l = strlen(err->message);
+                snprintf(err->message + l, sizeof(err->message) - l,
+                         " (status of %d VMs could not be read)", failed);
+            }
+        }
+        rc = -1;
+    }
     return rc;
 }
 

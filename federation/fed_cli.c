@@ -15,64 +15,128 @@
 static const char usage[] =
     "DESCRIPTION\n"
     "  Keeps the model of namespaces, MCIs, subgroups and VMs (CB-Tumblebug's VM states and\n"
-    "  MCI status string) in a state directory and acts on real VMs through a driver:\n"
-    "  local (each VM a local process tree running the real damselfly-agent), tumblebug\n"
-    "  (CB-Tumblebug's REST API) or kubernetes (nodes and workloads). Every action checks\n"
-    "  that the VM's state allows it (nothing on Terminated; Creating and in-progress states\n"
-    "  block; Suspended allows only resume or terminate), waits until the target state is\n"
-    "  reached, bounded by the driver's timeout, and records what the driver observed.\n"
-    "  There is no daemon: each invocation opens the state directory, re-adopts the running\n"
-    "  VMs and exits.\n\n"
+    "  MCI status string) in a state directory and acts on real VMs and Kubernetes nodes\n"
+    "  through a driver. Every VM action checks that the VM's state allows it, waits until\n"
+    "  the target state is reached (bounded by the driver's timeouts) and records only what\n"
+    "  the driver then observed. There is no daemon: each invocation opens the state\n"
+    "  directory, re-adopts the running VMs, does one thing and exits; the VMs live on.\n"
+    "\n"
     "COMMANDS\n"
     "  create-mci NS MCI --spec FILE\n"
-    "      Create an MCI (or add subgroups to one) from a request in CB-Tumblebug's\n"
-    "      mciDynamic form, and wait until every VM is Running:\n"
-    "        {\"vm\": [{\"name\": \"web\", \"subGroupSize\": \"2\", \"csp\": \"local\",\n"
-    "                  \"region\": \"r1\", \"commonSpec\": \"aws+ap-northeast-2+t2.small\",\n"
-    "                  \"commonImage\": \"ubuntu22.04\", \"label\": {\"k\": \"v\"},\n"
-    "                  \"userData\": \"#!/bin/sh ...\", \"workload\": [\"prog\", \"arg\"]}]}\n"
-    "      VMs are named <subgroup>-1, <subgroup>-2, ...\n"
-    "  vm suspend|resume|reboot|terminate|delete|status NS MCI VM\n"
-    "      Act on one VM and wait until it reaches the target state. terminate keeps the\n"
-    "      record (Terminated); delete terminates if needed and removes it.\n"
+    "      Create an MCI (or add subgroups to an existing one) from a request in\n"
+    "      CB-Tumblebug's mciDynamic form and wait until every VM is Running:\n"
+    "        {\"name\": \"web\",\n"
+    "         \"vm\": [{\"name\": \"web\", \"subGroupSize\": \"2\", \"csp\": \"local\", "
+    "\"region\": \"r1\",\n"
+    "                 \"commonSpec\": \"local+r1+small\", \"commonImage\": \"ubuntu22.04\",\n"
+    "                 \"label\": {\"tier\": \"web\"}, \"userData\": \"#!/bin/sh\\n...\",\n"
+    "                 \"workload\": [\"prog\", \"arg\"]}]}\n"
+    "      Unknown keys are errors; counts may be strings or numbers; csp and region default\n"
+    "      to the first two fields of commonSpec. VMs are named <subgroup>-1, <subgroup>-2,\n"
+    "      ... VMs that do not come up are left Failed and the command exits 1.\n"
+    "  vm suspend|resume|reboot|terminate NS MCI VM\n"
+    "      Act on one VM and wait until it reaches the target state (Suspended, Running,\n"
+    "      Running, Terminated). terminate keeps the record as Terminated.\n"
+    "  vm delete NS MCI VM\n"
+    "      Terminate the VM if needed and remove it from the model.\n"
+    "  vm status [--json] NS MCI VM\n"
+    "      Refresh the MCI from the driver and print this VM (--json: the MCI's JSON with\n"
+    "      only this VM).\n"
     "  mci suspend|resume|reboot|terminate|delete NS MCI\n"
-    "      The same on every VM of the MCI; delete removes the MCI.\n"
+    "      The same on every VM of the MCI (VMs already in the target state are skipped);\n"
+    "      delete terminates every VM and removes the MCI. If any VM fails, the others are\n"
+    "      still acted on and the command exits 1.\n"
     "  migrate NS MCI VM --region REGION [--csp CSP] [--common-spec SPEC] [--new-id ID]\n"
-    "      Create a replacement from the subgroup's template in another region or CSP, wait\n"
-    "      until it is Running and its agent reports online, then delete the old VM. If a\n"
-    "      step fails before that, the new VM is deleted and the old one left as it was.\n"
+    "      Create a replacement from the subgroup's template in REGION (and CSP), with\n"
+    "      commonSpec's csp and region replaced unless --common-spec is given; wait until it\n"
+    "      is Running and its agent reports (online_timeout), then delete the old VM. If a\n"
+    "      step before that fails, the new VM is deleted and the old one left as it was. The\n"
+    "      new VM is named --new-id, or <subgroup>-<next free number>.\n"
     "  scale-out NS MCI SUBGROUP N\n"
-    "      Add N VMs (marked autogen) from the subgroup's template.\n"
+    "      Add N VMs (marked autogen) from the subgroup's template, through the driver's\n"
+    "      own subgroup scale out where it has one (tumblebug). If it fails part way, the new\n"
+    "      VMs that came up are kept and recorded, the others are removed; exit 1.\n"
     "  scale-in NS MCI SUBGROUP N\n"
-    "      Remove N VMs: autogen ones first, newest first; a subgroup keeps one VM.\n"
+    "      Remove N VMs: autogen ones first, newest first, then the others; a subgroup keeps\n"
+    "      at least one VM.\n"
     "  status [--json] [NS [MCI]]\n"
-    "      Refresh VMs from the driver and print each MCI's status (Tumblebug's form,\n"
-    "      e.g. \"Partial-Suspended:1 (R:2/3)\") and every VM's state.\n"
+    "      Refresh VMs from the driver and print each MCI's status (Tumblebug's form, e.g.\n"
+    "      \"Partial-Suspended:1 (R:2/3)\") and every VM's state, address and detail (the\n"
+    "      driver's data and the last error). --json prints the model's JSON: one object\n"
+    "      when NS and MCI are given, else an array.\n"
     "  node cordon|uncordon NODE [--dry-run]\n"
+    "      Set spec.unschedulable of a Kubernetes node (kubectl then shows it\n"
+    "      SchedulingDisabled).\n"
     "  node drain NODE [--timeout DURATION] [--grace-period SECONDS] [--dry-run]\n"
-    "      Kubernetes nodes (driver kubernetes).\n"
+    "      Cordon the node, evict every pod on it except DaemonSet and mirror pods through\n"
+    "      the Eviction API (a PodDisruptionBudget's 429 is retried every\n"
+    "      kubernetes.eviction_retry) and wait until they are gone. --timeout defaults to\n"
+    "      kubernetes.drain_timeout; --grace-period overrides the pods' own.\n"
     "  scale deployment|machinedeployment NS NAME REPLICAS [--dry-run]\n"
-    "      Scale a Deployment or a Cluster API MachineDeployment (driver kubernetes).\n"
+    "      Set the replicas of a Deployment or a Cluster API MachineDeployment through its\n"
+    "      /scale subresource; prints the count before and after.\n"
     "  drivers\n"
-    "      List the drivers.\n\n"
-    "  --driver NAME and --state-dir DIR are short for --set driver=NAME and\n"
-    "  --set state_dir=DIR. Options may come before or after the command.\n\n"
+    "      List the drivers.\n"
+    "\n"
+    "  --dry-run sends the request with dryRun=All: the API server checks it, nothing\n"
+    "  changes. --driver NAME and --state-dir DIR are short for --set driver=NAME and\n"
+    "  --set state_dir=DIR. Options may come before or after the command.\n"
+    "\n"
+    "DRIVERS\n"
+    "  local       A VM is a local process tree: the real damselfly-agent, installed into\n"
+    "              STATE_DIR/local/vms/NS/MCI/VM by deploy/install-agent.sh as cloud-init\n"
+    "              would, then the spec's userData and workload. suspend freezes its cgroup\n"
+    "              (cgroup v2) or stops its process group (SIGSTOP); resume thaws it;\n"
+    "              reboot stops and starts it; terminate sends SIGTERM, then SIGKILL. The\n"
+    "              agents push to local.mqtt_url. VM operations only.\n"
+    "  tumblebug   CB-Tumblebug's REST API with basic auth (tumblebug.url, .user,\n"
+    "              .password): VM control, vmDynamic/mciDynamic, native subgroup scale out;\n"
+    "              tumblebug.api=v0.13 switches to the infra/node/nodegroup paths. VM\n"
+    "              operations only.\n"
+    "  kubernetes  The Kubernetes API with a bearer token or client certificate from a\n"
+    "              kubeconfig (kubernetes.kubeconfig, $KUBECONFIG, ~/.kube/config) or the\n"
+    "              pod's service account. node and scale commands only.\n"
+    "  A command the driver does not support fails with \"driver X does not support Y\".\n"
+    "\n"
+    "TRANSITIONS\n"
+    "  Running: suspend, reboot, terminate. Suspended: resume, terminate. Failed and\n"
+    "  Undefined: reboot, terminate. Creating and the in-progress states (Suspending,\n"
+    "  Resuming, Rebooting, Terminating): nothing until they have finished. Terminated:\n"
+    "  nothing. Repeating the current state is refused except reboot. A refusal names the\n"
+    "  VM and its state: \"cannot suspend web-2: it is Terminated\".\n"
+    "\n"
     "FILES\n"
     "  STATE_DIR/mci/NS/MCI.json        the model, one file per MCI, replaced atomically\n"
+    "                                   (the JSON of status --json)\n"
     "  STATE_DIR/local/vms/NS/MCI/VM/   a local VM: the agent installed by install-agent.sh\n"
-    "                                   (usr/local/bin, etc/damselfly/agent.json), run.json,\n"
-    "                                   install.log, console.log\n\n"
+    "                                   (usr/local/bin, etc/damselfly/agent.json), run.json\n"
+    "                                   (pids and start times, for re-adoption), install.log,\n"
+    "                                   user-data.log, console.log\n"
+    "\n"
     "EXIT STATUS\n"
-    "  0 done; 1 the operation failed (the message names the call, the status it got and\n"
-    "  the body or reason); 2 usage or configuration error.\n\n"
+    "  0  done.\n"
+    "  1  the operation failed: the message names the call, the status it got and the body\n"
+    "     or reason. A failed action also records in the model what the driver then saw,\n"
+    "     with the error (DETAIL of status); a reboot that failed is a failure even when the\n"
+    "     VM reads Running. status exits 1 when the driver could not read a VM's status (its\n"
+    "     last known state is shown).\n"
+    "  2  usage or configuration error (unknown command, option, key or driver; a bad id or\n"
+    "     spec file), before anything was done.\n"
+    "\n"
     "EXAMPLES\n"
+    "  A configuration file for the tumblebug driver (dotted keys are nested objects):\n"
+    "    {\"state_dir\": \"/var/lib/damselfly/federation\", \"driver\": \"tumblebug\",\n"
+    "     \"tumblebug\": {\"url\": \"http://tb:1323/tumblebug\", \"user\": \"default\",\n"
+    "                   \"password\": \"default\"}}\n"
     "  damselfly-fed --driver local --set local.mqtt_url=tcp://127.0.0.1:1883 \\\n"
     "      create-mci ns1 web --spec web.json\n"
     "  damselfly-fed vm suspend ns1 web web-2\n"
     "  damselfly-fed migrate ns1 web web-1 --region r2\n"
+    "  damselfly-fed scale-out ns1 web web 2\n"
     "  damselfly-fed status ns1 web\n"
-    "  damselfly-fed --driver tumblebug --set tumblebug.url=http://tb:1323 status ns1\n"
-    "  damselfly-fed --driver kubernetes node drain worker-3 --timeout 5m\n";
+    "  damselfly-fed -c fed.json status --json ns1\n"
+    "  damselfly-fed --driver kubernetes node drain worker-3 --timeout 5m\n"
+    "  damselfly-fed --driver kubernetes scale machinedeployment default md-0 5\n";
 
 struct cli_config {
     char *state_dir;
@@ -206,7 +270,8 @@ static int fail_op(const struct fed_error *e)
     return e->kind == FED_EINVAL && !strcmp(e->call, "driver") ? 2 : 1;
 }
 
-static void print_mci(const struct fed_mci *m)
+/* vm: only that VM's row (the MCI's status still counts them all); NULL for every VM. */
+static void print_mci(const struct fed_mci *m, const char *vm)
 {
     char status[96];
     printf("MCI %s/%s  driver %s  status %s\n", m->ns, m->id, m->driver[0] ? m->driver : "-",
@@ -215,6 +280,8 @@ static void print_mci(const struct fed_mci *m)
            "REGION", "ADDRESS", "DETAIL");
     for (size_t i = 0; i < m->nvms; i++) {
         const struct fed_vm *v = &m->vms[i];
+        if (vm && strcmp(v->id, vm))
+            continue;
         printf("  %-20s %-12s %-11s %-10s %-14s %-22s %s%s%s%s\n", v->id, v->subgroup,
                fed_vm_state_name(v->state), v->spec.csp, v->spec.region,
                v->address[0] ? v->address : "-", v->autogen ? "autogen " : "", v->driver_data,
@@ -222,23 +289,61 @@ static void print_mci(const struct fed_mci *m)
     }
 }
 
-static int show_mci(struct fed *f, const char *ns, const char *mci, int json, int *first)
+/* The MCI's JSON, with only VM vm when given. */
+static void print_mci_json(struct fed_mci *m, const char *vm, int first)
+{
+    for (size_t i = m->nvms; vm && i-- > 0;) {
+        if (strcmp(m->vms[i].id, vm))
+            fed_mci_remove_vm(m, m->vms[i].id);
+    }
+    char *text = fed_mci_to_json(m);
+    printf("%s%s", first ? "" : ",\n", text ? text : "null");
+    free(text);
+}
+
+/*
+ * Refreshes the MCI from the driver and prints it (vm: only that VM). When the driver could
+ * not read a VM's status, what is known is still printed, but the command fails: a status
+ * that could not be checked must not look like a checked one to a script.
+ */
+static int show_mci(struct fed *f, const char *ns, const char *mci, const char *vm, int json,
+                    int *first)
 {
     struct fed_mci m;
-    struct fed_error e;
-    if (fed_mci_refresh(f, ns, mci, &m, &e) < 0 &&
-        (e.kind != FED_EUNSUPPORTED || fed_store_get(fed_store_of(f), ns, mci, &m, &e) < 0))
-        return fail_op(&e);
-    if (json) {
-        char *text = fed_mci_to_json(&m);
-        printf("%s%s", *first ? "" : ",\n", text ? text : "null");
-        free(text);
-    } else {
-        print_mci(&m);
+    struct fed_error e, stale;
+    fed_error_clear(&stale);
+    if (fed_mci_refresh(f, ns, mci, &m, &e) < 0) {
+        if (e.kind == FED_EUNSUPPORTED) {
+            fed_mci_free(&m);
+            if (fed_store_get(fed_store_of(f), ns, mci, &m, &e) < 0)
+                return fail_op(&e);
+        } else if (!m.id[0]) {
+            fed_mci_free(&m);
+            return fail_op(&e);
+        } else {
+            stale = e;
+        }
     }
+    if (vm && !fed_mci_find_vm(&m, vm)) {
+        fed_fail(&e, FED_ENOTFOUND, "find vm", 0, "no VM '%s' in MCI %s/%s", vm, ns, mci);
+        fed_mci_free(&m);
+        return fail_op(&e);
+    }
+    if (json)
+        print_mci_json(&m, vm, *first);
+    else
+        print_mci(&m, vm);
+    fflush(stdout);
     *first = 0;
     fed_mci_free(&m);
-    return 0;
+    if (stale.kind == FED_OK)
+        return 0;
+    fail_op(&stale);
+    fprintf(stderr,
+            "damselfly-fed: %s/%s: VMs whose status could not be read are shown as last "
+            "known\n",
+            ns, mci);
+    return 1;
 }
 
 static int cmd_status(struct fed *f, struct cmd *c)
@@ -251,7 +356,7 @@ static int cmd_status(struct fed *f, struct cmd *c)
     if (c->json && !mci)
         printf("[");
     if (mci) {
-        rc = show_mci(f, ns, mci, c->json, &first);
+        rc = show_mci(f, ns, mci, NULL, c->json, &first);
     } else {
         char **nss = NULL, **mcis;
         size_t nn = 0, nm;
@@ -268,8 +373,10 @@ static int cmd_status(struct fed *f, struct cmd *c)
                 rc = fail_op(&e);
                 continue;
             }
-            for (size_t j = 0; j < nm; j++)
-                rc |= show_mci(f, nss[i], mcis[j], c->json, &first);
+            for (size_t j = 0; j < nm; j++) {
+                int r = show_mci(f, nss[i], mcis[j], NULL, c->json, &first);
+                rc = rc ? rc : r;
+            }
             fed_names_free(mcis, nm);
         }
         if (!ns)
@@ -352,7 +459,7 @@ static int cmd_create(struct fed *f, struct cmd *c)
     free(specs);
     if (rc == 0) {
         int first = 1;
-        show_mci(f, c->argv[1], c->argv[2], 0, &first);
+        show_mci(f, c->argv[1], c->argv[2], NULL, 0, &first);
     }
     return rc;
 }
@@ -374,7 +481,10 @@ static int cmd_vm(struct fed *f, struct cmd *c, int whole_mci)
         rc = whole_mci ? fed_mci_delete(f, ns, mci, &e) : fed_vm_delete(f, ns, mci, vm, &e);
     } else if (!whole_mci && !strcmp(verb, "status")) {
         int first = 1;
-        return show_mci(f, ns, mci, c->json, &first);
+        rc = show_mci(f, ns, mci, vm, c->json, &first);
+        if (c->json)
+            printf("\n");
+        return rc;
     } else if (fed_action_parse(verb, &a) == 0 && a != FED_ACT_NONE && a != FED_ACT_CREATE) {
         rc = whole_mci ? fed_mci_action(f, ns, mci, a, &e) : fed_vm_action(f, ns, mci, vm, a, &e);
     } else {

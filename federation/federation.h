@@ -288,7 +288,10 @@ int fed_vm_delete(struct fed *f, const char *ns, const char *mci, const char *vm
 /* Terminates every VM and removes the MCI. */
 int fed_mci_delete(struct fed *f, const char *ns, const char *mci, struct fed_error *err);
 /* Refreshes every VM of the MCI from reality (driver status) and persists what changed;
- * *out (may be NULL) receives the refreshed copy. */
+ * *out (may be NULL) receives the refreshed copy. When the driver could not read some VM's
+ * status, the others are still refreshed and persisted, *out is still filled (the unread
+ * VMs as last known) and the call returns -1 with that driver error: check out->nvms or
+ * out->vms before using it, and free it in either case. */
 int fed_mci_refresh(struct fed *f, const char *ns, const char *mci, struct fed_mci *out,
                     struct fed_error *err);
 

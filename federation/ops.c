@@ -209,26 +209,74 @@ static int record_fn(struct fed_mci *m, void *arg, struct fed_error *err)
     return 0;
 }
 
+/* A VM the driver returned without reaching Running: the state status() sees, Failed when
+ * that is still in progress (nothing is waiting for it any more). */
+static void settle_new(struct fed *f, struct fed_vm *vm, const struct fed_error *cause)
+{
+    struct fed_error e;
+    if (f->drv->status && fed_vm_state_in_progress(vm->state))
+        f->drv->status(f->ctx, vm, &e);
+    if (fed_vm_state_in_progress(vm->state) || vm->state == FED_VM_UNDEFINED)
+        vm->state = FED_VM_FAILED;
+    vm->target_action = FED_ACT_NONE;
+    vm->target_status = FED_VM_UNDEFINED;
+    char msg[700];
+    if (!vm->message[0] && cause->kind != FED_OK)
+        snprintf(vm->message, sizeof(vm->message), "%s", fed_error_format(cause, msg, sizeof(msg)));
+}
+
+/*
+ * The driver's own scale out. Whatever it created is recorded, also when it failed later
+ * on: a VM that exists but is not in the model would never be scaled in or terminated.
+ * Like the generic path, the new VMs that did not come up are then removed.
+ */
 static int native_scale_out(struct fed *f, const char *ns, const char *mci,
                             const struct fed_subgroup *g, int n, struct fed_error *err)
 {
     struct fed_vm *vms = NULL;
     size_t nvms = 0;
-    if (f->drv->scale_out(f->ctx, ns, mci, g->id, n, &g->tmpl, &vms, &nvms, err) < 0)
-        return -1;
+    struct fed_error derr;
+    fed_error_clear(&derr);
+    int rc = f->drv->scale_out(f->ctx, ns, mci, g->id, n, &g->tmpl, &vms, &nvms, &derr);
+    if (rc == 0 && nvms != (size_t)n)
+        rc = fed_fail(&derr, FED_EBACKEND, "scale out", 0, "asked %s for %d VMs, got %zu",
+                      f->drv->name, n, nvms);
     for (size_t i = 0; i < nvms; i++) {
         vms[i].autogen = 1;
         snprintf(vms[i].subgroup, sizeof(vms[i].subgroup), "%s", g->id);
+        if (vms[i].state == FED_VM_RUNNING)
+            continue;
+        if (rc == 0) /* a driver claiming success without reaching Running is not believed */
+            rc = fed_fail(&derr, FED_EBACKEND, "scale out", 0, "%s came up %s", vms[i].id,
+                          fed_vm_state_name(vms[i].state));
+        settle_new(f, &vms[i], &derr);
     }
     struct record r = {f->drv->name, vms, nvms};
-    int rc = fed_store_update(f->store, ns, mci, 0, record_fn, &r, err);
-    for (size_t i = 0; i < nvms; i++)
+    struct fed_error serr;
+    if (nvms && fed_store_update(f->store, ns, mci, 0, record_fn, &r, &serr) < 0 && rc == 0) {
+        derr = serr;
+        rc = -1;
+    }
+    size_t running = 0;
+    for (size_t i = 0; i < nvms; i++) {
+        if (vms[i].state == FED_VM_RUNNING)
+            running++;
+        else if (rc < 0)
+            fed_vm_delete(f, ns, mci, vms[i].id, NULL);
         fed_vm_free(&vms[i]);
+    }
     free(vms);
-    if (rc == 0 && nvms != (size_t)n)
-        return fed_fail(err, FED_EBACKEND, "scale out", 0, "asked %s for %d VMs, got %zu",
-                        f->drv->name, n, nvms);
-    return rc < 0 ? -1 : n;
+    if (rc < 0) {
+        if (err) {
+            *err = derr;
+            size_t l = strlen(err->message);
+            if (nvms)
+                snprintf(err->message + l, sizeof(err->message) - l,
+                         " (%zu of %d new VMs are Running and recorded)", running, n);
+        }
+        return -1;
+    }
+    return n;
 }
 
 static int make_vms(const struct fed_mci *m, const struct fed_subgroup *g, int n,

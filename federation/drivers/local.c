@@ -300,6 +300,11 @@ static void *local_open(const void *options, const char *state_dir, struct fed_e
         return NULL;
     }
     l->o = options;
+    /* Absolute, so that the cgroup tag (dir_tag) of two state directories given relative to
+     * different working directories differs, and the VMs' paths hold from any cwd. */
+    char abs[PATH_MAX];
+    if (realpath(state_dir, abs))
+        state_dir = abs;
     if (snprintf(l->dir, sizeof(l->dir), "%s", state_dir) >= (int)sizeof(l->dir)) {
         fed_fail(err, FED_EINVAL, "local driver", ENAMETOOLONG,
                  "state directory '%.100s...' is longer than %d characters", state_dir,

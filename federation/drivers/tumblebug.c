@@ -499,11 +499,14 @@ static int post_vm_dynamic(struct tb_ctx *c, const struct fed_vm *vm, const char
     return rc;
 }
 
-/* Gives vms[] (all of subgroup sg, in order) the ids Tumblebug chose that are not in before. */
+/* Gives vms[] (all of subgroup sg, in order) the ids Tumblebug chose that are not in before;
+ * *adopted (may be NULL) receives how many got one, also when too few were found. */
 static int adopt_new_ids(struct fed_vm **targets, size_t ntargets, const char *sg,
                          const struct fed_vm *before, size_t nbefore, const struct fed_vm *after,
-                         size_t nafter, struct fed_error *err)
+                         size_t nafter, size_t *adopted, struct fed_error *err)
 {
+    if (adopted)
+        *adopted = 0;
     const char **ids = calloc(nafter + 1, sizeof(*ids));
     if (!ids)
         return oom(err, "create");
@@ -512,6 +515,8 @@ static int adopt_new_ids(struct fed_vm **targets, size_t ntargets, const char *s
         if (!known(before, nbefore, ids[i]))
             snprintf(targets[t++]->id, sizeof(targets[0]->id), "%s", ids[i]);
     free(ids);
+    if (adopted)
+        *adopted = t;
     if (t < ntargets)
         return fed_fail(err, FED_EBACKEND, "create", 0,
                         "subgroup %s: Tumblebug lists %zu new VM(s), %zu were asked for", sg, t,
@@ -550,7 +555,7 @@ static int adopt_all(struct tb_ctx *c, struct fed_vm *vms, size_t n, const size_
         for (size_t j = 0; j < n; j++)
             if (!strcmp(vms[j].subgroup, sg))
                 ptrs[m++] = &vms[j];
-        rc = adopt_new_ids(ptrs, m, sg, before, nbefore, after, nafter, err);
+        rc = adopt_new_ids(ptrs, m, sg, before, nbefore, after, nafter, NULL, err);
     }
     for (size_t i = 0; rc == 0 && i < n; i++)
         ptrs[i] = &vms[i];
@@ -665,7 +670,7 @@ static int tb_create_vm(void *ctx, struct fed_vm *vm, struct fed_error *err)
         rc = get_mci_vms(c, vm->ns, vm->mci, &after, &nafter, &found, err);
     struct fed_vm *one = vm;
     if (rc == 0)
-        rc = adopt_new_ids(&one, 1, sg, before, nbefore, after, nafter, err);
+        rc = adopt_new_ids(&one, 1, sg, before, nbefore, after, nafter, NULL, err);
     if (rc == 0 && strcmp(sg, vm->subgroup) && fed_vm_data_set_str(vm, "tb_subgroup", sg))
         rc = fed_fail(err, FED_EIO, "create", 0, "driver data of %s too large", vm->id);
     if (rc == 0)
@@ -675,27 +680,11 @@ static int tb_create_vm(void *ctx, struct fed_vm *vm, struct fed_error *err)
     return rc;
 }
 
-static int tb_scale_out(void *ctx, const char *ns, const char *mci, const char *subgroup, int n,
-                        const struct fed_vm_spec *tmpl, struct fed_vm **vms, size_t *nvms,
-                        struct fed_error *err)
+/* The n VMs a scale out of subgroup asks for, before Tumblebug has named them. */
+static int init_new_vms(struct fed_vm *out, int n, const char *ns, const char *mci,
+                        const char *subgroup, const struct fed_vm_spec *tmpl, struct fed_error *err)
 {
-    struct tb_ctx *c = ctx;
-    struct fed_vm *before = NULL, *after = NULL;
-    size_t nbefore = 0, nafter = 0;
-    int found;
-    *vms = NULL;
-    *nvms = 0;
-    if (n < 1)
-        return fed_fail(err, FED_EINVAL, "scale out", 0, "cannot add %d VMs", n);
-    struct fed_vm *out = calloc((size_t)n, sizeof(*out));
-    struct fed_vm **ptrs = calloc((size_t)n, sizeof(*ptrs));
-    int rc = out && ptrs ? get_mci_vms(c, ns, mci, &before, &nbefore, &found, err)
-                         : oom(err, "scale out");
-    if (rc == 0)
-        rc = post_scale_out(c, ns, mci, subgroup, n, err);
-    if (rc == 0)
-        rc = get_mci_vms(c, ns, mci, &after, &nafter, &found, err);
-    for (int i = 0; rc == 0 && i < n; i++) {
+    for (int i = 0; i < n; i++) {
         struct fed_vm *v = &out[i];
         snprintf(v->ns, sizeof(v->ns), "%s", ns);
         snprintf(v->mci, sizeof(v->mci), "%s", mci);
@@ -703,22 +692,68 @@ static int tb_scale_out(void *ctx, const char *ns, const char *mci, const char *
         v->autogen = 1;
         v->state = FED_VM_CREATING;
         v->target_action = FED_ACT_CREATE;
-        rc = tmpl ? fed_vm_spec_copy(&v->spec, tmpl) : 0;
+        v->target_status = FED_VM_RUNNING;
+        if (tmpl && fed_vm_spec_copy(&v->spec, tmpl) < 0)
+            return oom(err, "scale out");
         v->spec.size = 1;
-        ptrs[i] = v;
+    }
+    return 0;
+}
+
+/*
+ * POST .../subgroup/{sg} {"numVMsToAdd": n}, then the new VMs are named by comparing the
+ * MCI's VM lists before and after, and waited for. Whatever Tumblebug created is returned,
+ * also when a step after the POST fails (the POST itself may have timed out after the cloud
+ * acted): the caller must know of every VM that exists.
+ */
+static int tb_scale_out(void *ctx, const char *ns, const char *mci, const char *subgroup, int n,
+                        const struct fed_vm_spec *tmpl, struct fed_vm **vms, size_t *nvms,
+                        struct fed_error *err)
+{
+    struct tb_ctx *c = ctx;
+    struct fed_vm *before = NULL, *after = NULL;
+    size_t nbefore = 0, nafter = 0, named = 0;
+    int found;
+    *vms = NULL;
+    *nvms = 0;
+    if (n < 1)
+        return fed_fail(err, FED_EINVAL, "scale out", 0, "cannot add %d VMs", n);
+    struct fed_vm *out = calloc((size_t)n, sizeof(*out));
+    struct fed_vm **ptrs = calloc((size_t)n, sizeof(*ptrs));
+    int rc =
+        out && ptrs ? init_new_vms(out, n, ns, mci, subgroup, tmpl, err) : oom(err, "scale out");
+    if (rc == 0)
+        rc = get_mci_vms(c, ns, mci, &before, &nbefore, &found, err);
+    if (rc == 0) {
+        rc = post_scale_out(c, ns, mci, subgroup, n, err);
+        struct fed_error e2;
+        if (get_mci_vms(c, ns, mci, &after, &nafter, &found, rc == 0 ? err : &e2) < 0)
+            rc = -1;
+        for (int i = 0; i < n; i++)
+            ptrs[i] = &out[i];
+        struct fed_error e3;
+        if (adopt_new_ids(ptrs, (size_t)n, subgroup, before, nbefore, after, nafter, &named,
+                          rc == 0 ? err : &e3) < 0)
+            rc = -1;
     }
     if (rc == 0)
-        rc = adopt_new_ids(ptrs, (size_t)n, subgroup, before, nbefore, after, nafter, err);
-    if (rc == 0)
         rc = wait_all_running(c, ptrs, (size_t)n, err);
+    else if (named > 0)
+        log_warn("scale out %s/%s/%s failed after Tumblebug created %zu VM(s): returned to be "
+                 "recorded",
+                 ns, mci, subgroup, named);
     free_vms(before, nbefore);
     free_vms(after, nafter);
     free(ptrs);
-    if (rc == 0) {
-        *vms = out;
-        *nvms = (size_t)n;
-    } else if (out) {
-        free_vms(out, (size_t)n);
+    if (out) {
+        for (size_t i = named; i < (size_t)n; i++)
+            fed_vm_free(&out[i]);
+        if (named) {
+            *vms = out;
+            *nvms = named;
+        } else {
+            free(out);
+        }
     }
     return rc;
 }

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Restarting the host process: every damselfly-fed invocation is a new host process, and it
 # re-adopts the running VMs from the state directory (same pids, Running). A VM whose agent
-# was killed reads Failed, never Running, and a reboot heals it; a recorded pid whose start
-# time no longer matches (a reused pid) is not adopted and its process is not touched.
+# was killed reads Failed, never Running, and a reboot heals it; a reboot whose start fails
+# exits 1 and leaves the VM Failed; a recorded pid whose start time no longer matches (a
+# reused pid) is not adopted and its process is not touched.
 # Bad input (specs, drivers, commands, options) gives clear errors and exit 2 or 1, never a
 # crash.
 . "$(dirname "$0")/lib.sh"
@@ -82,6 +83,23 @@ fed vm reboot ns1 m1 web-1 >"$WORK/out" 2>&1 || fail "reboot of the Failed VM fa
 [ "$(vmfield web-1 driver.pid)" != "$pid1" ] || fail "reboot kept the dead pid"
 wait_for 10 gone "$wpid1" || fail "the old workload $wpid1 survived the reboot"
 
+log "a reboot whose start fails: exit 1 and Failed, never Running"
+bin="$STATE/local/vms/ns1/m1/web-1/usr/local/bin/damselfly-agent"
+[ -x "$bin" ] || fail "no installed agent at $bin"
+pid1b=$(vmfield web-1 driver.pid)
+mv "$bin" "$bin.real"
+printf '#!/bin/sh\necho "agent: cannot open config" >&2\nexit 3\n' >"$bin"
+chmod +x "$bin"
+expect_fail 1 "the agent (pid" fed vm reboot ns1 m1 web-1
+grep -qF "exited during start" "$WORK/out" || fail "unclear reboot failure: $(cat "$WORK/out")"
+grep -q "done" "$WORK/out" && fail "the failed reboot says done: $(cat "$WORK/out")"
+[ "$(vmfield web-1 status)" = Failed ] || fail "web-1 is $(vmfield web-1 status) after a failed reboot"
+[ "$(mci_status)" = "Partial-Failed:1 (R:1/2)" ] || fail "MCI status '$(mci_status)' after a failed reboot"
+wait_for 10 gone "$pid1b" || fail "the agent $pid1b was not stopped by the reboot"
+mv -f "$bin.real" "$bin"
+fed vm reboot ns1 m1 web-1 >"$WORK/out" 2>&1 || fail "reboot after the repair failed: $(cat "$WORK/out")"
+[ "$(vmfield web-1 status)" = Running ] || fail "web-1 is $(vmfield web-1 status) after the repair"
+
 log "a reused pid is not adopted"
 python3 - "$STATE/mci/ns1/m1.json" <<'PY'
 import json, sys
@@ -134,7 +152,8 @@ echo '{"vm": [{"name": "w", "csp": "local", "region": "r1", "workload": ["no-suc
 expect_fail 1 "workload program 'no-such-program-xyz' not found" fed create-mci ns1 m2 --spec "$WORK/bad4.json"
 fed mci delete ns1 m2 >"$WORK/out" 2>&1 || fail "deleting the failed MCI failed: $(cat "$WORK/out")"
 "$FED" --help >"$WORK/help" || fail "--help failed"
-for want in COMMANDS create-mci migrate scale-in "node cordon" local.mqtt_url state_dir "EXIT STATUS"; do
+for want in COMMANDS DRIVERS TRANSITIONS FILES create-mci migrate scale-in "vm status" "node drain" \
+    local.mqtt_url tumblebug.url kubernetes.kubeconfig state_dir "EXIT STATUS" EXAMPLES; do
     grep -qF -- "$want" "$WORK/help" || fail "--help does not mention $want"
 done
 

@@ -34,6 +34,10 @@ static struct fake {
     int online;             /* what agent_online answers */
     int lie;                /* suspend returns 0 but does nothing */
     int slow_ms;            /* each action takes this long */
+    int fail_reboot;        /* reboot answers 503 and does nothing */
+    const char *bad_status; /* status of this VM cannot be read */
+    int native_up;          /* >= 0: native scale out fails after this many came up */
+    int native_lie;         /* native scale out returns 0 with its last VM still Creating */
     int creates, terminates, online_calls, native_calls;
 } fk = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
@@ -114,6 +118,11 @@ static int f_resume(void *ctx, struct fed_vm *vm, struct fed_error *err)
 static int f_reboot(void *ctx, struct fed_vm *vm, struct fed_error *err)
 {
     (void)ctx;
+    if (fk.fail_reboot) {
+        vm->state = FED_VM_RUNNING; /* what it last saw: nothing happened */
+        return fed_fail(err, FED_EBACKEND, "GET /fake/control?action=reboot", 503,
+                        "{\"message\":\"reboot refused\"}");
+    }
     return act(vm, FED_VM_RUNNING, err);
 }
 
@@ -126,7 +135,8 @@ static int f_terminate(void *ctx, struct fed_vm *vm, struct fed_error *err)
 static int f_status(void *ctx, struct fed_vm *vm, struct fed_error *err)
 {
     (void)ctx;
-    (void)err;
+    if (fk.bad_status && !strcmp(vm->id, fk.bad_status))
+        return fed_fail(err, FED_EBACKEND, "GET /fake/vm", 500, "{\"message\":\"db locked\"}");
     pthread_mutex_lock(&fk.mu);
     int i = find(vm->id);
     vm->state = i < 0 ? FED_VM_TERMINATED : fk.vms[i].state;
@@ -159,6 +169,16 @@ static int f_scale_out(void *ctx, const char *ns, const char *mci, const char *s
         fed_vm_spec_copy(&v->spec, tmpl);
         if (f_create(NULL, v, err) < 0)
             return -1;
+        if (fk.native_up >= 0 && i >= fk.native_up) {
+            /* Created by the backend, but it never comes up. */
+            fk.vms[find(v->id)].state = FED_VM_CREATING;
+            v->state = FED_VM_CREATING;
+            return fed_fail(err, FED_ETIMEOUT, "wait", 0, "%s is still Creating", v->id);
+        }
+    }
+    if (fk.native_lie) {
+        fk.vms[find((*vms)[n - 1].id)].state = FED_VM_CREATING;
+        (*vms)[n - 1].state = FED_VM_CREATING;
     }
     return 0;
 }
@@ -211,7 +231,10 @@ static int setup(void **state)
     fk.n = 0;
     fk.bad_region = NULL;
     fk.online = 1;
-    fk.lie = fk.slow_ms = 0;
+    fk.lie = fk.slow_ms = fk.fail_reboot = 0;
+    fk.bad_status = NULL;
+    fk.native_up = -1;
+    fk.native_lie = 0;
     fk.creates = fk.terminates = fk.online_calls = fk.native_calls = 0;
     pthread_mutex_unlock(&fk.mu);
     snprintf(dir, sizeof(dir), "%s/fedops.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
@@ -464,6 +487,106 @@ static void native_scale_out(void **state)
     mci_status_is("Running:5 (R:5/5)");
 }
 
+/* Every native VM returned: created ones that came up stay (autogen), the one that did not
+ * is terminated and removed, and the error says so. */
+static void native_scale_out_partial(void **state)
+{
+    (void)state;
+    struct fed_driver native = fake;
+    native.scale_out = f_scale_out;
+    fed_close(F);
+    F = open_with(&native);
+    struct fed_error e;
+    fk.native_up = 2;
+    assert_int_equal(fed_scale_out(F, "ns1", "m1", "db", 3, &e), -1);
+    assert_int_equal(e.kind, FED_ETIMEOUT);
+    assert_non_null(strstr(e.message, "db-native2 is still Creating"));
+    assert_non_null(strstr(e.message, "2 of 3 new VMs are Running and recorded"));
+    assert_int_equal(state_of("db-native0"), FED_VM_RUNNING);
+    assert_int_equal(state_of("db-native1"), FED_VM_RUNNING);
+    assert_int_equal(state_of("db-native2"), FED_VM_STATE_COUNT);
+    assert_int_equal(fk.vms[find("db-native2")].state, FED_VM_TERMINATED);
+    struct fed_mci m;
+    assert_int_equal(fed_store_get(fed_store_of(F), "ns1", "m1", &m, &e), 0);
+    assert_true(fed_mci_find_vm(&m, "db-native0")->autogen);
+    assert_string_equal(fed_mci_find_vm(&m, "db-native1")->subgroup, "db");
+    fed_mci_free(&m);
+    mci_status_is("Running:5 (R:5/5)");
+    /* They are the model's now: scale in removes them first. */
+    assert_int_equal(fed_scale_in(F, "ns1", "m1", "db", 2, &e), 2);
+    assert_int_equal(state_of("db-native0"), FED_VM_STATE_COUNT);
+    assert_int_equal(fk.vms[find("db-native1")].state, FED_VM_TERMINATED);
+    assert_int_equal(state_of("db-1"), FED_VM_RUNNING);
+    /* A driver claiming success with a VM not Running is not believed either. */
+    fk.native_up = -1;
+    fk.native_lie = 1;
+    assert_int_equal(fed_scale_out(F, "ns1", "m1", "db", 2, &e), -1);
+    assert_non_null(strstr(e.message, "came up Creating"));
+    assert_non_null(strstr(e.message, "1 of 2 new VMs are Running and recorded"));
+    mci_status_is("Running:4 (R:4/4)");
+}
+
+/* A reboot whose driver call failed is a failure even though the VM reads Running: Running
+ * is where a reboot starts too. */
+static void failed_reboot_is_not_success(void **state)
+{
+    (void)state;
+    struct fed_error e;
+    fk.fail_reboot = 1;
+    assert_int_equal(fed_vm_action(F, "ns1", "m1", "web-1", FED_ACT_REBOOT, &e), -1);
+    assert_string_equal(e.call, "GET /fake/control?action=reboot");
+    assert_int_equal(e.status, 503);
+    assert_non_null(strstr(e.message, "reboot refused"));
+    /* The model says what is real (still Running, no action under way) and why. */
+    struct fed_mci m;
+    assert_int_equal(fed_store_get(fed_store_of(F), "ns1", "m1", &m, &e), 0);
+    struct fed_vm *v = fed_mci_find_vm(&m, "web-1");
+    assert_int_equal(v->state, FED_VM_RUNNING);
+    assert_int_equal(v->target_action, FED_ACT_NONE);
+    assert_non_null(strstr(v->message, "reboot refused"));
+    fed_mci_free(&m);
+    /* The whole MCI: every VM fails, and the call says so. */
+    assert_int_equal(fed_mci_action(F, "ns1", "m1", FED_ACT_REBOOT, &e), -1);
+    assert_non_null(strstr(e.message, "and 2 more of 3 VMs failed"));
+    /* Nothing was left in progress: once the backend works again, the reboot goes through. */
+    fk.fail_reboot = 0;
+    assert_int_equal(fed_vm_action(F, "ns1", "m1", "web-1", FED_ACT_REBOOT, &e), 0);
+}
+
+/* A status the driver cannot read fails the refresh, the others are still refreshed. */
+static void refresh_reports_unread_status(void **state)
+{
+    (void)state;
+    struct fed_error e;
+    fk.bad_status = "web-2";
+    fk.vms[find("db-1")].state = FED_VM_FAILED;
+    struct fed_mci m;
+    assert_int_equal(fed_mci_refresh(F, "ns1", "m1", &m, &e), -1);
+    assert_string_equal(e.call, "GET /fake/vm");
+    assert_int_equal(e.status, 500);
+    assert_int_equal(m.nvms, 3);
+    assert_int_equal(fed_mci_find_vm(&m, "db-1")->state, FED_VM_FAILED);
+    assert_int_equal(fed_mci_find_vm(&m, "web-2")->state, FED_VM_RUNNING);
+    fed_mci_free(&m);
+    assert_int_equal(state_of("db-1"), FED_VM_FAILED);
+    fk.bad_status = NULL;
+    assert_int_equal(fed_mci_refresh(F, "ns1", "m1", &m, &e), 0);
+    fed_mci_free(&m);
+    /* A transient state a refresh saw in the backend is read again next time (only an
+     * action's own in-progress record is left to that action). */
+    fk.vms[find("web-1")].state = FED_VM_REBOOTING;
+    assert_int_equal(fed_mci_refresh(F, "ns1", "m1", &m, &e), 0);
+    fed_mci_free(&m);
+    assert_int_equal(state_of("web-1"), FED_VM_REBOOTING);
+    fk.vms[find("web-1")].state = FED_VM_RUNNING;
+    assert_int_equal(fed_mci_refresh(F, "ns1", "m1", &m, &e), 0);
+    fed_mci_free(&m);
+    assert_int_equal(state_of("web-1"), FED_VM_RUNNING);
+    assert_int_equal(fed_mci_refresh(F, "ns1", "nope", &m, &e), -1);
+    assert_int_equal(e.kind, FED_ENOTFOUND);
+    fed_mci_free(&m);
+}
+
 static void unsupported_and_unknown(void **state)
 {
     (void)state;
@@ -525,6 +648,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(migrate_rolls_back, setup, teardown),
         cmocka_unit_test_setup_teardown(scale_out_in, setup, teardown),
         cmocka_unit_test_setup_teardown(native_scale_out, setup, teardown),
+        cmocka_unit_test_setup_teardown(native_scale_out_partial, setup, teardown),
+        cmocka_unit_test_setup_teardown(failed_reboot_is_not_success, setup, teardown),
+        cmocka_unit_test_setup_teardown(refresh_reports_unread_status, setup, teardown),
         cmocka_unit_test_setup_teardown(unsupported_and_unknown, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
