@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/file.h"
 #include "federation/driver.h"
 #include "federation/federation.h"
 
@@ -197,43 +198,6 @@ static int fsync_dir(const char *dir, struct fed_error *err)
     return 0;
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-/* Temporary file in the same directory, fsync, rename over, fsync the directory. */
-static int write_atomic(const char *dir, const char *path, const char *text, struct fed_error *err)
-{
-    char tmp[4200];
-    snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return fed_fail(err, FED_EIO, "open", errno, "%s: %s", tmp, strerror(errno));
-    if (write_all(fd, text, strlen(text)) < 0 || fsync(fd) < 0) {
-        int e = errno;
-        close(fd);
-        unlink(tmp);
-        return fed_fail(err, FED_EIO, "write", e, "%s: %s", tmp, strerror(e));
-    }
-    close(fd);
-    if (rename(tmp, path) < 0) {
-        int e = errno;
-        unlink(tmp);
-        return fed_fail(err, FED_EIO, "rename", e, "%s: %s", path, strerror(e));
-    }
-    return fsync_dir(dir, err);
-}
-
 static void lock(struct fed_store *s)
 {
     pthread_mutex_lock(&s->mu);
@@ -355,17 +319,21 @@ int fed_store_get(struct fed_store *s, const char *ns, const char *mci, struct f
 /* Writes m and caches it; the caller holds the lock. */
 static int save(struct fed_store *s, const struct fed_mci *m, struct fed_error *err)
 {
-    char dir[4096], path[4096];
+    char dir[4096];
     snprintf(dir, sizeof(dir), "%s/%s", s->dir, m->ns);
-    file_path(s, m->ns, m->id, path, sizeof(path));
     char *text = fed_mci_to_json(m);
     if (!text)
         return fed_fail(err, FED_EIO, "save mci", ENOMEM, "out of memory");
     struct stat st;
     int fresh = stat(dir, &st) < 0;
     int rc = mkdir_p(dir, err);
-    if (rc == 0)
-        rc = write_atomic(dir, path, text, err);
+    if (rc == 0) {
+        char name[300], why[512];
+        snprintf(name, sizeof(name), "%s.json", m->id);
+        rc = dsf_write_file_atomic(dir, name, text, strlen(text), why, sizeof(why));
+        if (rc < 0)
+            fed_fail(err, FED_EIO, "save mci", errno, "%s", why);
+    }
     free(text);
     if (rc < 0)
         return -1;

@@ -34,6 +34,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/file.h"
 #include "common/log.h"
 #include "federation/driver.h"
 #include "federation/drivers/local_proc.h"
@@ -164,10 +165,8 @@ static const char *log_tail(const char *dir, const char *name, char *buf, size_t
 /* The driver's own record of a VM, beside its files: what list() and open() read. */
 static void write_run_file(const struct local *l, const struct fed_vm *vm)
 {
-    char dir[PATH_MAX], path[PATH_MAX + 16], tmp[PATH_MAX + 32];
+    char dir[PATH_MAX];
     vm_dir(l, vm, dir, sizeof(dir));
-    snprintf(path, sizeof(path), "%s/run.json", dir);
-    snprintf(tmp, sizeof(tmp), "%s/.run.json.%d", dir, (int)getpid());
     json_t *o = json_object();
     json_object_set_new(o, "ns", json_string(vm->ns));
     json_object_set_new(o, "mci", json_string(vm->mci));
@@ -178,12 +177,12 @@ static void write_run_file(const struct local *l, const struct fed_vm *vm)
     json_object_set_new(o, "address", json_string(vm->address));
     json_t *d = vm->driver_data[0] ? json_loads(vm->driver_data, 0, NULL) : NULL;
     json_object_set_new(o, "driver", d ? d : json_object());
-    int rc = json_dump_file(o, tmp, JSON_INDENT(2));
+    char *text = json_dumps(o, JSON_INDENT(2));
     json_decref(o);
-    if (rc == 0 && rename(tmp, path) == 0)
-        return;
-    unlink(tmp);
-    log_warn("%s: could not write %s", vm->id, path);
+    char why[600];
+    if (!text || dsf_write_file_atomic(dir, "run.json", text, strlen(text), why, sizeof(why)))
+        log_warn("%s: could not write its run.json: %s", vm->id, text ? why : "out of memory");
+    free(text);
 }
 
 /* ---- open --------------------------------------------------------------------------------- */
