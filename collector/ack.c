@@ -3,9 +3,13 @@
  * dsf/a/{ns}/{mci}/{vm}/ack (at most one per agent per completed write), a Kafka
  * partition's progress an offset commit.
  */
+#define DSF_MODULE "ack"
 #include "collector/agents.h"
 #include "collector/collector.h"
+#include "collector/writer.h"
 #include "common/bus.h"
+#include "common/log.h"
+#include "common/loop.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,8 +34,32 @@ struct progress *collector_partition(struct collector *c, int32_t partition)
     return c->partitions[partition];
 }
 
+/* Kafka keeps what is not fetched, so past half of batch.max_pending fetching pauses (rather
+ * than messages being refused, which Kafka would not deliver again until a rebalance) and
+ * resumes below a quarter. MQTT senders resend what is refused, so MQTT needs none of this. */
+void collector_backpressure(struct collector *c)
+{
+    uint64_t pending = writer_pending_bytes(c->writer), cap = c->cfg.batch.max_pending_bytes;
+    if (!c->input_paused && pending > cap / 2 && strcmp(c->cfg.input, "kafka") == 0 &&
+        dsf_bus_pause(c->bus, 1) == 0) {
+        static int64_t warned_ms;
+        int loud = dsf_mono_ms() - warned_ms > 60000; /* catching up pauses often: say it once */
+        if (loud)
+            warned_ms = dsf_mono_ms();
+        c->input_paused = 1;
+        c->stats.input_pauses++;
+        dsf_log(loud ? DSF_LOG_WARN : DSF_LOG_DEBUG, DSF_MODULE,
+                "%llu bytes wait for the store: pausing Kafka fetching until below %llu",
+                (unsigned long long)pending, (unsigned long long)cap / 4);
+    } else if (c->input_paused && pending < cap / 4 && dsf_bus_pause(c->bus, 0) == 0) {
+        c->input_paused = 0;
+        log_debug("the store caught up: Kafka fetching resumed");
+    }
+}
+
 void collector_after_write(struct collector *c)
 {
+    collector_backpressure(c);
     static struct dsf_buf payload;
     for (struct agent_state *s = c->agents->all; s; s = s->next) {
         if (!s->ack_due)

@@ -36,8 +36,12 @@ struct agent_state *agents_get(struct agents *a, const char *ns, const char *mci
     a->count++;
     if (a->metrics) {
         metrics_add_u64(a->metrics, "damselfly_collector_agent_gaps_total", DSF_COUNTER,
-                        "Messages an agent sent that never arrived (seq gaps).", s->labels,
-                        &s->gaps);
+                        "Seqs skipped when a later message arrived (lost upstream, or late).",
+                        s->labels, &s->gaps);
+        metrics_add_u64(a->metrics, "damselfly_collector_agent_late_total", DSF_COUNTER,
+                        "Messages that arrived after later ones and filled a gap; gaps minus "
+                        "late is what is still missing.",
+                        s->labels, &s->late);
         metrics_add_u64(a->metrics, "damselfly_collector_agent_duplicates_total", DSF_COUNTER,
                         "Messages that arrived more than once (resends).", s->labels,
                         &s->duplicates);
@@ -45,6 +49,23 @@ struct agent_state *agents_get(struct agents *a, const char *ns, const char *mci
                         "Messages received from an agent.", s->labels, &s->messages);
     }
     return s;
+}
+
+/* Moves the window up by d seqs: bit i stands for seq last_seq - i. */
+static void window_advance(struct agent_state *s, uint64_t d)
+{
+    const size_t words = AGENT_SEQ_WINDOW / 64;
+    if (d >= AGENT_SEQ_WINDOW) {
+        memset(s->seen, 0, sizeof(s->seen));
+        return;
+    }
+    size_t wshift = (size_t)(d / 64), bshift = (size_t)(d % 64);
+    for (size_t i = words; i-- > 0;) {
+        uint64_t v = i >= wshift ? s->seen[i - wshift] << bshift : 0;
+        if (bshift && i > wshift)
+            v |= s->seen[i - wshift - 1] >> (64 - bshift);
+        s->seen[i] = v;
+    }
 }
 
 void agents_track(struct agent_state *s, const char *boot, uint64_t seq)
@@ -57,14 +78,23 @@ void agents_track(struct agent_state *s, const char *boot, uint64_t seq)
             log_info("%s restarted (boot %s -> %s)", s->key, s->boot, boot);
         snprintf(s->boot, sizeof(s->boot), "%s", boot);
         s->last_seq = 0;
+        memset(s->seen, 0, sizeof(s->seen));
     }
-    if (seq <= s->last_seq) {
-        s->duplicates++;
+    if (seq > s->last_seq) {
+        s->gaps += seq - s->last_seq - 1;
+        window_advance(s, seq - s->last_seq);
+        s->last_seq = seq;
+        s->seen[0] |= 1;
         return;
     }
-    if (seq > s->last_seq + 1)
-        s->gaps += seq - s->last_seq - 1;
-    s->last_seq = seq;
+    uint64_t back = s->last_seq - seq;
+    uint64_t bit = back < AGENT_SEQ_WINDOW ? UINT64_C(1) << (back % 64) : 0;
+    if (seq == 0 || !bit || (s->seen[back / 64] & bit)) {
+        s->duplicates++; /* a resend of what arrived, or too old to tell */
+        return;
+    }
+    s->seen[back / 64] |= bit;
+    s->late++; /* it was counted as a gap when later seqs overtook it */
 }
 
 static void add_range(struct agent_state *s, uint64_t seq)

@@ -9,13 +9,18 @@
 
 struct dsf_metrics;
 
+#define AGENT_SEQ_WINDOW 1024
+
 struct agent_state {
     struct agent_state *chain, *next;
     char key[200]; /* ns/mci/vm */
     char ack_topic[256];
     char boot[17];
     uint64_t last_seq;
-    uint64_t messages, gaps, duplicates;
+    /* Which of the seqs last_seq, last_seq - 1, ... arrived: a late message that fills a gap
+     * is told apart from a duplicate. */
+    uint64_t seen[AGENT_SEQ_WINDOW / 64];
+    uint64_t messages, gaps, late, duplicates;
     char labels[260];
     /* Stored since the last ack: ranges of seq of one boot. Only what this collector stored
      * is acked, never a whole prefix: a restarted collector cannot vouch for seqs it did not

@@ -41,6 +41,10 @@ struct collector_config {
         uint64_t max_bytes;
         int fsync;
     } spool;
+    struct {
+        struct dsf_strlist rules; /* "MEASUREMENT window=10s [default=FN] [FIELD=FN ...]" */
+        int64_t grace_ms;
+    } aggregate;
     int64_t skew_ms;
     char *http_listen;
     char *dlq_topic;
@@ -55,6 +59,7 @@ struct dsf_bus;
 struct writer;
 struct agents;
 struct dsf_http_server;
+struct aggregate;
 
 /* Counters exported on /metrics; every drop has one. */
 struct collector_stats {
@@ -64,6 +69,8 @@ struct collector_stats {
     uint64_t dropped_lines; /* given up on: counted and sent to the DLQ where possible */
     uint64_t store_latency_us_sum, store_requests;
     uint64_t spooled_batches, spooled_lines, replayed_lines;
+    uint64_t input_pauses;
+    uint64_t agg_points, agg_windows, agg_late, agg_duplicates, agg_conflicts; /* aggregation */
 };
 
 struct collector {
@@ -72,6 +79,7 @@ struct collector {
     struct event_base *base;
     struct dsf_bus *bus;
     struct writer *writer;
+    struct aggregate *agg; /* NULL: every line is forwarded as it is */
     struct agents *agents;
     struct dsf_http_server *http;
     struct dsf_metrics metrics;
@@ -82,6 +90,7 @@ struct collector {
     size_t npartitions;
     struct event *heartbeat;
     int64_t assign_epoch;
+    int input_paused;    /* Kafka fetching paused: too much waits for the store */
     uint8_t *subscribed; /* one flag per bucket */
 };
 
@@ -103,6 +112,8 @@ void pipeline_reject(struct collector *c, const char *topic, const char *line, s
 
 /* main.c: after the writer finished a request (acks and commits may be due). */
 void collector_after_write(struct collector *c);
+/* Kafka: pauses fetching while the store is behind (ack.c). */
+void collector_backpressure(struct collector *c);
 
 /* The durable progress of a Kafka partition (grown on demand); NULL when out of memory. */
 struct progress *collector_partition(struct collector *c, int32_t partition);

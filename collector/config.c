@@ -1,3 +1,4 @@
+#include "collector/aggregate.h"
 #include "collector/collector.h"
 
 #include <stddef.h>
@@ -65,6 +66,15 @@ const struct dsf_cfg_key collector_config_keys[] = {
      "spool size cap; when full the oldest batches are dropped and counted", 4096, 1e13},
     {"spool.fsync", DSF_CFG_BOOL, "true", K(spool.fsync),
      "fsync each spooled batch before acknowledging it", 0, 0},
+    {"aggregate.rules", DSF_CFG_STRLIST, "", K(aggregate.rules),
+     "measurements folded into windows, one rule each: \"MEASUREMENT window=10s [default=FN] "
+     "[FIELD=FN ...]\" with FN mean, min, max, last, sum or count (floats default to mean, "
+     "integers to last: counters); MEASUREMENT * matches the rest; empty: nothing aggregated",
+     0, 0},
+    {"aggregate.grace", DSF_CFG_DURATION, "2s", K(aggregate.grace_ms),
+     "how far a series' samples must pass a window's end before it is emitted (late samples "
+     "are dropped and counted)",
+     0, 3600000},
     {"skew", DSF_CFG_DURATION, "5m", K(skew_ms),
      "samples further than this from the collector's clock are counted as skewed", 1000,
      86400000 * 365.0},
@@ -91,6 +101,11 @@ int collector_config_validate(const struct dsf_cfg_section *secs, const char *or
     if (bad) {
         snprintf(err, DSF_CFG_ERRLEN, "%s: key '%s' has an unknown value (see --help)", origin,
                  bad);
+        return -1;
+    }
+    char why[400];
+    if (aggregate_check_rules(&c->aggregate.rules, why, sizeof(why))) {
+        snprintf(err, DSF_CFG_ERRLEN, "%s: key 'aggregate.rules': %s", origin, why);
         return -1;
     }
     return 0;

@@ -7,6 +7,7 @@
 #define DSF_MODULE "consume"
 #include "collector/collector.h"
 #include "collector/writer.h"
+#include "common/bucket.h"
 #include "common/bus.h"
 #include "common/log.h"
 #include "common/loop.h"
@@ -20,36 +21,7 @@
 
 int parse_buckets(const char *spec, uint8_t *flags, uint32_t total)
 {
-    memset(flags, 0, total);
-    if (strcmp(spec, "all") == 0) {
-        memset(flags, 1, total);
-        return 0;
-    }
-    if (strcmp(spec, "none") == 0 || !*spec)
-        return 0;
-    const char *p = spec;
-    while (*p) {
-        char *end;
-        long lo = strtol(p, &end, 10), hi = lo;
-        if (end == p)
-            return -1;
-        if (*end == '-') {
-            p = end + 1;
-            hi = strtol(p, &end, 10);
-            if (end == p)
-                return -1;
-        }
-        if (lo < 0 || hi < lo || hi >= (long)total)
-            return -1;
-        for (long b = lo; b <= hi; b++)
-            flags[b] = 1;
-        if (*end == ',')
-            end++;
-        else if (*end)
-            return -1;
-        p = end;
-    }
-    return 0;
+    return dsf_parse_buckets(spec, flags, total);
 }
 
 static void bucket_topic(uint32_t b, char *out, size_t cap)

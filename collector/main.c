@@ -1,4 +1,5 @@
 #define DSF_MODULE "collector"
+#include "collector/aggregate.h"
 #include "collector/agents.h"
 #include "collector/collector.h"
 #include "collector/writer.h"
@@ -54,6 +55,12 @@ static double pending_bytes(void *arg)
     return (double)writer_pending_bytes(arg);
 }
 
+static double kafka_lag(void *arg)
+{
+    const struct collector *c = arg;
+    return c->bus ? (double)dsf_bus_lag(c->bus) : -1;
+}
+
 static double store_latency(void *arg)
 {
     const struct collector_stats *s = arg;
@@ -80,6 +87,29 @@ static void register_spool_metrics(struct collector *c)
                     &sp->dropped_points);
     metrics_add_u64(m, "damselfly_collector_spool_corrupt_total", DSF_COUNTER,
                     "Spool files found unreadable and removed.", NULL, &sp->corrupt);
+}
+
+static void register_aggregate_metrics(struct collector *c)
+{
+    if (!c->agg)
+        return;
+    struct dsf_metrics *m = &c->metrics;
+    struct collector_stats *s = &c->stats;
+    metrics_add_u64(m, "damselfly_collector_aggregated_points_total", DSF_COUNTER,
+                    "Lines folded into aggregation windows.", NULL, &s->agg_points);
+    metrics_add_u64(m, "damselfly_collector_aggregate_windows_total", DSF_COUNTER,
+                    "Aggregated points (one per series and window) handed to the writer.", NULL,
+                    &s->agg_windows);
+    metrics_add_u64(m, "damselfly_collector_dropped_points_total", DSF_COUNTER,
+                    "Lines dropped, by reason.", "reason=\"late\"", &s->agg_late);
+    metrics_add_u64(m, "damselfly_collector_aggregate_duplicates_total", DSF_COUNTER,
+                    "Lines of messages sent again (by seq) while their window was held: not "
+                    "folded twice.",
+                    NULL, &s->agg_duplicates);
+    metrics_add_u64(m, "damselfly_collector_aggregate_conflicts_total", DSF_COUNTER,
+                    "Field values skipped: their type differs from the window's first value, or "
+                    "a sum or mean overflowed.",
+                    NULL, &s->agg_conflicts);
 }
 
 static void register_metrics(struct collector *c)
@@ -114,10 +144,14 @@ static void register_metrics(struct collector *c)
         {"damselfly_collector_dlq_total", "Rejected lines published to the DLQ topic.",
          "result=\"dropped\"", &s->dlq_dropped},
         {"damselfly_collector_dropped_points_total",
-         "Lines not taken because too much was pending for the store (not acked: resent).",
+         "Lines dropped, by reason: pending_full (too much was pending for the store; not "
+         "acked, so resent) or late (their aggregation window was already emitted).",
          "reason=\"pending_full\"", &s->dropped_lines},
         {"damselfly_collector_acks_total", "End-to-end acks published to agents.", NULL,
          &s->acks_published},
+        {"damselfly_collector_input_pauses_total",
+         "Times Kafka fetching paused because too much waited for the store.", NULL,
+         &s->input_pauses},
     };
     for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++)
         metrics_add_u64(m, counters[i].name, DSF_COUNTER, counters[i].help, counters[i].labels,
@@ -129,7 +163,16 @@ static void register_metrics(struct collector *c)
                    store_latency, s);
     metrics_add_fn(m, "damselfly_collector_pending_bytes", DSF_GAUGE,
                    "Bytes waiting for the store.", NULL, pending_bytes, c->writer);
+    metrics_add_histogram(m, "damselfly_collector_sample_age_seconds",
+                          "Age of the samples (now minus their timestamp) when the store "
+                          "accepted them.",
+                          NULL, writer_age_histogram(c->writer));
+    if (strcmp(c->cfg.input, "kafka") == 0)
+        metrics_add_fn(m, "damselfly_collector_kafka_lag_messages", DSF_GAUGE,
+                       "Messages of the assigned partitions not yet consumed (-1: unknown).", NULL,
+                       kafka_lag, c);
     register_spool_metrics(c);
+    register_aggregate_metrics(c);
 }
 
 static struct collector coll;
@@ -148,6 +191,7 @@ static void stop(void *arg)
 {
     struct collector *c = arg;
     log_info("stopping: writing what is pending (at most 5 s)");
+    aggregate_flush(c->agg); /* open windows become points now rather than never */
     writer_flush(c->writer);
     drain_deadline = dsf_mono_ms() + 5000;
     drain_timer = event_new(c->base, -1, EV_PERSIST, check_drained, c);
@@ -160,6 +204,11 @@ static int start(struct collector *c)
     char err[512];
     if (!(c->writer = writer_new(c, err, sizeof(err)))) {
         log_error("output: %s", err);
+        return 2;
+    }
+    if (c->cfg.aggregate.rules.count &&
+        !(c->agg = aggregate_new(c, NULL, NULL, err, sizeof(err)))) {
+        log_error("aggregate: %s", err);
         return 2;
     }
     register_metrics(c);
@@ -217,6 +266,7 @@ int main(int argc, char **argv)
     }
     rc = start(c);
     writer_free(c->writer); /* before the bus: its last completions may publish acks */
+    aggregate_free(c->agg); /* after the writer: releases what it never stored, unacked */
     dsf_bus_free(c->bus);
     dsf_http_free(c->http);
     agents_free(c->agents);

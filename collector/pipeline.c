@@ -5,6 +5,7 @@
  * with the message's durability claims to the writer.
  */
 #define DSF_MODULE "pipeline"
+#include "collector/aggregate.h"
 #include "collector/agents.h"
 #include "collector/collector.h"
 #include "collector/writer.h"
@@ -61,9 +62,11 @@ static void take_line(void *ctx, const char *text, size_t len, const struct lp_l
     struct intake *in = ctx;
     struct collector *c = in->c;
     c->stats.lines_in++;
-    int64_t skew = l->ts - in->now_ns;
-    if (skew > c->cfg.skew_ms * 1000000LL || -skew > c->cfg.skew_ms * 1000000LL)
+    int64_t limit = c->cfg.skew_ms * 1000000LL; /* no difference: extreme times overflow it */
+    if (l->ts > in->now_ns + limit || l->ts < in->now_ns - limit)
         c->stats.skewed++; /* flagged and counted, still stored: it is the sample's time */
+    if (c->agg && aggregate_take(c->agg, l, missing))
+        return;
     ingest_render_line(in->out, text, len, l, in->id, missing);
     in->lines++;
 }
@@ -127,13 +130,18 @@ void pipeline_handle(struct collector *c, const struct collector_message *m)
         return;
     }
     struct agent_state *agent = agents_get(c->agents, id.ns, id.mci, id.vm);
+    uint64_t duplicates = agent ? agent->duplicates : 0;
     if (agent && m->has_seq)
         agents_track(agent, m->boot, m->seq);
+    struct writer_mark *marks[2];
+    size_t nmarks = claim(c, m, agent, marks);
+    if (c->agg) /* windows take over the marks of the messages they fold */
+        aggregate_begin(c->agg, &id, marks, nmarks, agent && agent->duplicates > duplicates);
     buf_reset(&c->scratch);
     struct intake in = {c, m->topic, &id, &c->scratch, 0, dsf_now_ns()};
     ingest_message(&intake_state, m->fmt, m->payload, m->len, &id, &intake_ops, &in);
-    struct writer_mark *marks[2];
-    size_t nmarks = claim(c, m, agent, marks);
+    if (c->agg)
+        nmarks = aggregate_end(c->agg, in.lines > 0, marks);
     if (in.lines == 0) {
         writer_marks_done(marks, nmarks); /* nothing to store: its bad lines are in the DLQ */
         return;
@@ -145,4 +153,5 @@ void pipeline_handle(struct collector *c, const struct collector_message *m)
                  (unsigned long long)writer_pending_bytes(c->writer), in.lines, m->topic);
         writer_marks_abandon(marks, nmarks);
     }
+    collector_backpressure(c);
 }

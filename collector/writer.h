@@ -41,6 +41,9 @@ void writer_flush(struct writer *w);
 uint64_t writer_pending_bytes(const struct writer *w);
 /* The disk spool (spool.dir), NULL when off. */
 const struct spool *writer_spool(const struct writer *w);
+/* Age of the samples when the store accepted them (seconds, weighted by points). */
+struct dsf_histogram;
+const struct dsf_histogram *writer_age_histogram(const struct writer *w);
 void writer_free(struct writer *w);
 
 #endif

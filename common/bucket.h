@@ -21,4 +21,8 @@ static inline uint32_t dsf_bucket(const char *key, size_t len, uint32_t buckets)
     return dsf_fnv1a32(key, len) % buckets;
 }
 
+/* Parses a bucket set, "all", "none" or a list and ranges like "0-15,32", into
+ * flags[0..total). 0, or -1 on a malformed spec or a bucket outside the range. */
+int dsf_parse_buckets(const char *spec, uint8_t *flags, uint32_t total);
+
 #endif

@@ -23,6 +23,7 @@ struct route {
     dsf_http_handler fn;
     void *arg;
     int public;
+    char *prefix; /* a route ending in slash-star: every path under its base */
 };
 
 struct dsf_http_server {
@@ -116,6 +117,17 @@ static void dispatch(struct evhttp_request *req, void *p)
 
 static void not_found(struct evhttp_request *req, void *arg)
 {
+    /* evhttp matches exact paths only; paths with a variable tail (/api/v1/rules/{name}) are
+     * found here among the prefix routes. */
+    const struct dsf_http_server *s = arg;
+    const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+    for (size_t i = 0; path && i < s->nroutes; i++) {
+        const char *pre = s->routes[i]->prefix;
+        if (pre && strncmp(path, pre, strlen(pre)) == 0 && path[strlen(pre)]) {
+            dispatch(req, s->routes[i]);
+            return;
+        }
+    }
     const char *msg = "not found\n";
     dsf_http_reply(req, 404, "text/plain", msg, strlen(msg));
 }
@@ -198,7 +210,7 @@ struct dsf_http_server *dsf_http_new(struct event_base *base, const struct dsf_h
     evhttp_set_max_headers_size(s->http, 16384);
     evhttp_set_max_body_size(s->http, 4 << 20);
     evhttp_set_timeout(s->http, 30);
-    evhttp_set_gencb(s->http, not_found, NULL);
+    evhttp_set_gencb(s->http, not_found, s);
     if (opt->bearer_token && *opt->bearer_token) {
         size_t n = strlen(opt->bearer_token) + 8;
         s->expected_auth = malloc(n);
@@ -237,7 +249,16 @@ int dsf_http_route(struct dsf_http_server *s, const char *path, dsf_http_handler
     struct route *r = calloc(1, sizeof(*r));
     if (!r)
         return -1;
-    *r = (struct route){s, fn, arg, public};
+    *r = (struct route){s, fn, arg, public, NULL};
+    size_t n = strlen(path);
+    if (n >= 2 && strcmp(path + n - 2, "/*") == 0) {
+        if (!(r->prefix = strndup(path, n - 1))) {
+            free(r);
+            return -1;
+        }
+        s->routes[s->nroutes++] = r;
+        return 0;
+    }
     s->routes[s->nroutes++] = r;
     return evhttp_set_cb(s->http, path, dispatch, r);
 }
@@ -260,8 +281,10 @@ void dsf_http_free(struct dsf_http_server *s)
         return;
     if (s->http)
         evhttp_free(s->http);
-    for (size_t i = 0; i < s->nroutes; i++)
+    for (size_t i = 0; i < s->nroutes; i++) {
+        free(s->routes[i]->prefix);
         free(s->routes[i]);
+    }
     free(s->expected_auth);
 #ifdef DSF_HAVE_TLS
     if (s->ssl)

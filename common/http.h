@@ -22,7 +22,9 @@ typedef void (*dsf_http_handler)(struct evhttp_request *req, void *arg);
 struct dsf_http_server;
 struct dsf_http_server *dsf_http_new(struct event_base *base, const struct dsf_http_options *opt,
                                      char *err, size_t errlen);
-/* public: served without authentication (for /healthz). */
+/* public: served without authentication (for /healthz). A path ending in a slash and a star
+ * ("/api/v1/rules/" then "*") takes every path below it; the handler reads the tail from the
+ * request's URI. */
 int dsf_http_route(struct dsf_http_server *s, const char *path, dsf_http_handler fn, void *arg,
                    int public);
 /* The port actually bound (useful with port 0). */

@@ -1,6 +1,9 @@
 #include "common/lp.h"
 
 #include <errno.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -123,67 +126,120 @@ void lp_render_batch(struct dsf_buf *out, const struct dsf_batch *b,
 
 /* ---------------- parser ---------------- */
 
+/* Byte classes, so that scanning is one table lookup per byte rather than a strchr. */
+enum { C_COMMA = 1, C_EQ = 2, C_SPACE = 4, C_BSLASH = 8 };
+static const uint8_t byte_class[256] = {
+    [','] = C_COMMA, ['='] = C_EQ, [' '] = C_SPACE, ['\\'] = C_BSLASH};
+
 struct cursor {
     const char *p, *end;
 };
 
-/* Scans an unquoted token up to an unescaped stop character. */
-static struct lp_span scan_token(struct cursor *c, const char *stops)
+#if defined(__SSE2__)
+/* Skips 16 bytes at a time while none is a stop or a backslash; stops at the first that is. */
+static inline __attribute__((always_inline)) const char *skip_plain(const char *p, const char *end,
+                                                                    unsigned stops)
 {
-    struct lp_span sp = {c->p, 0};
-    while (c->p < c->end && !is_in(stops, *c->p)) {
-        if (*c->p == '\\' && c->p + 1 < c->end)
-            c->p++;
-        c->p++;
+    const __m128i comma = _mm_set1_epi8(','), eq = _mm_set1_epi8('='), space = _mm_set1_epi8(' '),
+                  bslash = _mm_set1_epi8('\\');
+    while (end - p >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)p);
+        __m128i hit = _mm_cmpeq_epi8(v, bslash);
+        if (stops & C_COMMA)
+            hit = _mm_or_si128(hit, _mm_cmpeq_epi8(v, comma));
+        if (stops & C_EQ)
+            hit = _mm_or_si128(hit, _mm_cmpeq_epi8(v, eq));
+        if (stops & C_SPACE)
+            hit = _mm_or_si128(hit, _mm_cmpeq_epi8(v, space));
+        unsigned mask = (unsigned)_mm_movemask_epi8(hit);
+        if (mask)
+            return p + __builtin_ctz(mask);
+        p += 16;
     }
-    sp.n = (uint32_t)(c->p - sp.p);
+    return p;
+}
+#endif
+
+/* Scans an unquoted token up to an unescaped stop character (a C_* mask). */
+static inline __attribute__((always_inline)) struct lp_span scan_token(struct cursor *c,
+                                                                       unsigned stops)
+{
+    const char *p = c->p, *end = c->end;
+    struct lp_span sp = {p, 0};
+#if defined(__SSE2__)
+    for (;;) {
+        p = skip_plain(p, end, stops);
+        if (end - p < 16 || *p != '\\')
+            break;
+        p += 2; /* an escape: the byte after the backslash is part of the token */
+    }
+#endif
+    for (; p < end; p++) {
+        unsigned k = byte_class[(unsigned char)*p];
+        if (k & stops)
+            break;
+        if (k == C_BSLASH && p + 1 < end)
+            p++;
+    }
+    c->p = p;
+    sp.n = (uint32_t)(p - sp.p);
     return sp;
+}
+
+/* Digits only, into v; -1 on anything else or overflow. */
+static int parse_digits(const char *s, size_t n, uint64_t *v)
+{
+    uint64_t acc = 0;
+    size_t i = 0;
+    if (n == 0)
+        return -1;
+    for (; i < n && i < 19; i++) { /* 19 digits cannot overflow */
+        unsigned d = (unsigned)(unsigned char)s[i] - '0';
+        if (d > 9)
+            return -1;
+        acc = acc * 10 + d;
+    }
+    for (; i < n; i++) {
+        unsigned d = (unsigned)(unsigned char)s[i] - '0';
+        if (d > 9 || __builtin_mul_overflow(acc, 10, &acc) || __builtin_add_overflow(acc, d, &acc))
+            return -1;
+    }
+    *v = acc;
+    return 0;
 }
 
 static int parse_int(const char *s, size_t n, int64_t *out)
 {
-    char tmp[32];
-    if (n == 0 || n >= sizeof(tmp))
+    uint64_t v;
+    if (n == 0 || n >= 32)
         return -1;
-    memcpy(tmp, s, n);
-    tmp[n] = '\0';
-    const char *digits = tmp[0] == '-' ? tmp + 1 : tmp;
-    if (!*digits)
+    int neg = s[0] == '-';
+    if (parse_digits(s + neg, n - (size_t)neg, &v))
         return -1;
-    for (const char *d = digits; *d; d++)
-        if (*d < '0' || *d > '9')
+    if (neg) {
+        if (v > (uint64_t)INT64_MAX + 1)
             return -1;
-    errno = 0;
-    long long v = strtoll(tmp, NULL, 10);
-    if (errno)
-        return -1;
-    *out = v;
+        *out = v == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)v;
+    } else {
+        if (v > INT64_MAX)
+            return -1;
+        *out = (int64_t)v;
+    }
     return 0;
 }
 
 static int parse_uint(const char *s, size_t n, uint64_t *out)
 {
-    char tmp[32];
-    if (n == 0 || n >= sizeof(tmp))
+    if (n == 0 || n >= 32)
         return -1;
-    memcpy(tmp, s, n);
-    tmp[n] = '\0';
-    for (const char *d = tmp; *d; d++)
-        if (*d < '0' || *d > '9')
-            return -1;
-    errno = 0;
-    unsigned long long v = strtoull(tmp, NULL, 10);
-    if (errno)
-        return -1;
-    *out = v;
-    return 0;
+    return parse_digits(s, n, out);
 }
 
-/* InfluxDB floats: [-+]?digits[.digits]?([eE][-+]?digits)? (also ".5"); no inf/nan. */
-static int parse_float(const char *s, size_t n, double *out)
+/* The grammar check and strtod, for every float the fast paths do not take. */
+static int parse_float_slow(const char *s, size_t n, double *out)
 {
     char tmp[400];
-    if (n == 0 || n >= sizeof(tmp))
+    if (n >= sizeof(tmp))
         return -1;
     size_t i = 0, digits = 0;
     if (s[i] == '-' || s[i] == '+')
@@ -219,6 +275,55 @@ static int parse_float(const char *s, size_t n, double *out)
     return 0;
 }
 
+/* The common float, [-]digits[.digits] of at most 19 digits, read where it stands: w holds
+ * the digits, e10 the power of ten. Returns the length read (0 when there is no digit). */
+static size_t scan_plain_float(const char *s, const char *end, uint64_t *w, int64_t *e10,
+                               size_t *ndigits)
+{
+    const char *p = s + (s < end && *s == '-');
+    uint64_t acc = 0;
+    size_t digits = 0;
+    int64_t scale = 0;
+    for (; p < end && (unsigned)(*p - '0') <= 9 && digits < 19; p++, digits++)
+        acc = acc * 10 + (uint64_t)(*p - '0');
+    if (p < end && *p == '.')
+        for (p++; p < end && (unsigned)(*p - '0') <= 9 && digits < 19; p++, digits++, scale--)
+            acc = acc * 10 + (uint64_t)(*p - '0');
+    *w = acc;
+    *e10 = scale;
+    *ndigits = digits;
+    return (size_t)(p - s);
+}
+
+static const double pow10_exact[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                     1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                     1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* w * 10^e10 exactly as strtod rounds it, when w is below 2^53 and |e10| at most 22: both are
+ * exact doubles and IEEE rounds the one multiplication or division once. */
+static int exact_float(uint64_t w, int64_t e10, int neg, double *out)
+{
+    if (w > (UINT64_C(1) << 53) || e10 < -22 || e10 > 22)
+        return -1;
+    double v = (double)w;
+    v = e10 < 0 ? v / pow10_exact[-e10] : v * pow10_exact[e10];
+    *out = neg ? -v : v;
+    return 0;
+}
+
+/* InfluxDB floats: [-+]?digits[.digits]?([eE][-+]?digits)? (also ".5"); no inf/nan. */
+static int parse_float(const char *s, size_t n, double *out)
+{
+    if (n == 0)
+        return -1;
+    uint64_t w;
+    int64_t e10;
+    size_t nd;
+    if (s[0] != '+' && scan_plain_float(s, s + n, &w, &e10, &nd) == n && nd)
+        return exact_float(w, e10, s[0] == '-', out) == 0 ? 0 : parse_float_slow(s, n, out);
+    return parse_float_slow(s, n, out);
+}
+
 static int parse_bool(const char *s, size_t n, int *out)
 {
     static const char *const t[] = {"t", "T", "true", "True", "TRUE"};
@@ -235,6 +340,8 @@ static int parse_bool(const char *s, size_t n, int *out)
     }
     return -1;
 }
+
+static int type_value(struct lp_kv *kv, const char **reason);
 
 static int parse_field_value(struct cursor *c, struct lp_kv *kv, const char **reason)
 {
@@ -255,7 +362,25 @@ static int parse_field_value(struct cursor *c, struct lp_kv *kv, const char **re
         kv->type = DSF_V_STR;
         return 0;
     }
-    kv->val = scan_token(c, ", ");
+    /* Most values are plain floats: read them in place, without scanning them twice. */
+    uint64_t w;
+    int64_t e10;
+    size_t nd, len = scan_plain_float(c->p, c->end, &w, &e10, &nd);
+    const char *after = c->p + len;
+    if (nd && (after == c->end || *after == ',' || *after == ' ') &&
+        exact_float(w, e10, *c->p == '-', &kv->num.f) == 0) {
+        kv->val = (struct lp_span){c->p, (uint32_t)len};
+        kv->type = DSF_V_FLOAT;
+        c->p = after;
+        return 0;
+    }
+    kv->val = scan_token(c, C_COMMA | C_SPACE);
+    return type_value(kv, reason);
+}
+
+/* Types an unquoted field value token (kv->val). */
+static int type_value(struct lp_kv *kv, const char **reason)
+{
     const char *s = kv->val.p;
     size_t n = kv->val.n;
     if (n == 0) {
@@ -270,11 +395,13 @@ static int parse_field_value(struct cursor *c, struct lp_kv *kv, const char **re
         kv->type = DSF_V_UINT;
         return 0;
     }
-    if (parse_bool(s, n, &kv->num.b) == 0) {
+    /* A bool starts with a letter, a float never does: try the likely one only. */
+    int letter = (s[0] | 0x20) >= 'a' && (s[0] | 0x20) <= 'z';
+    if (letter && parse_bool(s, n, &kv->num.b) == 0) {
         kv->type = DSF_V_BOOL;
         return 0;
     }
-    if (parse_float(s, n, &kv->num.f) == 0) {
+    if (!letter && parse_float(s, n, &kv->num.f) == 0) {
         kv->type = DSF_V_FLOAT;
         return 0;
     }
@@ -291,13 +418,13 @@ static int parse_tags(struct cursor *c, struct lp_line *out, const char **reason
             return -1;
         }
         struct lp_kv *kv = &out->tags[out->ntags++];
-        kv->key = scan_token(c, ",= ");
+        kv->key = scan_token(c, C_COMMA | C_EQ | C_SPACE);
         if (kv->key.n == 0 || c->p >= c->end || *c->p != '=') {
             *reason = kv->key.n ? "tag without '='" : "empty tag key";
             return -1;
         }
         c->p++;
-        kv->val = scan_token(c, ",= ");
+        kv->val = scan_token(c, C_COMMA | C_EQ | C_SPACE);
         kv->type = DSF_V_STR;
         if (kv->val.n == 0) {
             *reason = "empty tag value";
@@ -319,7 +446,7 @@ static int parse_fields(struct cursor *c, struct lp_line *out, const char **reas
             return -1;
         }
         struct lp_kv *kv = &out->fields[out->nfields++];
-        kv->key = scan_token(c, ",= ");
+        kv->key = scan_token(c, C_COMMA | C_EQ | C_SPACE);
         if (kv->key.n == 0 || c->p >= c->end || *c->p != '=') {
             *reason = kv->key.n ? "field without '='" : "empty field key";
             return -1;
@@ -328,6 +455,116 @@ static int parse_fields(struct cursor *c, struct lp_line *out, const char **reas
         if (parse_field_value(c, kv, reason))
             return -1;
     } while (c->p < c->end && *c->p == ',' && ++c->p);
+    return 0;
+}
+
+/* ---- the fast path ----
+ * Lines without a backslash or a quote (nearly all) are cut at their ',', '=' and ' ', found
+ * for the whole line at once into a bit mask. Anything unusual, errors included, is left to
+ * the full parser, which also words the reason. */
+#define SIMPLE_MAX 512
+
+struct seps {
+    uint64_t bits[SIMPLE_MAX / 64];
+    size_t n, words;
+};
+
+/* 0, or -1 when the line is too long or has a backslash or a quote. */
+static int find_seps(const char *s, size_t n, struct seps *m)
+{
+    if (n > SIMPLE_MAX)
+        return -1;
+    m->n = n;
+    m->words = (n + 63) / 64;
+    memset(m->bits, 0, m->words * sizeof(m->bits[0]));
+    size_t i = 0;
+#if defined(__SSE2__)
+    const __m128i comma = _mm_set1_epi8(','), eq = _mm_set1_epi8('='), space = _mm_set1_epi8(' '),
+                  bslash = _mm_set1_epi8('\\'), quote = _mm_set1_epi8('"');
+    for (; i + 16 <= n; i += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(s + i));
+        if (_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, bslash), _mm_cmpeq_epi8(v, quote))))
+            return -1;
+        __m128i sep = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, comma), _mm_cmpeq_epi8(v, eq)),
+                                   _mm_cmpeq_epi8(v, space));
+        m->bits[i / 64] |= (uint64_t)(unsigned)_mm_movemask_epi8(sep) << (i % 64);
+    }
+#endif
+    for (; i < n; i++) {
+        unsigned k = byte_class[(unsigned char)s[i]];
+        if (k == C_BSLASH || s[i] == '"')
+            return -1;
+        if (k)
+            m->bits[i / 64] |= UINT64_C(1) << (i % 64);
+    }
+    return 0;
+}
+
+/* The first separator at or after from, or n. */
+static inline __attribute__((always_inline)) size_t next_sep(const struct seps *m, size_t from)
+{
+    size_t w = from / 64;
+    if (w >= m->words)
+        return m->n;
+    uint64_t bits = m->bits[w] & (~UINT64_C(0) << (from % 64));
+    while (!bits) {
+        if (++w >= m->words)
+            return m->n;
+        bits = m->bits[w];
+    }
+    return w * 64 + (size_t)__builtin_ctzll(bits);
+}
+
+/* key=value up to the next separator; 0 with the value's end in *end, or -1. */
+static inline __attribute__((always_inline)) int
+simple_pair(const char *s, const struct seps *m, size_t at, struct lp_kv *kv, size_t *end)
+{
+    size_t eq = next_sep(m, at);
+    if (eq == at || eq >= m->n || s[eq] != '=')
+        return -1;
+    size_t ve = next_sep(m, eq + 1);
+    if (ve == eq + 1 || (ve < m->n && s[ve] == '='))
+        return -1;
+    kv->key = (struct lp_span){s + at, (uint32_t)(eq - at)};
+    kv->val = (struct lp_span){s + eq + 1, (uint32_t)(ve - eq - 1)};
+    *end = ve;
+    return 0;
+}
+
+static int parse_simple(const char *s, size_t n, struct lp_line *out)
+{
+    struct seps m;
+    const char *reason;
+    if (find_seps(s, n, &m))
+        return -1;
+    size_t p = next_sep(&m, 0);
+    if (p == 0 || p >= n)
+        return -1;
+    out->measurement = (struct lp_span){s, (uint32_t)p};
+    while (s[p] == ',') {
+        if (out->ntags >= LP_MAX_TAGS)
+            return -1;
+        struct lp_kv *kv = &out->tags[out->ntags++];
+        if (simple_pair(s, &m, p + 1, kv, &p) || p >= n)
+            return -1;
+        kv->type = DSF_V_STR;
+    }
+    if (s[p] != ' ')
+        return -1;
+    for (p++;;) {
+        if (out->nfields >= LP_MAX_FIELDS)
+            return -1;
+        struct lp_kv *kv = &out->fields[out->nfields++];
+        if (simple_pair(s, &m, p, kv, &p) || type_value(kv, &reason))
+            return -1;
+        if (p >= n)
+            return 0;
+        if (s[p++] == ' ')
+            break;
+    }
+    if (next_sep(&m, p) != n || parse_int(s + p, n - p, &out->ts))
+        return -1;
+    out->has_ts = 1;
     return 0;
 }
 
@@ -342,7 +579,11 @@ int lp_parse_line(const char *s, size_t n, struct lp_line *out, const char **rea
         *reason = "comment line";
         return -1;
     }
-    out->measurement = scan_token(&c, ", ");
+    if (parse_simple(s, (size_t)(c.end - c.p), out) == 0)
+        return 0;
+    out->ntags = out->nfields = 0;
+    out->has_ts = 0;
+    out->measurement = scan_token(&c, C_COMMA | C_SPACE);
     if (out->measurement.n == 0) {
         *reason = "missing measurement";
         return -1;

@@ -13,6 +13,7 @@ struct dsf_metric {
     const double *dbl;
     double (*fn)(void *);
     void *arg;
+    const struct dsf_histogram *hist;
 };
 
 static struct dsf_metric *add(struct dsf_metrics *m, const char *name, enum dsf_metric_type type,
@@ -59,12 +60,78 @@ void metrics_add_fn(struct dsf_metrics *m, const char *name, enum dsf_metric_typ
     }
 }
 
+int dsf_histogram_init(struct dsf_histogram *h, const double *bounds, size_t nbounds)
+{
+    memset(h, 0, sizeof(*h));
+    h->counts = calloc(nbounds + 1, sizeof(*h->counts));
+    if (!h->counts)
+        return -1;
+    h->bounds = bounds;
+    h->nbounds = nbounds;
+    return 0;
+}
+
+void dsf_histogram_observe(struct dsf_histogram *h, double v, uint64_t weight)
+{
+    if (!h->counts)
+        return;
+    size_t i = 0;
+    while (i < h->nbounds && v > h->bounds[i])
+        i++;
+    h->counts[i] += weight;
+    h->count += weight;
+    h->sum += v * (double)weight;
+}
+
+void dsf_histogram_free(struct dsf_histogram *h)
+{
+    free(h->counts);
+    memset(h, 0, sizeof(*h));
+}
+
+void metrics_add_histogram(struct dsf_metrics *m, const char *name, const char *help,
+                           const char *labels, const struct dsf_histogram *h)
+{
+    struct dsf_metric *x = add(m, name, DSF_HISTOGRAM, help, labels);
+    if (x)
+        x->hist = h;
+}
+
+/* name_bucket{labels,le="..."} (cumulative), name_sum, name_count. */
+static void render_histogram(struct dsf_buf *out, const struct dsf_metric *x)
+{
+    const struct dsf_histogram *h = x->hist;
+    const char *sep = x->labels && *x->labels ? "," : "";
+    const char *labels = x->labels ? x->labels : "";
+    uint64_t cumulative = 0;
+    for (size_t i = 0; h->counts && i <= h->nbounds; i++) {
+        cumulative += h->counts[i];
+        buf_printf(out, "%s_bucket{%s%sle=\"", x->name, labels, sep);
+        if (i < h->nbounds)
+            prom_value(out, h->bounds[i]);
+        else
+            buf_puts(out, "+Inf");
+        buf_printf(out, "\"} %llu\n", (unsigned long long)cumulative);
+    }
+    buf_printf(out, "%s_sum%s%s%s ", x->name, *labels ? "{" : "", labels, *labels ? "}" : "");
+    prom_value(out, h->sum);
+    buf_printf(out, "\n%s_count%s%s%s %llu\n", x->name, *labels ? "{" : "", labels,
+               *labels ? "}" : "", (unsigned long long)h->count);
+}
+
+static const char *type_name(enum dsf_metric_type t)
+{
+    return t == DSF_COUNTER ? "counter" : t == DSF_GAUGE ? "gauge" : "histogram";
+}
+
 static double value_of(const struct dsf_metric *x)
 {
     if (x->u64)
         return (double)dsf_read(x->u64);
     if (x->dbl)
         return *x->dbl;
+    if (x->hist)
+        return (double)x->hist->count;
     return x->fn(x->arg);
 }
 
@@ -94,8 +161,13 @@ void prom_value(struct dsf_buf *out, double v)
         buf_puts(out, v > 0 ? "+Inf" : "-Inf");
     else if (v == (double)(long long)v && fabs(v) < 1e15)
         buf_printf(out, "%lld", (long long)v);
-    else
-        buf_printf(out, "%.17g", v);
+    else {
+        char text[32];
+        snprintf(text, sizeof(text), "%.15g", v); /* the shortest that reads back exactly */
+        if (strtod(text, NULL) != v)
+            snprintf(text, sizeof(text), "%.17g", v);
+        buf_puts(out, text);
+    }
 }
 
 void metrics_render(const struct dsf_metrics *m, struct dsf_buf *out)
@@ -107,10 +179,14 @@ void metrics_render(const struct dsf_metrics *m, struct dsf_buf *out)
                 first = 0;
         if (!first)
             continue; /* already written with its family */
-        prom_family(out, x->name, x->type == DSF_COUNTER ? "counter" : "gauge", x->help);
+        prom_family(out, x->name, type_name(x->type), x->help);
         for (const struct dsf_metric *y = x; y; y = y->next) {
             if (strcmp(y->name, x->name) != 0)
                 continue;
+            if (y->hist) {
+                render_histogram(out, y);
+                continue;
+            }
             buf_puts(out, y->name);
             if (y->labels && *y->labels)
                 buf_printf(out, "{%s}", y->labels);

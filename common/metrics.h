@@ -10,7 +10,21 @@
 
 #include "common/buf.h"
 
-enum dsf_metric_type { DSF_COUNTER, DSF_GAUGE };
+enum dsf_metric_type { DSF_COUNTER, DSF_GAUGE, DSF_HISTOGRAM };
+
+/* A histogram owned by one thread (the event loop): observe and render from there. */
+struct dsf_histogram {
+    const double *bounds; /* upper bounds, ascending */
+    size_t nbounds;
+    uint64_t *counts; /* nbounds + 1: the last counts what is above every bound */
+    uint64_t count;
+    double sum;
+};
+/* 0, or -1 out of memory. bounds must outlive the histogram. */
+int dsf_histogram_init(struct dsf_histogram *h, const double *bounds, size_t nbounds);
+/* Records weight observations of value v. */
+void dsf_histogram_observe(struct dsf_histogram *h, double v, uint64_t weight);
+void dsf_histogram_free(struct dsf_histogram *h);
 
 struct dsf_metric;
 struct dsf_metrics {
@@ -33,6 +47,8 @@ void metrics_add_double(struct dsf_metrics *m, const char *name, enum dsf_metric
                         const char *help, const char *labels, const double *value);
 void metrics_add_fn(struct dsf_metrics *m, const char *name, enum dsf_metric_type type,
                     const char *help, const char *labels, double (*fn)(void *), void *arg);
+void metrics_add_histogram(struct dsf_metrics *m, const char *name, const char *help,
+                           const char *labels, const struct dsf_histogram *h);
 void metrics_render(const struct dsf_metrics *m, struct dsf_buf *out);
 void metrics_free(struct dsf_metrics *m);
 /* Value of the first metric with this name and labels (for tests and logs); -1 if none. */

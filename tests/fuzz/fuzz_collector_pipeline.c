@@ -50,7 +50,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     pipeline_handle(&c, &m);
     /* What was taken is in c.scratch: each line must parse. */
     static struct lp_line line;
-    const char *p = c.scratch.data, *end = p + c.scratch.len;
+    const char *p = c.scratch.data, *end = p ? p + c.scratch.len : NULL; /* NULL: none yet */
     while (p && p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         const char *reason;

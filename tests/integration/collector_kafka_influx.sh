@@ -31,6 +31,8 @@ timeout 30 kcat -b "$BOOTSTRAP" -C -t dsf.metrics -o beginning -e -q -f '%s\n' >
     fail "kcat"
 python3 "$DSF_SRC/tests/integration/check_store.py" "$INFLUX_URL" dsf "$WORK/sent.lp" --lp ||
     fail "the store does not hold exactly what the agents sent"
+lag=$(metric "http://127.0.0.1:$CPORT/metrics" damselfly_collector_kafka_lag_messages)
+[ "$lag" = 0 ] || fail "the collector reports a Kafka lag of $lag after consuming everything"
 log "a restarted collector in the same group resumes after the committed offsets"
 stop_pid "$FIRST"
 CPORT2=$(free_port)

@@ -36,6 +36,18 @@ for pid in "${agents[@]}"; do stop_pid "$pid"; done
 sleep 1.5
 curl -sf "http://127.0.0.1:$CPORT/metrics" >"$WORK/collector.metrics"
 grep -E '^damselfly_collector_(points|messages|acks|dlq)' "$WORK/collector.metrics"
+promtool check metrics <"$WORK/collector.metrics" || fail "promtool rejects the collector's /metrics"
+# Every stored point is in the age histogram, and the agents' samples were stored within
+# seconds of being taken (batch.interval 200 ms, interval 1 s).
+python3 - "$WORK/collector.metrics" <<'PY' || fail "sample age histogram"
+import re, sys
+text = open(sys.argv[1]).read()
+num = lambda name: float(re.search(r"^" + name + r"(?:\{[^}]*\})? (\S+)$", text, re.M).group(1))
+out, count = num("damselfly_collector_points_out_total"), num("damselfly_collector_sample_age_seconds_count")
+within5 = float(re.search(r'^damselfly_collector_sample_age_seconds_bucket\{le="5"\} (\S+)$', text, re.M).group(1))
+print(f"points out {out:.0f}, in the age histogram {count:.0f}, of them within 5 s {within5:.0f}")
+sys.exit(0 if count == out and within5 == count else 1)
+PY
 python3 "$DSF_SRC/tests/integration/check_store.py" "$INFLUX_URL" dsf "$WORK/sub.log" ||
     fail "the store does not hold exactly what the agents sent"
 log "ok"

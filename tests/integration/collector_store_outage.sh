@@ -7,7 +7,10 @@
 #              empty, the spool is replayed once the store is back (30 s): zero points missing;
 #   spool_cap  the spool is far too small for the outage (10 s): the oldest spooled batches
 #              are dropped, and damselfly_collector_spool_dropped_points_total equals the
-#              number of points missing in the store.
+#              number of points missing in the store;
+#   kafka      the agents push to Kafka and batch.max_pending is small (30 s): the collector
+#              pauses fetching instead of refusing messages, refuses none, and resumes once
+#              the store is back: zero points missing.
 . "$(dirname "$0")/lib.sh"
 
 MODE=${1:-memory}
@@ -21,14 +24,23 @@ spool_cap)
     OUTAGE=10
     spool_args=(--set spool.dir="$WORK/spool" --set spool.max_bytes=1MiB --set spool.fsync=false)
     ;;
+kafka) ;;
 *) fail "unknown mode $MODE" ;;
 esac
-start_mosquitto
+if [ "$MODE" = kafka ]; then
+    start_kafka_mock kafka --topic dsf.metrics:64
+    input_args=(--set input=kafka --set kafka.brokers="$BOOTSTRAP" --set batch.max_pending=2MiB)
+    push_args=(--set push.mode=kafka --set kafka.brokers="$BOOTSTRAP")
+else
+    start_mosquitto
+    input_args=(--set mqtt.url="$MQTT_URL")
+    push_args=(--set mqtt.url="$MQTT_URL" --set buffer.ack=collector)
+fi
 start_influxd
 curl -sf -XPOST "$INFLUX_URL/query" --data-urlencode 'q=CREATE DATABASE dsf' >/dev/null
 CPORT=$(free_port)
 CMETRICS="http://127.0.0.1:$CPORT/metrics"
-bg collector "$COLLECTOR" --set id=c1 --set mqtt.url="$MQTT_URL" --set output.url="$INFLUX_URL" \
+bg collector "$COLLECTOR" --set id=c1 "${input_args[@]}" --set output.url="$INFLUX_URL" \
     --set output.db=dsf --set batch.interval=200ms --set batch.lines=1000 \
     --set output.max_backoff=2s --set http.listen="127.0.0.1:$CPORT" "${spool_args[@]}"
 wait_for 10 curl -sf "http://127.0.0.1:$CPORT/healthz" || fail "collector did not start"
@@ -38,7 +50,7 @@ for vm in load1 load2; do
     p=$(free_port)
     ports+=("$p")
     bg "agent-$vm" "$AGENT" --set identity.ns=ns1 --set identity.mci=mci1 --set identity.vm=$vm \
-        --set interval=1s --set mqtt.url="$MQTT_URL" --set buffer.ack=collector \
+        --set interval=1s "${push_args[@]}" \
         --set http.listen="127.0.0.1:$p" --set privileges.drop=false \
         --set inputs.synthetic.enabled=true --set inputs.synthetic.series=1000 \
         --set inputs.cpu.enabled=false --set inputs.mem.enabled=false \
@@ -65,6 +77,9 @@ log "after the outage: $retries retries, agents hold $held unacknowledged messag
 if [ "$MODE" = memory ]; then
     [ "$retries" -gt 0 ] || fail "the collector did not retry while the store was away"
     [ "$held" -gt 10 ] || fail "the agents should hold the unstored messages, they hold $held"
+elif [ "$MODE" = kafka ]; then
+    [ "$(metric "$CMETRICS" damselfly_collector_input_pauses_total)" -gt 0 ] ||
+        fail "the collector did not pause Kafka fetching while the store was away"
 else
     spooled=$(metric "$CMETRICS" damselfly_collector_spooled_points_total)
     [ "$spooled" -gt 0 ] || fail "nothing was spooled while the store was away"
@@ -73,17 +88,35 @@ else
 fi
 bg influxd-again influxd run -config "$WORK/influxdb/influxdb.conf"
 wait_for 30 curl -sf "$INFLUX_URL/ping" || fail "influxd did not come back"
-drained() {
-    [ "$(agent_held)" = 0 ] || return 1
-    [ "$MODE" = memory ] || [ "$(metric "$CMETRICS" damselfly_collector_spool_batches)" = 0 ]
+# stop_agents: reads each agent's last seq and stops it between two cycles (ticks are
+# aligned to the second), so no message goes out after its seq was read.
+stop_agents() {
+    until python3 -c 'import time,sys; sys.exit(not 0.2 < time.time() % 1 < 0.5)'; do sleep 0.05; done
+    sent=()
+    for p in "${ports[@]}"; do sent+=("$(metric "http://127.0.0.1:$p/metrics" damselfly_agent_seq)"); done
+    for pid in "${agents[@]}"; do kill "$pid"; done
+    for pid in "${agents[@]}"; do wait "$pid" 2>/dev/null || true; done
 }
-wait_for 90 drained || fail "data still waits (agents or spool) 90 s after the store returned"
-sent=()
-for p in "${ports[@]}"; do sent+=("$(metric "http://127.0.0.1:$p/metrics" damselfly_agent_seq)"); done
-for pid in "${agents[@]}"; do stop_pid "$pid"; done
+if [ "$MODE" = kafka ]; then
+    sleep 5
+    stop_agents
+    all_stored() {
+        [ "$(metric "$CMETRICS" damselfly_collector_points_out_total)" -ge $(((sent[0] + sent[1]) * 1000)) ]
+    }
+    wait_for 120 all_stored || fail "the collector did not catch up within 120 s"
+    refused=$(metric "$CMETRICS" damselfly_collector_dropped_points_total 'reason="pending_full"')
+    [ "$refused" = 0 ] || fail "the collector refused $refused Kafka points instead of pausing"
+else
+    drained() {
+        [ "$(agent_held)" = 0 ] || return 1
+        [ "$MODE" = memory ] || [ "$(metric "$CMETRICS" damselfly_collector_spool_batches)" = 0 ]
+    }
+    wait_for 90 drained || fail "data still waits (agents or spool) 90 s after the store returned"
+    stop_agents
+fi
 sleep 1 # the last acked batches are stored before the acks go out; give the query a moment
 dropped=0
-[ "$MODE" = memory ] || dropped=$(metric "$CMETRICS" damselfly_collector_spool_dropped_points_total)
+case "$MODE" in spool*) dropped=$(metric "$CMETRICS" damselfly_collector_spool_dropped_points_total) ;; esac
 [ "$MODE" = spool_cap ] && [ "$dropped" -eq 0 ] && fail "the small spool dropped nothing"
 [ "$MODE" = spool ] && [ "$dropped" -ne 0 ] && fail "the spool dropped $dropped points"
 python3 - "$INFLUX_URL" "$dropped" "${sent[@]}" <<'PY' || fail "points missing do not match"

@@ -45,11 +45,37 @@ static void label_values_are_escaped(void **state)
     buf_free(&out);
 }
 
+static void histogram_renders_cumulative_buckets(void **state)
+{
+    static const double bounds[] = {0.1, 1, 10};
+    struct dsf_histogram h;
+    assert_int_equal(dsf_histogram_init(&h, bounds, 3), 0);
+    dsf_histogram_observe(&h, 0.05, 2);
+    dsf_histogram_observe(&h, 1, 1); /* on a bound: counted in that bucket (le) */
+    dsf_histogram_observe(&h, 30, 1);
+    struct dsf_metrics m = {0};
+    metrics_add_histogram(&m, "x_age_seconds", "Age.", "k=\"v\"", &h);
+    struct dsf_buf out = {0};
+    metrics_render(&m, &out);
+    assert_string_equal(buf_cstr(&out), "# HELP x_age_seconds Age.\n"
+                                        "# TYPE x_age_seconds histogram\n"
+                                        "x_age_seconds_bucket{k=\"v\",le=\"0.1\"} 2\n"
+                                        "x_age_seconds_bucket{k=\"v\",le=\"1\"} 3\n"
+                                        "x_age_seconds_bucket{k=\"v\",le=\"10\"} 3\n"
+                                        "x_age_seconds_bucket{k=\"v\",le=\"+Inf\"} 4\n"
+                                        "x_age_seconds_sum{k=\"v\"} 31.1\n"
+                                        "x_age_seconds_count{k=\"v\"} 4\n");
+    buf_free(&out);
+    metrics_free(&m);
+    dsf_histogram_free(&h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(families_render_once_with_all_series),
         cmocka_unit_test(label_values_are_escaped),
+        cmocka_unit_test(histogram_renders_cumulative_buckets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
