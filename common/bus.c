@@ -59,6 +59,11 @@ int dsf_bus_pause(struct dsf_bus *bus, int paused)
     return bus->ops->pause ? bus->ops->pause(bus->impl, paused) : -1;
 }
 
+int64_t dsf_bus_lag(struct dsf_bus *bus)
+{
+    return bus->ops->lag ? bus->ops->lag(bus->impl) : -1;
+}
+
 int dsf_bus_connected(const struct dsf_bus *bus)
 {
     return bus->ops->connected(bus->impl);

@@ -88,6 +88,9 @@ int dsf_bus_connected(const struct dsf_bus *bus);
  * was delivered stays delivered and fetching resumes right after it. -1 where the transport
  * cannot (MQTT: unacked messages are resent by their senders instead). */
 int dsf_bus_pause(struct dsf_bus *bus, int paused);
+/* Kafka consumer: messages between its position and the partitions' ends, summed over its
+ * assignment, from the last fetch's watermarks (no request). -1 where unknown or MQTT. */
+int64_t dsf_bus_lag(struct dsf_bus *bus);
 /* Publishes the offline status (when a will is set), disconnects, frees. */
 void dsf_bus_free(struct dsf_bus *bus);
 

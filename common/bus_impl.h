@@ -12,6 +12,7 @@ struct dsf_bus_ops {
     int (*commit)(void *impl, const char *topic, int32_t partition, int64_t offset);
     int (*connected)(const void *impl);
     int (*pause)(void *impl, int paused);
+    int64_t (*lag)(void *impl);
     void (*destroy)(void *impl);
 };
 

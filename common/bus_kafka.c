@@ -1063,6 +1063,30 @@ static int kafka_pause(void *impl, int paused)
     return r == RD_KAFKA_RESP_ERR_NO_ERROR ? 0 : -1;
 }
 
+static int64_t kafka_lag(void *impl)
+{
+    struct kbus *kb = impl;
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    if (!kb->cons || rd_kafka_assignment(kb->cons, &parts) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return -1;
+    int64_t lag = 0;
+    if (rd_kafka_position(kb->cons, parts) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        for (int i = 0; i < parts->cnt; i++) {
+            const rd_kafka_topic_partition_t *p = &parts->elems[i];
+            int64_t lo, hi;
+            if (p->offset < 0 ||
+                rd_kafka_get_watermark_offsets(kb->cons, p->topic, p->partition, &lo, &hi) ||
+                hi < p->offset)
+                continue; /* nothing consumed yet, or no fetch answered: unknown, not 0 */
+            lag += hi - p->offset;
+        }
+    } else {
+        lag = -1;
+    }
+    rd_kafka_topic_partition_list_destroy(parts);
+    return lag;
+}
+
 static const struct dsf_bus_ops kafka_ops = {
     .publish = kafka_publish,
     .subscribe = kafka_subscribe,
@@ -1070,6 +1094,7 @@ static const struct dsf_bus_ops kafka_ops = {
     .commit = kafka_commit,
     .connected = kafka_connected,
     .pause = kafka_pause,
+    .lag = kafka_lag,
     .destroy = kafka_destroy,
 };
 
