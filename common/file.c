@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,4 +76,119 @@ char *dsf_read_file(const char *path, size_t *len)
     if (len)
         *len = b.len;
     return b.data;
+}
+
+struct pending_file {
+    struct pending_file *next;
+    char *dir, *name, *data;
+    size_t len;
+    dsf_file_done done;
+    void *arg;
+};
+
+struct dsf_file_writer {
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    struct pending_file *queue;
+    int running, stop;
+};
+
+static void pending_free(struct pending_file *p)
+{
+    free(p->dir);
+    free(p->name);
+    free(p->data);
+    free(p);
+}
+
+static void pending_write(struct pending_file *p)
+{
+    char err[600];
+    int rc = dsf_write_file_atomic(p->dir, p->name, p->data, p->len, err, sizeof(err));
+    if (p->done)
+        p->done(p->arg, rc ? err : NULL);
+    pending_free(p);
+}
+
+static void *writer_main(void *arg)
+{
+    struct dsf_file_writer *w = arg;
+    pthread_mutex_lock(&w->lock);
+    for (;;) {
+        while (!w->queue && !w->stop)
+            pthread_cond_wait(&w->wake, &w->lock);
+        struct pending_file *p = w->queue;
+        if (!p)
+            break; /* stopping, nothing left */
+        w->queue = p->next;
+        pthread_mutex_unlock(&w->lock);
+        pending_write(p);
+        pthread_mutex_lock(&w->lock);
+    }
+    pthread_mutex_unlock(&w->lock);
+    return NULL;
+}
+
+struct dsf_file_writer *dsf_file_writer_new(void)
+{
+    struct dsf_file_writer *w = calloc(1, sizeof(*w));
+    if (!w)
+        return NULL;
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_cond_init(&w->wake, NULL);
+    w->running = pthread_create(&w->thread, NULL, writer_main, w) == 0;
+    return w; /* without a thread, writes happen in the caller */
+}
+
+int dsf_file_writer_put(struct dsf_file_writer *w, const char *dir, const char *name,
+                        const void *data, size_t len, dsf_file_done done, void *arg)
+{
+    struct pending_file *p = calloc(1, sizeof(*p));
+    if (!p || !(p->dir = strdup(dir)) || !(p->name = strdup(name)) ||
+        !(p->data = malloc(len ? len : 1))) {
+        if (p)
+            pending_free(p);
+        return -1;
+    }
+    memcpy(p->data, data, len);
+    p->len = len;
+    p->done = done;
+    p->arg = arg;
+    if (!w->running) {
+        pending_write(p);
+        return 0;
+    }
+    pthread_mutex_lock(&w->lock);
+    struct pending_file **at = &w->queue;
+    while (*at && !(strcmp((*at)->dir, dir) == 0 && strcmp((*at)->name, name) == 0))
+        at = &(*at)->next;
+    if (*at) { /* superseded: the queued version is dropped, its place kept */
+        p->next = (*at)->next;
+        pending_free(*at);
+    }
+    *at = p;
+    pthread_cond_signal(&w->wake);
+    pthread_mutex_unlock(&w->lock);
+    return 0;
+}
+
+void dsf_file_writer_free(struct dsf_file_writer *w)
+{
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->lock);
+    w->stop = 1;
+    pthread_cond_signal(&w->wake);
+    pthread_mutex_unlock(&w->lock);
+    if (w->running)
+        pthread_join(w->thread, NULL); /* it writes what is queued first */
+    while (w->queue) {
+        struct pending_file *p = w->queue;
+        w->queue = p->next;
+        pending_write(p);
+    }
+    pthread_mutex_destroy(&w->lock);
+    pthread_cond_destroy(&w->wake);
+    free(w);
 }

@@ -14,4 +14,17 @@ int dsf_write_file_atomic(const char *dir, const char *name, const void *data, s
  * set when it cannot be read. The caller frees it. */
 char *dsf_read_file(const char *path, size_t *len);
 
+/* A thread that does these writes off the event loop, where an fsync would stall every
+ * event behind it. Per file the newest content wins: a version superseded before its turn
+ * is never written. */
+struct dsf_file_writer;
+/* Called on the writer thread once a write is done (err is NULL when it succeeded). */
+typedef void (*dsf_file_done)(void *arg, const char *err);
+struct dsf_file_writer *dsf_file_writer_new(void);
+/* Queues a copy of data for dir/name. 0, or -1 out of memory (nothing queued). */
+int dsf_file_writer_put(struct dsf_file_writer *w, const char *dir, const char *name,
+                        const void *data, size_t len, dsf_file_done done, void *arg);
+/* Writes what is queued, then stops the thread and frees everything. */
+void dsf_file_writer_free(struct dsf_file_writer *w);
+
 #endif

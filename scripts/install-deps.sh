@@ -11,6 +11,7 @@ build_pkgs=(
 test_pkgs=(
   mosquitto mosquitto-clients influxdb kafkacat prometheus victoria-metrics
   python3 python3-jsonschema curl procps iproute2 cloud-init
+  prometheus-alertmanager python3-aiosmtpd openssl
 )
 bench_pkgs=(collectd-core prometheus-node-exporter)
 

@@ -1,0 +1,131 @@
+/* damselfly-alarm: its configuration and the one context struct that owns everything. */
+#ifndef DSF_ALARM_H
+#define DSF_ALARM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "alarm/eval.h"
+#include "common/buf.h"
+#include "common/config.h"
+#include "common/ingest.h"
+#include "common/metrics.h"
+
+struct alarm_config {
+    char *id;
+    char *input; /* mqtt or kafka */
+    char *log_level;
+    struct {
+        char *url, *username, *password, *tls_ca, *tls_cert, *tls_key;
+        int tls_insecure;
+        char *buckets;
+        int64_t buckets_total;
+        int64_t session_expiry_s;
+    } mqtt;
+    struct {
+        char *brokers, *group, *username, *password, *tls_ca;
+    } kafka;
+    char *rules_dir;
+    char *state_dir;
+    struct {
+        char *config;
+        int64_t resend_ms;
+    } notify;
+    struct {
+        char *url, *db, *username, *password;
+        int64_t timeout_ms, interval_ms;
+        uint64_t max_pending;
+    } output;
+    int64_t history_size;
+    int64_t max_series;
+    int64_t tick_ms;
+    char *http_listen;
+    char *http_token;
+};
+
+extern const struct dsf_cfg_key alarm_config_keys[];
+int alarm_config_validate(const struct dsf_cfg_section *secs, const char *origin, char *err);
+
+/* Counters exported on /metrics; every drop has one. */
+struct alarm_stats {
+    uint64_t messages, lines_rejected, topics_rejected, status_messages, status_rejected;
+    uint64_t rules_loaded, rules_rejected, reloads, reload_failures;
+    uint64_t events, events_published, events_publish_failed;
+    uint64_t store_points, store_failed_points, store_dropped_points, store_requests;
+    uint64_t notifications, state_saves, state_save_failures;
+    uint64_t detect_lag_us_sum, detect_lag_count; /* sample timestamp -> its event published */
+};
+
+struct event_base;
+struct event;
+struct dsf_bus;
+struct dsf_http_server;
+struct notifier;
+struct store;
+
+/* One entry of the history: an event as published. */
+struct history {
+    char **items; /* JSON texts, a ring */
+    size_t cap, head, n;
+};
+
+struct alarm {
+    struct alarm_config cfg;
+    struct dsf_cfg_section sections[2];
+    struct event_base *base;
+    struct dsf_bus *bus;
+    struct dsf_bus *pub; /* MQTT: events go out on their own connection (see input.c) */
+    struct engine *engine;
+    struct dsf_http_server *http;
+    struct notifier *notifier;
+    struct store *store;
+    struct dsf_metrics metrics;
+    struct alarm_stats stats;
+    struct ingest ingest;
+    struct history history;
+    struct dsf_buf scratch;
+    struct event *tick, *save_timer, *resend;
+    int state_dirty, save_scheduled;
+    int64_t last_save_ms;
+    char **rule_errors; /* the last load's refusals, for the API */
+    size_t nrule_errors;
+};
+
+/* rules_dir.c: loads every *.json of the rules directory into the engine (bad rules are
+ * logged, counted and kept in a->rule_errors; the others load). 0, or -1 when the directory
+ * cannot be read (the old rules stay). */
+int alarm_load_rules(struct alarm *a);
+/* Writes (text != NULL) or deletes the rule file NAME.json atomically. 0 or -1 with err. */
+int alarm_write_rule_file(struct alarm *a, const char *name, const char *text, size_t len,
+                          char *err, size_t errlen);
+
+/* input.c */
+int alarm_input_start(struct alarm *a, char *err, size_t errlen);
+/* Commits the evaluated Kafka offsets (before the bus goes). */
+void alarm_input_stop(struct alarm *a);
+
+/* events.c: the engine's transition callback, and the notifier's resend. */
+void alarm_on_transition(void *arg, const struct rule *r, struct series *s, enum alarm_state from,
+                         int from_sev, int64_t ts_ns);
+void alarm_resend(struct alarm *a, int64_t now_ms);
+void alarm_render_series(struct dsf_buf *out, const struct rule *r, const struct series *s);
+void history_free(struct history *h);
+
+/* state.c: atomic save (temp file, fsync, rename) and restore of the alarms' states. */
+void alarm_state_dirty(struct alarm *a);
+int alarm_state_save(struct alarm *a);
+/* Writes what is pending and stops the writer thread. */
+void alarm_state_close(struct alarm *a);
+int alarm_state_restore(struct alarm *a);
+/* store.c: events as dsf_alarm points in InfluxDB (1.x /write). */
+struct store *store_new(struct alarm *a, char *err, size_t errlen);
+void store_add(struct store *s, const char *line, size_t len);
+/* Writes what is pending now; idle once the store has answered for everything. */
+void store_flush(struct store *s);
+int store_idle(const struct store *s);
+void store_free(struct store *s);
+
+/* api.c */
+int alarm_api_start(struct alarm *a, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,95 @@
+#include "alarm/alarm.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#define K(field) offsetof(struct alarm_config, field)
+
+const struct dsf_cfg_key alarm_config_keys[] = {
+    {"id", DSF_CFG_STR, "", K(id),
+     "engine id (MQTT client id, events' engine field); empty: the "
+     "host name",
+     0, 0},
+    {"input", DSF_CFG_STR, "mqtt", K(input), "mqtt or kafka", 0, 0},
+    {"log_level", DSF_CFG_STR, "info", K(log_level), "error, warn, info or debug", 0, 0},
+    {"mqtt.url", DSF_CFG_STR, "tcp://127.0.0.1:1883", K(mqtt.url),
+     "broker URL: tcp://host:port or ssl://host:port (also used for events with input=mqtt)", 0, 0},
+    {"mqtt.username", DSF_CFG_STR, "", K(mqtt.username), "broker user name", 0, 0},
+    {"mqtt.password", DSF_CFG_STR, "", K(mqtt.password), "broker password", 0, 0},
+    {"mqtt.tls_ca", DSF_CFG_STR, "", K(mqtt.tls_ca), "CA certificate file (PEM)", 0, 0},
+    {"mqtt.tls_cert", DSF_CFG_STR, "", K(mqtt.tls_cert), "client certificate file (PEM)", 0, 0},
+    {"mqtt.tls_key", DSF_CFG_STR, "", K(mqtt.tls_key), "client key file (PEM)", 0, 0},
+    {"mqtt.tls_insecure", DSF_CFG_BOOL, "false", K(mqtt.tls_insecure),
+     "skip verifying the broker's certificate (testing only)", 0, 0},
+    {"mqtt.buckets", DSF_CFG_STR, "all", K(mqtt.buckets),
+     "metric buckets to evaluate: all, none, or a list and ranges like 0-15,32", 0, 0},
+    {"mqtt.buckets_total", DSF_CFG_INT, "64", K(mqtt.buckets_total),
+     "number of buckets B, cluster-wide (as the agents' push.buckets)", 1, 65536},
+    {"mqtt.session_expiry", DSF_CFG_DURATION, "0s", K(mqtt.session_expiry_s),
+     "how long the broker queues samples while the engine is away (0: a clean session; stale "
+     "samples are of no use to a stream rule)",
+     0, 86400000 * 7.0},
+    {"kafka.brokers", DSF_CFG_STR, "127.0.0.1:9092", K(kafka.brokers), "bootstrap servers", 0, 0},
+    {"kafka.group", DSF_CFG_STR, "dsf-alarm", K(kafka.group), "consumer group", 0, 0},
+    {"kafka.username", DSF_CFG_STR, "", K(kafka.username), "SASL user (PLAIN)", 0, 0},
+    {"kafka.password", DSF_CFG_STR, "", K(kafka.password), "SASL password", 0, 0},
+    {"kafka.tls_ca", DSF_CFG_STR, "", K(kafka.tls_ca), "CA certificate file (PEM)", 0, 0},
+    {"rules.dir", DSF_CFG_STR, "/etc/damselfly/alarm.d", K(rules_dir),
+     "directory of rule files (*.json, schemas/alarm-rule.schema.json); re-read on SIGHUP and "
+     "POST /api/v1/reload",
+     0, 0},
+    {"state.dir", DSF_CFG_STR, "/var/lib/damselfly/alarm", K(state_dir),
+     "where the alarms' states (and the notifier's log and silences) persist across restarts", 0,
+     0},
+    {"notify.config", DSF_CFG_STR, "", K(notify.config),
+     "the notifier's routing file (schemas/alarm-notify.schema.json); empty: no notifications", 0,
+     0},
+    {"notify.resend", DSF_CFG_DURATION, "1m", K(notify.resend_ms),
+     "how often a firing alarm is handed to the notifier again (it deduplicates)", 1000, 86400000},
+    {"output.url", DSF_CFG_STR, "", K(output.url),
+     "InfluxDB 1.x base URL for the dsf_alarm measurement; empty: off", 0, 0},
+    {"output.db", DSF_CFG_STR, "damselfly", K(output.db), "database", 0, 0},
+    {"output.username", DSF_CFG_STR, "", K(output.username), "basic auth user", 0, 0},
+    {"output.password", DSF_CFG_STR, "", K(output.password), "basic auth password", 0, 0},
+    {"output.timeout", DSF_CFG_DURATION, "10s", K(output.timeout_ms), "per-request timeout", 100,
+     600000},
+    {"output.interval", DSF_CFG_DURATION, "200ms", K(output.interval_ms),
+     "longest an event waits to be written with others", 10, 60000},
+    {"output.max_pending", DSF_CFG_SIZE, "16MiB", K(output.max_pending),
+     "bytes of events held while the store fails; beyond it the oldest are dropped and counted",
+     4096, 1e10},
+    {"history.size", DSF_CFG_INT, "1000", K(history_size), "events kept for GET /api/v1/history", 1,
+     1000000},
+    {"max_series", DSF_CFG_INT, "2000000", K(max_series),
+     "(rule, group) series held at most; samples of new series beyond it are counted and dropped",
+     1, 1e9},
+    {"tick", DSF_CFG_DURATION, "100ms", K(tick_ms),
+     "resolution of the deadman (nodata) and of the offline signal's for", 10, 10000},
+    {"http.listen", DSF_CFG_STR, "127.0.0.1:9102", K(http_listen),
+     "API, /metrics and /healthz address; empty: off", 0, 0},
+    {"http.token", DSF_CFG_STR, "", K(http_token),
+     "bearer token required by the API and /metrics (not /healthz); empty: none", 0, 0},
+    DSF_CFG_END,
+};
+
+int alarm_config_validate(const struct dsf_cfg_section *secs, const char *origin, char *err)
+{
+    const struct alarm_config *c = secs[0].obj;
+    const char *bad = NULL;
+    if (strcmp(c->input, "mqtt") != 0 && strcmp(c->input, "kafka") != 0)
+        bad = "input";
+    else if (*c->output.url && strncmp(c->output.url, "http://", 7) != 0 &&
+             strncmp(c->output.url, "https://", 8) != 0)
+        bad = "output.url";
+    else if (!*c->rules_dir)
+        bad = "rules.dir";
+    else if (!*c->state_dir)
+        bad = "state.dir";
+    if (bad) {
+        snprintf(err, DSF_CFG_ERRLEN, "%s: key '%s' has an unknown or empty value (see --help)",
+                 origin, bad);
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,218 @@
+/*
+ * Input: the metric stream (MQTT bucket subscriptions or the Kafka group dsf-alarm), read
+ * through the collector's intake (common/ingest.h), and the agents' retained status topics
+ * (their Last Will says offline).
+ */
+#define DSF_MODULE "input"
+#include "alarm/alarm.h"
+#include "common/bucket.h"
+#include "common/bus.h"
+#include "common/log.h"
+#include "common/loop.h"
+
+#include <event2/event.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct intake {
+    struct alarm *a;
+    const struct dsf_identity *id;
+    int64_t now_ms;
+};
+
+static void take_line(void *ctx, const char *text, size_t len, const struct lp_line *l, int missing)
+{
+    struct intake *in = ctx;
+    engine_line(in->a->engine, in->id, l, in->now_ms);
+}
+
+static void reject_line(void *ctx, const char *text, size_t len, const char *reason)
+{
+    struct intake *in = ctx;
+    dsf_count(&in->a->stats.lines_rejected, 1);
+    log_debug("line of %s/%s/%s ignored: %s", in->id->ns, in->id->mci, in->id->vm, reason);
+}
+
+static const struct ingest_ops intake_ops = {take_line, reject_line};
+
+static void handle_metrics(struct alarm *a, const struct dsf_bus_message *m)
+{
+    struct dsf_identity id;
+    if (ingest_parse_topic(m->topic, &id)) {
+        dsf_count(&a->stats.topics_rejected, 1);
+        return;
+    }
+    struct intake in = {a, &id, dsf_mono_ms()};
+    ingest_message(&a->ingest, m->fmt, m->payload, m->len, &id, &intake_ops, &in);
+}
+
+/* dsf/a/{ns}/{mci}/{vm}/status with {"status":"online"|"offline",...} */
+static void handle_status(struct alarm *a, const struct dsf_bus_message *m)
+{
+    struct dsf_identity id;
+    int used = 0;
+    dsf_count(&a->stats.status_messages, 1);
+    if (sscanf(m->topic, "dsf/a/%63[^/]/%63[^/]/%63[^/]/status%n", id.ns, id.mci, id.vm, &used) !=
+            3 ||
+        m->topic[used]) {
+        dsf_count(&a->stats.status_rejected, 1);
+        return;
+    }
+    if (m->len == 0)
+        return; /* a cleared retained status: the agent was removed */
+    json_t *root = json_loadb(m->payload, m->len, 0, NULL);
+    const char *st = json_string_value(json_object_get(root, "status"));
+    if (st && (strcmp(st, "online") == 0 || strcmp(st, "offline") == 0))
+        engine_status(a->engine, &id, strcmp(st, "online") == 0, dsf_now_ns(), dsf_mono_ms());
+    else
+        dsf_count(&a->stats.status_rejected, 1);
+    json_decref(root);
+}
+
+/* Kafka: a restarted engine resumes where it stopped instead of evaluating the whole topic
+ * again; what was evaluated is committed once a second (a crash re-reads at most that). */
+static struct {
+    int64_t *next; /* per partition: the offset after the last evaluated, -1 if none */
+    int32_t n;
+    struct event *timer;
+} progress;
+
+static void note_offset(const struct dsf_bus_message *m)
+{
+    if (m->partition < 0 || m->partition > 65535)
+        return;
+    if (m->partition >= progress.n) {
+        int32_t n = m->partition + 1;
+        int64_t *grown = realloc(progress.next, (size_t)n * sizeof(int64_t));
+        if (!grown)
+            return;
+        for (int32_t i = progress.n; i < n; i++)
+            grown[i] = -1;
+        progress.next = grown;
+        progress.n = n;
+    }
+    progress.next[m->partition] = m->offset;
+}
+
+static void commit_offsets(evutil_socket_t fd, short what, void *arg)
+{
+    struct alarm *a = arg;
+    for (int32_t p = 0; a->bus && p < progress.n; p++) {
+        if (progress.next[p] < 0)
+            continue;
+        dsf_bus_commit(a->bus, "dsf/m/", p, progress.next[p]);
+        progress.next[p] = -1;
+    }
+}
+
+void alarm_input_stop(struct alarm *a)
+{
+    if (progress.timer) {
+        commit_offsets(-1, 0, a);
+        event_free(progress.timer);
+        progress.timer = NULL;
+    }
+    free(progress.next);
+    progress.next = NULL;
+    progress.n = 0;
+}
+
+static void on_message(void *arg, const struct dsf_bus_message *m)
+{
+    struct alarm *a = arg;
+    dsf_count(&a->stats.messages, 1);
+    if (progress.timer)
+        note_offset(m);
+    if (strncmp(m->topic, "dsf/m/", 6) == 0)
+        handle_metrics(a, m);
+    else if (strncmp(m->topic, "dsf/a/", 6) == 0)
+        handle_status(a, m);
+}
+
+static void on_connect(void *arg)
+{
+    log_info("connected to the bus");
+}
+
+static int subscribe_buckets(struct alarm *a, char *err, size_t errlen)
+{
+    uint32_t total = (uint32_t)a->cfg.mqtt.buckets_total;
+    uint8_t *want = calloc(total, 1);
+    if (!want || dsf_parse_buckets(a->cfg.mqtt.buckets, want, total)) {
+        free(want);
+        snprintf(err, errlen, "mqtt.buckets '%s': expected all, none or a list like 0-15,32",
+                 a->cfg.mqtt.buckets);
+        return -1;
+    }
+    size_t n = 0;
+    if (strcmp(a->cfg.mqtt.buckets, "all") == 0) {
+        dsf_bus_subscribe(a->bus, "dsf/m/#", 0);
+        n = total;
+    } else {
+        for (uint32_t b = 0; b < total; b++) {
+            char topic[64];
+            if (!want[b])
+                continue;
+            snprintf(topic, sizeof(topic), "dsf/m/%u/#", b);
+            dsf_bus_subscribe(a->bus, topic, 0);
+            n++;
+        }
+    }
+    free(want);
+    log_info("evaluating %zu of %u buckets", n, total);
+    return 0;
+}
+
+int alarm_input_start(struct alarm *a, char *err, size_t errlen)
+{
+    const struct alarm_config *cfg = &a->cfg;
+    int kafka = strcmp(cfg->input, "kafka") == 0;
+    static char client_id[300];
+    snprintf(client_id, sizeof(client_id), "dsf-alarm-%s", cfg->id);
+#define OPT(s) (*(s) ? (s) : NULL)
+    struct dsf_bus_options opt = {
+        .kind = kafka ? DSF_BUS_KAFKA : DSF_BUS_MQTT,
+        .brokers = kafka ? cfg->kafka.brokers : cfg->mqtt.url,
+        .client_id = client_id,
+        .username = OPT(kafka ? cfg->kafka.username : cfg->mqtt.username),
+        .password = OPT(kafka ? cfg->kafka.password : cfg->mqtt.password),
+        .tls_ca = OPT(kafka ? cfg->kafka.tls_ca : cfg->mqtt.tls_ca),
+        .tls_cert = OPT(cfg->mqtt.tls_cert),
+        .tls_key = OPT(cfg->mqtt.tls_key),
+        .tls_insecure = cfg->mqtt.tls_insecure,
+        .keepalive_s = 10,
+        .clean_start = cfg->mqtt.session_expiry_s == 0,
+        .session_expiry_s = (uint32_t)(cfg->mqtt.session_expiry_s / 1000),
+        .group_id = kafka ? cfg->kafka.group : NULL,
+        .max_inflight = 1000,
+    };
+#undef OPT
+    struct dsf_bus_callbacks cb = {.on_connect = on_connect, .on_message = on_message, .arg = a};
+    if (!(a->bus = dsf_bus_new(a->base, &opt, &cb, err, errlen)))
+        return -1;
+    if (!kafka) {
+        /* A client that publishes at QoS 1 while it receives delays what it receives by tens
+         * of milliseconds in the MQTT library; events get a connection of their own, so
+         * detection latency stays that of the broker. */
+        static char pub_id[320];
+        snprintf(pub_id, sizeof(pub_id), "dsf-alarm-%s-events", cfg->id);
+        struct dsf_bus_options po = opt;
+        po.client_id = pub_id;
+        po.clean_start = 1;
+        struct dsf_bus_callbacks pcb = {.arg = a};
+        if (!(a->pub = dsf_bus_new(a->base, &po, &pcb, err, errlen)))
+            return -1;
+    }
+    if (kafka) {
+        dsf_bus_subscribe(a->bus, "dsf/m/+/#", 1);
+        progress.timer = event_new(a->base, -1, EV_PERSIST, commit_offsets, a);
+        struct timeval tv = {1, 0};
+        if (progress.timer)
+            event_add(progress.timer, &tv);
+        return 0;
+    }
+    dsf_bus_subscribe(a->bus, "dsf/a/+/+/+/status", 1);
+    return subscribe_buckets(a, err, errlen);
+}

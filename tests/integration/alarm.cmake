@@ -1,0 +1,6 @@
+dsf_script(alarm_rules_bad alarm_rules_bad.sh)
+dsf_script(alarm_threshold alarm_threshold.sh)
+dsf_script(alarm_deadman alarm_deadman.sh)
+dsf_script(alarm_restart_state alarm_restart_state.sh)
+dsf_script(alarm_hysteresis alarm_hysteresis.sh)
+dsf_script(alarm_kafka alarm_kafka.sh)
