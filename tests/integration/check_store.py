@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Compares what agents sent (a mosquitto_sub capture, '%t|%r|%P|%x' per message, or a file
 of line protocol) with what InfluxDB 1.x stored: every (measurement, tag set, timestamp) sent
-must be stored once, with the same field values.
+must be stored once, with the same field values. With --vm, the store is VictoriaMetrics
+(URL is its base; DB is ignored): it keeps numeric fields as series named
+{measurement}_{field} at millisecond precision, booleans as 0/1, and drops strings.
 
-Usage: check_store.py INFLUX_URL DB CAPTURE [--lp] [--measurements cpu,mem,...]
+Usage: check_store.py URL DB CAPTURE [--lp] [--vm] [--measurements cpu,mem,...]
 """
 import argparse
 import json
@@ -91,12 +93,33 @@ def query(url, db, q):
     return res.get("series", [])
 
 
+def numeric(fields):
+    return {k: (1.0 if v is True else 0.0 if v is False else float(v))
+            for k, v in fields.items() if not isinstance(v, str)}
+
+
+def query_vm(url, meas):
+    """{(meas, tags, ts_ms): {field: value}} from VictoriaMetrics' export API."""
+    u = url + "/api/v1/export?" + urllib.parse.urlencode(
+        {"match[]": '{__name__=~"%s_.+"}' % meas})
+    got = {}
+    for line in urllib.request.urlopen(u).read().decode().splitlines():
+        s = json.loads(line)
+        labels = dict(s["metric"])
+        field = labels.pop("__name__")[len(meas) + 1:]
+        tags = tuple(sorted(labels.items()))
+        for ts, v in zip(s["timestamps"], s["values"]):
+            got.setdefault((meas, tags, ts), {})[field] = v
+    return got
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("url")
     ap.add_argument("db")
     ap.add_argument("capture")
     ap.add_argument("--lp", action="store_true")
+    ap.add_argument("--vm", action="store_true")
     ap.add_argument("--measurements", default="")
     args = ap.parse_args()
     want = {}
@@ -104,13 +127,15 @@ def main():
         meas, tags, ts, fields = parse_line(line)
         if args.measurements and meas not in args.measurements.split(","):
             continue
+        if args.vm:
+            ts, fields = ts // 1000000, numeric(fields)
         want[(meas, tags, ts)] = fields
     if not want:
         sys.exit("nothing was sent")
     errors, checked = [], 0
     for meas in sorted({k[0] for k in want}):
-        series = query(args.url, args.db, f'SELECT * FROM "{meas}" GROUP BY *')
-        got = {}
+        series = [] if args.vm else query(args.url, args.db, f'SELECT * FROM "{meas}" GROUP BY *')
+        got = query_vm(args.url, meas) if args.vm else {}
         for s in series:
             tags = tuple(sorted((k, v) for k, v in s.get("tags", {}).items() if v != ""))
             cols = s["columns"]
