@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # A real agent watches a CPU burner (procstat); the burner starts burning and the rule
 # (cpu_usage > 30 for 2 s) goes pending, then firing after `for`; the events are on the bus
-# and in a real InfluxDB (dsf_alarm), and the notifier's webhook receives one firing
-# notification with the engine's labels; the burner stops burning (it stays alive, idle) and
-# the alarm resolves, as the API, the bus and a resolved notification show.
+# and in a real InfluxDB (dsf_alarm), and the notifier delivers exactly one firing
+# notification to a webhook, a local Slack sink and a real SMTP sink (python3's smtpd; the
+# email with Date, Message-ID, From, To and Subject); the burner stops burning (it stays
+# alive, idle) and the alarm resolves, as the API, the bus and a resolved notification on
+# each receiver show.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/alarm_lib.sh"
 
@@ -17,11 +19,19 @@ rule burner '{"name":"burner","select":{"measurement":"procstat","field":"cpu_us
 capture_events
 bg sink python3 "$DSF_SRC/tests/tools/notify_sink.py" "$WORK/hook.port" "$WORK/hook.jsonl"
 wait_for 10 test -s "$WORK/hook.port" || fail "the webhook sink did not start"
+bg slack python3 "$DSF_SRC/tests/tools/notify_sink.py" "$WORK/slack.port" "$WORK/slack.jsonl"
+bg smtp python3 "$DSF_SRC/tests/tools/smtp_sink.py" "$WORK/smtp.port" "$WORK/mail"
+wait_for 10 test -s "$WORK/slack.port" || fail "the Slack sink did not start"
+wait_for 10 test -s "$WORK/smtp.port" || fail "the SMTP sink did not start"
 cat >"$WORK/notify.json" <<JSON
 {"route": {"receiver": "hook", "group_by": ["alertname", "vm"], "group_wait": "0s",
            "group_interval": "1s", "repeat_interval": "1h"},
  "receivers": [{"name": "hook",
-   "webhook_configs": [{"url": "http://127.0.0.1:$(cat "$WORK/hook.port")/hook"}]}]}
+   "webhook_configs": [{"url": "http://127.0.0.1:$(cat "$WORK/hook.port")/hook"}],
+   "slack_configs": [{"api_url": "http://127.0.0.1:$(cat "$WORK/slack.port")/services/T0/B0/x",
+                      "channel": "#ops"}],
+   "email_configs": [{"to": "ops@example.org", "from": "Damselfly <alarm@example.org>",
+                      "smarthost": "127.0.0.1:$(cat "$WORK/smtp.port")", "require_tls": false}]}]}
 JSON
 start_alarm --set output.url="$INFLUX_URL" --set output.db=dsf --set output.interval=50ms \
     --set notify.config="$WORK/notify.json"
@@ -93,6 +103,25 @@ want = {"alertname": "burner", "severity": "crit", "ns": "ns1", "mci": "mci1", "
 assert all(labels.get(k) == v for k, v in want.items()), labels
 assert firing[0]["alerts"][0]["annotations"]["summary"].startswith("vm1 burns "), firing[0]
 print("webhook: 1 firing, 1 resolved notification with labels", labels)
+PY
+wait_for 10 sh -c "[ \$(wc -l <'$WORK/slack.jsonl') -ge 2 ] && [ -s '$WORK/mail/2.eml' ]" ||
+    fail "Slack or email did not get the resolved notification"
+python3 - "$WORK/slack.jsonl" "$WORK/mail" <<'PY' || fail "Slack or email notifications are wrong"
+import email, email.utils, json, os, sys
+slack = [json.loads(json.loads(l)["body"]) for l in open(sys.argv[1])]
+assert len(slack) == 2, f"{len(slack)} Slack messages, want one firing and one resolved"
+colours = [m["attachments"][0]["color"] for m in slack]
+assert colours == ["danger", "good"], colours
+assert "burner" in json.dumps(slack[0]) and "vm1" in json.dumps(slack[0]), slack[0]
+names = sorted(f for f in os.listdir(sys.argv[2]) if f.endswith(".eml"))
+assert names == ["1.eml", "2.eml"], names
+for n in names:
+    m = email.message_from_bytes(open(os.path.join(sys.argv[2], n), "rb").read())
+    assert email.utils.parsedate_to_datetime(m["Date"]) is not None, m["Date"]
+    assert m["Message-ID"] and m["Message-ID"].startswith("<"), m["Message-ID"]
+    assert m["From"] == "Damselfly <alarm@example.org>" and m["To"] == "ops@example.org", (m["From"], m["To"])
+    assert "burner" in m["Subject"], m["Subject"]
+print("Slack:", colours, "; email subjects:", [email.message_from_bytes(open(os.path.join(sys.argv[2], n), "rb").read())["Subject"] for n in names])
 PY
 stop_alarm_clean
 log "ok"
