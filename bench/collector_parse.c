@@ -36,48 +36,11 @@
 
 /* ---------------- the null writer ---------------- */
 
-struct writer_mark {
-    const struct writer_mark_ops *ops;
-    void *owner;
-    uint64_t value;
-    char tag[17];
-};
-
 struct writer {
     struct dsf_buf body;
     uint32_t lines;
     uint64_t batches, total_lines;
 };
-
-struct writer_mark *writer_mark_new(const struct writer_mark_ops *ops, void *owner, uint64_t value,
-                                    const char *tag)
-{
-    struct writer_mark *m = calloc(1, sizeof(*m));
-    if (m) {
-        m->ops = ops;
-        m->owner = owner;
-        m->value = value;
-        snprintf(m->tag, sizeof(m->tag), "%s", tag ? tag : "");
-    }
-    return m;
-}
-
-void writer_marks_done(struct writer_mark *const *marks, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        marks[i]->ops->done(marks[i]->owner, marks[i]->value, marks[i]->tag);
-        free(marks[i]);
-    }
-}
-
-void writer_marks_abandon(struct writer_mark *const *marks, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (marks[i]->ops->abandon)
-            marks[i]->ops->abandon(marks[i]->owner, marks[i]->value, marks[i]->tag);
-        free(marks[i]);
-    }
-}
 
 int writer_add(struct writer *w, const char *lines, size_t len, uint32_t nlines,
                struct writer_mark *const *marks, size_t nmarks)

@@ -8,6 +8,7 @@ add_executable(collector_parse
   ${CMAKE_SOURCE_DIR}/collector/aggregate.c
   ${CMAKE_SOURCE_DIR}/collector/aggregate_format.c
   ${CMAKE_SOURCE_DIR}/collector/aggregate_rules.c
+  ${CMAKE_SOURCE_DIR}/collector/marks.c
   ${CMAKE_SOURCE_DIR}/collector/progress.c
   ${CMAKE_SOURCE_DIR}/collector/ack.c
   ${CMAKE_SOURCE_DIR}/collector/config.c)

@@ -1,6 +1,7 @@
 #define DSF_MODULE "writer"
 #include "collector/writer.h"
 #include "collector/collector.h"
+#include "collector/marks.h"
 #include "common/buf.h"
 #include "common/http_client.h"
 #include "common/log.h"
@@ -14,14 +15,6 @@
 #include <string.h>
 #include <sys/random.h>
 #include <zlib.h>
-
-struct writer_mark {
-    const struct writer_mark_ops *ops;
-    void *owner;
-    uint64_t value;
-    char tag[17];
-    int refs; /* batches holding it */
-};
 
 struct batch {
     struct batch *next;                  /* in the send queue */
@@ -87,36 +80,6 @@ static void observe_age(struct writer *w, const struct batch *b)
         return;
     double age = (double)dsf_now_ns() / 1e9 - b->ts_sum_s / b->lines;
     dsf_histogram_observe(&w->age, age > 0 ? age : 0, b->lines);
-}
-
-struct writer_mark *writer_mark_new(const struct writer_mark_ops *ops, void *owner, uint64_t value,
-                                    const char *tag)
-{
-    struct writer_mark *m = calloc(1, sizeof(*m));
-    if (m) {
-        m->ops = ops;
-        m->owner = owner;
-        m->value = value;
-        snprintf(m->tag, sizeof(m->tag), "%s", tag ? tag : "");
-    }
-    return m;
-}
-
-void writer_marks_done(struct writer_mark *const *marks, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        marks[i]->ops->done(marks[i]->owner, marks[i]->value, marks[i]->tag);
-        free(marks[i]);
-    }
-}
-
-void writer_marks_abandon(struct writer_mark *const *marks, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (marks[i]->ops->abandon)
-            marks[i]->ops->abandon(marks[i]->owner, marks[i]->value, marks[i]->tag);
-        free(marks[i]);
-    }
 }
 
 static struct batch *batch_new(struct writer *w)

@@ -41,6 +41,24 @@ struct dsf_cfg_key {
     }
 #define DSF_CFG_ERRLEN 512
 
+/* Rows every bus client shares, for a config struct with the same member names; K is the
+ * component's offsetof macro. MQTT credentials and TLS, then Kafka SASL credentials and CA. */
+/* clang-format off */
+#define DSF_CFG_MQTT_AUTH_KEYS(K)                                                              \
+    {"mqtt.username", DSF_CFG_STR, "", K(mqtt.username), "broker user name", 0, 0},           \
+    {"mqtt.password", DSF_CFG_STR, "", K(mqtt.password), "broker password", 0, 0},            \
+    {"mqtt.tls_ca", DSF_CFG_STR, "", K(mqtt.tls_ca), "CA certificate file (PEM)", 0, 0},      \
+    {"mqtt.tls_cert", DSF_CFG_STR, "", K(mqtt.tls_cert), "client certificate file (PEM)",     \
+     0, 0},                                                                                    \
+    {"mqtt.tls_key", DSF_CFG_STR, "", K(mqtt.tls_key), "client key file (PEM)", 0, 0},        \
+    {"mqtt.tls_insecure", DSF_CFG_BOOL, "false", K(mqtt.tls_insecure),                         \
+     "skip verifying the broker's certificate (testing only)", 0, 0}
+#define DSF_CFG_KAFKA_AUTH_KEYS(K)                                                             \
+    {"kafka.username", DSF_CFG_STR, "", K(kafka.username), "SASL user (PLAIN)", 0, 0},        \
+    {"kafka.password", DSF_CFG_STR, "", K(kafka.password), "SASL password", 0, 0},            \
+    {"kafka.tls_ca", DSF_CFG_STR, "", K(kafka.tls_ca), "CA certificate file (PEM)", 0, 0}
+/* clang-format on */
+
 /*
  * A configuration is a list of sections, each a table with the struct it fills: the
  * component's own keys (prefix "") and one section per plugin ("inputs.cpu"), so each
