@@ -171,24 +171,15 @@ int alarm_input_start(struct alarm *a, char *err, size_t errlen)
     int kafka = strcmp(cfg->input, "kafka") == 0;
     static char client_id[300];
     snprintf(client_id, sizeof(client_id), "dsf-alarm-%s", cfg->id);
-#define OPT(s) (*(s) ? (s) : NULL)
     struct dsf_bus_options opt = {
-        .kind = kafka ? DSF_BUS_KAFKA : DSF_BUS_MQTT,
-        .brokers = kafka ? cfg->kafka.brokers : cfg->mqtt.url,
+        DSF_BUS_CONNECTION(cfg, kafka),
         .client_id = client_id,
-        .username = OPT(kafka ? cfg->kafka.username : cfg->mqtt.username),
-        .password = OPT(kafka ? cfg->kafka.password : cfg->mqtt.password),
-        .tls_ca = OPT(kafka ? cfg->kafka.tls_ca : cfg->mqtt.tls_ca),
-        .tls_cert = OPT(cfg->mqtt.tls_cert),
-        .tls_key = OPT(cfg->mqtt.tls_key),
-        .tls_insecure = cfg->mqtt.tls_insecure,
         .keepalive_s = 10,
         .clean_start = cfg->mqtt.session_expiry_s == 0,
         .session_expiry_s = (uint32_t)(cfg->mqtt.session_expiry_s / 1000),
         .group_id = kafka ? cfg->kafka.group : NULL,
         .max_inflight = 1000,
     };
-#undef OPT
     struct dsf_bus_callbacks cb = {.on_connect = on_connect, .on_message = on_message, .arg = a};
     if (!(a->bus = dsf_bus_new(a->base, &opt, &cb, err, errlen)))
         return -1;

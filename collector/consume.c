@@ -165,27 +165,18 @@ int consume_start(struct collector *c, char *err, size_t errlen)
     snprintf(client_id, sizeof(client_id), "dsf-collector-%s", cfg->id);
     snprintf(hb_topic, sizeof(hb_topic), "dsf/c/%s/hb", cfg->id);
     snprintf(offline, sizeof(offline), "{\"id\":\"%s\",\"status\":\"offline\"}", cfg->id);
-#define OPT(s) (*(s) ? (s) : NULL)
     struct dsf_bus_options opt = {
-        .kind = kafka ? DSF_BUS_KAFKA : DSF_BUS_MQTT,
-        .brokers = kafka ? cfg->kafka.brokers : cfg->mqtt.url,
+        DSF_BUS_CONNECTION(cfg, kafka),
         .client_id = client_id,
-        .username = OPT(kafka ? cfg->kafka.username : cfg->mqtt.username),
-        .password = OPT(kafka ? cfg->kafka.password : cfg->mqtt.password),
-        .tls_ca = OPT(kafka ? cfg->kafka.tls_ca : cfg->mqtt.tls_ca),
-        .tls_cert = OPT(cfg->mqtt.tls_cert),
-        .tls_key = OPT(cfg->mqtt.tls_key),
-        .tls_insecure = cfg->mqtt.tls_insecure,
         .keepalive_s = 10,
         /* A persistent session: what arrives while the collector restarts is queued. */
         .clean_start = 0,
-        .session_expiry_s = (uint32_t)cfg->mqtt.session_expiry_s,
+        .session_expiry_s = (uint32_t)(cfg->mqtt.session_expiry_s / 1000), /* config: ms */
         .will_topic = kafka ? NULL : hb_topic,
         .will_payload = offline,
         .group_id = kafka ? cfg->kafka.group : NULL,
         .max_inflight = 1000,
     };
-#undef OPT
     struct dsf_bus_callbacks cb = {.on_message = on_message, .arg = c};
     c->bus = dsf_bus_new(c->base, &opt, &cb, err, errlen);
     if (!c->bus)
