@@ -6,7 +6,9 @@
 #      InfluxDB /write endpoint, remote-writing to VictoriaMetrics): CPU seconds per million
 #      points for each.
 # The collector's input is queued in mosquitto for its persistent session before it starts,
-# so the publisher's speed does not enter the figures.
+# so the publisher's speed does not enter the figures. Both paths send uncompressed bodies
+# (the collector's output.gzip=auto does not compress on loopback); COLLECTOR_ARGS="--set
+# output.gzip=true" measures the compressed path.
 # Usage: bench/collector_throughput.sh [AGENTS MESSAGES LINES]  (default 100 50 200: 1,000,000
 #        points of agent cpu lines, ~165 bytes, 6 tags, 4 fields); BUILD=dir reuses a build;
 #        COLLECTOR_ARGS="--set key=value ..." adds collector settings; ROUNDS=n (default 3)

@@ -27,7 +27,8 @@ struct collector_config {
     } kafka;
     struct {
         char *url, *api, *db, *rp, *precision, *org, *bucket, *token, *username, *password;
-        int gzip;
+        char *gzip_mode; /* true, false or auto */
+        int gzip;        /* the decision, made when the writer starts */
         int64_t max_in_flight, timeout_ms, max_backoff_ms;
     } output;
     struct {

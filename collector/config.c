@@ -37,7 +37,10 @@ const struct dsf_cfg_key collector_config_keys[] = {
     {"output.token", DSF_CFG_STR, "", K(output.token), "v2 token", 0, 0},
     {"output.username", DSF_CFG_STR, "", K(output.username), "basic auth user (v1)", 0, 0},
     {"output.password", DSF_CFG_STR, "", K(output.password), "basic auth password (v1)", 0, 0},
-    {"output.gzip", DSF_CFG_BOOL, "true", K(output.gzip), "gzip request bodies", 0, 0},
+    {"output.gzip", DSF_CFG_STR, "auto", K(output.gzip_mode),
+     "gzip request bodies: true, false, or auto (on unless the store is on a loopback "
+     "address, where compressing costs both ends CPU and saves nothing)",
+     0, 0},
     {"output.max_in_flight", DSF_CFG_INT, "4", K(output.max_in_flight),
      "write requests in flight at once", 1, 256},
     {"output.timeout", DSF_CFG_DURATION, "10s", K(output.timeout_ms), "per-request timeout", 100,
@@ -90,6 +93,9 @@ int collector_config_validate(const struct dsf_cfg_section *secs, const char *or
         bad = "output.api";
     else if (strncmp(c->output.url, "http://", 7) != 0 && strncmp(c->output.url, "https://", 8))
         bad = "output.url";
+    else if (strcmp(c->output.gzip_mode, "auto") != 0 && strcmp(c->output.gzip_mode, "true") != 0 &&
+             strcmp(c->output.gzip_mode, "false") != 0)
+        bad = "output.gzip";
     if (bad) {
         snprintf(err, DSF_CFG_ERRLEN, "%s: key '%s' has an unknown value (see --help)", origin,
                  bad);

@@ -479,6 +479,15 @@ static int open_spool(struct writer *w, char *err, size_t errlen)
     return 0;
 }
 
+/* The URL's host is loopback: 127.0.0.0/8, ::1 or localhost. */
+static int loopback_url(const char *url)
+{
+    const char *host = strstr(url, "://");
+    host = host ? host + 3 : url;
+    return strncmp(host, "127.", 4) == 0 || strncmp(host, "[::1]", 5) == 0 ||
+           (strncmp(host, "localhost", 9) == 0 && strchr(":/", host[9] ? host[9] : '/'));
+}
+
 static int build_url(struct writer *w, char *err, size_t errlen)
 {
     const struct collector_config *c = &w->c->cfg;
@@ -513,6 +522,10 @@ struct writer *writer_new(struct collector *c, char *err, size_t errlen)
         return NULL;
     }
     w->c = c;
+    struct collector_config *cfg = &c->cfg;
+    cfg->output.gzip = strcmp(cfg->output.gzip_mode, "auto") == 0
+                           ? !loopback_url(cfg->output.url)
+                           : strcmp(cfg->output.gzip_mode, "true") == 0;
     if (build_url(w, err, errlen) || open_spool(w, err, errlen) ||
         dsf_histogram_init(&w->age, age_bounds, sizeof(age_bounds) / sizeof(age_bounds[0])) ||
         !(w->http = dsf_http_client_new(c->base))) {

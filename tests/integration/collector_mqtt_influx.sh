@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Three real agents -> mosquitto -> collector -> real InfluxDB: every sample is stored with
 # the agent's timestamp, tags and values (queried back and compared with what the agents
-# sent), and the agents receive end-to-end acks for it.
+# sent), and the agents receive end-to-end acks for it. Request bodies are gzipped.
 . "$(dirname "$0")/lib.sh"
 
 COLLECTOR="$DSF_BUILD/collector/damselfly-collector"
@@ -10,7 +10,8 @@ start_influxd
 CPORT=$(free_port)
 bg sub mosquitto_sub -V 5 -p "$MQTT_PORT" -t 'dsf/m/#' -F '%t|%r|%P|%x'
 bg collector "$COLLECTOR" --set id=c1 --set mqtt.url="$MQTT_URL" --set output.url="$INFLUX_URL" \
-    --set output.db=dsf --set batch.interval=200ms --set http.listen="127.0.0.1:$CPORT"
+    --set output.db=dsf --set batch.interval=200ms --set http.listen="127.0.0.1:$CPORT" \
+    --set output.gzip=true # on loopback "auto" would not compress: this test covers gzip
 wait_for 10 curl -sf "http://127.0.0.1:$CPORT/healthz" || fail "collector did not start"
 curl -sf -XPOST "$INFLUX_URL/query" --data-urlencode 'q=CREATE DATABASE dsf' >/dev/null
 ports=()
