@@ -35,27 +35,6 @@ static int is_rule_file(const struct dirent *d)
     return d->d_name[0] != '.' && n > 5 && strcmp(d->d_name + n - 5, ".json") == 0;
 }
 
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    struct dsf_buf b = {0};
-    char chunk[8192];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-        buf_put(&b, chunk, n);
-    int bad = ferror(f) || b.oom;
-    fclose(f);
-    if (bad) {
-        buf_free(&b);
-        return NULL;
-    }
-    buf_cstr(&b);
-    *len = b.len;
-    return b.data ? b.data : strdup("");
-}
-
 /* Later files lose: a name already taken is refused, naming both files. */
 static size_t drop_duplicates(struct rule **rules, size_t n, struct loading *l)
 {
@@ -96,7 +75,7 @@ int alarm_load_rules(struct alarm *a)
         snprintf(path, sizeof(path), "%s/%s", a->cfg.rules_dir, names[i]->d_name);
         free(names[i]);
         size_t len;
-        char *text = read_file(path, &len);
+        char *text = dsf_read_file(path, &len);
         if (!text) {
             char msg[4200];
             snprintf(msg, sizeof(msg), "%s: cannot read: %s", path, strerror(errno));
