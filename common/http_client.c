@@ -1,19 +1,16 @@
 #define DSF_MODULE "http-client"
 #include "common/http_client.h"
 #include "common/buf.h"
+#include "common/curl_loop.h"
 #include "common/log.h"
 
-#include <curl/curl.h>
-#include <event2/event.h>
 #include <stdlib.h>
 #include <string.h>
 
 struct transfer;
 
 struct dsf_http_client {
-    struct event_base *base;
-    CURLM *multi;
-    struct event *timer;
+    struct dsf_curl_loop *loop;
     size_t in_flight;
     struct transfer *transfers; /* in flight, for cancelling at free */
 };
@@ -31,13 +28,6 @@ struct transfer {
     char error[CURL_ERROR_SIZE];
 };
 
-/* One per socket curl watches. */
-struct watch {
-    struct event *ev;
-};
-
-static void check_finished(struct dsf_http_client *c);
-
 static void finish(struct transfer *t, CURLcode code)
 {
     struct dsf_http_response r = {.retry_after_s = t->retry_after_s};
@@ -47,7 +37,7 @@ static void finish(struct transfer *t, CURLcode code)
         r.error = t->error[0] ? t->error : curl_easy_strerror(code);
     r.body = buf_cstr(&t->response);
     r.len = t->response.len;
-    curl_multi_remove_handle(t->client->multi, t->easy);
+    dsf_curl_loop_remove(t->client->loop, t->easy);
     t->client->in_flight--;
     *t->pprev = t->next;
     if (t->next)
@@ -60,71 +50,11 @@ static void finish(struct transfer *t, CURLcode code)
     free(t);
 }
 
-static void check_finished(struct dsf_http_client *c)
+static void on_finished(void *ctx, CURL *easy, CURLcode result)
 {
-    CURLMsg *msg;
-    int left;
-    while ((msg = curl_multi_info_read(c->multi, &left))) {
-        if (msg->msg != CURLMSG_DONE)
-            continue;
-        struct transfer *t;
-        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
-        finish(t, msg->data.result);
-    }
-}
-
-static void on_socket_event(evutil_socket_t fd, short what, void *arg)
-{
-    struct dsf_http_client *c = arg;
-    int flags = (what & EV_READ ? CURL_CSELECT_IN : 0) | (what & EV_WRITE ? CURL_CSELECT_OUT : 0);
-    int running;
-    curl_multi_socket_action(c->multi, fd, flags, &running);
-    check_finished(c);
-}
-
-static void on_timeout(evutil_socket_t fd, short what, void *arg)
-{
-    struct dsf_http_client *c = arg;
-    int running;
-    curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    check_finished(c);
-}
-
-static int socket_cb(CURL *easy, curl_socket_t s, int what, void *clientp, void *socketp)
-{
-    struct dsf_http_client *c = clientp;
-    struct watch *w = socketp;
-    if (what == CURL_POLL_REMOVE) {
-        if (w) {
-            event_free(w->ev);
-            free(w);
-            curl_multi_assign(c->multi, s, NULL);
-        }
-        return 0;
-    }
-    short events =
-        EV_PERSIST | (what & CURL_POLL_IN ? EV_READ : 0) | (what & CURL_POLL_OUT ? EV_WRITE : 0);
-    if (!w) {
-        w = calloc(1, sizeof(*w));
-        if (!w)
-            return -1;
-        curl_multi_assign(c->multi, s, w);
-    } else {
-        event_free(w->ev);
-    }
-    w->ev = event_new(c->base, s, events, on_socket_event, c);
-    return w->ev && event_add(w->ev, NULL) == 0 ? 0 : -1;
-}
-
-static int timer_cb(CURLM *multi, long timeout_ms, void *clientp)
-{
-    struct dsf_http_client *c = clientp;
-    if (timeout_ms < 0) {
-        evtimer_del(c->timer);
-        return 0;
-    }
-    struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
-    return evtimer_add(c->timer, &tv);
+    struct transfer *t;
+    curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&t);
+    finish(t, result);
 }
 
 static size_t on_body(char *data, size_t size, size_t n, void *arg)
@@ -145,23 +75,13 @@ static size_t on_header(char *data, size_t size, size_t n, void *arg)
 
 struct dsf_http_client *dsf_http_client_new(struct event_base *base)
 {
-    static int curl_ready;
-    if (!curl_ready++)
-        curl_global_init(CURL_GLOBAL_DEFAULT);
     struct dsf_http_client *c = calloc(1, sizeof(*c));
     if (!c)
         return NULL;
-    c->base = base;
-    c->multi = curl_multi_init();
-    c->timer = evtimer_new(base, on_timeout, c);
-    if (!c->multi || !c->timer) {
-        dsf_http_client_free(c);
+    if (!(c->loop = dsf_curl_loop_new(base, on_finished, c))) {
+        free(c);
         return NULL;
     }
-    curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
-    curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
-    curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
-    curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
     return c;
 }
 
@@ -230,7 +150,7 @@ int dsf_http_client_send(struct dsf_http_client *c, const struct dsf_http_reques
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
     }
-    if (curl_multi_add_handle(c->multi, e) != CURLM_OK) {
+    if (dsf_curl_loop_add(c->loop, e)) {
         curl_slist_free_all(t->headers);
         curl_easy_cleanup(e);
         free(t->body);
@@ -255,15 +175,11 @@ void dsf_http_client_free(struct dsf_http_client *c)
 {
     if (!c)
         return;
-    if (c->multi) {
-        /* Cancel what is still running so every caller hears back exactly once. */
-        while (c->transfers) {
-            snprintf(c->transfers->error, sizeof(c->transfers->error), "cancelled");
-            finish(c->transfers, CURLE_ABORTED_BY_CALLBACK);
-        }
-        curl_multi_cleanup(c->multi);
+    /* Cancel what is still running so every caller hears back exactly once. */
+    while (c->transfers) {
+        snprintf(c->transfers->error, sizeof(c->transfers->error), "cancelled");
+        finish(c->transfers, CURLE_ABORTED_BY_CALLBACK);
     }
-    if (c->timer)
-        event_free(c->timer);
+    dsf_curl_loop_free(c->loop);
     free(c);
 }

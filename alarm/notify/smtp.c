@@ -1,14 +1,12 @@
 /*
- * SMTP with libcurl's multi interface on the event loop. common/http_client allows only
- * HTTP(S), so mail has its own small multi handle here, driven the same way (socket and
- * timer callbacks), never blocking the loop.
+ * SMTP with libcurl on the event loop (common/curl_loop.h, as the HTTP client), never
+ * blocking it.
  */
 #define DSF_MODULE "notify-smtp"
 #include "alarm/notify/internal.h"
+#include "common/curl_loop.h"
 #include "common/log.h"
 
-#include <curl/curl.h>
-#include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,9 +14,7 @@
 struct mail;
 
 struct nf_smtp {
-    struct event_base *base;
-    CURLM *multi;
-    struct event *timer;
+    struct dsf_curl_loop *loop;
     struct mail *mails;
 };
 
@@ -38,7 +34,7 @@ static void finish(struct mail *m, CURLcode code)
 {
     long reply = 0;
     curl_easy_getinfo(m->easy, CURLINFO_RESPONSE_CODE, &reply);
-    curl_multi_remove_handle(m->s->multi, m->easy);
+    dsf_curl_loop_remove(m->s->loop, m->easy);
     *m->pprev = m->next;
     if (m->next)
         m->next->pprev = m->pprev;
@@ -57,65 +53,11 @@ static void finish(struct mail *m, CURLcode code)
     free(m);
 }
 
-static void check_finished(struct nf_smtp *s)
+static void on_finished(void *ctx, CURL *easy, CURLcode result)
 {
-    CURLMsg *msg;
-    int left;
-    while ((msg = curl_multi_info_read(s->multi, &left))) {
-        if (msg->msg != CURLMSG_DONE)
-            continue;
-        struct mail *m;
-        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&m);
-        finish(m, msg->data.result);
-    }
-}
-
-static void on_socket_event(evutil_socket_t fd, short what, void *arg)
-{
-    struct nf_smtp *s = arg;
-    int flags = (what & EV_READ ? CURL_CSELECT_IN : 0) | (what & EV_WRITE ? CURL_CSELECT_OUT : 0);
-    int running;
-    curl_multi_socket_action(s->multi, fd, flags, &running);
-    check_finished(s);
-}
-
-static void on_timeout(evutil_socket_t fd, short what, void *arg)
-{
-    struct nf_smtp *s = arg;
-    int running;
-    curl_multi_socket_action(s->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    check_finished(s);
-}
-
-static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *clientp, void *socketp)
-{
-    struct nf_smtp *s = clientp;
-    struct event *ev = socketp;
-    if (what == CURL_POLL_REMOVE) {
-        if (ev) {
-            event_free(ev);
-            curl_multi_assign(s->multi, fd, NULL);
-        }
-        return 0;
-    }
-    if (ev)
-        event_free(ev);
-    short events =
-        EV_PERSIST | (what & CURL_POLL_IN ? EV_READ : 0) | (what & CURL_POLL_OUT ? EV_WRITE : 0);
-    ev = event_new(s->base, fd, events, on_socket_event, s);
-    curl_multi_assign(s->multi, fd, ev);
-    return ev && event_add(ev, NULL) == 0 ? 0 : -1;
-}
-
-static int timer_cb(CURLM *multi, long timeout_ms, void *clientp)
-{
-    struct nf_smtp *s = clientp;
-    if (timeout_ms < 0) {
-        evtimer_del(s->timer);
-        return 0;
-    }
-    struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
-    return evtimer_add(s->timer, &tv);
+    struct mail *m;
+    curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&m);
+    finish(m, result);
 }
 
 static size_t on_read(char *out, size_t size, size_t n, void *arg)
@@ -133,17 +75,10 @@ struct nf_smtp *nf_smtp_new(struct event_base *base)
     struct nf_smtp *s = calloc(1, sizeof(*s));
     if (!s)
         return NULL;
-    s->base = base;
-    s->multi = curl_multi_init();
-    s->timer = evtimer_new(base, on_timeout, s);
-    if (!s->multi || !s->timer) {
-        nf_smtp_free(s);
+    if (!(s->loop = dsf_curl_loop_new(base, on_finished, s))) {
+        free(s);
         return NULL;
     }
-    curl_multi_setopt(s->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
-    curl_multi_setopt(s->multi, CURLMOPT_SOCKETDATA, s);
-    curl_multi_setopt(s->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
-    curl_multi_setopt(s->multi, CURLMOPT_TIMERDATA, s);
     return s;
 }
 
@@ -234,7 +169,7 @@ int nf_smtp_send(struct nf_smtp *s, const struct nf_email_opts *o, const char *m
     }
     if (o->ca_file && *o->ca_file)
         curl_easy_setopt(e, CURLOPT_CAINFO, o->ca_file);
-    if (curl_multi_add_handle(s->multi, e) != CURLM_OK) {
+    if (dsf_curl_loop_add(s->loop, e)) {
         curl_slist_free_all(m->rcpt);
         curl_easy_cleanup(e);
         free(m->msg);
@@ -253,14 +188,10 @@ void nf_smtp_free(struct nf_smtp *s)
 {
     if (!s)
         return;
-    if (s->multi) {
-        while (s->mails) {
-            snprintf(s->mails->error, sizeof(s->mails->error), "cancelled");
-            finish(s->mails, CURLE_ABORTED_BY_CALLBACK);
-        }
-        curl_multi_cleanup(s->multi);
+    while (s->mails) {
+        snprintf(s->mails->error, sizeof(s->mails->error), "cancelled");
+        finish(s->mails, CURLE_ABORTED_BY_CALLBACK);
     }
-    if (s->timer)
-        event_free(s->timer);
+    dsf_curl_loop_free(s->loop);
     free(s);
 }
