@@ -2,6 +2,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 struct writer_mark *writer_mark_new(const struct writer_mark_ops *ops, void *owner, uint64_t value,
                                     const char *tag)
@@ -11,7 +12,10 @@ struct writer_mark *writer_mark_new(const struct writer_mark_ops *ops, void *own
         m->ops = ops;
         m->owner = owner;
         m->value = value;
-        snprintf(m->tag, sizeof(m->tag), "%s", tag ? tag : "");
+        size_t n = tag ? strnlen(tag, sizeof(m->tag) - 1) : 0; /* one per message: no printf */
+        if (n)
+            memcpy(m->tag, tag, n);
+        m->tag[n] = '\0';
     }
     return m;
 }

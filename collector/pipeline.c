@@ -139,6 +139,7 @@ void pipeline_handle(struct collector *c, const struct collector_message *m)
         aggregate_begin(c->agg, &id, marks, nmarks, agent && agent->duplicates > duplicates);
     buf_reset(&c->scratch);
     struct intake in = {c, m->topic, &id, &c->scratch, 0, dsf_now_ns()};
+    intake_state.check_only = !c->agg; /* forwarding needs the lines checked, not converted */
     ingest_message(&intake_state, m->fmt, m->payload, m->len, &id, &intake_ops, &in);
     if (c->agg)
         nmarks = aggregate_end(c->agg, in.lines > 0, marks);

@@ -151,7 +151,7 @@ static void take_line(struct feed *f, const char *text, size_t len)
     int missing = 0;
     if (len > INGEST_MAX_LINE)
         reason = "line longer than 64 KiB";
-    else if (lp_parse_line(text, len, line, &reason))
+    else if ((f->in->check_only ? lp_check_line : lp_parse_line)(text, len, line, &reason))
         ;
     else if (!line->has_ts)
         reason = "no timestamp (samples keep their own time; nothing is stamped on arrival)";

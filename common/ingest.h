@@ -34,6 +34,7 @@ struct ingest_ops {
 
 /* Reusable state: the parsed line is large and the JSON path renders into buffers. */
 struct ingest {
+    int check_only; /* set by a consumer that needs no float values: see lp_check_line */
     struct lp_line line;
     struct dsf_batch json_batch;
     struct dsf_buf json_line;

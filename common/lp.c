@@ -186,6 +186,24 @@ static inline __attribute__((always_inline)) struct lp_span scan_token(struct cu
     return sp;
 }
 
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+/* Eight ASCII digits at once (a timestamp has 19): 0, or -1 if one is not a digit. */
+static inline int eight_digits(const char *s, uint64_t *out)
+{
+    uint64_t v;
+    memcpy(&v, s, 8);
+    const uint64_t high = UINT64_C(0xF0F0F0F0F0F0F0F0);
+    if (((v & high) | (((v + UINT64_C(0x0606060606060606)) & high) >> 4)) !=
+        UINT64_C(0x3333333333333333))
+        return -1;
+    v -= UINT64_C(0x3030303030303030);                        /* the first digit is byte 0 */
+    v = (v * 10 + (v >> 8)) & UINT64_C(0x00FF00FF00FF00FF);   /* pairs */
+    v = (v * 100 + (v >> 16)) & UINT64_C(0x0000FFFF0000FFFF); /* fours */
+    *out = (v * 10000 + (v >> 32)) & UINT64_C(0xFFFFFFFF);    /* eight */
+    return 0;
+}
+#endif
+
 /* Digits only, into v; -1 on anything else or overflow. */
 static int parse_digits(const char *s, size_t n, uint64_t *v)
 {
@@ -193,6 +211,13 @@ static int parse_digits(const char *s, size_t n, uint64_t *v)
     size_t i = 0;
     if (n == 0)
         return -1;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    for (uint64_t eight; i + 8 <= n && i + 8 <= 16; i += 8) { /* 16 digits cannot overflow */
+        if (eight_digits(s + i, &eight))
+            return -1;
+        acc = acc * 100000000 + eight;
+    }
+#endif
     for (; i < n && i < 19; i++) { /* 19 digits cannot overflow */
         unsigned d = (unsigned)(unsigned char)s[i] - '0';
         if (d > 9)
@@ -311,16 +336,22 @@ static int exact_float(uint64_t w, int64_t e10, int neg, double *out)
     return 0;
 }
 
-/* InfluxDB floats: [-+]?digits[.digits]?([eE][-+]?digits)? (also ".5"); no inf/nan. */
-static int parse_float(const char *s, size_t n, double *out)
+/* InfluxDB floats: [-+]?digits[.digits]?([eE][-+]?digits)? (also ".5"); no inf/nan.
+ * Without convert a plain float is only checked: at most 19 digits are always in range. */
+static int parse_float(const char *s, size_t n, int convert, double *out)
 {
     if (n == 0)
         return -1;
     uint64_t w;
     int64_t e10;
     size_t nd;
-    if (s[0] != '+' && scan_plain_float(s, s + n, &w, &e10, &nd) == n && nd)
+    if (s[0] != '+' && scan_plain_float(s, s + n, &w, &e10, &nd) == n && nd) {
+        if (!convert) {
+            *out = 0;
+            return 0;
+        }
         return exact_float(w, e10, s[0] == '-', out) == 0 ? 0 : parse_float_slow(s, n, out);
+    }
     return parse_float_slow(s, n, out);
 }
 
@@ -341,9 +372,9 @@ static int parse_bool(const char *s, size_t n, int *out)
     return -1;
 }
 
-static int type_value(struct lp_kv *kv, const char **reason);
+static int type_value(struct lp_kv *kv, int convert, const char **reason);
 
-static int parse_field_value(struct cursor *c, struct lp_kv *kv, const char **reason)
+static int parse_field_value(struct cursor *c, struct lp_kv *kv, int convert, const char **reason)
 {
     if (c->p < c->end && *c->p == '"') {
         c->p++;
@@ -367,19 +398,20 @@ static int parse_field_value(struct cursor *c, struct lp_kv *kv, const char **re
     int64_t e10;
     size_t nd, len = scan_plain_float(c->p, c->end, &w, &e10, &nd);
     const char *after = c->p + len;
+    kv->num.f = 0;
     if (nd && (after == c->end || *after == ',' || *after == ' ') &&
-        exact_float(w, e10, *c->p == '-', &kv->num.f) == 0) {
+        (!convert || exact_float(w, e10, *c->p == '-', &kv->num.f) == 0)) {
         kv->val = (struct lp_span){c->p, (uint32_t)len};
         kv->type = DSF_V_FLOAT;
         c->p = after;
         return 0;
     }
     kv->val = scan_token(c, C_COMMA | C_SPACE);
-    return type_value(kv, reason);
+    return type_value(kv, convert, reason);
 }
 
 /* Types an unquoted field value token (kv->val). */
-static int type_value(struct lp_kv *kv, const char **reason)
+static int type_value(struct lp_kv *kv, int convert, const char **reason)
 {
     const char *s = kv->val.p;
     size_t n = kv->val.n;
@@ -401,7 +433,7 @@ static int type_value(struct lp_kv *kv, const char **reason)
         kv->type = DSF_V_BOOL;
         return 0;
     }
-    if (!letter && parse_float(s, n, &kv->num.f) == 0) {
+    if (!letter && parse_float(s, n, convert, &kv->num.f) == 0) {
         kv->type = DSF_V_FLOAT;
         return 0;
     }
@@ -438,7 +470,7 @@ static int parse_tags(struct cursor *c, struct lp_line *out, const char **reason
     return 0;
 }
 
-static int parse_fields(struct cursor *c, struct lp_line *out, const char **reason)
+static int parse_fields(struct cursor *c, struct lp_line *out, int convert, const char **reason)
 {
     do {
         if (out->nfields >= LP_MAX_FIELDS) {
@@ -452,7 +484,7 @@ static int parse_fields(struct cursor *c, struct lp_line *out, const char **reas
             return -1;
         }
         c->p++;
-        if (parse_field_value(c, kv, reason))
+        if (parse_field_value(c, kv, convert, reason))
             return -1;
     } while (c->p < c->end && *c->p == ',' && ++c->p);
     return 0;
@@ -500,44 +532,51 @@ static int find_seps(const char *s, size_t n, struct seps *m)
     return 0;
 }
 
-/* The first separator at or after from, or n. */
-static inline __attribute__((always_inline)) size_t next_sep(const struct seps *m, size_t from)
+/* The separators in order, each taken once. */
+struct sep_iter {
+    const struct seps *m;
+    size_t word;
+    uint64_t bits;
+};
+
+/* The next separator's offset, or n when there is none. */
+static inline __attribute__((always_inline)) size_t next_sep(struct sep_iter *it)
 {
-    size_t w = from / 64;
-    if (w >= m->words)
-        return m->n;
-    uint64_t bits = m->bits[w] & (~UINT64_C(0) << (from % 64));
-    while (!bits) {
-        if (++w >= m->words)
-            return m->n;
-        bits = m->bits[w];
+    while (!it->bits) {
+        if (++it->word >= it->m->words)
+            return it->m->n;
+        it->bits = it->m->bits[it->word];
     }
-    return w * 64 + (size_t)__builtin_ctzll(bits);
+    size_t at = it->word * 64 + (size_t)__builtin_ctzll(it->bits);
+    it->bits &= it->bits - 1;
+    return at;
 }
 
-/* key=value up to the next separator; 0 with the value's end in *end, or -1. */
-static inline __attribute__((always_inline)) int
-simple_pair(const char *s, const struct seps *m, size_t at, struct lp_kv *kv, size_t *end)
+/* key=value after the separator at *at: the next two separators are its '=' and the end of its
+ * value (',', ' ' or the line's end, n). 0 with *at on the value's end, or -1. */
+static inline __attribute__((always_inline)) int simple_pair(const char *s, struct sep_iter *it,
+                                                             size_t *at, struct lp_kv *kv)
 {
-    size_t eq = next_sep(m, at);
-    if (eq == at || eq >= m->n || s[eq] != '=')
+    size_t key = *at + 1, eq = next_sep(it), n = it->m->n;
+    if (eq == key || eq >= n || s[eq] != '=')
         return -1;
-    size_t ve = next_sep(m, eq + 1);
-    if (ve == eq + 1 || (ve < m->n && s[ve] == '='))
+    size_t end = next_sep(it);
+    if (end == eq + 1 || (end < n && s[end] == '='))
         return -1;
-    kv->key = (struct lp_span){s + at, (uint32_t)(eq - at)};
-    kv->val = (struct lp_span){s + eq + 1, (uint32_t)(ve - eq - 1)};
-    *end = ve;
+    kv->key = (struct lp_span){s + key, (uint32_t)(eq - key)};
+    kv->val = (struct lp_span){s + eq + 1, (uint32_t)(end - eq - 1)};
+    *at = end;
     return 0;
 }
 
-static int parse_simple(const char *s, size_t n, struct lp_line *out)
+static int parse_simple(const char *s, size_t n, struct lp_line *out, int convert)
 {
     struct seps m;
     const char *reason;
     if (find_seps(s, n, &m))
         return -1;
-    size_t p = next_sep(&m, 0);
+    struct sep_iter it = {&m, 0, m.words ? m.bits[0] : 0};
+    size_t p = next_sep(&it);
     if (p == 0 || p >= n)
         return -1;
     out->measurement = (struct lp_span){s, (uint32_t)p};
@@ -545,30 +584,32 @@ static int parse_simple(const char *s, size_t n, struct lp_line *out)
         if (out->ntags >= LP_MAX_TAGS)
             return -1;
         struct lp_kv *kv = &out->tags[out->ntags++];
-        if (simple_pair(s, &m, p + 1, kv, &p) || p >= n)
+        if (simple_pair(s, &it, &p, kv) || p >= n)
             return -1;
         kv->type = DSF_V_STR;
     }
     if (s[p] != ' ')
         return -1;
-    for (p++;;) {
+    for (;;) {
         if (out->nfields >= LP_MAX_FIELDS)
             return -1;
         struct lp_kv *kv = &out->fields[out->nfields++];
-        if (simple_pair(s, &m, p, kv, &p) || type_value(kv, &reason))
+        if (simple_pair(s, &it, &p, kv) || type_value(kv, convert, &reason))
             return -1;
         if (p >= n)
             return 0;
-        if (s[p++] == ' ')
+        if (s[p] == ' ')
             break;
     }
-    if (next_sep(&m, p) != n || parse_int(s + p, n - p, &out->ts))
+    p++;
+    if (next_sep(&it) != n || parse_int(s + p, n - p, &out->ts))
         return -1;
     out->has_ts = 1;
     return 0;
 }
 
-int lp_parse_line(const char *s, size_t n, struct lp_line *out, const char **reason)
+static int parse_line(const char *s, size_t n, struct lp_line *out, int convert,
+                      const char **reason)
 {
     struct cursor c = {s, s + n};
     while (c.end > c.p && (c.end[-1] == '\r' || c.end[-1] == ' '))
@@ -579,7 +620,7 @@ int lp_parse_line(const char *s, size_t n, struct lp_line *out, const char **rea
         *reason = "comment line";
         return -1;
     }
-    if (parse_simple(s, (size_t)(c.end - c.p), out) == 0)
+    if (parse_simple(s, (size_t)(c.end - c.p), out, convert) == 0)
         return 0;
     out->ntags = out->nfields = 0;
     out->has_ts = 0;
@@ -595,7 +636,7 @@ int lp_parse_line(const char *s, size_t n, struct lp_line *out, const char **rea
         return -1;
     }
     c.p++;
-    if (parse_fields(&c, out, reason))
+    if (parse_fields(&c, out, convert, reason))
         return -1;
     if (c.p == c.end)
         return 0;
@@ -610,6 +651,16 @@ int lp_parse_line(const char *s, size_t n, struct lp_line *out, const char **rea
     }
     out->has_ts = 1;
     return 0;
+}
+
+int lp_parse_line(const char *s, size_t n, struct lp_line *out, const char **reason)
+{
+    return parse_line(s, n, out, 1, reason);
+}
+
+int lp_check_line(const char *s, size_t n, struct lp_line *out, const char **reason)
+{
+    return parse_line(s, n, out, 0, reason);
 }
 
 size_t lp_unescape(struct lp_span sp, int is_string, char *out, size_t cap)

@@ -54,6 +54,9 @@ struct lp_line {
 
 /* Parses one line (without its newline). Returns 0, or -1 with a static reason. */
 int lp_parse_line(const char *s, size_t n, struct lp_line *out, const char **reason);
+/* The same checks without converting float values (their num.f is 0): for a consumer that
+ * forwards the text, the conversion would be most of the cost of a field. */
+int lp_check_line(const char *s, size_t n, struct lp_line *out, const char **reason);
 /* Copies a span without its escapes; is_string for quoted field values. Returns the length
  * written (truncated to cap - 1) and NUL-terminates. */
 size_t lp_unescape(struct lp_span sp, int is_string, char *out, size_t cap);

@@ -46,12 +46,44 @@ static void check_span(struct lp_span sp, int is_string, const char *want)
     }
 }
 
-static struct lp_line line;
+static struct lp_line line, checked;
+
+static int same_span(struct lp_span a, struct lp_span b)
+{
+    return a.p == b.p && a.n == b.n;
+}
+
+/* lp_check_line must accept and split exactly what lp_parse_line does. */
+static void check_agrees(const char *s, size_t n)
+{
+    const char *reason, *checked_reason;
+    int rc = lp_parse_line(s, n, &line, &reason);
+    if (lp_check_line(s, n, &checked, &checked_reason) != rc) {
+        fprintf(stderr, "lp_check_line and lp_parse_line disagree on '%.*s'\n", (int)n, s);
+        abort();
+    }
+    if (rc)
+        return;
+    int same = same_span(line.measurement, checked.measurement) && line.ntags == checked.ntags &&
+               line.nfields == checked.nfields && line.has_ts == checked.has_ts &&
+               (!line.has_ts || line.ts == checked.ts);
+    for (uint32_t i = 0; same && i < line.ntags; i++)
+        same = same_span(line.tags[i].key, checked.tags[i].key) &&
+               same_span(line.tags[i].val, checked.tags[i].val);
+    for (uint32_t i = 0; same && i < line.nfields; i++)
+        same = same_span(line.fields[i].key, checked.fields[i].key) &&
+               same_span(line.fields[i].val, checked.fields[i].val) &&
+               line.fields[i].type == checked.fields[i].type;
+    if (!same) {
+        fprintf(stderr, "lp_check_line split '%.*s' differently\n", (int)n, s);
+        abort();
+    }
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *reason;
-    lp_parse_line((const char *)data, size, &line, &reason);
+    check_agrees((const char *)data, size);
 
     struct reader r = {data, size};
     char name[64], tk[64], tv[64], fk[64], fs[64];

@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <inttypes.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -115,6 +116,61 @@ static void parser_rejects_with_reason(void **state)
     }
 }
 
+static void timestamps_are_read_exactly(void **state)
+{
+    const struct {
+        const char *line;
+        int ok;
+        int64_t ts;
+    } cases[] = {
+        {"m f=1 1700000000123456789", 1, INT64_C(1700000000123456789)},
+        {"m f=1 9223372036854775807", 1, INT64_MAX},
+        {"m f=1 -9223372036854775808", 1, INT64_MIN},
+        {"m f=1 0000000000000000042", 1, 42},
+        {"m f=1 12345678", 1, 12345678},
+        {"m f=1 9223372036854775808", 0, 0},
+        {"m f=1 99999999999999999999", 0, 0},
+        {"m f=1 17000000001234:6789", 0, 0}, /* ':' and '/' border the digits */
+        {"m f=1 1700000/00123456789", 0, 0},
+        {"m f=1 17000000a0123456789", 0, 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *reason = NULL;
+        int rc = lp_parse_line(cases[i].line, strlen(cases[i].line), &line, &reason);
+        if (rc != (cases[i].ok ? 0 : -1) || (cases[i].ok && line.ts != cases[i].ts))
+            fail_msg("'%s': rc %d, ts %" PRId64, cases[i].line, rc, line.ts);
+    }
+}
+
+/* lp_check_line accepts and splits as lp_parse_line does, without converting floats. */
+static void check_line_splits_without_converting(void **state)
+{
+    const char *lines[] = {"cpu,host=a usage=12.5,n=3i,ok=t,s=\"x\" 1700000000000000000",
+                           "cpu,host=a usage=1e308 1",
+                           "cpu usage=1.5",
+                           "cpu usage=1e999 1",
+                           "cpu usage=1.2.3 1",
+                           "cpu,host=a\\,b usage=0.25 1"};
+    static struct lp_line checked;
+    for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+        const char *r1 = NULL, *r2 = NULL;
+        int rc = lp_parse_line(lines[i], strlen(lines[i]), &line, &r1);
+        assert_int_equal(lp_check_line(lines[i], strlen(lines[i]), &checked, &r2), rc);
+        if (rc)
+            continue;
+        assert_int_equal(checked.ntags, line.ntags);
+        assert_int_equal(checked.nfields, line.nfields);
+        assert_int_equal(checked.ts, line.ts);
+        for (uint32_t f = 0; f < line.nfields; f++) {
+            assert_int_equal(checked.fields[f].type, line.fields[f].type);
+            assert_int_equal(checked.fields[f].val.n, line.fields[f].val.n);
+        }
+    }
+    lp_check_line(lines[0], strlen(lines[0]), &checked, &(const char *){NULL});
+    assert_true(checked.fields[0].num.f == 0); /* not converted */
+    assert_int_equal(checked.fields[1].num.i, 3);
+}
+
 static void encoder_output_parses_back(void **state)
 {
     struct dsf_batch b = {0};
@@ -196,6 +252,8 @@ int main(void)
         cmocka_unit_test(floats_read_back_exactly),
         cmocka_unit_test(parser_reads_every_type),
         cmocka_unit_test(parser_rejects_with_reason),
+        cmocka_unit_test(timestamps_are_read_exactly),
+        cmocka_unit_test(check_line_splits_without_converting),
         cmocka_unit_test(encoder_output_parses_back),
         cmocka_unit_test(json_rendering),
         cmocka_unit_test(utf8_validation_is_strict),
