@@ -9,6 +9,7 @@
 #include <event2/event.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,29 +18,48 @@
  * out-of-order samples; more than that emits the oldest early. */
 #define SLOTS 4
 
+/* A field's state in a window: only what its function needs, so that a series' windows stay
+ * small (32 bytes a field) and a sample touches few cache lines. */
 struct acc {
-    uint8_t type; /* enum dsf_vtype of the first value; later values of another type conflict */
+    union num v;         /* mean: the float sum; sum, min, max, last: the typed result */
+    int64_t last_ts;     /* last: the sample v came from */
+    struct dsf_buf *str; /* last of a string field, escaped as it came; NULL until one comes */
     uint32_t count;
-    double fsum; /* InfluxDB's mean sums as float64, integers included */
-    union num sum, min, max, last;
-    int64_t last_ts;
-    struct dsf_buf *str; /* the last string value, escaped as it came; NULL until one comes */
+    uint8_t type; /* enum dsf_vtype of the first value; later values of another type conflict */
 };
 
 struct claim; /* one message's marks, released when everything holding it is stored */
 
+/* The claims a window holds, and an emitted window until stored. A 10 s window of 2 s
+ * samples holds 5: inline, no allocation, in the cache lines the window already uses. */
+#define INLINE_CLAIMS 6
+struct claim_list {
+    struct claim **heap; /* NULL while the inline room suffices */
+    uint32_t n, cap;
+    struct claim *inl[INLINE_CLAIMS];
+};
+
 struct window {
-    int open;
     int64_t start;
     int64_t touched_ms; /* monotonic time of the last sample folded in */
     uint32_t samples;
-    struct acc *acc;       /* one per field of the series */
-    struct claim **claims; /* inl until more are needed */
-    size_t nclaims, capclaims;
-    struct claim *inl[8]; /* a 10 s window of 2 s samples holds 5: no allocation, no miss */
+    int open;
+    struct claim_list claims;
 };
 
 struct held; /* an emitted window's claims, until the store has its point */
+
+/* The series and the routes are each kept in a chained hash table; their entries begin with
+ * a link. */
+struct link {
+    struct link *next;
+    uint64_t hash;
+};
+
+struct table {
+    struct link **bucket;
+    size_t nbuckets, count;
+};
 
 struct fieldspec {
     uint32_t off, n; /* the key in the series' names */
@@ -47,20 +67,21 @@ struct fieldspec {
 };
 
 struct series {
-    struct series *next; /* hash chain */
-    uint64_t hash;
+    /* What a sample reads first, in the first cache lines: lookup, then its window. */
+    struct link link; /* first: the table's entries are series */
     uint32_t keylen;
+    int cur; /* the slot the last sample went to */
     const struct rule *rule;
     int64_t max_ts;       /* newest sample time */
     int64_t emitted_upto; /* start of the newest window emitted; older samples are late */
     int64_t due;          /* no open window can be passed before max_ts reaches this */
     int64_t seen_ms;
+    struct acc *acc[SLOTS]; /* each window's accumulators, one per field */
+    struct window *win;     /* SLOTS of them */
     struct fieldspec *fields;
     uint32_t nfields, capfields;
     char *names; /* field keys, escaped, one after the other */
     uint32_t nameslen, namescap;
-    struct window *win; /* SLOTS of them */
-    int cur;            /* the slot the last sample went to */
     struct held *inflight;
     char *end;  /* of the one allocation (see series_new) */
     char key[]; /* measurement and sorted tags: the emitted point's head */
@@ -74,8 +95,7 @@ struct claim {
 
 struct held {
     struct held *next, **pprev; /* the series' windows in flight */
-    struct claim **claims;
-    size_t n, cap;
+    struct claim_list claims;
 };
 
 struct aggregate {
@@ -86,8 +106,7 @@ struct aggregate {
     size_t nrules;
     const struct rule *any;
     int64_t grace_ns, grace_ms;
-    struct series **table;
-    size_t nbuckets, nseries;
+    struct table series, routes;
     struct event *sweep;
     struct dsf_buf key, out;
     /* The message being taken. */
@@ -97,6 +116,8 @@ struct aggregate {
     struct claim *claim;
     int duplicate; /* a copy of a message already folded: its lines are not folded again */
     int64_t now_ms;
+    struct route *route; /* its agent's */
+    uint32_t line;       /* lines taken */
 };
 
 static const struct rule *rule_for(const struct aggregate *a, struct lp_span m)
@@ -133,44 +154,46 @@ static void claim_dropped(void *owner, uint64_t value, const char *tag)
 
 static const struct writer_mark_ops claim_ops = {claim_stored, claim_dropped};
 
-static int hold(struct claim ***claims, size_t *n, size_t *cap, struct claim *cl)
+static struct claim **list_items(struct claim_list *l)
 {
-    if (*n && (*claims)[*n - 1] == cl)
+    return l->heap ? l->heap : l->inl;
+}
+
+/* Adds a reference to cl; 0, or -1 without memory. */
+static int list_hold(struct claim_list *l, struct claim *cl)
+{
+    struct claim **items = list_items(l);
+    if (l->n && items[l->n - 1] == cl)
         return 0; /* the message's previous line already holds it here */
-    if (*n == *cap) {
-        size_t grown = *cap ? *cap * 2 : 4;
-        struct claim **p = realloc(*claims, grown * sizeof(*p));
+    uint32_t cap = l->heap ? l->cap : INLINE_CLAIMS;
+    if (l->n == cap) {
+        struct claim **p = realloc(l->heap, 2 * cap * sizeof(*p));
         if (!p)
             return -1;
-        *claims = p;
-        *cap = grown;
+        if (!l->heap)
+            memcpy(p, l->inl, sizeof(l->inl));
+        l->heap = items = p;
+        l->cap = 2 * cap;
     }
-    (*claims)[(*n)++] = cl;
+    items[l->n++] = cl;
     cl->refs++;
     return 0;
 }
 
-static int window_hold(struct window *w, struct claim *cl)
+static void list_release(struct claim_list *l, int failed)
 {
-    if (!w->claims) {
-        w->claims = w->inl;
-        w->capclaims = sizeof(w->inl) / sizeof(w->inl[0]);
-    }
-    if (w->nclaims && w->claims[w->nclaims - 1] == cl)
-        return 0;
-    if (w->nclaims == w->capclaims) {
-        struct claim **p = w->claims == w->inl ? malloc(2 * w->capclaims * sizeof(*p))
-                                               : realloc(w->claims, 2 * w->capclaims * sizeof(*p));
-        if (!p)
-            return -1;
-        if (w->claims == w->inl)
-            memcpy(p, w->inl, sizeof(w->inl));
-        w->claims = p;
-        w->capclaims *= 2;
-    }
-    w->claims[w->nclaims++] = cl;
-    cl->refs++;
-    return 0;
+    struct claim **items = list_items(l);
+    for (uint32_t i = 0; i < l->n; i++)
+        claim_release(items[i], failed);
+    free(l->heap);
+    *l = (struct claim_list){0};
+}
+
+/* The claims change hands, from an emitted window to its held record. */
+static void list_move(struct claim_list *to, struct claim_list *from)
+{
+    *to = *from;
+    *from = (struct claim_list){0};
 }
 
 static void held_finish(struct held *h, int failed)
@@ -180,9 +203,7 @@ static void held_finish(struct held *h, int failed)
         if (h->next)
             h->next->pprev = h->pprev;
     }
-    for (size_t i = 0; i < h->n; i++)
-        claim_release(h->claims[i], failed);
-    free(h->claims);
+    list_release(&h->claims, failed);
     free(h);
 }
 
@@ -271,21 +292,38 @@ static void series_key(struct aggregate *a, const struct lp_line *l, int missing
     *keylen = b->len;
 }
 
-static void grow_table(struct aggregate *a)
+/* Doubles the buckets; 0, or -1 without memory (chains get longer, lookups stay correct). */
+static int table_grow(struct table *t)
 {
-    size_t n = a->nbuckets ? a->nbuckets * 2 : 1024;
-    struct series **t = calloc(n, sizeof(*t));
-    if (!t)
-        return; /* longer chains, still correct */
-    for (size_t i = 0; i < a->nbuckets; i++)
-        for (struct series *s = a->table[i], *next; s; s = next) {
-            next = s->next;
-            s->next = t[s->hash & (n - 1)];
-            t[s->hash & (n - 1)] = s;
+    size_t n = t->nbuckets ? t->nbuckets * 2 : 1024;
+    struct link **bucket = calloc(n, sizeof(*bucket));
+    if (!bucket)
+        return -1;
+    for (size_t i = 0; i < t->nbuckets; i++)
+        for (struct link *e = t->bucket[i], *next; e; e = next) {
+            next = e->next;
+            e->next = bucket[e->hash & (n - 1)];
+            bucket[e->hash & (n - 1)] = e;
         }
-    free(a->table);
-    a->table = t;
-    a->nbuckets = n;
+    free(t->bucket);
+    t->bucket = bucket;
+    t->nbuckets = n;
+    return 0;
+}
+
+static struct link *table_first(const struct table *t, uint64_t hash)
+{
+    return t->bucket[hash & (t->nbuckets - 1)];
+}
+
+static void table_insert(struct table *t, struct link *e, uint64_t hash)
+{
+    struct link **slot = &t->bucket[hash & (t->nbuckets - 1)];
+    e->hash = hash;
+    e->next = *slot;
+    *slot = e;
+    if (++t->count > t->nbuckets)
+        table_grow(t);
 }
 
 /* A series lives in one allocation, sized for the fields of its first line: header, key,
@@ -328,27 +366,27 @@ static struct series *series_new(const struct rule *r, const char *key, size_t k
     s->namescap = names;
     s->win = (struct window *)(base + at_win);
     for (int w = 0; w < SLOTS; w++)
-        s->win[w].acc = (struct acc *)(base + at_acc) + (size_t)w * cap;
+        s->acc[w] = (struct acc *)(base + at_acc) + (size_t)w * cap;
     s->end = base + size;
     return s;
 }
 
-static struct series *series_get(struct aggregate *a, const struct rule *r, const char *key,
-                                 size_t keylen, const struct lp_line *l)
+/* hint: the series the route expects, checked like any other. */
+static struct series *series_get(struct aggregate *a, struct series *hint, const struct rule *r,
+                                 const char *key, size_t keylen, const struct lp_line *l)
 {
     uint64_t h = hash_bytes(key, keylen);
-    struct series **slot = &a->table[h & (a->nbuckets - 1)];
-    for (struct series *s = *slot; s; s = s->next)
-        if (s->hash == h && s->keylen == keylen && memcmp(s->key, key, keylen) == 0)
+    if (hint && hint->link.hash == h && hint->keylen == keylen &&
+        memcmp(hint->key, key, keylen) == 0)
+        return hint;
+    for (struct link *e = table_first(&a->series, h); e; e = e->next) {
+        struct series *s = (struct series *)e;
+        if (e->hash == h && s->keylen == keylen && memcmp(s->key, key, keylen) == 0)
             return s;
+    }
     struct series *s = series_new(r, key, keylen, l);
-    if (!s)
-        return NULL;
-    s->hash = h;
-    s->next = *slot;
-    *slot = s;
-    if (++a->nseries > a->nbuckets)
-        grow_table(a);
+    if (s)
+        table_insert(&a->series, &s->link, h);
     return s;
 }
 
@@ -356,16 +394,13 @@ static void series_free(struct series *s)
 {
     for (int w = 0; w < SLOTS; w++) {
         for (uint32_t i = 0; i < s->capfields; i++)
-            if (s->win[w].acc[i].str) {
-                buf_free(s->win[w].acc[i].str);
-                free(s->win[w].acc[i].str);
+            if (s->acc[w][i].str) {
+                buf_free(s->acc[w][i].str);
+                free(s->acc[w][i].str);
             }
-        if (!in_block(s, s->win[w].acc))
-            free(s->win[w].acc);
-        for (size_t i = 0; i < s->win[w].nclaims; i++)
-            claim_release(s->win[w].claims[i], 1);
-        if (s->win[w].claims != s->win[w].inl)
-            free(s->win[w].claims);
+        if (!in_block(s, s->acc[w]))
+            free(s->acc[w]);
+        list_release(&s->win[w].claims, 1);
     }
     while (s->inflight)
         held_finish(s->inflight, 1);
@@ -397,11 +432,10 @@ static int add_field(struct series *s, const struct lp_kv *kv)
             return -1;
         s->fields = f;
         for (int w = 0; w < SLOTS; w++) {
-            struct acc *acc =
-                regrow(s, s->win[w].acc, s->capfields * sizeof(*acc), cap * sizeof(*acc));
+            struct acc *acc = regrow(s, s->acc[w], s->capfields * sizeof(*acc), cap * sizeof(*acc));
             if (!acc)
                 return -1; /* the arrays grown so far are merely larger */
-            s->win[w].acc = acc;
+            s->acc[w] = acc;
         }
         s->capfields = cap;
     }
@@ -435,97 +469,217 @@ static int field_index(struct series *s, const struct lp_kv *kv, uint32_t j)
     return add_field(s, kv);
 }
 
+/* ---------------- routes ----------------
+ * An agent sends the same series in the same order, message after message. Its route
+ * remembers which series each line of its last message went to, so that the state the next
+ * lines will touch is prefetched a few lines ahead: with thousands of series that state is
+ * out of the caches, and waiting for it line after line costs more than parsing the line.
+ * A route's series were all seen when it was last used, and routes unused for half the
+ * shortest series lifetime are dropped first, so a route never points at a freed series. */
+#define ROUTE_AHEAD 4      /* lines: their parsing covers a fetch from memory */
+#define ROUTE_MAX 1024     /* lines of one message that are followed */
+#define ROUTE_TTL_MS 30000 /* series live at least SERIES_KEEP_MS */
+#define SERIES_KEEP_MS 60000
+
+struct hop {
+    struct series *s; /* NULL: the line was not folded */
+    /* Prefetch hints only: they may be stale by the time they are used, which is harmless. */
+    const char *win, *acc;
+    uint32_t hot, accbytes;
+};
+
+struct route {
+    struct link link; /* first: the table's entries are routes */
+    int64_t used_ms;
+    uint32_t n, cap; /* hops of the last message; allocated */
+    struct hop *hop;
+    uint32_t idlen;
+    char id[]; /* the agent's ns, mci and vm */
+};
+
+static void prefetch_span(const char *p, size_t n)
+{
+    uintptr_t line = (uintptr_t)p & ~(uintptr_t)63, end = (uintptr_t)p + n;
+    for (; line < end; line += 64)
+        __builtin_prefetch((const void *)line);
+}
+
+static void route_prefetch(const struct route *rt, uint32_t j)
+{
+    if (j >= rt->n || !rt->hop[j].s)
+        return;
+    const struct hop *h = &rt->hop[j];
+    prefetch_span((const char *)h->s, h->hot);
+    if (h->win) {
+        prefetch_span(h->win, sizeof(struct window));
+        prefetch_span(h->acc, h->accbytes);
+    }
+}
+
+/* Records where line j went. */
+static void route_set(struct aggregate *a, uint32_t j, struct series *s, const struct window *w)
+{
+    struct route *rt = a->route;
+    if (!rt || j >= rt->cap)
+        return;
+    struct hop *h = &rt->hop[j];
+    h->s = s;
+    if (!s)
+        return;
+    size_t head = offsetof(struct series, key) + s->keylen;
+    if (in_block(s, s->names)) /* the field specs and names follow the key */
+        head = (size_t)(s->names + s->nameslen - (char *)s);
+    h->hot = (uint32_t)head;
+    h->win = (const char *)w;
+    h->acc = w ? (const char *)s->acc[w - s->win] : NULL;
+    h->accbytes = w ? s->nfields * (uint32_t)sizeof(struct acc) : 0;
+}
+
+/* The series line j went to in the agent's last message (NULL if none), and prefetching for
+ * the lines ahead. The route grows to the message's length as the lines come. */
+static struct series *route_next(struct aggregate *a, uint32_t j)
+{
+    struct route *rt = a->route;
+    if (!rt)
+        return NULL;
+    route_prefetch(rt, j + ROUTE_AHEAD);
+    if (j >= rt->cap && j < ROUTE_MAX) {
+        uint32_t cap = rt->cap ? rt->cap * 2 : 16;
+        struct hop *hop = realloc(rt->hop, cap * sizeof(*hop));
+        if (hop) {
+            rt->hop = hop;
+            rt->cap = cap;
+        }
+    }
+    if (j >= rt->cap)
+        return NULL;
+    struct series *hint = j < rt->n ? rt->hop[j].s : NULL;
+    rt->hop[j].s = NULL; /* until the line is folded */
+    return hint;
+}
+
+/* The message's agent's route, made on its first message; NULL without memory. */
+static struct route *route_for(struct aggregate *a, const char *id, size_t idlen)
+{
+    uint64_t h = hash_bytes(id, idlen);
+    for (struct link *e = table_first(&a->routes, h); e; e = e->next) {
+        struct route *r = (struct route *)e;
+        if (e->hash == h && r->idlen == idlen && memcmp(r->id, id, idlen) == 0)
+            return r;
+    }
+    struct route *r = calloc(1, sizeof(*r) + idlen);
+    if (!r)
+        return NULL;
+    r->idlen = (uint32_t)idlen;
+    memcpy(r->id, id, idlen);
+    table_insert(&a->routes, &r->link, h);
+    return r;
+}
+
+static void routes_sweep(struct aggregate *a, int64_t now, int all)
+{
+    for (size_t b = 0; b < a->routes.nbuckets; b++)
+        for (struct link **link = &a->routes.bucket[b], *e; (e = *link);) {
+            struct route *r = (struct route *)e;
+            if (!all && now - r->used_ms <= ROUTE_TTL_MS) {
+                link = &e->next;
+                continue;
+            }
+            *link = e->next;
+            free(r->hop);
+            free(r);
+            a->routes.count--;
+        }
+}
+
 /* ---------------- folding and emitting ---------------- */
 
-static void fold(struct aggregate *a, struct acc *acc, const struct lp_kv *kv, int64_t ts)
+static double as_double(const struct lp_kv *kv)
 {
-    if (acc->count && acc->type != kv->type) {
-        a->c->stats.agg_conflicts++; /* the store would refuse it too */
-        return;
-    }
-    int newest = !acc->count || ts >= acc->last_ts;
-    switch (kv->type) {
-    case DSF_V_FLOAT: {
-        double v = kv->num.f;
-        acc->fsum += v;
-        acc->sum.f += v;
-        if (!acc->count || v < acc->min.f)
-            acc->min.f = v;
-        if (!acc->count || v > acc->max.f)
-            acc->max.f = v;
+    return kv->type == DSF_V_FLOAT ? kv->num.f
+           : kv->type == DSF_V_INT ? (double)kv->num.i
+                                   : (double)kv->num.u;
+}
+
+/* The parser's value as aggregation's union: the same members. */
+static union num value_of(const struct lp_kv *kv)
+{
+    union num v;
+    _Static_assert(sizeof(v) == sizeof(kv->num), "union num mirrors lp_kv's value");
+    memcpy(&v, &kv->num, sizeof(v));
+    return v;
+}
+
+/* -1 when a < b, 0 when equal, 1 when greater, for two numbers of the same type. */
+static int num_cmp(uint8_t type, union num a, union num b)
+{
+    if (type == DSF_V_FLOAT)
+        return (a.f > b.f) - (a.f < b.f);
+    if (type == DSF_V_INT)
+        return (a.i > b.i) - (a.i < b.i);
+    return (a.u > b.u) - (a.u < b.u);
+}
+
+/* 0, or -1 when the value cannot be folded here (counted as a conflict). */
+static int fold(struct acc *acc, uint8_t fn, const struct lp_kv *kv, int64_t ts)
+{
+    int numeric = kv->type == DSF_V_FLOAT || kv->type == DSF_V_INT || kv->type == DSF_V_UINT;
+    if (acc->count && acc->type != kv->type)
+        return -1; /* the store would refuse it too */
+    switch (fn) {
+    case FN_MEAN: /* InfluxDB's mean sums as float64, integers included */
+        if (!numeric)
+            return -1;
+        acc->v.f = (acc->count ? acc->v.f : 0) + as_double(kv);
         break;
-    }
-    case DSF_V_INT: {
-        int64_t v = kv->num.i;
-        acc->fsum += (double)v;
-        acc->sum.u += (uint64_t)v; /* wraps like InfluxDB's int64 sum, without UB */
-        if (!acc->count || v < acc->min.i)
-            acc->min.i = v;
-        if (!acc->count || v > acc->max.i)
-            acc->max.i = v;
+    case FN_SUM:
+        if (!numeric)
+            return -1;
+        if (!acc->count)
+            acc->v = value_of(kv);
+        else if (kv->type == DSF_V_FLOAT)
+            acc->v.f += kv->num.f;
+        else
+            acc->v.u += kv->num.u; /* wraps like InfluxDB's int64 sum, without UB */
         break;
-    }
-    case DSF_V_UINT: {
-        uint64_t v = kv->num.u;
-        acc->fsum += (double)v;
-        acc->sum.u += v;
-        if (!acc->count || v < acc->min.u)
-            acc->min.u = v;
-        if (!acc->count || v > acc->max.u)
-            acc->max.u = v;
+    case FN_MIN:
+    case FN_MAX:
+        if (!numeric)
+            return -1;
+        if (!acc->count || num_cmp(kv->type, value_of(kv), acc->v) == (fn == FN_MIN ? -1 : 1))
+            acc->v = value_of(kv);
         break;
-    }
-    case DSF_V_BOOL:
-    case DSF_V_STR:
+    case FN_COUNT:
         break;
-    }
-    if (newest) {
+    default: /* last */
+        if (acc->count && ts < acc->last_ts)
+            break;
         acc->last_ts = ts;
-        if (kv->type == DSF_V_FLOAT)
-            acc->last.f = kv->num.f;
-        else if (kv->type == DSF_V_INT)
-            acc->last.i = kv->num.i;
-        else if (kv->type == DSF_V_UINT)
-            acc->last.u = kv->num.u;
-        else if (kv->type == DSF_V_BOOL)
-            acc->last.b = kv->num.b;
-        else {
+        acc->v = value_of(kv);
+        if (kv->type == DSF_V_STR) {
             if (!acc->str && !(acc->str = calloc(1, sizeof(*acc->str))))
-                return;
+                return -1;
             buf_reset(acc->str);
             buf_put(acc->str, kv->val.p, kv->val.n);
         }
     }
     acc->type = (uint8_t)kv->type;
     acc->count++;
+    return 0;
 }
 
 /* Appends ",key=value" (or " key=value" first); 0 when the value cannot be written. */
 static int put_field(struct dsf_buf *out, const char *names, const struct fieldspec *f,
                      const struct acc *acc, int first)
 {
-    union num v;
+    union num v = acc->v;
     uint8_t type = acc->type;
-    switch (f->fn) {
-    case FN_MEAN:
-        v.f = acc->fsum / acc->count;
+    if (f->fn == FN_MEAN) {
+        v.f = acc->v.f / acc->count;
         type = DSF_V_FLOAT;
-        break;
-    case FN_MIN:
-        v = acc->min;
-        break;
-    case FN_MAX:
-        v = acc->max;
-        break;
-    case FN_SUM:
-        v = type == DSF_V_FLOAT ? (union num){.f = acc->sum.f} : acc->sum;
-        break;
-    case FN_COUNT:
+    } else if (f->fn == FN_COUNT) {
         v.i = acc->count;
         type = DSF_V_INT;
-        break;
-    default:
-        v = acc->last;
     }
     if (type == DSF_V_FLOAT && !isfinite(v.f))
         return 0; /* a sum or mean that overflowed: line protocol has no infinity */
@@ -557,14 +711,12 @@ static void emit(struct aggregate *a, struct series *s, struct window *w)
     buf_put(out, s->key, s->keylen);
     int nout = 0;
     for (uint32_t i = 0; i < s->nfields; i++) {
-        struct acc *acc = &w->acc[i];
+        struct acc *acc = &s->acc[w - s->win][i];
         if (acc->count && put_field(out, s->names, &s->fields[i], acc, nout == 0))
             nout++;
         else if (acc->count)
             a->c->stats.agg_conflicts++;
         acc->count = 0;
-        acc->fsum = 0;
-        acc->sum.u = 0;
     }
     buf_putc(out, ' ');
     agg_put_i64(out, w->start);
@@ -579,23 +731,10 @@ static void emit(struct aggregate *a, struct series *s, struct window *w)
     if (!m) {
         free(h);
         a->c->stats.dropped_lines += samples;
-        for (size_t i = 0; i < w->nclaims; i++)
-            claim_release(w->claims[i], 1);
-        w->nclaims = 0;
+        list_release(&w->claims, 1);
         return;
     }
-    h->claims = malloc(w->nclaims * sizeof(*h->claims) + 1);
-    if (!h->claims) {
-        writer_marks_abandon(&m, 1); /* frees h, which holds nothing yet */
-        a->c->stats.dropped_lines += samples;
-        for (size_t i = 0; i < w->nclaims; i++)
-            claim_release(w->claims[i], 1);
-        w->nclaims = 0;
-        return;
-    }
-    memcpy(h->claims, w->claims, w->nclaims * sizeof(*h->claims));
-    h->n = h->cap = w->nclaims;
-    w->nclaims = 0;
+    list_move(&h->claims, &w->claims);
     h->next = s->inflight;
     if (h->next)
         h->next->pprev = &h->next;
@@ -665,7 +804,7 @@ static struct window *window_for(struct aggregate *a, struct series *s, int64_t 
 static void hold_inflight(struct aggregate *a, struct series *s)
 {
     for (struct held *h = s->inflight; h; h = h->next)
-        if (hold(&h->claims, &h->n, &h->cap, a->claim))
+        if (list_hold(&h->claims, a->claim))
             a->claim->failed = 1;
 }
 
@@ -676,7 +815,7 @@ static void duplicate(struct aggregate *a, struct series *s, int64_t start)
     a->c->stats.agg_duplicates++;
     for (int i = 0; i < SLOTS; i++)
         if (s->win[i].open && s->win[i].start == start) {
-            if (window_hold(&s->win[i], a->claim))
+            if (list_hold(&s->win[i].claims, a->claim))
                 a->claim->failed = 1;
             return;
         }
@@ -696,6 +835,8 @@ static struct claim *message_claim(struct aggregate *a)
 
 int aggregate_take(struct aggregate *a, const struct lp_line *l, int missing)
 {
+    uint32_t line = a->line++;
+    struct series *hint = route_next(a, line);
     const struct rule *r = rule_for(a, l->measurement);
     int64_t window = r ? r->window_ns : 0;
     if (!r || l->ts < INT64_MIN + window || l->ts > INT64_MAX - window - a->grace_ns)
@@ -704,27 +845,30 @@ int aggregate_take(struct aggregate *a, const struct lp_line *l, int missing)
     size_t keylen;
     series_key(a, l, missing, &key, &keylen);
     struct series *s;
-    if (!message_claim(a) || !(s = series_get(a, r, key, keylen, l)))
+    if (!message_claim(a) || !(s = series_get(a, hint, r, key, keylen, l)))
         return 0; /* out of memory: stored as it is rather than lost */
     int64_t mod = l->ts % window;
     int64_t start = l->ts - (mod < 0 ? mod + window : mod);
     s->seen_ms = a->now_ms;
     if (a->duplicate) {
         duplicate(a, s, start);
+        route_set(a, line, s, NULL);
         return 1;
     }
     struct window *w = window_for(a, s, start);
+    route_set(a, line, s, w);
     if (!w) {
         a->c->stats.agg_late++;
         hold_inflight(a, s);
         return 1;
     }
-    if (window_hold(w, a->claim))
+    if (list_hold(&w->claims, a->claim))
         a->claim->failed = 1;
+    int slot = (int)(w - s->win);
     for (uint32_t j = 0; j < l->nfields; j++) {
         int i = field_index(s, &l->fields[j], j);
-        if (i >= 0)
-            fold(a, &w->acc[i], &l->fields[j], l->ts);
+        if (i >= 0 && fold(&s->acc[slot][i], s->fields[i].fn, &l->fields[j], l->ts))
+            a->c->stats.agg_conflicts++;
     }
     w->samples++;
     w->touched_ms = a->now_ms;
@@ -749,10 +893,27 @@ void aggregate_begin(struct aggregate *a, const struct dsf_identity *id,
     memcpy(a->marks, marks, a->nmarks * sizeof(*marks));
     a->claim = NULL;
     a->now_ms = dsf_mono_ms();
+    a->line = 0;
+    struct dsf_buf *key = &a->key; /* the identity as a route key: ns, mci, vm */
+    buf_reset(key);
+    for (int k = 0; k < 3; k++) {
+        if (a->ident[k].len)
+            buf_put(key, a->ident[k].data, a->ident[k].len);
+        buf_putc(key, '/'); /* a topic level cannot hold one */
+    }
+    if ((a->route = route_for(a, key->data, key->len))) {
+        a->route->used_ms = a->now_ms;
+        for (uint32_t j = 0; j < ROUTE_AHEAD; j++)
+            route_prefetch(a->route, j);
+    }
 }
 
 size_t aggregate_end(struct aggregate *a, int forwarded, struct writer_mark **marks)
 {
+    if (a->route) {
+        a->route->n = a->line < a->route->cap ? a->line : a->route->cap;
+        a->route = NULL;
+    }
     struct claim *cl = a->claim;
     if (!cl) {
         memcpy(marks, a->marks, a->nmarks * sizeof(*marks));
@@ -774,9 +935,9 @@ size_t aggregate_end(struct aggregate *a, int forwarded, struct writer_mark **ma
 
 /* ---------------- sweep, flush, lifetime ---------------- */
 
-static void sweep_series(struct aggregate *a, struct series ***link, int64_t now)
+static void sweep_series(struct aggregate *a, struct link ***link, int64_t now)
 {
-    struct series *s = **link;
+    struct series *s = (struct series *)**link;
     int64_t window_ms = s->rule->window_ns / 1000000;
     int open = 0;
     for (int i = 0; i < SLOTS; i++) {
@@ -785,22 +946,23 @@ static void sweep_series(struct aggregate *a, struct series ***link, int64_t now
             emit(a, s, w); /* the series went quiet: its agent stopped or moved */
         open |= w->open;
     }
-    int64_t keep = window_ms * 10 > 60000 ? window_ms * 10 : 60000;
+    int64_t keep = window_ms * 10 > SERIES_KEEP_MS ? window_ms * 10 : SERIES_KEEP_MS;
     if (!open && !s->inflight && now - s->seen_ms > keep) {
-        **link = s->next;
+        **link = s->link.next;
         series_free(s);
-        a->nseries--;
+        a->series.count--;
         return;
     }
-    *link = &s->next;
+    *link = &s->link.next;
 }
 
 static void on_sweep(evutil_socket_t fd, short what, void *arg)
 {
     struct aggregate *a = arg;
     int64_t now = dsf_mono_ms();
-    for (size_t b = 0; b < a->nbuckets; b++) {
-        struct series **link = &a->table[b];
+    routes_sweep(a, now, 0); /* first: no route may outlive its series */
+    for (size_t b = 0; b < a->series.nbuckets; b++) {
+        struct link **link = &a->series.bucket[b];
         while (*link)
             sweep_series(a, &link, now);
     }
@@ -808,11 +970,13 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
 
 void aggregate_flush(struct aggregate *a)
 {
-    for (size_t b = 0; a && b < a->nbuckets; b++)
-        for (struct series *s = a->table[b]; s; s = s->next)
-            for (int i = 0; i < SLOTS; i++)
+    for (size_t b = 0; a && b < a->series.nbuckets; b++)
+        for (struct link *e = a->series.bucket[b]; e; e = e->next)
+            for (int i = 0; i < SLOTS; i++) {
+                struct series *s = (struct series *)e;
                 if (s->win[i].open)
                     emit(a, s, &s->win[i]);
+            }
 }
 
 struct aggregate *aggregate_new(struct collector *c, aggregate_sink sink, void *sink_ctx, char *err,
@@ -841,8 +1005,7 @@ struct aggregate *aggregate_new(struct collector *c, aggregate_sink sink, void *
         log_info("aggregating %s into %" PRId64 " ms windows", r->measurement,
                  r->window_ns / 1000000);
     }
-    grow_table(a);
-    if (!a->table) {
+    if (table_grow(&a->series) || table_grow(&a->routes)) {
         aggregate_free(a);
         snprintf(err, errlen, "out of memory");
         return NULL;
@@ -862,12 +1025,14 @@ void aggregate_free(struct aggregate *a)
         return;
     if (a->sweep)
         event_free(a->sweep);
-    for (size_t b = 0; b < a->nbuckets; b++)
-        for (struct series *s = a->table[b], *next; s; s = next) {
-            next = s->next;
-            series_free(s);
+    for (size_t b = 0; b < a->series.nbuckets; b++)
+        for (struct link *e = a->series.bucket[b], *next; e; e = next) {
+            next = e->next;
+            series_free((struct series *)e);
         }
-    free(a->table);
+    free(a->series.bucket);
+    routes_sweep(a, 0, 1);
+    free(a->routes.bucket);
     for (size_t i = 0; i < a->nrules; i++)
         agg_rule_free(&a->rules[i]);
     free(a->rules);

@@ -60,6 +60,25 @@ static const double pow10d[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
                                 1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
                                 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 
+/* floor(log10(a)) for 1e-10 <= a < 1e15 from the binary exponent, without libm's log10. Near
+ * a power of ten it may be one off: put_double checks its digits, so that costs nothing but
+ * the slower path. */
+static int decimal_exponent(double a)
+{
+    static const double p10[] = {1e-10, 1e-9, 1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2,
+                                 1e-1,  1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                 1e8,   1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+    uint64_t bits;
+    memcpy(&bits, &a, sizeof(bits));
+    int binary = (int)((bits >> 52) & 0x7ff) - 1023;
+    int e = (binary * 1233) >> 12; /* 1233 / 4096 ~ log10(2), rounding down */
+    if (e < -10)
+        e = -10;
+    if (e < 14 && a >= p10[e + 11])
+        e++;
+    return e;
+}
+
 /* A float that reads back exactly. 15 digits when they do: a parser reads m / 10^k (m below
  * 2^53, k up to 22) correctly rounded in one division, so the check is exact. Otherwise 17
  * digits, scaled in long double: its 64-bit mantissa keeps the error under 2^-64, so the
@@ -75,7 +94,7 @@ static void put_double(struct dsf_buf *out, double v)
         lp_put_float(out, v);
         return;
     }
-    int e = (int)floor(log10(a)), k = 14 - e;
+    int e = decimal_exponent(a), k = 14 - e;
     if (k >= 0 && k <= 22) {
         double m = nearbyint(a * pow10d[k]);
         if (m < 9007199254740992.0 && m / pow10d[k] == a) {

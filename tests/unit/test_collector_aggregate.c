@@ -114,6 +114,13 @@ static int message(struct fixture *f, uint64_t seq, const char *const *lines, si
     return message_as(f, seq, lines, n, 0);
 }
 
+/* Each line its own message, seq 1, 2, ... */
+static void line_by_line(struct fixture *f, const char *const *lines, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        message(f, i + 1, &lines[i], 1);
+}
+
 static void test_rules(void **state)
 {
     char err[400];
@@ -229,15 +236,57 @@ static void test_duplicate(void **state)
 static void test_new_fields(void **state)
 {
     struct fixture *f = setup("m window=10s");
-    const char *m1[] = {"m a=1 1000000000"};
-    const char *m2[] = {"m b=2,a=3,c=\"s\",dddddddddddddddddddddddd=4i,e=5,f=6,g=t 2000000000"};
-    const char *m3[] = {"m a=9 13000000000"};
-    message(f, 1, m1, 1);
-    message(f, 2, m2, 1);
-    message(f, 3, m3, 1);
+    const char *lines[] = {"m a=1 1000000000",
+                           "m b=2,a=3,c=\"s\",dddddddddddddddddddddddd=4i,e=5,f=6,g=t 2000000000",
+                           "m a=9 13000000000"};
+    line_by_line(f, lines, 3);
     buf_cstr(&f->sink.lines);
     assert_string_equal(f->sink.lines.data, "m,mci=m1,ns=ns1,vm=v1 a=2,b=2,c=\"s\","
                                             "dddddddddddddddddddddddd=4i,e=5,f=6,g=true 0\n");
+    teardown(f);
+}
+
+/* Each function keeps its type; a value of another type in the same window is a conflict,
+ * counted and left out; last is the newest sample's, not the latest to arrive. */
+static void test_types_and_conflicts(void **state)
+{
+    struct fixture *f = setup("m window=10s lo=min hi=max s=sum c=count l=last");
+    const char *lines[] = {"m lo=5i,hi=5u,s=-3i,l=\"a\",c=1 1000000000",
+                           "m lo=-7i,hi=9u,s=4i,l=\"b\",c=2 2000000000",
+                           "m lo=2.5,hi=1u,s=1i,l=\"c\",c=3 1500000000", "m lo=1i 13000000000"};
+    line_by_line(f, lines, 4);
+    buf_cstr(&f->sink.lines);
+    assert_string_equal(f->sink.lines.data,
+                        "m,mci=m1,ns=ns1,vm=v1 lo=-7i,hi=9u,s=2i,l=\"b\",c=3i 0\n");
+    assert_int_equal(f->c.stats.agg_conflicts, 1);
+    teardown(f);
+}
+
+/* An agent's lines may change order or series from one message to the next: each still
+ * lands in its own series (the route that prefetches them is only a guess). */
+static void test_route_follows_changes(void **state)
+{
+    struct fixture *f = setup("* window=10s");
+    const char *m1[] = {"a v=1 1000000000", "b v=10 1000000000"};
+    const char *m2[] = {"b v=20 3000000000", "a v=3 3000000000"};
+    const char *m3[] = {"c v=5 5000000000", "a v=5 5000000000"};
+    const char *m4[] = {"a v=9 13000000000", "b v=9 13000000000", "c v=9 13000000000"};
+    message(f, 1, m1, 2);
+    message(f, 2, m2, 2);
+    message(f, 3, m3, 2);
+    f->id.vm[0] = 'w'; /* another agent sending the same series */
+    const char *other[] = {"a v=7 7000000000"};
+    message(f, 4, other, 1);
+    f->id.vm[0] = 'v';
+    message(f, 5, m4, 3);
+    assert_int_equal(f->c.stats.agg_windows, 3);
+    aggregate_flush(f->a); /* w1's window, and the three opened by message 5 */
+    buf_cstr(&f->sink.lines);
+    assert_non_null(strstr(f->sink.lines.data, "a,mci=m1,ns=ns1,vm=v1 v=3 0\n"));
+    assert_non_null(strstr(f->sink.lines.data, "b,mci=m1,ns=ns1,vm=v1 v=15 0\n"));
+    assert_non_null(strstr(f->sink.lines.data, "c,mci=m1,ns=ns1,vm=v1 v=5 0\n"));
+    assert_non_null(strstr(f->sink.lines.data, "a,mci=m1,ns=ns1,vm=w1 v=7 0\n"));
+    assert_int_equal(f->c.stats.agg_windows, 7);
     teardown(f);
 }
 
@@ -275,10 +324,15 @@ static void test_float_output(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_rules),        cmocka_unit_test(test_windows),
-        cmocka_unit_test(test_late),         cmocka_unit_test(test_out_of_order_within_grace),
-        cmocka_unit_test(test_duplicate),    cmocka_unit_test(test_new_fields),
+        cmocka_unit_test(test_rules),
+        cmocka_unit_test(test_windows),
+        cmocka_unit_test(test_late),
+        cmocka_unit_test(test_out_of_order_within_grace),
+        cmocka_unit_test(test_duplicate),
+        cmocka_unit_test(test_new_fields),
         cmocka_unit_test(test_float_output),
+        cmocka_unit_test(test_types_and_conflicts),
+        cmocka_unit_test(test_route_follows_changes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
