@@ -63,6 +63,8 @@ static int get_str(struct ctx *c, json_t *obj, const char *key, const char *full
     return 0;
 }
 
+#define DURATION_MAX_S INT64_C(1000000000) /* about 31 years */
+
 static int get_duration(struct ctx *c, json_t *obj, const char *key, int64_t *out)
 {
     json_t *v = json_object_get(obj, key);
@@ -71,7 +73,7 @@ static int get_duration(struct ctx *c, json_t *obj, const char *key, int64_t *ou
         return 0;
     if (json_is_number(v)) {
         double s = json_number_value(v);
-        if (!(s >= 0) || s > 1e9)
+        if (!(s >= 0) || s > DURATION_MAX_S)
             return fail(c, key, "must be a duration of zero or more (got %g)", s);
         *out = (int64_t)llround(s * 1000);
         return 0;
@@ -83,6 +85,8 @@ static int get_duration(struct ctx *c, json_t *obj, const char *key, int64_t *ou
         return fail(c, key, "must not be negative (got \"%s\")", s);
     if (dsf_parse_duration_ms(s, out))
         return fail(c, key, "expected a duration like \"500ms\", \"30s\", \"5m\" (got \"%s\")", s);
+    if (*out > DURATION_MAX_S * 1000) /* windows are kept in nanoseconds */
+        return fail(c, key, "must be at most %.0f s (got \"%s\")", (double)DURATION_MAX_S, s);
     return 0;
 }
 
