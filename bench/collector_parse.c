@@ -12,6 +12,8 @@
  * This file provides the writer (writer.h) the pipeline calls, so that nothing leaves memory.
  *
  *   collector_parse [SECONDS-PER-RUN [forward|aggregate|naive]]   (default 2, all three)
+ * All three alternate for ROUNDS rounds (environment, default 3); each figure is the best
+ * of its rounds.
  */
 #include "collector/aggregate.h"
 #include "collector/agents.h"
@@ -249,6 +251,11 @@ static double run(struct collector *c, struct input *in, enum mode mode, int vms
     return (double)lines / cpu;
 }
 
+static double best(double a, double b)
+{
+    return a > b ? a : b;
+}
+
 int main(int argc, char **argv)
 {
     double seconds = argc > 1 ? atof(argv[1]) : 2;
@@ -280,26 +287,33 @@ int main(int argc, char **argv)
         printf("%s: %.0f lines/s per core\n", only, run(c, &in, mode, VMS, seconds, &round));
         return 0;
     }
+    /* The machine is shared: the runs alternate, round after round, and each figure is the
+     * best of its rounds (the least disturbed). */
+    const char *env = getenv("ROUNDS");
+    int rounds = env && atoi(env) > 0 ? atoi(env) : 3;
     run(c, &in, FORWARD, VMS, seconds / 4, &round); /* warm up: agents, buffers, caches */
-    double fwd = run(c, &in, FORWARD, VMS, seconds, &round);
+    double fwd = 0, naive = 0, agg[2] = {0, 0};
+    uint64_t windows[2] = {0, 0};
     /* Aggregating keeps state per series: with few series it stays in the caches, with many
      * every line waits for memory. Both are shown. */
-    double agg[2];
-    uint64_t windows[2];
     const int vms[2] = {VMS, SMALL_VMS};
-    for (int k = 0; k < 2; k++) {
-        if (!(c->agg = aggregate_new(c, NULL, NULL, err, sizeof(err)))) {
-            fprintf(stderr, "collector_parse: %s\n", err);
-            return 2;
+    for (int r = 0; r < rounds; r++) {
+        fprintf(stderr, "round %d/%d\n", r + 1, rounds);
+        fwd = best(fwd, run(c, &in, FORWARD, VMS, seconds, &round));
+        for (int k = 0; k < 2; k++) {
+            if (!(c->agg = aggregate_new(c, NULL, NULL, err, sizeof(err)))) {
+                fprintf(stderr, "collector_parse: %s\n", err);
+                return 2;
+            }
+            run(c, &in, AGGREGATE, vms[k], seconds / 4, &round);
+            uint64_t windows0 = c->stats.agg_windows;
+            agg[k] = best(agg[k], run(c, &in, AGGREGATE, vms[k], seconds, &round));
+            windows[k] += c->stats.agg_windows - windows0;
+            aggregate_free(c->agg);
+            c->agg = NULL;
         }
-        run(c, &in, AGGREGATE, vms[k], seconds / 4, &round);
-        uint64_t windows0 = c->stats.agg_windows;
-        agg[k] = run(c, &in, AGGREGATE, vms[k], seconds, &round);
-        windows[k] = c->stats.agg_windows - windows0;
-        aggregate_free(c->agg);
-        c->agg = NULL;
+        naive = best(naive, run(c, &in, NAIVE, VMS, seconds, &round));
     }
-    double naive = run(c, &in, NAIVE, VMS, seconds, &round);
     if (c->stats.lines_rejected || c->stats.agg_late) {
         fprintf(stderr, "collector_parse: %" PRIu64 " lines rejected, %" PRIu64 " late\n",
                 c->stats.lines_rejected, c->stats.agg_late);
@@ -317,6 +331,12 @@ int main(int argc, char **argv)
     printf("ratio to naive: forward %.2f, aggregate %.2f (%d series) and %.2f (%d series)\n",
            fwd / naive, agg[0] / naive, VMS * LINES_PER_MSG, agg[1] / naive,
            SMALL_VMS * LINES_PER_MSG);
+    /* The targets were set where the naive validator reaches 4,000,000: as ratios they hold
+     * on a slower or busier machine too. */
+    printf("targets as ratios to naive (5.0 M and 2.0 M beside 4.0 M): forward >= 1.25 %s, "
+           "aggregate >= 0.50 %s (%d series)\n",
+           fwd / naive >= 1.25 ? "met" : "NOT met", agg[0] / naive >= 0.5 ? "met" : "NOT met",
+           VMS * LINES_PER_MSG);
     for (int v = 0; v < VMS; v++) {
         free(in.text[v]);
         free(in.ts_at[v]);

@@ -3,6 +3,7 @@
 # batch into a null writer) and when aggregating (numbers converted, 10 s windows), beside a
 # naive byte-by-byte line-protocol validator in the same run, on agent-like cpu lines (6 tags,
 # 4 float fields, a timestamp). Targets: >= 5,000,000 forwarding, >= 2,000,000 aggregating.
+# The runs alternate for ROUNDS rounds (default 3); each figure is the best of its rounds.
 # Usage: bench/collector_parse.sh [SECONDS-PER-RUN]   (default 3; environment BUILD=dir to reuse)
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/.." && pwd)
