@@ -119,7 +119,8 @@ static const char usage[] =
     "     or reason. A failed action also records in the model what the driver then saw,\n"
     "     with the error (DETAIL of status); a reboot that failed is a failure even when the\n"
     "     VM reads Running. status exits 1 when the driver could not read a VM's status (its\n"
-    "     last known state is shown).\n"
+    "     last known state is shown); so does create-mci when the MCI was created but its\n"
+    "     status could not be read back (it exists: do not create it again).\n"
     "  2  usage or configuration error (unknown command, option, key or driver; a bad id or\n"
     "     spec file), before anything was done.\n"
     "\n"
@@ -459,7 +460,11 @@ static int cmd_create(struct fed *f, struct cmd *c)
     free(specs);
     if (rc == 0) {
         int first = 1;
-        show_mci(f, c->argv[1], c->argv[2], NULL, 0, &first);
+        if ((rc = show_mci(f, c->argv[1], c->argv[2], NULL, 0, &first)))
+            fprintf(stderr,
+                    "damselfly-fed: %s/%s was created, but its status could not be read back: "
+                    "do not create it again; see 'status %s %s'\n",
+                    c->argv[1], c->argv[2], c->argv[1], c->argv[2]);
     }
     return rc;
 }
