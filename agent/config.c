@@ -43,8 +43,6 @@ const struct dsf_cfg_key agent_config_keys[] = {
      "none, gzip, snappy, lz4 or zstd", 0, 0},
     {"kafka.linger", DSF_CFG_DURATION, "5ms", K(kafka.linger_ms), "producer linger time", 0, 60000},
     DSF_CFG_KAFKA_AUTH_KEYS(K),
-    {"kafka.tls_cert", DSF_CFG_STR, "", K(kafka.tls_cert), "client certificate file (PEM)", 0, 0},
-    {"kafka.tls_key", DSF_CFG_STR, "", K(kafka.tls_key), "client key file (PEM)", 0, 0},
     {"http.listen", DSF_CFG_STR, "127.0.0.1:9100", K(http.listen),
      "pull endpoint address (/metrics, /api/v1/snapshot, /healthz); empty: off", 0, 0},
     {"http.token", DSF_CFG_STR, "", K(http.token), "require this bearer token", 0, 0},

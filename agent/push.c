@@ -212,17 +212,9 @@ struct push *push_new(struct agent *a, char *err, size_t errlen)
         snprintf(client_id, sizeof(client_id), "dsf-agent-%s-%s-%s", c->identity.ns,
                  c->identity.mci, c->identity.vm);
     int kafka = strcmp(c->push.mode, "kafka") == 0;
-#define OPT(s) (*(s) ? (s) : NULL)
     struct dsf_bus_options opt = {
-        .kind = kafka ? DSF_BUS_KAFKA : DSF_BUS_MQTT,
-        .brokers = kafka ? c->kafka.brokers : c->mqtt.url,
+        DSF_BUS_CONNECTION(c, kafka),
         .client_id = client_id,
-        .username = OPT(kafka ? c->kafka.username : c->mqtt.username),
-        .password = OPT(kafka ? c->kafka.password : c->mqtt.password),
-        .tls_ca = OPT(kafka ? c->kafka.tls_ca : c->mqtt.tls_ca),
-        .tls_cert = OPT(kafka ? c->kafka.tls_cert : c->mqtt.tls_cert),
-        .tls_key = OPT(kafka ? c->kafka.tls_key : c->mqtt.tls_key),
-        .tls_insecure = c->mqtt.tls_insecure,
         .keepalive_s = (int)c->mqtt.keepalive_s,
         .clean_start = 1,
         .will_topic = kafka ? NULL : p->status_topic,
@@ -232,7 +224,6 @@ struct push *push_new(struct agent *a, char *err, size_t errlen)
         .linger_ms = (int)c->kafka.linger_ms,
         .max_inflight = (int)c->push.max_inflight,
     };
-#undef OPT
     struct dsf_bus_callbacks cb = {on_connect, on_disconnect, on_delivered, on_message, p};
     p->bus = dsf_bus_new(a->base, &opt, &cb, err, errlen);
     if (!p->bus) {

@@ -23,7 +23,7 @@ struct alarm_config {
         int64_t session_expiry_s;
     } mqtt;
     struct {
-        char *brokers, *group, *username, *password, *tls_ca;
+        char *brokers, *group, *username, *password, *tls_ca, *tls_cert, *tls_key;
     } kafka;
     char *rules_dir;
     char *state_dir;

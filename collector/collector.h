@@ -23,7 +23,7 @@ struct collector_config {
         int64_t session_expiry_s;
     } mqtt;
     struct {
-        char *brokers, *group, *username, *password, *tls_ca;
+        char *brokers, *group, *username, *password, *tls_ca, *tls_cert, *tls_key;
     } kafka;
     struct {
         char *url, *api, *db, *rp, *precision, *org, *bucket, *token, *username, *password;

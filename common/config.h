@@ -56,7 +56,10 @@ struct dsf_cfg_key {
 #define DSF_CFG_KAFKA_AUTH_KEYS(K)                                                             \
     {"kafka.username", DSF_CFG_STR, "", K(kafka.username), "SASL user (PLAIN)", 0, 0},        \
     {"kafka.password", DSF_CFG_STR, "", K(kafka.password), "SASL password", 0, 0},            \
-    {"kafka.tls_ca", DSF_CFG_STR, "", K(kafka.tls_ca), "CA certificate file (PEM)", 0, 0}
+    {"kafka.tls_ca", DSF_CFG_STR, "", K(kafka.tls_ca), "CA certificate file (PEM)", 0, 0},     \
+    {"kafka.tls_cert", DSF_CFG_STR, "", K(kafka.tls_cert), "client certificate file (PEM)",   \
+     0, 0},                                                                                    \
+    {"kafka.tls_key", DSF_CFG_STR, "", K(kafka.tls_key), "client key file (PEM)", 0, 0}
 /* clang-format on */
 
 /*

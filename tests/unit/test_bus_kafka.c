@@ -493,13 +493,51 @@ static void test_bad_options(void **state)
     event_base_free(base);
 }
 
+/* DSF_BUS_CONNECTION gives each kind its own credentials and TLS files. */
+static void test_connection_mapping(void **state)
+{
+    struct {
+        struct {
+            char *url, *username, *password, *tls_ca, *tls_cert, *tls_key;
+            int tls_insecure;
+        } mqtt;
+        struct {
+            char *brokers, *username, *password, *tls_ca, *tls_cert, *tls_key;
+        } kafka;
+    } cfg = {{"tcp://broker.invalid:1883", "mu", "mp", "m-ca.pem", "m.crt", "m.key", 1},
+             {"kafka.invalid:9093", "ku", "kp", "", "/nonexistent/k.crt", "k.key"}};
+    struct dsf_bus_options k = {DSF_BUS_CONNECTION(&cfg, 1)}, m = {DSF_BUS_CONNECTION(&cfg, 0)};
+    assert_int_equal(k.kind, DSF_BUS_KAFKA);
+    assert_string_equal(k.brokers, "kafka.invalid:9093");
+    assert_string_equal(k.username, "ku");
+    assert_string_equal(k.password, "kp");
+    assert_null(k.tls_ca); /* empty: not set */
+    assert_string_equal(k.tls_cert, "/nonexistent/k.crt");
+    assert_string_equal(k.tls_key, "k.key");
+    assert_int_equal(m.kind, DSF_BUS_MQTT);
+    assert_string_equal(m.brokers, "tcp://broker.invalid:1883");
+    assert_string_equal(m.username, "mu");
+    assert_string_equal(m.tls_ca, "m-ca.pem");
+    assert_string_equal(m.tls_cert, "m.crt");
+    assert_string_equal(m.tls_key, "m.key");
+    assert_int_equal(m.tls_insecure, 1);
+    /* The Kafka client certificate reaches librdkafka, which refuses the missing file. */
+    struct event_base *base = dsf_loop_new();
+    struct dsf_bus_callbacks cb = {0};
+    char err[512] = "";
+    assert_null(dsf_bus_new(base, &k, &cb, err, sizeof(err)));
+    if (!strstr(err, "certificate"))
+        fail_msg("the error does not name the client certificate: %s", err);
+    event_base_free(base);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_produce),         cmocka_unit_test(test_consume_and_commit),
         cmocka_unit_test(test_topic_roundtrip), cmocka_unit_test(test_fatal_recovery),
         cmocka_unit_test(test_unreachable),     cmocka_unit_test(test_consumer_unreachable),
-        cmocka_unit_test(test_bad_options),
+        cmocka_unit_test(test_bad_options),     cmocka_unit_test(test_connection_mapping),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
