@@ -90,7 +90,7 @@ best_rate() { # the best of the rounds: the machine is shared, and noise only sl
 ceil_rates=() coll_rates=() coll_cores=() coll_cpus=() mq_cpus=()
 for round in $(seq "$ROUNDS"); do
     for db in "ceiling$round" "dsf$round"; do
-        curl -sf -XPOST "$INFLUX_URL/query" --data-urlencode "q=CREATE DATABASE $db" >/dev/null
+        influx_create_db "$db"
     done
     echo "(b) round $round/$ROUNDS: InfluxDB ceiling, parallel HTTP clients..." >&2
     t0=$(now)

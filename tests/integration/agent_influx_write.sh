@@ -4,7 +4,7 @@
 . "$(dirname "$0")/lib.sh"
 
 start_influxd
-curl -sf -XPOST "$INFLUX_URL/query" --data-urlencode 'q=CREATE DATABASE dsf' >/dev/null ||
+influx_create_db dsf ||
     fail "create database"
 PORT=$(free_port)
 agent_config "$WORK/agent.json" identity.ns=ns1 identity.mci=mci1 identity.vm=vm1 \

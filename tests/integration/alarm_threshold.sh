@@ -11,7 +11,7 @@
 
 start_mosquitto
 start_influxd
-curl -sf -XPOST "$INFLUX_URL/query" --data-urlencode 'q=CREATE DATABASE dsf' >/dev/null
+influx_create_db dsf
 rule burner '{"name":"burner","select":{"measurement":"procstat","field":"cpu_usage",
   "tags":[{"tag":"pattern","op":"=","value":"dsf-burner"}]},
   "window":"2s","reduce":"avg","crit":{"threshold":30,"reset":15},"for":"2s",

@@ -14,7 +14,7 @@ SEND="$DSF_BUILD/tests/tools/dsf-bus-send"
 start_mosquitto
 start_influxd
 for db in agg raw; do
-    curl -sf -XPOST "$INFLUX_URL/query" --data-urlencode "q=CREATE DATABASE $db" >/dev/null
+    influx_create_db "$db"
 done
 CPORT=$(free_port)
 RULES="cpu window=10s usage_user=mean usage_system=min usage_idle=max usage_iowait=last"

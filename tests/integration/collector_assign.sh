@@ -9,7 +9,7 @@
 COLLECTOR="$DSF_BUILD/collector/damselfly-collector"
 start_mosquitto
 start_influxd
-curl -sf -XPOST "$INFLUX_URL/query" --data-urlencode 'q=CREATE DATABASE dsf' >/dev/null
+influx_create_db dsf
 CPORT=$(free_port)
 bg hb mosquitto_sub -V 5 -p "$MQTT_PORT" -t dsf/c/c1/hb -F '%p'
 start_collector() {

@@ -8,7 +8,7 @@
 COLLECTOR="$DSF_BUILD/collector/damselfly-collector"
 start_mosquitto
 start_influxd
-curl -sf -XPOST "$INFLUX_URL/query" --data-urlencode 'q=CREATE DATABASE dsf' >/dev/null
+influx_create_db dsf
 CPORT=$(free_port)
 bg dlq mosquitto_sub -V 5 -p "$MQTT_PORT" -t dsf/dlq -F '%p'
 bg collector "$COLLECTOR" --set id=c1 --set mqtt.url="$MQTT_URL" --set output.url="$INFLUX_URL" \

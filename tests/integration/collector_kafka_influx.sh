@@ -7,7 +7,7 @@
 COLLECTOR="$DSF_BUILD/collector/damselfly-collector"
 start_kafka_mock kafka --topic dsf.metrics:64
 start_influxd
-curl -sf -XPOST "$INFLUX_URL/query" --data-urlencode 'q=CREATE DATABASE dsf' >/dev/null
+influx_create_db dsf
 CPORT=$(free_port)
 bg collector "$COLLECTOR" --set id=k1 --set input=kafka --set kafka.brokers="$BOOTSTRAP" \
     --set output.url="$INFLUX_URL" --set output.db=dsf --set batch.interval=200ms \

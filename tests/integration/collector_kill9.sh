@@ -20,7 +20,7 @@ else
     push=(--set mqtt.url="$MQTT_URL" --set buffer.ack=collector --set buffer.ack_timeout=4s)
 fi
 start_influxd
-curl -sf -XPOST "$INFLUX_URL/query" --data-urlencode 'q=CREATE DATABASE dsf' >/dev/null
+influx_create_db dsf
 CPORT=$(free_port)
 collector() { # RUN BATCH-INTERVAL
     bg "collector-$1" "$COLLECTOR" --set id=c1 "${input[@]}" \

@@ -13,7 +13,7 @@ bg collector "$COLLECTOR" --set id=c1 --set mqtt.url="$MQTT_URL" --set output.ur
     --set output.db=dsf --set batch.interval=200ms --set http.listen="127.0.0.1:$CPORT" \
     --set output.gzip=true # on loopback "auto" would not compress: this test covers gzip
 wait_for 10 curl -sf "http://127.0.0.1:$CPORT/healthz" || fail "collector did not start"
-curl -sf -XPOST "$INFLUX_URL/query" --data-urlencode 'q=CREATE DATABASE dsf' >/dev/null
+influx_create_db dsf
 ports=()
 agents=()
 for vm in vm1 vm2 vm3; do

@@ -37,7 +37,7 @@ else
     push_args=(--set mqtt.url="$MQTT_URL" --set buffer.ack=collector)
 fi
 start_influxd
-curl -sf -XPOST "$INFLUX_URL/query" --data-urlencode 'q=CREATE DATABASE dsf' >/dev/null
+influx_create_db dsf
 CPORT=$(free_port)
 CMETRICS="http://127.0.0.1:$CPORT/metrics"
 bg collector "$COLLECTOR" --set id=c1 "${input_args[@]}" --set output.url="$INFLUX_URL" \
@@ -68,8 +68,17 @@ agent_held() {
     echo "$total"
 }
 sleep 4
+if [ "$MODE" = spool_cap ]; then
+    # A store stopped in the middle of a write may keep what it answers as failed: that batch
+    # is then spooled, dropped and counted although it is stored. To check the counter
+    # exactly, the store is stopped between writes: agents paused, nothing pending.
+    for pid in "${agents[@]}"; do kill -STOP "$pid"; done
+    nothing_pending() { [ "$(metric "$CMETRICS" damselfly_collector_pending_bytes)" = 0 ]; }
+    wait_for 10 nothing_pending || fail "the collector still has writes pending"
+fi
 log "stopping InfluxDB for $OUTAGE s ($MODE)"
 stop_pid "$INFLUXD_PID"
+[ "$MODE" != spool_cap ] || for pid in "${agents[@]}"; do kill -CONT "$pid"; done
 sleep "$OUTAGE"
 retries=$(metric "$CMETRICS" damselfly_collector_retries_total)
 held=$(agent_held)

@@ -11,7 +11,7 @@ COLLECTOR="$DSF_BUILD/collector/damselfly-collector"
 start_mosquitto
 start_influxd
 for db in via direct; do
-    curl -sf -XPOST "$INFLUX_URL/query" --data-urlencode "q=CREATE DATABASE $db" >/dev/null
+    influx_create_db "$db"
 done
 CPORT=$(free_port)
 bg dlq mosquitto_sub -V 5 -p "$MQTT_PORT" -t dsf/dlq -F '%p'

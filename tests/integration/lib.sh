@@ -141,6 +141,10 @@ for b in sys.argv[1].encode():
 print(h % int(sys.argv[2]))' "$1" "$2"
 }
 
+influx_create_db() { # DB
+    curl -sf -XPOST "$INFLUX_URL/query" --data-urlencode "q=CREATE DATABASE $1" >/dev/null
+}
+
 influx_query() { # DB QUERY -> JSON
     curl -sf -G "$INFLUX_URL/query" --data-urlencode "db=$1" --data-urlencode "q=$2"
 }
