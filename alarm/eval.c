@@ -459,27 +459,6 @@ static size_t build_key(const struct rule *r, const struct lp_line *l,
     return n;
 }
 
-static int numeric(const struct lp_kv *f, double *v)
-{
-    switch (f->type) {
-    case DSF_V_FLOAT:
-        *v = f->num.f;
-        return 1;
-    case DSF_V_INT:
-        *v = (double)f->num.i;
-        return 1;
-    case DSF_V_UINT:
-        *v = (double)f->num.u;
-        return 1;
-    case DSF_V_BOOL:
-        *v = f->num.b;
-        return 1;
-    case DSF_V_STR:
-        return 0;
-    }
-    return 0;
-}
-
 void engine_line(struct engine *e, const struct dsf_identity *id, const struct lp_line *l,
                  int64_t now_ms)
 {
@@ -502,7 +481,7 @@ void engine_line(struct engine *e, const struct dsf_identity *id, const struct l
         if (!x)
             continue;
         double v;
-        if (!numeric(f, &v)) {
+        if (!lp_number(f, &v)) {
             e->stats.non_numeric++;
             continue;
         }

@@ -21,7 +21,7 @@
 /* A field's state in a window: only what its function needs, so that a series' windows stay
  * small (32 bytes a field) and a sample touches few cache lines. */
 struct acc {
-    union num v;         /* mean: the float sum; sum, min, max, last: the typed result */
+    union lp_value v;    /* mean: the float sum; sum, min, max, last: the typed result */
     int64_t last_ts;     /* last: the sample v came from */
     struct dsf_buf *str; /* last of a string field, escaped as it came; NULL until one comes */
     uint32_t count;
@@ -594,24 +594,8 @@ static void routes_sweep(struct aggregate *a, int64_t now, int all)
 
 /* ---------------- folding and emitting ---------------- */
 
-static double as_double(const struct lp_kv *kv)
-{
-    return kv->type == DSF_V_FLOAT ? kv->num.f
-           : kv->type == DSF_V_INT ? (double)kv->num.i
-                                   : (double)kv->num.u;
-}
-
-/* The parser's value as aggregation's union: the same members. */
-static union num value_of(const struct lp_kv *kv)
-{
-    union num v;
-    _Static_assert(sizeof(v) == sizeof(kv->num), "union num mirrors lp_kv's value");
-    memcpy(&v, &kv->num, sizeof(v));
-    return v;
-}
-
 /* -1 when a < b, 0 when equal, 1 when greater, for two numbers of the same type. */
-static int num_cmp(uint8_t type, union num a, union num b)
+static int num_cmp(uint8_t type, union lp_value a, union lp_value b)
 {
     if (type == DSF_V_FLOAT)
         return (a.f > b.f) - (a.f < b.f);
@@ -627,16 +611,18 @@ static int fold(struct acc *acc, uint8_t fn, const struct lp_kv *kv, int64_t ts)
     if (acc->count && acc->type != kv->type)
         return -1; /* the store would refuse it too */
     switch (fn) {
-    case FN_MEAN: /* InfluxDB's mean sums as float64, integers included */
-        if (!numeric)
+    case FN_MEAN: { /* InfluxDB's mean sums as float64, integers included */
+        double value;
+        if (!numeric || !lp_number(kv, &value))
             return -1;
-        acc->v.f = (acc->count ? acc->v.f : 0) + as_double(kv);
+        acc->v.f = (acc->count ? acc->v.f : 0) + value;
         break;
+    }
     case FN_SUM:
         if (!numeric)
             return -1;
         if (!acc->count)
-            acc->v = value_of(kv);
+            acc->v = kv->num;
         else if (kv->type == DSF_V_FLOAT)
             acc->v.f += kv->num.f;
         else
@@ -646,8 +632,8 @@ static int fold(struct acc *acc, uint8_t fn, const struct lp_kv *kv, int64_t ts)
     case FN_MAX:
         if (!numeric)
             return -1;
-        if (!acc->count || num_cmp(kv->type, value_of(kv), acc->v) == (fn == FN_MIN ? -1 : 1))
-            acc->v = value_of(kv);
+        if (!acc->count || num_cmp(kv->type, kv->num, acc->v) == (fn == FN_MIN ? -1 : 1))
+            acc->v = kv->num;
         break;
     case FN_COUNT:
         break;
@@ -655,7 +641,7 @@ static int fold(struct acc *acc, uint8_t fn, const struct lp_kv *kv, int64_t ts)
         if (acc->count && ts < acc->last_ts)
             break;
         acc->last_ts = ts;
-        acc->v = value_of(kv);
+        acc->v = kv->num;
         if (kv->type == DSF_V_STR) {
             if (!acc->str && !(acc->str = calloc(1, sizeof(*acc->str))))
                 return -1;
@@ -672,7 +658,7 @@ static int fold(struct acc *acc, uint8_t fn, const struct lp_kv *kv, int64_t ts)
 static int put_field(struct dsf_buf *out, const char *names, const struct fieldspec *f,
                      const struct acc *acc, int first)
 {
-    union num v = acc->v;
+    union lp_value v = acc->v;
     uint8_t type = acc->type;
     if (f->fn == FN_MEAN) {
         v.f = acc->v.f / acc->count;

@@ -124,7 +124,7 @@ static void put_double(struct dsf_buf *out, double v)
     lp_put_float(out, v);
 }
 
-void agg_put_value(struct dsf_buf *out, uint8_t type, union num v)
+void agg_put_value(struct dsf_buf *out, uint8_t type, union lp_value v)
 {
     if (type == DSF_V_FLOAT) {
         put_double(out, v.f);

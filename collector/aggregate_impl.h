@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "common/buf.h"
+#include "common/lp.h"
 
 enum fn { FN_AUTO, FN_MEAN, FN_MIN, FN_MAX, FN_LAST, FN_SUM, FN_COUNT };
 
@@ -24,13 +25,6 @@ struct rule {
     size_t nfields;
 };
 
-union num {
-    double f;
-    int64_t i;
-    uint64_t u;
-    int b;
-};
-
 /* "MEASUREMENT [window=DURATION] [default=FN] [FIELD=FN ...]": 0, or -1 with err. */
 int agg_rule_parse(const char *text, struct rule *r, char *err, size_t errlen);
 void agg_rule_free(struct rule *r);
@@ -39,6 +33,6 @@ uint8_t agg_field_fn(const struct rule *r, const char *key, uint32_t n, uint8_t 
 
 /* Line-protocol values, without printf: emitting formats a few numbers per window. */
 void agg_put_i64(struct dsf_buf *out, int64_t v);
-void agg_put_value(struct dsf_buf *out, uint8_t type, union num v);
+void agg_put_value(struct dsf_buf *out, uint8_t type, union lp_value v);
 
 #endif

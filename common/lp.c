@@ -653,6 +653,27 @@ static int parse_line(const char *s, size_t n, struct lp_line *out, int convert,
     return 0;
 }
 
+int lp_number(const struct lp_kv *kv, double *v)
+{
+    switch (kv->type) {
+    case DSF_V_FLOAT:
+        *v = kv->num.f;
+        return 1;
+    case DSF_V_INT:
+        *v = (double)kv->num.i;
+        return 1;
+    case DSF_V_UINT:
+        *v = (double)kv->num.u;
+        return 1;
+    case DSF_V_BOOL:
+        *v = kv->num.b;
+        return 1;
+    case DSF_V_STR:
+        return 0;
+    }
+    return 0;
+}
+
 int lp_parse_line(const char *s, size_t n, struct lp_line *out, const char **reason)
 {
     return parse_line(s, n, out, 1, reason);

@@ -35,7 +35,7 @@ struct lp_kv {
     struct lp_span
         val; /* tags: escaped text; fields: the raw value token (strings without quotes) */
     enum dsf_vtype type;
-    union {
+    union lp_value {
         double f;
         int64_t i;
         uint64_t u;
@@ -54,6 +54,8 @@ struct lp_line {
 
 /* Parses one line (without its newline). Returns 0, or -1 with a static reason. */
 int lp_parse_line(const char *s, size_t n, struct lp_line *out, const char **reason);
+/* A field's value as a double (a boolean as 0 or 1): 1, or 0 for a string. */
+int lp_number(const struct lp_kv *kv, double *v);
 /* The same checks without converting float values (their num.f is 0): for a consumer that
  * forwards the text, the conversion would be most of the cost of a field. */
 int lp_check_line(const char *s, size_t n, struct lp_line *out, const char **reason);

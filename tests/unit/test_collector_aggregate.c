@@ -296,7 +296,7 @@ static void test_float_output(void **state)
     struct dsf_buf b = {0};
     srand(7);
     for (int i = 0; i < 300000; i++) {
-        union num v;
+        union lp_value v;
         if (i % 3 == 0) {
             uint64_t bits = ((uint64_t)rand() << 42) ^ ((uint64_t)rand() << 21) ^ (uint64_t)rand();
             memcpy(&v.f, &bits, sizeof(v.f));
@@ -315,7 +315,7 @@ static void test_float_output(void **state)
     const char *want[] = {"12.5", "0.1", "-0", "2", "0.0000001"};
     for (size_t i = 0; i < 5; i++) {
         buf_reset(&b);
-        agg_put_value(&b, DSF_V_FLOAT, (union num){.f = plain[i]});
+        agg_put_value(&b, DSF_V_FLOAT, (union lp_value){.f = plain[i]});
         assert_string_equal(buf_cstr(&b), want[i]);
     }
     buf_free(&b);
