@@ -9,6 +9,28 @@
 . "$(dirname "$0")/lib.sh"
 
 COLLECTOR="$DSF_BUILD/collector/damselfly-collector"
+# acks_check VM WANT [FROM]: every seq in WANT (like 1-30,40) was acked to VM and, with FROM,
+# none from FROM on.
+acks_check() {
+    python3 - "$WORK/acks.log" "$@" <<'PY'
+import json, sys
+log, vm, spec = sys.argv[1:4]
+not_from = int(sys.argv[4]) if len(sys.argv) > 4 else None
+want = set()
+for part in spec.split(","):
+    lo, _, hi = part.partition("-")
+    want.update(range(int(lo), int(hi or lo) + 1))
+acked = set()
+for line in open(log):
+    topic, _, payload = line.partition(" ")
+    if topic.split("/")[4] == vm:
+        for lo, hi in json.loads(payload)["ranges"]:
+            acked.update(range(lo, hi + 1))
+early = sorted(s for s in acked if not_from is not None and s >= not_from)
+print(f"{vm}: acked {len(acked)} messages; not acked: {sorted(want - acked)}; acked early: {early}")
+sys.exit(0 if want <= acked and not early else 1)
+PY
+}
 SEND="$DSF_BUILD/tests/tools/dsf-bus-send"
 [ -x "$SEND" ] || fail "$SEND is missing (build with DAMSELFLY_KAFKA=ON)"
 start_mosquitto
@@ -66,20 +88,7 @@ PY
 sleep 1.5
 # The last window (samples 50..58 s, seq 26..30) is still open: its messages are not acked.
 for vm in vm1 vm2 vm3; do
-    python3 - "$WORK/acks.log" "$vm" 25 26 <<'PY' || fail "acks for $vm before its window was stored"
-import json, sys
-log, vm, want_hi, not_from = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-acked = set()
-for line in open(log):
-    topic, _, payload = line.partition(" ")
-    if topic.split("/")[4] == vm:
-        for lo, hi in json.loads(payload)["ranges"]:
-            acked.update(range(lo, hi + 1))
-early = sorted(s for s in acked if s >= not_from)
-missing = sorted(set(range(1, want_hi + 1)) - acked)
-print(f"{vm}: acked {len(acked)} messages; open-window seqs acked: {early}; missing: {missing}")
-sys.exit(1 if early or missing else 0)
-PY
+    acks_check "$vm" 1-25 26 || fail "acks for $vm before its window was stored"
 done
 # The open windows are emitted once quiet for window + grace (12 s).
 windows_emitted() { metric "http://127.0.0.1:$CPORT/metrics" damselfly_collector_aggregate_windows_total; }
@@ -164,21 +173,6 @@ assert (row["usage_user"], row["usage_system"], row["usage_idle"], row["usage_io
 for vm in vm1 vm2 vm3; do
     want=1-30
     [ $vm = vm1 ] && want=1-31,40
-    python3 - "$WORK/acks.log" "$vm" "$want" <<'PY' || fail "not every message of $vm was acked"
-import json, sys
-log, vm, spec = sys.argv[1:4]
-want = set()
-for part in spec.split(","):
-    lo, _, hi = part.partition("-")
-    want.update(range(int(lo), int(hi or lo) + 1))
-acked = set()
-for line in open(log):
-    topic, _, payload = line.partition(" ")
-    if topic.split("/")[4] == vm:
-        for lo, hi in json.loads(payload)["ranges"]:
-            acked.update(range(lo, hi + 1))
-print(f"{vm}: not acked: {sorted(want - acked)}")
-sys.exit(0 if want <= acked else 1)
-PY
+    acks_check "$vm" "$want" || fail "not every message of $vm was acked"
 done
 log "ok"
