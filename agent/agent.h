@@ -7,6 +7,7 @@
 #include "agent/input.h"
 #include "common/spool.h"
 #include "common/buf.h"
+#include "common/bus_config.h"
 #include "common/config.h"
 #include "common/metrics.h"
 #include "common/point.h"
@@ -16,25 +17,14 @@ struct agent_config {
         char *ns, *mci, *vm, *csp, *region, *host, *k8s_cluster, *k8s_node, *pod, *container;
     } identity;
     int64_t interval_ms;
-    char *log_level;
     struct {
         char *mode;   /* mqtt, kafka, off */
         char *format; /* lp, json */
         int64_t buckets;
         int64_t max_inflight;
     } push;
-    struct {
-        char *url, *client_id, *username, *password, *tls_ca, *tls_cert, *tls_key;
-        int tls_insecure;
-        int64_t keepalive_s;
-    } mqtt;
-    struct {
-        char *brokers, *compression, *username, *password, *tls_ca, *tls_cert, *tls_key;
-        int64_t linger_ms;
-    } kafka;
-    struct {
-        char *listen, *token, *username, *password, *tls_cert, *tls_key;
-    } http;
+    struct dsf_mqtt_config mqtt;
+    struct dsf_kafka_config kafka;
     struct {
         uint64_t max_bytes;
         char *ack; /* broker: release on the broker's ack; collector: on Damselfly's ack */
@@ -54,6 +44,11 @@ struct agent_config {
 
 extern const struct dsf_cfg_key agent_config_keys[];
 int agent_config_validate(const struct dsf_cfg_section *secs, const char *origin, char *err);
+/* The agent's sections: its keys, the bus groups it takes, then one per input (inputs.NAME,
+ * each with its options struct). NULL out of memory; agent_config_sections_free undoes it. */
+struct agent;
+struct dsf_cfg_section *agent_config_sections(struct agent *a);
+void agent_config_sections_free(struct agent *a);
 
 struct agent_input {
     const struct dsf_input *def;
@@ -70,8 +65,13 @@ struct pull;
 struct event_base;
 struct event;
 
+struct dsf_daemon;
+struct dsf_http_config;
+
 struct agent {
     struct agent_config cfg;
+    struct dsf_daemon *daemon;
+    const struct dsf_http_config *http; /* the pull endpoint's keys */
     struct dsf_cfg_section *sections;
     struct agent_input inputs[32];
     size_t ninputs;

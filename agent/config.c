@@ -1,6 +1,7 @@
 #include "agent/agent.h"
 
 #include <stddef.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -22,7 +23,6 @@ const struct dsf_cfg_key agent_config_keys[] = {
     {"identity.container", DSF_CFG_STR, "", K(identity.container), "container name", 0, 0},
     {"interval", DSF_CFG_DURATION, "2s", K(interval_ms),
      "collection interval; ticks are aligned to multiples of it (minimum 1s)", 1000, 86400000},
-    {"log_level", DSF_CFG_STR, "info", K(log_level), "error, warn, info or debug", 0, 0},
     {"push.mode", DSF_CFG_STR, "mqtt", K(push.mode), "mqtt, kafka or off (pull only)", 0, 0},
     {"push.format", DSF_CFG_STR, "lp", K(push.format),
      "payload format: lp (InfluxDB line protocol) or json", 0, 0},
@@ -30,26 +30,6 @@ const struct dsf_cfg_key agent_config_keys[] = {
      "number of buckets B, cluster-wide (bucket = fnv1a32(ns/mci/vm) % B)", 1, 65536},
     {"push.max_inflight", DSF_CFG_INT, "16", K(push.max_inflight),
      "messages published but not yet confirmed by the broker", 1, 1000},
-    {"mqtt.url", DSF_CFG_STR, "tcp://127.0.0.1:1883", K(mqtt.url),
-     "broker URL: tcp://host:port, or ssl://host:port for TLS", 0, 0},
-    {"mqtt.client_id", DSF_CFG_STR, "", K(mqtt.client_id),
-     "client id; empty: dsf-agent-<ns>-<mci>-<vm>", 0, 0},
-    DSF_CFG_MQTT_AUTH_KEYS(K),
-    {"mqtt.keepalive", DSF_CFG_INT, "10", K(mqtt.keepalive_s),
-     "keep-alive seconds; the broker publishes the Last Will after 1.5x this", 2, 3600},
-    {"kafka.brokers", DSF_CFG_STR, "127.0.0.1:9092", K(kafka.brokers),
-     "bootstrap servers, host:port[,host:port]", 0, 0},
-    {"kafka.compression", DSF_CFG_STR, "lz4", K(kafka.compression),
-     "none, gzip, snappy, lz4 or zstd", 0, 0},
-    {"kafka.linger", DSF_CFG_DURATION, "5ms", K(kafka.linger_ms), "producer linger time", 0, 60000},
-    DSF_CFG_KAFKA_AUTH_KEYS(K),
-    {"http.listen", DSF_CFG_STR, "127.0.0.1:9100", K(http.listen),
-     "pull endpoint address (/metrics, /api/v1/snapshot, /healthz); empty: off", 0, 0},
-    {"http.token", DSF_CFG_STR, "", K(http.token), "require this bearer token", 0, 0},
-    {"http.username", DSF_CFG_STR, "", K(http.username), "require basic auth with this user", 0, 0},
-    {"http.password", DSF_CFG_STR, "", K(http.password), "basic auth password", 0, 0},
-    {"http.tls_cert", DSF_CFG_STR, "", K(http.tls_cert), "serve HTTPS with this certificate", 0, 0},
-    {"http.tls_key", DSF_CFG_STR, "", K(http.tls_key), "private key for http.tls_cert", 0, 0},
     {"buffer.max_bytes", DSF_CFG_SIZE, "8MiB", K(buffer.max_bytes),
      "memory for messages not yet confirmed; when full the oldest are dropped and counted", 1024,
      1e12},
@@ -94,7 +74,6 @@ int agent_config_validate(const struct dsf_cfg_section *secs, const char *origin
     static const char *const modes[] = {"mqtt", "kafka", "off", NULL};
     static const char *const formats[] = {"lp", "json", NULL};
     static const char *const acks[] = {"broker", "collector", NULL};
-    static const char *const levels[] = {"error", "warn", "info", "debug", NULL};
     const struct {
         const char *key, *value;
     } required[] = {{"identity.ns", c->identity.ns},
@@ -117,17 +96,55 @@ int agent_config_validate(const struct dsf_cfg_section *secs, const char *origin
     const char *bad = !one_of(c->push.mode, modes)       ? "push.mode"
                       : !one_of(c->push.format, formats) ? "push.format"
                       : !one_of(c->buffer.ack, acks)     ? "buffer.ack"
-                      : !one_of(c->log_level, levels)    ? "log_level"
                                                          : NULL;
     if (bad) {
         snprintf(err, DSF_CFG_ERRLEN, "%s: key '%s' has an unknown value (see --help)", origin,
                  bad);
         return -1;
     }
-    if (*c->http.tls_cert && !*c->http.tls_key) {
-        snprintf(err, DSF_CFG_ERRLEN, "%s: key 'http.tls_key' is required with http.tls_cert",
-                 origin);
-        return -1;
-    }
     return 0;
+}
+
+struct dsf_cfg_section *agent_config_sections(struct agent *a)
+{
+    size_t n = 0, k = 0;
+    while (dsf_inputs[n])
+        n++;
+    struct dsf_cfg_section *secs = calloc(n + 5, sizeof(*secs));
+    if (!secs)
+        return NULL;
+    a->sections = secs;
+    secs[k++] = (struct dsf_cfg_section){"", agent_config_keys, &a->cfg, NULL};
+    secs[k++] = (struct dsf_cfg_section){"mqtt", dsf_mqtt_keys, &a->cfg.mqtt, NULL};
+    secs[k++] = (struct dsf_cfg_section){"kafka", dsf_kafka_keys, &a->cfg.kafka, NULL};
+    secs[k++] = (struct dsf_cfg_section){"kafka", dsf_kafka_producer_keys, &a->cfg.kafka, NULL};
+    for (size_t i = 0; i < n; i++) {
+        struct agent_input *in = &a->inputs[a->ninputs++];
+        char *prefix = malloc(strlen(dsf_inputs[i]->name) + 8);
+        in->def = dsf_inputs[i];
+        in->options = calloc(1, dsf_inputs[i]->options_size);
+        if (!prefix || !in->options) {
+            free(prefix);
+            agent_config_sections_free(a);
+            return NULL;
+        }
+        sprintf(prefix, "inputs.%s", dsf_inputs[i]->name);
+        secs[k++] = (struct dsf_cfg_section){prefix, in->def->options, in->options, NULL};
+    }
+    return secs;
+}
+
+void agent_config_sections_free(struct agent *a)
+{
+    if (!a->sections)
+        return;
+    dsf_cfg_free(a->sections);
+    for (size_t i = 0; a->sections[i].keys; i++)
+        if (strncmp(a->sections[i].prefix, "inputs.", 7) == 0)
+            free((char *)a->sections[i].prefix);
+    for (size_t i = 0; i < a->ninputs; i++)
+        free(a->inputs[i].options);
+    a->ninputs = 0;
+    free(a->sections);
+    a->sections = NULL;
 }

@@ -5,6 +5,7 @@
 #include "agent/pull.h"
 #include "agent/push.h"
 #include "common/bucket.h"
+#include "common/daemon.h"
 #include "common/log.h"
 #include "common/loop.h"
 
@@ -23,46 +24,13 @@ static const char usage[] =
     "  Messages stay in a bounded buffer until the broker (or, with buffer.ack=collector,\n"
     "  the collector) confirms them, so a broker outage loses nothing that fits the buffer.\n"
     "  It also serves GET /metrics (node_exporter names), /api/v1/snapshot and /healthz.\n"
+    "  SIGHUP reloads nothing (restart to apply configuration changes).\n"
     "  Started as root it switches to privileges.user and keeps only the capabilities the\n"
     "  enabled inputs need.\n\n"
     "EXAMPLES\n"
     "  damselfly-agent --set identity.ns=ns1 --set identity.mci=web --set identity.vm=vm1\n"
     "  damselfly-agent -c /etc/damselfly/agent.json --check\n"
     "  curl -s 127.0.0.1:9100/api/v1/snapshot\n";
-
-static struct dsf_cfg_section *build_sections(struct agent *a)
-{
-    size_t n = 0;
-    while (dsf_inputs[n])
-        n++;
-    struct dsf_cfg_section *secs = calloc(n + 2, sizeof(*secs));
-    if (!secs)
-        return NULL;
-    secs[0] = (struct dsf_cfg_section){"", agent_config_keys, &a->cfg};
-    for (size_t i = 0; i < n; i++) {
-        struct agent_input *in = &a->inputs[a->ninputs++];
-        char *prefix = malloc(strlen(dsf_inputs[i]->name) + 8);
-        in->def = dsf_inputs[i];
-        in->options = calloc(1, dsf_inputs[i]->options_size);
-        if (!prefix || !in->options)
-            return NULL;
-        sprintf(prefix, "inputs.%s", dsf_inputs[i]->name);
-        secs[i + 1] = (struct dsf_cfg_section){prefix, in->def->options, in->options};
-    }
-    return secs;
-}
-
-static void free_sections(struct agent *a)
-{
-    if (!a->sections)
-        return;
-    dsf_cfg_free(a->sections);
-    for (size_t i = 1; a->sections[i].keys; i++)
-        free((char *)a->sections[i].prefix);
-    for (size_t i = 0; i < a->ninputs; i++)
-        free(a->inputs[i].options);
-    free(a->sections);
-}
 
 static void set_identity(struct agent *a)
 {
@@ -89,13 +57,6 @@ static void set_identity(struct agent *a)
         memcpy(rnd, &(int64_t){dsf_now_ns() ^ getpid()}, sizeof(rnd));
     for (size_t i = 0; i < sizeof(rnd); i++)
         sprintf(a->boot + 2 * i, "%02x", rnd[i]);
-}
-
-static void stop(void *arg)
-{
-    struct agent *a = arg;
-    log_info("stopping");
-    event_base_loopbreak(a->base);
 }
 
 static double buffer_bytes(void *arg)
@@ -140,10 +101,15 @@ static void register_buffer_metrics(struct agent *a)
                     "Spool files found unreadable and dropped.", NULL, &s->corrupt);
 }
 
-static int start(struct agent *a)
+static int start(void *arg, struct dsf_daemon *d)
 {
+    struct agent *a = arg;
     char err[512];
     struct agent_config *c = &a->cfg;
+    a->daemon = d;
+    a->base = dsf_daemon_base(d);
+    a->http = dsf_daemon_http_config(d);
+    set_identity(a);
     a->env = (struct dsf_input_env){c->host.proc, c->host.sys, c->host.rootfs, c->interval_ms};
     if (agent_inputs_init(a, err, sizeof(err))) {
         log_error("%s", err);
@@ -152,8 +118,8 @@ static int start(struct agent *a)
     int kafka = strcmp(c->push.mode, "kafka") == 0;
     buffer_init(a->buffer, c->buffer.max_bytes, kafka || strcmp(c->buffer.ack, "collector") != 0);
     register_buffer_metrics(a);
-    /* Bind the pull port before dropping privileges, so a port below 1024 works. */
-    if (*c->http.listen && !(a->pull = pull_new(a, err, sizeof(err)))) {
+    /* The skeleton bound the pull port already, as root: a port below 1024 works. */
+    if (dsf_daemon_http(d) && !(a->pull = pull_new(a, dsf_daemon_http(d), err, sizeof(err)))) {
         log_error("http: %s", err);
         return 1;
     }
@@ -184,8 +150,29 @@ static int start(struct agent *a)
     log_info("started: ns=%s mci=%s vm=%s boot=%s interval=%lldms push=%s topic=%s", c->identity.ns,
              c->identity.mci, c->identity.vm, a->boot, (long long)c->interval_ms, c->push.mode,
              a->bucket_topic);
-    event_base_dispatch(a->base);
     return 0;
+}
+
+static void fini(void *arg)
+{
+    struct agent *a = arg;
+    push_free(a->push);
+    buffer_save(a->buffer);
+    pull_free(a->pull);
+    agent_inputs_fini(a);
+    buffer_free(a->buffer);
+    batch_free(&a->batch);
+    batch_free(&a->snapshot);
+    buf_free(&a->payload);
+    buf_free(&a->snapshot_out);
+    metrics_free(&a->metrics);
+    if (a->tick)
+        event_free(a->tick);
+}
+
+static struct dsf_metrics *metrics(void *arg)
+{
+    return &((struct agent *)arg)->metrics;
 }
 
 int main(int argc, char **argv)
@@ -193,46 +180,26 @@ int main(int argc, char **argv)
     static struct agent a;
     static struct buffer buffer;
     a.buffer = &buffer;
-    a.sections = build_sections(&a);
-    if (!a.sections) {
+    if (!agent_config_sections(&a)) {
         fprintf(stderr, "damselfly-agent: out of memory\n");
         return 1;
     }
-    const struct dsf_cli cli = {
+    const struct dsf_daemon_def def = {
         .prog = "damselfly-agent",
+        .name = "agent",
         .summary = "Damselfly's metric agent: collect, push (MQTT or Kafka), serve pulls.",
         .usage = usage,
+        .http_listen = "127.0.0.1:9100",
         .sections = a.sections,
         .validate = agent_config_validate,
+        .start = start,
+        .fini = fini,
+        .metrics = metrics,
+        .render_metrics = agent_render_metrics,
+        .health = agent_health,
+        .ctx = &a,
     };
-    int rc = dsf_cli_parse(&cli, argc, argv);
-    if (rc) {
-        free_sections(&a);
-        return rc == 1 ? 0 : rc;
-    }
-    enum dsf_log_level level;
-    if (dsf_log_parse_level(a.cfg.log_level, &level) == 0)
-        dsf_log_set_default_level(level);
-    set_identity(&a);
-    a.base = dsf_loop_new();
-    if (!a.base || dsf_loop_on_signals(a.base, stop, NULL, &a)) {
-        log_error("cannot create the event loop");
-        return 1;
-    }
-    rc = start(&a);
-    push_free(a.push);
-    buffer_save(a.buffer);
-    pull_free(a.pull);
-    agent_inputs_fini(&a);
-    buffer_free(a.buffer);
-    batch_free(&a.batch);
-    batch_free(&a.snapshot);
-    buf_free(&a.payload);
-    buf_free(&a.snapshot_out);
-    metrics_free(&a.metrics);
-    if (a.tick)
-        event_free(a.tick);
-    event_base_free(a.base);
-    free_sections(&a);
+    int rc = dsf_daemon_main(&def, argc, argv);
+    agent_config_sections_free(&a);
     return rc;
 }

@@ -3,6 +3,7 @@
 #include "agent/agent.h"
 #include "agent/buffer.h"
 #include "common/bus.h"
+#include "common/daemon.h"
 #include "common/log.h"
 #include "common/loop.h"
 #include "common/lp.h"
@@ -166,7 +167,7 @@ static void status_json(struct agent *a, const char *status, char *out, size_t c
              "{\"status\":\"%s\",\"ns\":\"%s\",\"mci\":\"%s\",\"vm\":\"%s\",\"boot\":\"%s\","
              "\"version\":\"%s\",\"address\":\"%s\",\"interval_ms\":%lld}",
              status, a->cfg.identity.ns, a->cfg.identity.mci, a->cfg.identity.vm, a->boot,
-             DSF_VERSION, a->cfg.http.listen, (long long)a->cfg.interval_ms);
+             DSF_VERSION, a->http ? a->http->listen : "", (long long)a->cfg.interval_ms);
 }
 
 static void register_metrics(struct push *p)
@@ -213,17 +214,13 @@ struct push *push_new(struct agent *a, char *err, size_t errlen)
                  c->identity.mci, c->identity.vm);
     int kafka = strcmp(c->push.mode, "kafka") == 0;
     struct dsf_bus_options opt = {
-        DSF_BUS_CONNECTION(c, kafka),
         .client_id = client_id,
-        .keepalive_s = (int)c->mqtt.keepalive_s,
-        .clean_start = 1,
         .will_topic = kafka ? NULL : p->status_topic,
         .will_payload = p->offline,
         .connect_payload = p->online,
-        .compression = c->kafka.compression,
-        .linger_ms = (int)c->kafka.linger_ms,
         .max_inflight = (int)c->push.max_inflight,
     };
+    dsf_bus_connection(&opt, &c->mqtt, &c->kafka, kafka);
     struct dsf_bus_callbacks cb = {on_connect, on_disconnect, on_delivered, on_message, p};
     p->bus = dsf_bus_new(a->base, &opt, &cb, err, errlen);
     if (!p->bus) {

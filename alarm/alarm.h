@@ -7,6 +7,7 @@
 
 #include "alarm/eval.h"
 #include "common/buf.h"
+#include "common/bus_config.h"
 #include "common/config.h"
 #include "common/ingest.h"
 #include "common/metrics.h"
@@ -14,17 +15,8 @@
 struct alarm_config {
     char *id;
     char *input; /* mqtt or kafka */
-    char *log_level;
-    struct {
-        char *url, *username, *password, *tls_ca, *tls_cert, *tls_key;
-        int tls_insecure;
-        char *buckets;
-        int64_t buckets_total;
-        int64_t session_expiry_s;
-    } mqtt;
-    struct {
-        char *brokers, *group, *username, *password, *tls_ca, *tls_cert, *tls_key;
-    } kafka;
+    struct dsf_mqtt_config mqtt;
+    struct dsf_kafka_config kafka;
     char *rules_dir;
     char *state_dir;
     struct {
@@ -39,12 +31,13 @@ struct alarm_config {
     int64_t history_size;
     int64_t max_series;
     int64_t tick_ms;
-    char *http_listen;
-    char *http_token;
 };
 
 extern const struct dsf_cfg_key alarm_config_keys[];
 int alarm_config_validate(const struct dsf_cfg_section *secs, const char *origin, char *err);
+struct alarm;
+/* Fills a->sections: the engine's keys and the bus groups it takes. */
+void alarm_config_sections(struct alarm *a);
 
 /* Counters exported on /metrics; every drop has one. */
 struct alarm_stats {
@@ -53,7 +46,6 @@ struct alarm_stats {
     uint64_t events, events_published, events_publish_failed;
     uint64_t store_points, store_failed_points, store_dropped_points, store_requests;
     uint64_t notifications, state_saves, state_save_failures;
-    uint64_t detect_lag_us_sum, detect_lag_count; /* sample timestamp -> its event published */
 };
 
 struct event_base;
@@ -71,16 +63,18 @@ struct history {
 
 struct alarm {
     struct alarm_config cfg;
-    struct dsf_cfg_section sections[2];
+    struct dsf_cfg_section sections[6];
+    struct dsf_daemon *daemon;
     struct event_base *base;
     struct dsf_bus *bus;
     struct dsf_bus *pub; /* MQTT: events go out on their own connection (see input.c) */
     struct engine *engine;
-    struct dsf_http_server *http;
+    struct dsf_http_server *http; /* the daemon's, for the API routes; NULL: no HTTP */
     struct notifier *notifier;
     struct store *store;
     struct dsf_metrics metrics;
     struct alarm_stats stats;
+    struct dsf_histogram detect_lag; /* sample timestamp -> its firing event published */
     struct ingest ingest;
     struct history history;
     struct dsf_buf scratch;
@@ -127,5 +121,8 @@ void store_free(struct store *s);
 
 /* api.c */
 int alarm_api_start(struct alarm *a, char *err, size_t errlen);
+/* The daemon's /metrics and /healthz parts (common/daemon.h). */
+void alarm_render_metrics(void *arg, struct dsf_buf *out);
+void alarm_health(void *arg, struct dsf_buf *out);
 
 #endif

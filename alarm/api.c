@@ -299,45 +299,34 @@ static void serve_reload(struct evhttp_request *req, void *arg)
     reply_buf(req, rc ? 500 : 200, &b);
 }
 
-static void serve_metrics(struct evhttp_request *req, void *arg)
+void alarm_render_metrics(void *arg, struct dsf_buf *out)
 {
-    struct alarm *a = arg;
-    struct dsf_buf out = {0};
-    metrics_render(&a->metrics, &out);
 #ifdef DSF_HAVE_NOTIFIER
+    struct alarm *a = arg;
     if (a->notifier)
-        notifier_render_metrics(a->notifier, &out);
+        notifier_render_metrics(a->notifier, out);
 #endif
-    dsf_http_reply(req, 200, "text/plain; version=0.0.4; charset=utf-8", out.data, out.len);
-    buf_free(&out);
 }
 
-static void serve_health(struct evhttp_request *req, void *arg)
+void alarm_health(void *arg, struct dsf_buf *out)
 {
     struct alarm *a = arg;
-    struct dsf_buf b = {0};
-    buf_printf(&b, "{\"status\":\"ok\",\"connected\":%s,\"rules\":%zu,\"series\":%zu}",
+    buf_printf(out, ",\"connected\":%s,\"rules\":%zu,\"series\":%zu",
                a->bus && dsf_bus_connected(a->bus) && (!a->pub || dsf_bus_connected(a->pub))
                    ? "true"
                    : "false",
                engine_rule_count(a->engine), engine_series_count(a->engine));
-    reply_buf(req, 200, &b);
 }
 
 int alarm_api_start(struct alarm *a, char *err, size_t errlen)
 {
-    if (!*a->cfg.http_listen)
+    if (!a->http)
         return 0;
-    struct dsf_http_options opt = {.listen = a->cfg.http_listen, .bearer_token = a->cfg.http_token};
-    if (!(a->http = dsf_http_new(a->base, &opt, err, errlen)))
-        return -1;
     dsf_http_route(a->http, "/api/v1/rules", serve_rules, a, 0);
     dsf_http_route(a->http, "/api/v1/rules/*", serve_rule, a, 0);
     dsf_http_route(a->http, "/api/v1/alarms", serve_alarms, a, 0);
     dsf_http_route(a->http, "/api/v1/history", serve_history, a, 0);
     dsf_http_route(a->http, "/api/v1/reload", serve_reload, a, 0);
-    dsf_http_route(a->http, "/metrics", serve_metrics, a, 0);
-    dsf_http_route(a->http, "/healthz", serve_health, a, 1);
 #ifdef DSF_HAVE_NOTIFIER
     if (a->notifier && notifier_register_api(a->notifier, a->http)) {
         snprintf(err, errlen, "cannot add the silences API");

@@ -12,21 +12,6 @@ const struct dsf_cfg_key alarm_config_keys[] = {
      "host name",
      0, 0},
     {"input", DSF_CFG_STR, "mqtt", K(input), "mqtt or kafka", 0, 0},
-    {"log_level", DSF_CFG_STR, "info", K(log_level), "error, warn, info or debug", 0, 0},
-    {"mqtt.url", DSF_CFG_STR, "tcp://127.0.0.1:1883", K(mqtt.url),
-     "broker URL: tcp://host:port or ssl://host:port (also used for events with input=mqtt)", 0, 0},
-    DSF_CFG_MQTT_AUTH_KEYS(K),
-    {"mqtt.buckets", DSF_CFG_STR, "all", K(mqtt.buckets),
-     "metric buckets to evaluate: all, none, or a list and ranges like 0-15,32", 0, 0},
-    {"mqtt.buckets_total", DSF_CFG_INT, "64", K(mqtt.buckets_total),
-     "number of buckets B, cluster-wide (as the agents' push.buckets)", 1, 65536},
-    {"mqtt.session_expiry", DSF_CFG_DURATION, "0s", K(mqtt.session_expiry_s),
-     "how long the broker queues samples while the engine is away (0: a clean session; stale "
-     "samples are of no use to a stream rule)",
-     0, 86400000 * 7.0},
-    {"kafka.brokers", DSF_CFG_STR, "127.0.0.1:9092", K(kafka.brokers), "bootstrap servers", 0, 0},
-    {"kafka.group", DSF_CFG_STR, "dsf-alarm", K(kafka.group), "consumer group", 0, 0},
-    DSF_CFG_KAFKA_AUTH_KEYS(K),
     {"rules.dir", DSF_CFG_STR, "/etc/damselfly/alarm.d", K(rules_dir),
      "directory of rule files (*.json, schemas/alarm-rule.schema.json); re-read on SIGHUP and "
      "POST /api/v1/reload",
@@ -58,12 +43,24 @@ const struct dsf_cfg_key alarm_config_keys[] = {
      1, 1e9},
     {"tick", DSF_CFG_DURATION, "100ms", K(tick_ms),
      "resolution of the deadman (nodata) and of the offline signal's for", 10, 10000},
-    {"http.listen", DSF_CFG_STR, "127.0.0.1:9102", K(http_listen),
-     "API, /metrics and /healthz address; empty: off", 0, 0},
-    {"http.token", DSF_CFG_STR, "", K(http_token),
-     "bearer token required by the API and /metrics (not /healthz); empty: none", 0, 0},
     DSF_CFG_END,
 };
+
+void alarm_config_sections(struct alarm *a)
+{
+    /* Stale samples are of no use to a stream rule: a clean session unless asked. */
+    static const char *const consumer_defaults[] = {"session_expiry=0s", NULL};
+    static const char *const group_defaults[] = {"group=dsf-alarm", NULL};
+    struct dsf_cfg_section *s = a->sections;
+    s[0] = (struct dsf_cfg_section){"", alarm_config_keys, &a->cfg, NULL};
+    s[1] = (struct dsf_cfg_section){"mqtt", dsf_mqtt_keys, &a->cfg.mqtt, NULL};
+    s[2] =
+        (struct dsf_cfg_section){"mqtt", dsf_mqtt_consumer_keys, &a->cfg.mqtt, consumer_defaults};
+    s[3] = (struct dsf_cfg_section){"kafka", dsf_kafka_keys, &a->cfg.kafka, NULL};
+    s[4] =
+        (struct dsf_cfg_section){"kafka", dsf_kafka_consumer_keys, &a->cfg.kafka, group_defaults};
+    s[5] = (struct dsf_cfg_section){NULL, NULL, NULL, NULL};
+}
 
 int alarm_config_validate(const struct dsf_cfg_section *secs, const char *origin, char *err)
 {

@@ -361,8 +361,7 @@ void alarm_on_transition(void *arg, const struct rule *r, struct series *s, enum
     publish(a, r, s, &json);
     if (s->state == ST_FIRING && s->ts_ns == ts_ns) {
         int64_t lag = dsf_now_ns() - ts_ns;
-        dsf_count(&a->stats.detect_lag_us_sum, lag > 0 ? (uint64_t)(lag / 1000) : 0);
-        dsf_count(&a->stats.detect_lag_count, 1);
+        dsf_histogram_observe(&a->detect_lag, lag > 0 ? (double)lag / 1e9 : 0, 1);
     }
     history_add(&a->history, buf_cstr(&json), (size_t)a->cfg.history_size);
     buf_free(&json);

@@ -172,14 +172,10 @@ int alarm_input_start(struct alarm *a, char *err, size_t errlen)
     static char client_id[300];
     snprintf(client_id, sizeof(client_id), "dsf-alarm-%s", cfg->id);
     struct dsf_bus_options opt = {
-        DSF_BUS_CONNECTION(cfg, kafka),
-        .client_id = client_id,
-        .keepalive_s = 10,
-        .clean_start = cfg->mqtt.session_expiry_s == 0,
-        .session_expiry_s = (uint32_t)(cfg->mqtt.session_expiry_s / 1000),
-        .group_id = kafka ? cfg->kafka.group : NULL,
+        .client_id = *cfg->mqtt.client_id ? cfg->mqtt.client_id : client_id,
         .max_inflight = 1000,
     };
+    dsf_bus_connection(&opt, &cfg->mqtt, &cfg->kafka, kafka);
     struct dsf_bus_callbacks cb = {.on_connect = on_connect, .on_message = on_message, .arg = a};
     if (!(a->bus = dsf_bus_new(a->base, &opt, &cb, err, errlen)))
         return -1;
@@ -188,7 +184,7 @@ int alarm_input_start(struct alarm *a, char *err, size_t errlen)
          * of milliseconds in the MQTT library; events get a connection of their own, so
          * detection latency stays that of the broker. */
         static char pub_id[320];
-        snprintf(pub_id, sizeof(pub_id), "dsf-alarm-%s-events", cfg->id);
+        snprintf(pub_id, sizeof(pub_id), "%s-events", opt.client_id);
         struct dsf_bus_options po = opt;
         po.client_id = pub_id;
         po.clean_start = 1;

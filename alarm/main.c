@@ -2,7 +2,8 @@
 #include "alarm/alarm.h"
 #include "alarm/notify.h"
 #include "common/bus.h"
-#include "common/http.h"
+#include "common/daemon.h"
+#include "common/file.h"
 #include "common/log.h"
 #include "common/loop.h"
 
@@ -36,7 +37,7 @@ static void check_drained(evutil_socket_t fd, short what, void *arg)
 {
     struct alarm *a = arg;
     if (!a->store || store_idle(a->store) || dsf_mono_ms() > drain_deadline)
-        event_base_loopbreak(a->base);
+        dsf_daemon_exit(a->daemon);
 }
 
 /* Stop evaluating, give the store the events still pending (at most 2 s), then exit. */
@@ -56,10 +57,10 @@ static void stop(void *arg)
     event_add(drain_timer, &tv);
 }
 
-static void hup(void *arg)
+static void reload(void *arg)
 {
     struct alarm *a = arg;
-    log_info("SIGHUP: reloading the rules");
+    log_info("SIGHUP: reloading the rules and notify.config; the other keys need a restart");
     alarm_load_rules(a);
 #ifdef DSF_HAVE_NOTIFIER
     char err[512];
@@ -84,11 +85,8 @@ static double series_count(void *arg)
     return (double)engine_series_count(arg);
 }
 
-static double lag_seconds(void *arg)
-{
-    const struct alarm_stats *s = arg;
-    return (double)dsf_read(&s->detect_lag_us_sum) / 1e6;
-}
+static const double lag_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                    0.25,  0.5,    1,     2.5,  5,     10,   30};
 
 static void register_metrics(struct alarm *a)
 {
@@ -143,22 +141,13 @@ static void register_metrics(struct alarm *a)
     for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++)
         metrics_add_u64(m, counters[i].name, DSF_COUNTER, counters[i].help, counters[i].labels,
                         counters[i].v);
-    metrics_add_fn(m, "damselfly_alarm_detection_lag_seconds_sum", DSF_COUNTER,
-                   "Sum over firing events of the time from the sample's timestamp to the event.",
-                   NULL, lag_seconds, s);
-    metrics_add_u64(m, "damselfly_alarm_detection_lag_seconds_count", DSF_COUNTER,
-                    "Firing events caused by a sample.", NULL, &s->detect_lag_count);
+    dsf_histogram_init(&a->detect_lag, lag_bounds, sizeof(lag_bounds) / sizeof(lag_bounds[0]));
+    metrics_add_histogram(m, "damselfly_alarm_detection_lag_seconds",
+                          "Time from the sample's timestamp to the firing event it caused.", NULL,
+                          &a->detect_lag);
     metrics_add_u64(m, "damselfly_alarm_rules", DSF_GAUGE, "Rules loaded.", NULL, &s->rules_loaded);
     metrics_add_fn(m, "damselfly_alarm_series", DSF_GAUGE, "(rule, group) series held.", NULL,
                    series_count, a->engine);
-}
-
-static int make_dir(const char *dir)
-{
-    if (mkdir(dir, 0750) == 0 || errno == EEXIST)
-        return 0;
-    log_error("state.dir %s: %s", dir, strerror(errno));
-    return -1;
 }
 
 static struct event *periodic(struct alarm *a, int64_t ms, event_callback_fn fn)
@@ -170,28 +159,53 @@ static struct event *periodic(struct alarm *a, int64_t ms, event_callback_fn fn)
     return ev;
 }
 
-static int start(struct alarm *a)
+static int start_notifier(struct alarm *a)
 {
-    char err[1024];
-    static const struct engine_ops ops = {alarm_on_transition};
-    if (make_dir(a->cfg.state_dir))
-        return 2;
-    if (!(a->engine = engine_new(&ops, a, (uint64_t)a->cfg.max_series)))
-        return 1;
-    register_metrics(a);
 #ifdef DSF_HAVE_NOTIFIER
+    char err[1024];
     if (*a->cfg.notify.config &&
         !(a->notifier =
               notifier_new(a->base, a->cfg.notify.config, a->cfg.state_dir, err, sizeof(err)))) {
         log_error("notify.config: %s", err);
-        return 2;
+        return -1;
     }
 #else
     if (*a->cfg.notify.config) {
         log_error("notify.config: this build has no notifier");
-        return 2;
+        return -1;
     }
 #endif
+    return 0;
+}
+
+static void set_default_id(struct alarm_config *cfg)
+{
+    if (*cfg->id)
+        return;
+    char host[256] = "alarm";
+    gethostname(host, sizeof(host) - 1);
+    free(cfg->id);
+    cfg->id = strdup(host);
+}
+
+static int start(void *arg, struct dsf_daemon *d)
+{
+    struct alarm *a = arg;
+    char err[1024];
+    static const struct engine_ops ops = {alarm_on_transition};
+    a->daemon = d;
+    a->base = dsf_daemon_base(d);
+    a->http = dsf_daemon_http(d);
+    set_default_id(&a->cfg);
+    if (dsf_mkdir_p(a->cfg.state_dir, 0750, err, sizeof(err))) {
+        log_error("state.dir: %s", err);
+        return 2;
+    }
+    if (!(a->engine = engine_new(&ops, a, (uint64_t)a->cfg.max_series)))
+        return 1;
+    register_metrics(a);
+    if (start_notifier(a))
+        return 2;
     if (*a->cfg.output.url && !(a->store = store_new(a, err, sizeof(err)))) {
         log_error("output: %s", err);
         return 2;
@@ -212,17 +226,16 @@ static int start(struct alarm *a)
         periodic(a, a->cfg.notify.resend_ms < 10000 ? a->cfg.notify.resend_ms : 10000, on_resend);
     log_info("started: id=%s input=%s rules=%zu", a->cfg.id, a->cfg.input,
              engine_rule_count(a->engine));
-    event_base_dispatch(a->base);
     return 0;
 }
 
-static void shutdown_all(struct alarm *a)
+static void fini(void *arg)
 {
+    struct alarm *a = arg;
     alarm_state_close(a);
     alarm_input_stop(a);
     dsf_bus_free(a->bus);
     dsf_bus_free(a->pub);
-    dsf_http_free(a->http);
 #ifdef DSF_HAVE_NOTIFIER
     if (a->notifier)
         notifier_free(a->notifier, 1);
@@ -244,26 +257,20 @@ static void shutdown_all(struct alarm *a)
     ingest_free(&a->ingest);
     buf_free(&a->scratch);
     metrics_free(&a->metrics);
-    event_base_free(a->base);
-    dsf_cfg_free(a->sections);
+    dsf_histogram_free(&a->detect_lag);
 }
 
-static int asked_to_check(int argc, char **argv)
+/* --check loads what start loads: the rules (each refusal logged with its file and key) and
+ * the notifier's routing file. */
+static int check(void *arg, char *err, size_t errlen)
 {
-    for (int i = 1; i < argc; i++)
-        if (strcmp(argv[i], "--check") == 0)
-            return 1;
-    return 0;
-}
-
-/* --check also reads the rules: each refusal is logged with its file and key. */
-static int check_rules(struct alarm *a)
-{
-    if (!(a->engine = engine_new(NULL, NULL, 1)))
+    struct alarm *a = arg;
+    if (!(a->engine = engine_new(NULL, NULL, 1))) {
+        snprintf(err, errlen, "out of memory");
         return -1;
-    int rc = alarm_load_rules(a) || a->nrule_errors ? -1 : 0;
-    printf("%s: %zu rules OK, %zu refused\n", a->cfg.rules_dir, engine_rule_count(a->engine),
-           a->nrule_errors);
+    }
+    int rc = alarm_load_rules(a);
+    size_t loaded = engine_rule_count(a->engine), refused = a->nrule_errors;
     engine_free(a->engine);
     a->engine = NULL;
     for (size_t i = 0; i < a->nrule_errors; i++)
@@ -271,43 +278,52 @@ static int check_rules(struct alarm *a)
     free(a->rule_errors);
     a->rule_errors = NULL;
     a->nrule_errors = 0;
-    return rc;
+    if (rc) {
+        snprintf(err, errlen, "rules.dir %s cannot be read", a->cfg.rules_dir);
+        return -1;
+    }
+    printf("%s: %zu rules OK, %zu refused\n", a->cfg.rules_dir, loaded, refused);
+    if (refused) {
+        snprintf(err, errlen, "rules.dir %s: %zu rules refused", a->cfg.rules_dir, refused);
+        return -1;
+    }
+#ifdef DSF_HAVE_NOTIFIER
+    char why[900];
+    if (*a->cfg.notify.config && notifier_check(a->cfg.notify.config, why, sizeof(why))) {
+        snprintf(err, errlen, "notify.config: %s", why);
+        return -1;
+    }
+#endif
+    return 0;
+}
+
+static struct dsf_metrics *metrics(void *arg)
+{
+    return &((struct alarm *)arg)->metrics;
 }
 
 int main(int argc, char **argv)
 {
     struct alarm *a = &ctx;
-    a->sections[0] = (struct dsf_cfg_section){"", alarm_config_keys, &a->cfg};
-    const struct dsf_cli cli = {
+    alarm_config_sections(a);
+    const struct dsf_daemon_def def = {
         .prog = "damselfly-alarm",
+        .name = "alarm",
         .summary = "Damselfly's alarm engine: rules evaluated on the metric stream as samples "
                    "arrive, deadman and agent-offline alarms, events and notifications.",
         .usage = usage,
+        .http_listen = "127.0.0.1:9102",
         .sections = a->sections,
         .validate = alarm_config_validate,
+        .check = check,
+        .start = start,
+        .stop = stop,
+        .reload = reload,
+        .fini = fini,
+        .metrics = metrics,
+        .render_metrics = alarm_render_metrics,
+        .health = alarm_health,
+        .ctx = a,
     };
-    int rc = dsf_cli_parse(&cli, argc, argv);
-    if (rc == 1 && asked_to_check(argc, argv))
-        rc = check_rules(a) ? 2 : 1;
-    if (rc) {
-        dsf_cfg_free(a->sections);
-        return rc == 1 ? 0 : rc;
-    }
-    enum dsf_log_level level;
-    if (dsf_log_parse_level(a->cfg.log_level, &level) == 0)
-        dsf_log_set_default_level(level);
-    if (!*a->cfg.id) {
-        char host[256] = "alarm";
-        gethostname(host, sizeof(host) - 1);
-        free(a->cfg.id);
-        a->cfg.id = strdup(host);
-    }
-    a->base = dsf_loop_new();
-    if (!a->base || dsf_loop_on_signals(a->base, stop, hup, a)) {
-        log_error("cannot create the event loop");
-        return 1;
-    }
-    rc = start(a);
-    shutdown_all(a);
-    return rc;
+    return dsf_daemon_main(&def, argc, argv);
 }

@@ -88,6 +88,15 @@ struct notifier *notifier_new(struct event_base *base, const char *config_path,
     return n;
 }
 
+int notifier_check(const char *config_path, char *err, size_t errlen)
+{
+    struct nf_config *c = nf_config_load(config_path, err, errlen);
+    if (!c)
+        return -1;
+    nf_config_unref(c);
+    return 0;
+}
+
 void notifier_push(struct notifier *n, const struct alarm_alert *a)
 {
     struct nf_alert *copy = nf_alert_copy(a);

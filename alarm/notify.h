@@ -44,6 +44,9 @@ struct notifier;
 struct notifier *notifier_new(struct event_base *base, const char *config_path,
                               const char *state_dir, char *err, size_t errlen);
 
+/* Reads and checks the routing file only (for --check). 0, or -1 with err. */
+int notifier_check(const char *config_path, char *err, size_t errlen);
+
 void notifier_push(struct notifier *n, const struct alarm_alert *a);
 
 /* Adds /api/v1/silences (GET list, POST create, DELETE /api/v1/silences/{id}) to the server. */

@@ -264,7 +264,7 @@ int main(int argc, char **argv)
     static struct writer null_writer;
     struct collector *c = &coll;
     char err[DSF_CFG_ERRLEN];
-    c->sections[0] = (struct dsf_cfg_section){"", collector_config_keys, &c->cfg};
+    collector_config_sections(c);
     if (dsf_cfg_defaults(c->sections, err) ||
         dsf_cfg_set_value(c->sections, "aggregate.rules", "cpu window=10s", "bench", err)) {
         fprintf(stderr, "collector_parse: %s\n", err);

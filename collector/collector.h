@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "common/buf.h"
+#include "common/bus_config.h"
 #include "common/config.h"
 #include "common/metrics.h"
 #include "collector/progress.h"
@@ -13,18 +14,8 @@
 struct collector_config {
     char *id;
     char *input; /* mqtt or kafka */
-    char *log_level;
-    struct {
-        char *url, *username, *password, *tls_ca, *tls_cert, *tls_key;
-        int tls_insecure;
-        char *buckets; /* "all", or a list and ranges: "0-15,32" */
-        int64_t buckets_total;
-        int follow_assign;
-        int64_t session_expiry_s;
-    } mqtt;
-    struct {
-        char *brokers, *group, *username, *password, *tls_ca, *tls_cert, *tls_key;
-    } kafka;
+    struct dsf_mqtt_config mqtt;
+    struct dsf_kafka_config kafka;
     struct {
         char *url, *api, *db, *rp, *precision, *org, *bucket, *token, *username, *password;
         char *gzip_mode; /* true, false or auto */
@@ -47,13 +38,15 @@ struct collector_config {
         int64_t grace_ms;
     } aggregate;
     int64_t skew_ms;
-    char *http_listen;
     char *dlq_topic;
     int64_t heartbeat_ms;
 };
 
 extern const struct dsf_cfg_key collector_config_keys[];
 int collector_config_validate(const struct dsf_cfg_section *secs, const char *origin, char *err);
+struct collector;
+/* Fills c->sections: the collector's keys and the bus groups it takes. */
+void collector_config_sections(struct collector *c);
 
 struct event_base;
 struct dsf_bus;
@@ -76,13 +69,13 @@ struct collector_stats {
 
 struct collector {
     struct collector_config cfg;
-    struct dsf_cfg_section sections[2];
+    struct dsf_cfg_section sections[6];
     struct event_base *base;
     struct dsf_bus *bus;
     struct writer *writer;
     struct aggregate *agg; /* NULL: every line is forwarded as it is */
     struct agents *agents;
-    struct dsf_http_server *http;
+    struct dsf_daemon *daemon;
     struct dsf_metrics metrics;
     struct collector_stats stats;
     struct dsf_buf scratch;       /* a message's lines as written */

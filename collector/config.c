@@ -11,21 +11,8 @@ const struct dsf_cfg_key collector_config_keys[] = {
     {"id", DSF_CFG_STR, "", K(id), "collector id (topics dsf/c/{id}/...); empty: the host name", 0,
      0},
     {"input", DSF_CFG_STR, "mqtt", K(input), "mqtt or kafka", 0, 0},
-    {"log_level", DSF_CFG_STR, "info", K(log_level), "error, warn, info or debug", 0, 0},
-    {"mqtt.url", DSF_CFG_STR, "tcp://127.0.0.1:1883", K(mqtt.url),
-     "broker URL: tcp://host:port or ssl://host:port", 0, 0},
-    DSF_CFG_MQTT_AUTH_KEYS(K),
-    {"mqtt.buckets", DSF_CFG_STR, "all", K(mqtt.buckets),
-     "buckets to consume: all, none, or a list and ranges like 0-15,32", 0, 0},
-    {"mqtt.buckets_total", DSF_CFG_INT, "64", K(mqtt.buckets_total),
-     "number of buckets B, cluster-wide (as the agents' push.buckets)", 1, 65536},
     {"mqtt.follow_assign", DSF_CFG_BOOL, "false", K(mqtt.follow_assign),
      "follow the balancer's retained assignment on dsf/c/{id}/assign", 0, 0},
-    {"mqtt.session_expiry", DSF_CFG_DURATION, "1h", K(mqtt.session_expiry_s),
-     "how long the broker keeps this collector's queue while it is away", 1000, 86400000 * 7.0},
-    {"kafka.brokers", DSF_CFG_STR, "127.0.0.1:9092", K(kafka.brokers), "bootstrap servers", 0, 0},
-    {"kafka.group", DSF_CFG_STR, "dsf-collectors", K(kafka.group), "consumer group", 0, 0},
-    DSF_CFG_KAFKA_AUTH_KEYS(K),
     {"output.url", DSF_CFG_STR, "http://127.0.0.1:8086", K(output.url),
      "time-series store base URL", 0, 0},
     {"output.api", DSF_CFG_STR, "v1", K(output.api),
@@ -73,14 +60,27 @@ const struct dsf_cfg_key collector_config_keys[] = {
     {"skew", DSF_CFG_DURATION, "5m", K(skew_ms),
      "samples further than this from the collector's clock are counted as skewed", 1000,
      86400000 * 365.0},
-    {"http.listen", DSF_CFG_STR, "127.0.0.1:9101", K(http_listen),
-     "/metrics and /healthz address; empty: off", 0, 0},
     {"dlq.topic", DSF_CFG_STR, "dsf/dlq", K(dlq_topic), "where rejected input goes, with a reason",
      0, 0},
     {"heartbeat", DSF_CFG_DURATION, "2s", K(heartbeat_ms),
      "how often the load report goes to dsf/c/{id}/hb", 100, 600000},
     DSF_CFG_END,
 };
+
+void collector_config_sections(struct collector *c)
+{
+    static const char *const consumer_defaults[] = {"session_expiry=1h", NULL};
+    static const char *const group_defaults[] = {"group=dsf-collectors", NULL};
+    struct dsf_cfg_section *s = c->sections;
+    s[0] = (struct dsf_cfg_section){"", collector_config_keys, &c->cfg, NULL};
+    s[1] = (struct dsf_cfg_section){"mqtt", dsf_mqtt_keys, &c->cfg.mqtt, NULL};
+    s[2] =
+        (struct dsf_cfg_section){"mqtt", dsf_mqtt_consumer_keys, &c->cfg.mqtt, consumer_defaults};
+    s[3] = (struct dsf_cfg_section){"kafka", dsf_kafka_keys, &c->cfg.kafka, NULL};
+    s[4] =
+        (struct dsf_cfg_section){"kafka", dsf_kafka_consumer_keys, &c->cfg.kafka, group_defaults};
+    s[5] = (struct dsf_cfg_section){NULL, NULL, NULL, NULL};
+}
 
 int collector_config_validate(const struct dsf_cfg_section *secs, const char *origin, char *err)
 {

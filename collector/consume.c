@@ -165,18 +165,15 @@ int consume_start(struct collector *c, char *err, size_t errlen)
     snprintf(client_id, sizeof(client_id), "dsf-collector-%s", cfg->id);
     snprintf(hb_topic, sizeof(hb_topic), "dsf/c/%s/hb", cfg->id);
     snprintf(offline, sizeof(offline), "{\"id\":\"%s\",\"status\":\"offline\"}", cfg->id);
+    /* A persistent session (mqtt.session_expiry): what arrives while the collector
+     * restarts is queued. */
     struct dsf_bus_options opt = {
-        DSF_BUS_CONNECTION(cfg, kafka),
-        .client_id = client_id,
-        .keepalive_s = 10,
-        /* A persistent session: what arrives while the collector restarts is queued. */
-        .clean_start = 0,
-        .session_expiry_s = (uint32_t)(cfg->mqtt.session_expiry_s / 1000), /* config: ms */
+        .client_id = *cfg->mqtt.client_id ? cfg->mqtt.client_id : client_id,
         .will_topic = kafka ? NULL : hb_topic,
         .will_payload = offline,
-        .group_id = kafka ? cfg->kafka.group : NULL,
         .max_inflight = 1000,
     };
+    dsf_bus_connection(&opt, &cfg->mqtt, &cfg->kafka, kafka);
     struct dsf_bus_callbacks cb = {.on_message = on_message, .arg = c};
     c->bus = dsf_bus_new(c->base, &opt, &cb, err, errlen);
     if (!c->bus)

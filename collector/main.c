@@ -5,12 +5,11 @@
 #include "collector/writer.h"
 #include "common/spool.h"
 #include "common/bus.h"
-#include "common/http.h"
+#include "common/daemon.h"
 #include "common/log.h"
 #include "common/loop.h"
 
 #include <event2/event.h>
-#include <event2/http.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,32 +21,26 @@ static const char usage[] =
     "  every line (bad lines go to the DLQ topic with a reason, the rest of the batch is\n"
     "  kept), keeps the sample's timestamp and the identity tags, and writes batches to\n"
     "  InfluxDB (v1 or v2/v3) or VictoriaMetrics. Only data the store accepted is\n"
-    "  acknowledged: with MQTT by publishing {\"boot\",\"seq\"} on dsf/a/{ns}/{mci}/{vm}/ack\n"
-    "  (agents run with buffer.ack=collector), with Kafka by committing offsets.\n\n"
+    "  acknowledged: with MQTT by publishing the ranges of seq stored, with the agent's boot,\n"
+    "  on dsf/a/{ns}/{mci}/{vm}/ack (agents run with buffer.ack=collector), with Kafka by\n"
+    "  committing offsets. SIGHUP reloads nothing (restart to apply changes).\n\n"
     "EXAMPLES\n"
     "  damselfly-collector --set output.url=http://influx:8086 --set output.db=metrics\n"
     "  damselfly-collector --set input=kafka --set kafka.brokers=k1:9092 --set output.api=vm\n"
     "  curl -s 127.0.0.1:9101/metrics\n";
 
-static void serve_metrics(struct evhttp_request *req, void *arg)
+static void health(void *arg, struct dsf_buf *out)
 {
     struct collector *c = arg;
-    struct dsf_buf out = {0};
-    metrics_render(&c->metrics, &out);
-    dsf_http_reply(req, 200, "text/plain; version=0.0.4; charset=utf-8", out.data, out.len);
-    buf_free(&out);
+    buf_printf(out, ",\"connected\":%s,\"pending_bytes\":%llu,\"agents\":%llu",
+               dsf_bus_connected(c->bus) ? "true" : "false",
+               (unsigned long long)writer_pending_bytes(c->writer),
+               (unsigned long long)c->agents->count);
 }
 
-static void serve_health(struct evhttp_request *req, void *arg)
+static struct dsf_metrics *metrics(void *arg)
 {
-    struct collector *c = arg;
-    char body[256];
-    int n = snprintf(
-        body, sizeof(body),
-        "{\"status\":\"ok\",\"connected\":%s,\"pending_bytes\":%llu,\"agents\":%llu}\n",
-        dsf_bus_connected(c->bus) ? "true" : "false",
-        (unsigned long long)writer_pending_bytes(c->writer), (unsigned long long)c->agents->count);
-    dsf_http_reply(req, 200, "application/json", body, (size_t)n);
+    return &((struct collector *)arg)->metrics;
 }
 
 static double pending_bytes(void *arg)
@@ -185,7 +178,7 @@ static void check_drained(evutil_socket_t fd, short what, void *arg)
 {
     struct collector *c = arg;
     if (writer_pending_bytes(c->writer) == 0 || dsf_mono_ms() > drain_deadline)
-        event_base_loopbreak(c->base);
+        dsf_daemon_exit(c->daemon);
 }
 
 /* Stop taking input, write what is pending (bounded), so its acks go out, then exit. */
@@ -201,9 +194,23 @@ static void stop(void *arg)
     event_add(drain_timer, &tv);
 }
 
-static int start(struct collector *c)
+static void set_default_id(struct collector_config *cfg)
 {
+    if (*cfg->id)
+        return;
+    char host[256] = "collector";
+    gethostname(host, sizeof(host) - 1);
+    free(cfg->id);
+    cfg->id = strdup(host);
+}
+
+static int start(void *arg, struct dsf_daemon *d)
+{
+    struct collector *c = arg;
     char err[512];
+    c->daemon = d;
+    c->base = dsf_daemon_base(d);
+    set_default_id(&c->cfg);
     if (!(c->writer = writer_new(c, err, sizeof(err)))) {
         log_error("output: %s", err);
         return 2;
@@ -214,63 +221,20 @@ static int start(struct collector *c)
         return 2;
     }
     register_metrics(c);
-    if (*c->cfg.http_listen) {
-        struct dsf_http_options opt = {.listen = c->cfg.http_listen};
-        if (!(c->http = dsf_http_new(c->base, &opt, err, sizeof(err)))) {
-            log_error("http: %s", err);
-            return 1;
-        }
-        dsf_http_route(c->http, "/metrics", serve_metrics, c, 0);
-        dsf_http_route(c->http, "/healthz", serve_health, c, 1);
-    }
     if (consume_start(c, err, sizeof(err))) {
         log_error("input: %s", err);
         return 2;
     }
     log_info("started: id=%s input=%s", c->cfg.id, c->cfg.input);
-    event_base_dispatch(c->base);
     return 0;
 }
 
-int main(int argc, char **argv)
+static void fini(void *arg)
 {
-    struct collector *c = &coll;
-    static struct agents agents;
-    c->agents = &agents;
-    agents.metrics = &c->metrics;
-    c->sections[0] = (struct dsf_cfg_section){"", collector_config_keys, &c->cfg};
-    const struct dsf_cli cli = {
-        .prog = "damselfly-collector",
-        .summary = "Damselfly's collector: bus in, validated batches out to the time-series "
-                   "store, acks for what is stored.",
-        .usage = usage,
-        .sections = c->sections,
-        .validate = collector_config_validate,
-    };
-    int rc = dsf_cli_parse(&cli, argc, argv);
-    if (rc) {
-        dsf_cfg_free(c->sections);
-        return rc == 1 ? 0 : rc;
-    }
-    enum dsf_log_level level;
-    if (dsf_log_parse_level(c->cfg.log_level, &level) == 0)
-        dsf_log_set_default_level(level);
-    if (!*c->cfg.id) {
-        char host[256] = "collector";
-        gethostname(host, sizeof(host) - 1);
-        free(c->cfg.id);
-        c->cfg.id = strdup(host);
-    }
-    c->base = dsf_loop_new();
-    if (!c->base || dsf_loop_on_signals(c->base, stop, NULL, c)) {
-        log_error("cannot create the event loop");
-        return 1;
-    }
-    rc = start(c);
+    struct collector *c = arg;
     writer_free(c->writer); /* before the bus: its last completions may publish acks */
     aggregate_free(c->agg); /* after the writer: releases what it never stored, unacked */
     dsf_bus_free(c->bus);
-    dsf_http_free(c->http);
     agents_free(c->agents);
     for (size_t i = 0; i < c->npartitions; i++) {
         if (c->partitions[i])
@@ -286,7 +250,30 @@ int main(int argc, char **argv)
         event_free(c->heartbeat);
     if (drain_timer)
         event_free(drain_timer);
-    event_base_free(c->base);
-    dsf_cfg_free(c->sections);
-    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    struct collector *c = &coll;
+    static struct agents agents;
+    c->agents = &agents;
+    agents.metrics = &c->metrics;
+    collector_config_sections(c);
+    const struct dsf_daemon_def def = {
+        .prog = "damselfly-collector",
+        .name = "collector",
+        .summary = "Damselfly's collector: bus in, validated batches out to the time-series "
+                   "store, acks for what is stored.",
+        .usage = usage,
+        .http_listen = "127.0.0.1:9101",
+        .sections = c->sections,
+        .validate = collector_config_validate,
+        .start = start,
+        .stop = stop,
+        .fini = fini,
+        .metrics = metrics,
+        .health = health,
+        .ctx = c,
+    };
+    return dsf_daemon_main(&def, argc, argv);
 }

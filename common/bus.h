@@ -67,19 +67,6 @@ static inline const char *dsf_bus_opt(const char *s)
     return s && *s ? s : NULL;
 }
 
-/* Designated initializers for the connection of a component whose config has the usual
- * mqtt.{url,username,password,tls_*} and kafka.{brokers,username,password,tls_*} members
- * (DSF_CFG_MQTT_AUTH_KEYS, DSF_CFG_KAFKA_AUTH_KEYS). */
-#define DSF_BUS_CONNECTION(cfg, is_kafka)                                                          \
-    .kind = (is_kafka) ? DSF_BUS_KAFKA : DSF_BUS_MQTT,                                             \
-    .brokers = (is_kafka) ? (cfg)->kafka.brokers : (cfg)->mqtt.url,                                \
-    .username = dsf_bus_opt((is_kafka) ? (cfg)->kafka.username : (cfg)->mqtt.username),            \
-    .password = dsf_bus_opt((is_kafka) ? (cfg)->kafka.password : (cfg)->mqtt.password),            \
-    .tls_ca = dsf_bus_opt((is_kafka) ? (cfg)->kafka.tls_ca : (cfg)->mqtt.tls_ca),                  \
-    .tls_cert = dsf_bus_opt((is_kafka) ? (cfg)->kafka.tls_cert : (cfg)->mqtt.tls_cert),            \
-    .tls_key = dsf_bus_opt((is_kafka) ? (cfg)->kafka.tls_key : (cfg)->mqtt.tls_key),               \
-    .tls_insecure = (cfg)->mqtt.tls_insecure
-
 struct dsf_bus_callbacks {
     void (*on_connect)(void *arg);
     void (*on_disconnect)(void *arg, const char *reason);

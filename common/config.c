@@ -1,5 +1,7 @@
 #define DSF_MODULE "config"
 #include "common/config.h"
+#include "common/file.h"
+#include "common/http.h"
 #include "common/log.h"
 
 #include <ctype.h>
@@ -15,6 +17,10 @@
 #ifndef DSF_VERSION
 #define DSF_VERSION "0.1.0"
 #endif
+
+extern char **environ;
+/* Generated at build time (cmake/commit.cmake): the commit the binary was built from. */
+extern const char dsf_build_commit[];
 
 static int fail(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int fail(char *err, const char *fmt, ...)
@@ -43,6 +49,8 @@ static const char *type_name(enum dsf_cfg_type t)
         return "size";
     case DSF_CFG_STRLIST:
         return "string list";
+    case DSF_CFG_LISTEN:
+        return "address";
     }
     return "value";
 }
@@ -222,6 +230,16 @@ static int store_string(const struct dsf_cfg_key *k, const char *name, void *obj
         *(double *)field = v;
         return 0;
     }
+    case DSF_CFG_LISTEN: {
+        char host[256];
+        int port;
+        if (*value && dsf_split_hostport(value, host, sizeof(host), &port))
+            return fail(err,
+                        "%s: key '%s': expected host:port, [v6]:port or :port with a port "
+                        "of 0-65535, got '%s'",
+                        origin, name, value);
+    }
+    /* fall through: stored as a string */
     case DSF_CFG_STR: {
         char *copy = strdup(value);
         if (!copy)
@@ -297,6 +315,7 @@ static int store_json(const struct dsf_cfg_key *k, const char *name, void *obj, 
             break;
         return store_string(k, name, obj, json_string_value(v), origin, err);
     case DSF_CFG_STR:
+    case DSF_CFG_LISTEN:
         if (!json_is_string(v))
             break;
         return store_string(k, name, obj, json_string_value(v), origin, err);
@@ -382,31 +401,11 @@ int dsf_cfg_load_json(const struct dsf_cfg_section *secs, const char *text, size
 
 int dsf_cfg_load_file(const struct dsf_cfg_section *secs, const char *path, char *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return fail(err, "%s: cannot open: %s", path, strerror(errno));
-    char *text = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        if (len + 4096 > cap) {
-            cap = cap ? cap * 2 : 8192;
-            char *grown = realloc(text, cap);
-            if (!grown) {
-                free(text);
-                fclose(f);
-                return fail(err, "%s: out of memory", path);
-            }
-            text = grown;
-        }
-        size_t got = fread(text + len, 1, cap - len, f);
-        len += got;
-        if (got == 0)
-            break;
-    }
-    int read_error = ferror(f);
-    fclose(f);
-    int rc = read_error ? fail(err, "%s: read error", path)
-                        : dsf_cfg_load_json(secs, text, len, path, err);
+    size_t len;
+    char *text = dsf_read_file(path, &len);
+    if (!text)
+        return fail(err, "%s: cannot read: %s", path, strerror(errno));
+    int rc = dsf_cfg_load_json(secs, text, len, path, err);
     free(text);
     return rc;
 }
@@ -444,22 +443,100 @@ static void env_name(const char *prefix, const char *key, char *out, size_t cap)
     out[n] = '\0';
 }
 
-int dsf_cfg_env(const struct dsf_cfg_section *secs, const char *prefix, char *err)
+/* Levenshtein distance, capped: enough to suggest a key for a mistyped variable. */
+static size_t edit_distance(const char *a, const char *b)
 {
+    size_t la = strlen(a), lb = strlen(b), row[128];
+    if (la >= 127 || lb >= 127)
+        return SIZE_MAX;
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j], best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            diag = up;
+            row[j] = best;
+        }
+    }
+    return row[lb];
+}
+
+/* The variable name of the key closest to name, when it is within two edits; 0 or -1. */
+static int closest_env_key(const struct dsf_cfg_section *secs, const char *prefix, const char *name,
+                           char *out, size_t cap)
+{
+    size_t best = 3;
     for (; secs->keys; secs++) {
         for (const struct dsf_cfg_key *k = secs->keys; k->key; k++) {
-            char full[256], name[300], origin[320];
+            char full[256], env[300];
             full_name(secs, k, full, sizeof(full));
+            env_name(prefix, full, env, sizeof(env));
+            if (strcmp(env, name) == 0)
+                return -2; /* a key after all */
+            size_t d = edit_distance(env, name);
+            if (d < best) {
+                best = d;
+                snprintf(out, cap, "%s", env);
+            }
+        }
+    }
+    return best < 3 ? 0 : -1;
+}
+
+/* A mistyped variable is otherwise silently ignored: say so, with the likely key. */
+static void warn_unknown_env(const struct dsf_cfg_section *secs, const char *prefix)
+{
+    size_t plen = strlen(prefix);
+    for (char **e = environ; e && *e; e++) {
+        const char *eq = strchr(*e, '=');
+        char name[300], near[300];
+        if (!eq || strncmp(*e, prefix, plen) != 0 || (size_t)(eq - *e) >= sizeof(name))
+            continue;
+        snprintf(name, sizeof(name), "%.*s", (int)(eq - *e), *e);
+        if (strcmp(name + plen, "CONFIG") == 0)
+            continue;
+        int found = closest_env_key(secs, prefix, name, near, sizeof(near));
+        if (found == 0)
+            log_warn("environment %s is not a configuration key (ignored); did you mean %s?", name,
+                     near);
+        else if (found == -1)
+            log_warn("environment %s is not a configuration key (ignored; see --help)", name);
+    }
+}
+
+int dsf_cfg_env(const struct dsf_cfg_section *secs, const char *prefix, char *err)
+{
+    warn_unknown_env(secs, prefix);
+    for (const struct dsf_cfg_section *sec = secs; sec->keys; sec++) {
+        for (const struct dsf_cfg_key *k = sec->keys; k->key; k++) {
+            char full[256], name[300], origin[400];
+            full_name(sec, k, full, sizeof(full));
             env_name(prefix, full, name, sizeof(name));
             const char *v = getenv(name);
             if (!v)
                 continue;
-            snprintf(origin, sizeof(origin), "environment %s", name);
-            if (store_string(k, full, secs->obj, v, origin, err))
+            snprintf(origin, sizeof(origin), "environment %s='%.60s'", name, v);
+            if (store_string(k, full, sec->obj, v, origin, err))
                 return -1;
         }
     }
     return 0;
+}
+
+/* The default of a row: the section's override when it has one. */
+static const char *row_default(const struct dsf_cfg_section *sec, const struct dsf_cfg_key *k)
+{
+    size_t n = strlen(k->key);
+    for (const char *const *d = sec->defaults; d && *d; d++)
+        if (strncmp(*d, k->key, n) == 0 && (*d)[n] == '=')
+            return *d + n + 1;
+    return k->def;
 }
 
 int dsf_cfg_defaults(const struct dsf_cfg_section *secs, char *err)
@@ -468,7 +545,8 @@ int dsf_cfg_defaults(const struct dsf_cfg_section *secs, char *err)
         for (const struct dsf_cfg_key *k = secs->keys; k->key; k++) {
             char full[256];
             full_name(secs, k, full, sizeof(full));
-            if (k->def && store_string(k, full, secs->obj, k->def, "built-in default", err))
+            const char *def = row_default(secs, k);
+            if (def && store_string(k, full, secs->obj, def, "built-in default", err))
                 return -1;
         }
     }
@@ -480,7 +558,7 @@ void dsf_cfg_free(const struct dsf_cfg_section *secs)
     for (; secs->keys; secs++)
         for (const struct dsf_cfg_key *k = secs->keys; k->key; k++) {
             char *field = (char *)secs->obj + k->offset;
-            if (k->type == DSF_CFG_STR) {
+            if (k->type == DSF_CFG_STR || k->type == DSF_CFG_LISTEN) {
                 free(*(char **)field);
                 *(char **)field = NULL;
             } else if (k->type == DSF_CFG_STRLIST) {
@@ -499,8 +577,9 @@ void dsf_cfg_help(const struct dsf_cfg_section *secs, const char *env_prefix, FI
             char full[256], env[300];
             full_name(secs, k, full, sizeof(full));
             env_name(env_prefix, full, env, sizeof(env));
+            const char *def = row_default(secs, k);
             fprintf(out, "  %s (%s, default: %s)\n      %s\n      env: %s\n", full,
-                    type_name(k->type), k->def && *k->def ? k->def : "none", k->desc, env);
+                    type_name(k->type), def && *def ? def : "none", k->desc, env);
         }
     }
 }
@@ -565,7 +644,7 @@ int dsf_cli_parse(const struct dsf_cli *cli, int argc, char **argv)
             rc = 1;
             break;
         case 'V':
-            printf("%s %s\n", cli->prog, DSF_VERSION);
+            printf("%s %s\n", cli->prog, dsf_version_string());
             rc = 1;
             break;
         default:
@@ -594,8 +673,20 @@ int dsf_cli_parse(const struct dsf_cli *cli, int argc, char **argv)
     }
     free(sets);
     if (rc == 0 && check_only) {
+        if (cli->check && cli->check(cli->check_arg, err, sizeof(err))) {
+            fprintf(stderr, "%s: configuration error: %s\n", cli->prog, err);
+            return 2;
+        }
         printf("%s: configuration OK\n", origin);
         rc = 1;
     }
     return rc;
+}
+
+const char *dsf_version_string(void)
+{
+    static char s[128];
+    if (!*s)
+        snprintf(s, sizeof(s), "%s (commit %s)", DSF_VERSION, dsf_build_commit);
+    return s;
 }

@@ -19,6 +19,7 @@ enum dsf_cfg_type {
     DSF_CFG_DURATION, /* int64_t milliseconds; "500ms", "2s", "1m", "1h" or seconds as number */
     DSF_CFG_SIZE,     /* uint64_t bytes; "8MiB", "64KiB", "1G" or bytes as number */
     DSF_CFG_STRLIST,  /* struct dsf_strlist; JSON array or comma-separated string */
+    DSF_CFG_LISTEN,   /* char *: "host:port", "[v6]:port" or ":port" (port 0-65535); "": off */
 };
 
 struct dsf_strlist {
@@ -41,36 +42,18 @@ struct dsf_cfg_key {
     }
 #define DSF_CFG_ERRLEN 512
 
-/* Rows every bus client shares, for a config struct with the same member names; K is the
- * component's offsetof macro. MQTT credentials and TLS, then Kafka SASL credentials and CA. */
-/* clang-format off */
-#define DSF_CFG_MQTT_AUTH_KEYS(K)                                                              \
-    {"mqtt.username", DSF_CFG_STR, "", K(mqtt.username), "broker user name", 0, 0},           \
-    {"mqtt.password", DSF_CFG_STR, "", K(mqtt.password), "broker password", 0, 0},            \
-    {"mqtt.tls_ca", DSF_CFG_STR, "", K(mqtt.tls_ca), "CA certificate file (PEM)", 0, 0},      \
-    {"mqtt.tls_cert", DSF_CFG_STR, "", K(mqtt.tls_cert), "client certificate file (PEM)",     \
-     0, 0},                                                                                    \
-    {"mqtt.tls_key", DSF_CFG_STR, "", K(mqtt.tls_key), "client key file (PEM)", 0, 0},        \
-    {"mqtt.tls_insecure", DSF_CFG_BOOL, "false", K(mqtt.tls_insecure),                         \
-     "skip verifying the broker's certificate (testing only)", 0, 0}
-#define DSF_CFG_KAFKA_AUTH_KEYS(K)                                                             \
-    {"kafka.username", DSF_CFG_STR, "", K(kafka.username), "SASL user (PLAIN)", 0, 0},        \
-    {"kafka.password", DSF_CFG_STR, "", K(kafka.password), "SASL password", 0, 0},            \
-    {"kafka.tls_ca", DSF_CFG_STR, "", K(kafka.tls_ca), "CA certificate file (PEM)", 0, 0},     \
-    {"kafka.tls_cert", DSF_CFG_STR, "", K(kafka.tls_cert), "client certificate file (PEM)",   \
-     0, 0},                                                                                    \
-    {"kafka.tls_key", DSF_CFG_STR, "", K(kafka.tls_key), "client key file (PEM)", 0, 0}
-/* clang-format on */
-
 /*
  * A configuration is a list of sections, each a table with the struct it fills: the
- * component's own keys (prefix "") and one section per plugin ("inputs.cpu"), so each
- * plugin owns its table and its options struct. The list ends with a NULL keys pointer.
+ * component's own keys (prefix "") and one section per plugin ("inputs.cpu") or shared group
+ * of keys ("mqtt", "http": common/bus_config.h, common/daemon.h), so each owns its table and
+ * its struct. A shared table can take other defaults per component: `defaults` lists
+ * "key=value" (key without the prefix), NULL-terminated. The list ends with a NULL keys.
  */
 struct dsf_cfg_section {
     const char *prefix;
     const struct dsf_cfg_key *keys;
     void *obj;
+    const char *const *defaults;
 };
 
 /* Every call returns 0, or -1 with a message naming the origin and the key in err. */
@@ -82,7 +65,8 @@ int dsf_cfg_set(const struct dsf_cfg_section *secs, const char *assignment, cons
                 char *err);
 int dsf_cfg_set_value(const struct dsf_cfg_section *secs, const char *key, const char *value,
                       const char *origin, char *err);
-/* Applies PREFIX<KEY> variables (dots and dashes become '_', upper case). */
+/* Applies PREFIX<KEY> variables (dots and dashes become '_', upper case); warns about PREFIX*
+ * variables that name no key (but PREFIX"CONFIG"), with the closest key when one is near. */
 int dsf_cfg_env(const struct dsf_cfg_section *secs, const char *prefix, char *err);
 void dsf_cfg_help(const struct dsf_cfg_section *secs, const char *env_prefix, FILE *out);
 void dsf_cfg_free(const struct dsf_cfg_section *secs);
@@ -104,7 +88,13 @@ struct dsf_cli {
     const struct dsf_cfg_section *sections;
     /* Optional whole-config check after loading (identity present, ...). Return -1 + err. */
     int (*validate)(const struct dsf_cfg_section *secs, const char *origin, char *err);
+    /* Optional, for --check: loads everything a start would load (rule files, routing
+     * files, ...) without binding or connecting. Return -1 + err. */
+    int (*check)(void *arg, char *err, size_t errlen);
+    void *check_arg;
 };
 int dsf_cli_parse(const struct dsf_cli *cli, int argc, char **argv);
+/* "1.2.3 (commit abc123def456)": the version and the commit it was built from. */
+const char *dsf_version_string(void);
 
 #endif

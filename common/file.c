@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static int write_all(int fd, const char *p, size_t n)
@@ -191,4 +192,26 @@ void dsf_file_writer_free(struct dsf_file_writer *w)
     pthread_mutex_destroy(&w->lock);
     pthread_cond_destroy(&w->wake);
     free(w);
+}
+
+int dsf_mkdir_p(const char *path, mode_t mode, char *err, size_t errlen)
+{
+    char dir[4096];
+    if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir)) {
+        snprintf(err, errlen, "%.100s...: path too long", path);
+        return -1;
+    }
+    for (char *p = dir + 1;; p++) {
+        if (*p != '/' && *p != '\0')
+            continue;
+        char c = *p;
+        *p = '\0';
+        if (mkdir(dir, mode) && errno != EEXIST) {
+            snprintf(err, errlen, "cannot create directory %s: %s", dir, strerror(errno));
+            return -1;
+        }
+        *p = c;
+        if (!c)
+            return 0;
+    }
 }

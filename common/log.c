@@ -1,4 +1,5 @@
 #include "common/log.h"
+#include "common/utf8.h"
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -7,6 +8,7 @@
 #include <time.h>
 
 static enum dsf_log_level current_level = DSF_LOG_INFO;
+static enum dsf_log_format current_format = DSF_LOG_TEXT;
 static int level_pinned;
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
@@ -38,6 +40,49 @@ int dsf_log_parse_level(const char *name, enum dsf_log_level *out)
     return -1;
 }
 
+int dsf_log_parse_format(const char *name, enum dsf_log_format *out)
+{
+    if (strcmp(name, "text") == 0)
+        *out = DSF_LOG_TEXT;
+    else if (strcmp(name, "json") == 0)
+        *out = DSF_LOG_JSON;
+    else
+        return -1;
+    return 0;
+}
+
+void dsf_log_set_format(enum dsf_log_format format)
+{
+    current_format = format;
+}
+
+/* A JSON string body: quotes, backslashes and control characters escaped, bytes that are not
+ * UTF-8 (messages may quote what came from the network) replaced by U+FFFD. */
+static size_t json_escape(const char *s, char *out, size_t cap)
+{
+    size_t n = 0;
+    while (*s && n + 8 < cap) {
+        unsigned char c = (unsigned char)*s;
+        size_t seq = c < 0x80 ? 1 : utf8_sequence_len((const unsigned char *)s, strlen(s));
+        if (c == '"' || c == '\\') {
+            out[n++] = '\\';
+            out[n++] = (char)c;
+        } else if (c < 0x20) {
+            n += (size_t)snprintf(out + n, cap - n, "\\u%04x", c);
+        } else if (seq == 0) {
+            memcpy(out + n, "\xef\xbf\xbd", 3);
+            n += 3;
+            seq = 1;
+        } else {
+            memcpy(out + n, s, seq);
+            n += seq;
+        }
+        s += seq ? seq : 1;
+    }
+    out[n] = '\0';
+    return n;
+}
+
 void dsf_log(enum dsf_log_level level, const char *module, const char *fmt, ...)
 {
     if (level > current_level)
@@ -47,14 +92,20 @@ void dsf_log(enum dsf_log_level level, const char *module, const char *fmt, ...)
     struct tm tm;
     clock_gettime(CLOCK_REALTIME, &now);
     gmtime_r(&now.tv_sec, &tm);
-    int n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-5s [%s] ",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                     now.tv_nsec / 1000000, level_names[level], module);
+    char stamp[40];
+    snprintf(stamp, sizeof(stamp), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, now.tv_nsec / 1000000);
     va_list ap;
     va_start(ap, fmt);
-    if (n > 0 && (size_t)n < sizeof(line))
-        vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+    vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
     /* One write per line so lines from several threads do not interleave. */
-    fprintf(stderr, "%s\n", line);
+    if (current_format == DSF_LOG_JSON) {
+        char msg[6 * sizeof(line) + 1];
+        json_escape(line, msg, sizeof(msg));
+        fprintf(stderr, "{\"time\":\"%s\",\"level\":\"%s\",\"module\":\"%s\",\"msg\":\"%s\"}\n",
+                stamp, level_names[level], module, msg);
+    } else {
+        fprintf(stderr, "%s %-5s [%s] %s\n", stamp, level_names[level], module, line);
+    }
 }

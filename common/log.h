@@ -3,6 +3,9 @@
 #define DSF_LOG_H
 
 enum dsf_log_level { DSF_LOG_ERROR = 0, DSF_LOG_WARN, DSF_LOG_INFO, DSF_LOG_DEBUG };
+/* text: "2026-01-02T03:04:05.678Z info  [module] message"; json: one object per line with
+ * time, level, module and msg (for log shippers). */
+enum dsf_log_format { DSF_LOG_TEXT = 0, DSF_LOG_JSON };
 
 void dsf_log_set_level(enum dsf_log_level level);
 /* Applies a level from a config file unless --log-level already set one. */
@@ -10,6 +13,9 @@ void dsf_log_set_default_level(enum dsf_log_level level);
 enum dsf_log_level dsf_log_get_level(void);
 /* Returns 0 and sets *out for "error", "warn", "info" or "debug"; -1 otherwise. */
 int dsf_log_parse_level(const char *name, enum dsf_log_level *out);
+/* Returns 0 and sets *out for "text" or "json"; -1 otherwise. */
+int dsf_log_parse_format(const char *name, enum dsf_log_format *out);
+void dsf_log_set_format(enum dsf_log_format format);
 void dsf_log(enum dsf_log_level level, const char *module, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

@@ -48,7 +48,7 @@ static int own_options(struct fed *f, const struct fed_config *c, struct fed_err
         return 0;
     if (!(f->own_options = calloc(1, d->options_size ? d->options_size : 1)))
         return fed_fail(err, FED_EIO, "open driver", ENOMEM, "out of memory");
-    f->own_secs[0] = (struct dsf_cfg_section){"", d->keys, f->own_options};
+    f->own_secs[0] = (struct dsf_cfg_section){"", d->keys, f->own_options, NULL};
     char msg[DSF_CFG_ERRLEN] = "";
     char origin[64];
     snprintf(origin, sizeof(origin), "%s driver options", d->name);

@@ -675,7 +675,7 @@ static struct dsf_cfg_section *build_sections(struct cli_config *cfg)
     struct dsf_cfg_section *secs = calloc(n + 2, sizeof(*secs));
     if (!secs)
         return NULL;
-    secs[0] = (struct dsf_cfg_section){"", cli_keys, cfg};
+    secs[0] = (struct dsf_cfg_section){"", cli_keys, cfg, NULL};
     for (size_t i = 0; i < n; i++) {
         const struct fed_driver *d = fed_drivers[i];
         if (!d->keys)
@@ -683,7 +683,7 @@ static struct dsf_cfg_section *build_sections(struct cli_config *cfg)
         void *opts = calloc(1, d->options_size ? d->options_size : 1);
         if (!opts)
             return NULL;
-        secs[k++] = (struct dsf_cfg_section){d->name, d->keys, opts};
+        secs[k++] = (struct dsf_cfg_section){d->name, d->keys, opts, NULL};
     }
     return secs;
 }

@@ -119,7 +119,7 @@ static const struct {
 static int load_table(const struct dsf_cfg_key *table, void *obj, json_t *o, const char *skip[],
                       const char *origin, char *err, size_t errlen)
 {
-    struct dsf_cfg_section secs[] = {{"", table, obj}, {NULL, NULL, NULL}};
+    struct dsf_cfg_section secs[] = {{"", table, obj, NULL}, {NULL, NULL, NULL, NULL}};
     char e[DSF_CFG_ERRLEN];
     if (dsf_cfg_defaults(secs, e))
         return ERR("%s", e);
@@ -191,7 +191,7 @@ static const struct dsf_cfg_key *kind_table(enum nf_kind k)
 
 static void free_integration(struct nf_integration *in)
 {
-    struct dsf_cfg_section secs[] = {{"", kind_table(in->kind), &in->o}, {NULL, NULL, NULL}};
+    struct dsf_cfg_section secs[] = {{"", kind_table(in->kind), &in->o, NULL}, {NULL, NULL, NULL, NULL}};
     dsf_cfg_free(secs);
 }
 
@@ -235,7 +235,7 @@ static int parse_receiver(struct nf_receiver *r, json_t *o, const char *origin, 
     static const char *skip[] = {"slack_configs", "email_configs", "webhook_configs",
                                  "alertmanager_configs", NULL};
     struct recv_keys k = {0};
-    struct dsf_cfg_section secs[] = {{"", recv_table, &k}, {NULL, NULL, NULL}};
+    struct dsf_cfg_section secs[] = {{"", recv_table, &k, NULL}, {NULL, NULL, NULL, NULL}};
     int rc = load_table(recv_table, &k, o, skip, origin, err, errlen);
     if (rc == 0 && (!k.name || !*k.name))
         rc = ERR("%s: key 'name' is required", origin);
@@ -321,7 +321,7 @@ static int parse_route(struct nf_route *rt, const struct nf_route *parent, json_
 {
     static const char *skip[] = {"routes", NULL};
     struct route_keys k = {.group_wait = -1, .group_interval = -1, .repeat_interval = -1};
-    struct dsf_cfg_section secs[] = {{"", route_table, &k}, {NULL, NULL, NULL}};
+    struct dsf_cfg_section secs[] = {{"", route_table, &k, NULL}, {NULL, NULL, NULL, NULL}};
     int rc = load_table(route_table, &k, o, skip, origin, err, errlen);
     if (rc == 0) {
         rt->cont = k.cont;

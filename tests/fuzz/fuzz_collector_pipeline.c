@@ -18,7 +18,7 @@ static struct agents agents;
 static void setup(void)
 {
     char err[DSF_CFG_ERRLEN];
-    c.sections[0] = (struct dsf_cfg_section){"", collector_config_keys, &c.cfg};
+    collector_config_sections(&c);
     if (dsf_cfg_defaults(c.sections, err) ||
         dsf_cfg_set(c.sections, "batch.max_pending=64KiB", "fuzz", err) ||
         dsf_cfg_set(c.sections, "batch.lines=1000000", "fuzz", err) ||

@@ -13,12 +13,12 @@ static struct dsf_cfg_section *sections(struct agent_config *cfg, void **options
     while (dsf_inputs[n])
         n++;
     struct dsf_cfg_section *secs = calloc(n + 2, sizeof(*secs));
-    secs[0] = (struct dsf_cfg_section){"", agent_config_keys, cfg};
+    secs[0] = (struct dsf_cfg_section){"", agent_config_keys, cfg, NULL};
     for (size_t i = 0; i < n; i++) {
         static char prefixes[32][64];
         snprintf(prefixes[i], sizeof(prefixes[i]), "inputs.%s", dsf_inputs[i]->name);
         options[i] = calloc(1, dsf_inputs[i]->options_size);
-        secs[i + 1] = (struct dsf_cfg_section){prefixes[i], dsf_inputs[i]->options, options[i]};
+        secs[i + 1] = (struct dsf_cfg_section){prefixes[i], dsf_inputs[i]->options, options[i], NULL};
     }
     return secs;
 }

@@ -37,8 +37,8 @@ static inline int input_try_start(struct input_run *r, const struct dsf_input *i
     memset(r, 0, sizeof(*r));
     r->in = in;
     r->opts = calloc(1, in->options_size);
-    r->secs[0] = (struct dsf_cfg_section){"", in->options, r->opts};
-    r->secs[1] = (struct dsf_cfg_section){NULL, NULL, NULL};
+    r->secs[0] = (struct dsf_cfg_section){"", in->options, r->opts, NULL};
+    r->secs[1] = (struct dsf_cfg_section){NULL, NULL, NULL, NULL};
     if (dsf_cfg_defaults(r->secs, err) ||
         dsf_cfg_load_json(r->secs, json, strlen(json), "test", err))
         return -1;

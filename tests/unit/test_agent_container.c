@@ -311,7 +311,7 @@ static void test_sys_elsewhere(void **state)
     struct input_run r = {0};
     r.in = &dsf_input_container;
     r.opts = calloc(1, r.in->options_size);
-    r.secs[0] = (struct dsf_cfg_section){"", r.in->options, r.opts};
+    r.secs[0] = (struct dsf_cfg_section){"", r.in->options, r.opts, NULL};
     int started = !dsf_cfg_defaults(r.secs, err) &&
                   !dsf_cfg_load_json(r.secs, json, strlen(json), "test", err) &&
                   !r.in->init(&r.ctx, r.opts, &env, err);

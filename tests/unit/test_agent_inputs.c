@@ -70,7 +70,7 @@ static void start(struct running *r, const struct dsf_input *def, const char *co
     snprintf(r->prefix, sizeof(r->prefix), "inputs.%s", def->name);
     r->options = calloc(1, def->options_size);
     assert_non_null(r->options);
-    r->sections[0] = (struct dsf_cfg_section){r->prefix, def->options, r->options};
+    r->sections[0] = (struct dsf_cfg_section){r->prefix, def->options, r->options, NULL};
     assert_int_equal(dsf_cfg_defaults(r->sections, err), 0);
     assert_int_equal(*(int *)r->options, 1); /* enabled by default */
     for (; overrides && *overrides; overrides++) {

@@ -15,6 +15,7 @@
 
 #include "common/bucket.h"
 #include "common/bus.h"
+#include "common/bus_config.h"
 #include "common/loop.h"
 
 #include <event2/event.h>
@@ -493,20 +494,44 @@ static void test_bad_options(void **state)
     event_base_free(base);
 }
 
-/* DSF_BUS_CONNECTION gives each kind its own credentials and TLS files. */
+/* The configured connection gives each kind its own credentials, TLS files and TLS
+ * verification, loaded through the shared row sets as a daemon loads them. */
 static void test_connection_mapping(void **state)
 {
     struct {
-        struct {
-            char *url, *username, *password, *tls_ca, *tls_cert, *tls_key;
-            int tls_insecure;
-        } mqtt;
-        struct {
-            char *brokers, *username, *password, *tls_ca, *tls_cert, *tls_key;
-        } kafka;
-    } cfg = {{"tcp://broker.invalid:1883", "mu", "mp", "m-ca.pem", "m.crt", "m.key", 1},
-             {"kafka.invalid:9093", "ku", "kp", "", "/nonexistent/k.crt", "k.key"}};
-    struct dsf_bus_options k = {DSF_BUS_CONNECTION(&cfg, 1)}, m = {DSF_BUS_CONNECTION(&cfg, 0)};
+        struct dsf_mqtt_config mqtt;
+        struct dsf_kafka_config kafka;
+    } cfg = {0};
+    const struct dsf_cfg_section secs[] = {
+        {"mqtt", dsf_mqtt_keys, &cfg.mqtt, NULL},
+        {"mqtt", dsf_mqtt_consumer_keys, &cfg.mqtt, NULL},
+        {"kafka", dsf_kafka_keys, &cfg.kafka, NULL},
+        {NULL, NULL, NULL, NULL},
+    };
+    const char *json = "{\"mqtt\": {\"url\": \"tcp://broker.invalid:1883\", \"username\": \"mu\","
+                       " \"password\": \"mp\", \"tls_ca\": \"m-ca.pem\", \"tls_cert\": \"m.crt\","
+                       " \"tls_key\": \"m.key\", \"tls_insecure\": true,"
+                       " \"session_expiry\": \"90s\"},"
+                       " \"kafka\": {\"brokers\": \"kafka.invalid:9093\", \"username\": \"ku\","
+                       " \"password\": \"kp\", \"tls_cert\": \"/nonexistent/k.crt\","
+                       " \"tls_key\": \"k.key\"}}";
+    char cerr[DSF_CFG_ERRLEN];
+    if (dsf_cfg_defaults(secs, cerr) || dsf_cfg_load_json(secs, json, strlen(json), "test", cerr))
+        fail_msg("%s", cerr);
+    struct dsf_bus_options k = {0}, m = {0};
+    dsf_bus_connection(&k, &cfg.mqtt, &cfg.kafka, 1);
+    dsf_bus_connection(&m, &cfg.mqtt, &cfg.kafka, 0);
+    /* mqtt.tls_insecure is the broker's alone: Kafka verifies unless kafka.tls_insecure. */
+    assert_int_equal(k.tls_insecure, 0);
+    assert_int_equal(m.session_expiry_s, 90);
+    assert_int_equal(m.clean_start, 0);
+    assert_int_equal(dsf_cfg_set_value(secs, "kafka.tls_insecure", "true", "test", cerr), 0);
+    assert_int_equal(dsf_cfg_set_value(secs, "mqtt.session_expiry", "0s", "test", cerr), 0);
+    struct dsf_bus_options k2 = {0}, m2 = {0};
+    dsf_bus_connection(&k2, &cfg.mqtt, &cfg.kafka, 1);
+    dsf_bus_connection(&m2, &cfg.mqtt, &cfg.kafka, 0);
+    assert_int_equal(k2.tls_insecure, 1);
+    assert_int_equal(m2.clean_start, 1);
     assert_int_equal(k.kind, DSF_BUS_KAFKA);
     assert_string_equal(k.brokers, "kafka.invalid:9093");
     assert_string_equal(k.username, "ku");
@@ -529,6 +554,7 @@ static void test_connection_mapping(void **state)
     if (!strstr(err, "certificate"))
         fail_msg("the error does not name the client certificate: %s", err);
     event_base_free(base);
+    dsf_cfg_free(secs);
 }
 
 int main(void)

@@ -61,7 +61,7 @@ static struct fixture *setup(const char *rules)
 {
     struct fixture *f = calloc(1, sizeof(*f));
     char err[DSF_CFG_ERRLEN];
-    f->c.sections[0] = (struct dsf_cfg_section){"", collector_config_keys, &f->c.cfg};
+    collector_config_sections(&f->c);
     assert_int_equal(dsf_cfg_defaults(f->c.sections, err), 0);
     assert_int_equal(dsf_cfg_set_value(f->c.sections, "aggregate.rules", rules, "test", err), 0);
     f->a = aggregate_new(&f->c, take, &f->sink, err, sizeof(err));

@@ -53,8 +53,8 @@ struct fixture {
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
-    f->secs[0] = (struct dsf_cfg_section){"", main_keys, &f->m};
-    f->secs[1] = (struct dsf_cfg_section){"inputs.cpu", plugin_keys, &f->p};
+    f->secs[0] = (struct dsf_cfg_section){"", main_keys, &f->m, NULL};
+    f->secs[1] = (struct dsf_cfg_section){"inputs.cpu", plugin_keys, &f->p, NULL};
     assert_int_equal(dsf_cfg_defaults(f->secs, f->err), 0);
     *state = f;
     return 0;

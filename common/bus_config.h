@@ -1,0 +1,48 @@
+/*
+ * The bus connection as configured: one struct per transport, embedded in each component's
+ * config, and its rows declared once here. Components add the row sets they use as sections
+ * with prefix "mqtt" or "kafka" (common/config.h), overriding defaults where theirs differ.
+ */
+#ifndef DSF_BUS_CONFIG_H
+#define DSF_BUS_CONFIG_H
+
+#include <stdint.h>
+
+#include "common/config.h"
+
+struct dsf_bus_options;
+
+struct dsf_mqtt_config {
+    char *url, *client_id, *username, *password, *tls_ca, *tls_cert, *tls_key;
+    int tls_insecure;
+    int64_t keepalive_s;
+    /* Consumers of metric buckets (collector, alarm engine). */
+    char *buckets; /* "all", "none", or a list and ranges: "0-15,32" */
+    int64_t buckets_total;
+    int64_t session_expiry_ms; /* 0: a clean session */
+    int follow_assign;         /* follow the balancer's retained assignment */
+};
+
+struct dsf_kafka_config {
+    char *brokers, *username, *password, *tls_ca, *tls_cert, *tls_key;
+    int tls_insecure;
+    char *group;       /* consumers */
+    char *compression; /* producers */
+    int64_t linger_ms;
+};
+
+/* Connection: url, client_id, username, password, tls_*, keepalive. */
+extern const struct dsf_cfg_key dsf_mqtt_keys[];
+/* Bucket consumers: buckets, buckets_total, session_expiry. */
+extern const struct dsf_cfg_key dsf_mqtt_consumer_keys[];
+/* Connection: brokers, username, password, tls_*. */
+extern const struct dsf_cfg_key dsf_kafka_keys[];
+extern const struct dsf_cfg_key dsf_kafka_consumer_keys[]; /* group */
+extern const struct dsf_cfg_key dsf_kafka_producer_keys[]; /* compression, linger */
+
+/* Fills the connection part of o (kind, brokers, credentials, TLS, keepalive, session) from
+ * the transport's config; the caller adds client id, will and the rest. */
+void dsf_bus_connection(struct dsf_bus_options *o, const struct dsf_mqtt_config *mqtt,
+                        const struct dsf_kafka_config *kafka, int use_kafka);
+
+#endif

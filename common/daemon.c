@@ -1,0 +1,266 @@
+#define DSF_MODULE "daemon"
+#include "common/daemon.h"
+#include "common/http.h"
+#include "common/log.h"
+#include "common/loop.h"
+#include "common/metrics.h"
+
+#include <event2/event.h>
+#include <event2/http.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct dsf_log_config {
+    char *level, *format;
+};
+
+struct dsf_daemon {
+    const struct dsf_daemon_def *def;
+    struct dsf_cfg_section *sections;
+    struct dsf_log_config log;
+    struct dsf_http_config http;
+    const char *http_defaults[2];
+    char http_listen_default[300];
+    struct event_base *base;
+    struct dsf_http_server *server;
+    int stopping;
+};
+
+#define L(field) offsetof(struct dsf_log_config, field)
+#define H(field) offsetof(struct dsf_http_config, field)
+
+static const struct dsf_cfg_key log_keys[] = {
+    {"level", DSF_CFG_STR, "info", L(level), "error, warn, info or debug", 0, 0},
+    {"format", DSF_CFG_STR, "text", L(format),
+     "text, or json: one object per line with time, level, module and msg", 0, 0},
+    DSF_CFG_END,
+};
+
+/* The name the daemons had before log.level; kept so existing configurations still load. */
+static const struct dsf_cfg_key log_level_alias[] = {
+    {"log_level", DSF_CFG_STR, NULL, L(level), "older name of log.level", 0, 0},
+    DSF_CFG_END,
+};
+
+static const struct dsf_cfg_key http_keys[] = {
+    {"listen", DSF_CFG_LISTEN, "", H(listen),
+     "HTTP address (/metrics, /healthz, the API); empty: off", 0, 0},
+    {"token", DSF_CFG_STR, "", H(token), "require this bearer token (but on /healthz)", 0, 0},
+    {"username", DSF_CFG_STR, "", H(username), "require basic auth with this user", 0, 0},
+    {"password", DSF_CFG_STR, "", H(password), "basic auth password", 0, 0},
+    {"tls_cert", DSF_CFG_STR, "", H(tls_cert), "serve HTTPS with this certificate (PEM)", 0, 0},
+    {"tls_key", DSF_CFG_STR, "", H(tls_key), "private key for http.tls_cert (PEM)", 0, 0},
+    DSF_CFG_END,
+};
+
+static int validate(const struct dsf_cfg_section *secs, const char *origin, char *err);
+static const struct dsf_daemon_def *validating; /* dsf_cli's validate takes no context */
+
+static int build_sections(struct dsf_daemon *d)
+{
+    const struct dsf_daemon_def *def = d->def;
+    size_t n = 0;
+    while (def->sections[n].keys)
+        n++;
+    if (!(d->sections = calloc(n + 5, sizeof(*d->sections))))
+        return -1;
+    memcpy(d->sections, def->sections, n * sizeof(*d->sections));
+    snprintf(d->http_listen_default, sizeof(d->http_listen_default), "listen=%s",
+             def->http_listen ? def->http_listen : "");
+    d->http_defaults[0] = d->http_listen_default;
+    d->sections[n++] = (struct dsf_cfg_section){"log", log_keys, &d->log, NULL};
+    d->sections[n++] = (struct dsf_cfg_section){"", log_level_alias, &d->log, NULL};
+    d->sections[n++] = (struct dsf_cfg_section){"http", http_keys, &d->http, d->http_defaults};
+    return 0;
+}
+
+/* The skeleton's own keys, then the daemon's whole-config check. */
+static int validate(const struct dsf_cfg_section *secs, const char *origin, char *err)
+{
+    const struct dsf_log_config *log = NULL;
+    for (const struct dsf_cfg_section *s = secs; s->keys; s++)
+        if (s->keys == log_keys)
+            log = s->obj;
+    enum dsf_log_level level;
+    enum dsf_log_format format;
+    if (log && dsf_log_parse_level(log->level, &level)) {
+        snprintf(err, DSF_CFG_ERRLEN,
+                 "%s: key 'log.level': expected error, warn, info or debug, "
+                 "got '%s'",
+                 origin, log->level);
+        return -1;
+    }
+    if (log && dsf_log_parse_format(log->format, &format)) {
+        snprintf(err, DSF_CFG_ERRLEN, "%s: key 'log.format': expected text or json, got '%s'",
+                 origin, log->format);
+        return -1;
+    }
+    return validating->validate ? validating->validate(secs, origin, err) : 0;
+}
+
+static void on_stop(void *arg)
+{
+    struct dsf_daemon *d = arg;
+    if (d->stopping++ || !d->def->stop) {
+        log_info("%s", d->stopping > 1 ? "second stop signal: exiting now" : "stopping");
+        event_base_loopbreak(d->base);
+        return;
+    }
+    d->def->stop(d->def->ctx);
+}
+
+static void on_hup(void *arg)
+{
+    struct dsf_daemon *d = arg;
+    if (d->def->reload)
+        d->def->reload(d->def->ctx);
+    else
+        log_info("SIGHUP: %s reloads nothing; restart it to apply configuration changes",
+                 d->def->prog);
+}
+
+static int only_get(struct evhttp_request *req)
+{
+    enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+    if (cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD)
+        return 1;
+    const char *msg = "only GET is supported here\n";
+    dsf_http_reply(req, 405, "text/plain", msg, strlen(msg));
+    return 0;
+}
+
+static void serve_metrics(struct evhttp_request *req, void *arg)
+{
+    const struct dsf_daemon *d = arg;
+    const struct dsf_daemon_def *def = d->def;
+    if (!only_get(req))
+        return;
+    struct dsf_buf out = {0};
+    if (def->render_metrics)
+        def->render_metrics(def->ctx, &out);
+    if (def->metrics)
+        metrics_render(def->metrics(def->ctx), &out);
+    dsf_daemon_render_self(def->name, &out);
+    dsf_http_reply(req, out.oom ? 500 : 200, "text/plain; version=0.0.4; charset=utf-8", out.data,
+                   out.len);
+    buf_free(&out);
+}
+
+static void serve_health(struct evhttp_request *req, void *arg)
+{
+    const struct dsf_daemon *d = arg;
+    struct dsf_buf out = {0};
+    buf_puts(&out, "{\"status\":\"ok\"");
+    if (d->def->health)
+        d->def->health(d->def->ctx, &out);
+    buf_puts(&out, "}\n");
+    dsf_http_reply(req, 200, "application/json", out.data, out.len);
+    buf_free(&out);
+}
+
+static int start_http(struct dsf_daemon *d)
+{
+    const struct dsf_http_config *h = &d->http;
+    if (!*h->listen)
+        return 0;
+    struct dsf_http_options opt = {
+        .listen = h->listen,
+        .tls_cert = h->tls_cert,
+        .tls_key = h->tls_key,
+        .bearer_token = h->token,
+        .basic_user = h->username,
+        .basic_pw = h->password,
+    };
+    char err[512];
+    if (!(d->server = dsf_http_new(d->base, &opt, err, sizeof(err)))) {
+        log_error("http.listen: %s", err);
+        return -1;
+    }
+    dsf_http_route(d->server, "/metrics", serve_metrics, d, 0);
+    dsf_http_route(d->server, "/healthz", serve_health, d, 1);
+    log_info("serving HTTP on %s%s", h->listen, *h->tls_cert ? " (TLS)" : "");
+    return 0;
+}
+
+static void apply_log_config(const struct dsf_log_config *c)
+{
+    enum dsf_log_level level;
+    enum dsf_log_format format;
+    if (dsf_log_parse_level(c->level, &level) == 0)
+        dsf_log_set_default_level(level);
+    if (dsf_log_parse_format(c->format, &format) == 0)
+        dsf_log_set_format(format);
+}
+
+static int run(struct dsf_daemon *d)
+{
+    const struct dsf_daemon_def *def = d->def;
+    d->base = dsf_loop_new();
+    if (!d->base || dsf_loop_on_signals(d->base, on_stop, on_hup, d)) {
+        log_error("cannot create the event loop");
+        return 1;
+    }
+    if (start_http(d))
+        return 1;
+    int rc = def->start(def->ctx, d);
+    if (rc == 0) {
+        log_info("%s %s started", def->prog, dsf_version_string());
+        event_base_dispatch(d->base);
+    }
+    return rc;
+}
+
+int dsf_daemon_main(const struct dsf_daemon_def *def, int argc, char **argv)
+{
+    struct dsf_daemon d = {.def = def};
+    if (build_sections(&d)) {
+        fprintf(stderr, "%s: out of memory\n", def->prog);
+        return 1;
+    }
+    validating = def;
+    const struct dsf_cli cli = {
+        .prog = def->prog,
+        .summary = def->summary,
+        .usage = def->usage,
+        .sections = d.sections,
+        .validate = validate,
+        .check = def->check,
+        .check_arg = def->ctx,
+    };
+    int rc = dsf_cli_parse(&cli, argc, argv);
+    if (rc == 0) {
+        apply_log_config(&d.log);
+        rc = run(&d);
+        dsf_http_free(d.server); /* no request reaches a daemon being torn down */
+        if (def->fini)
+            def->fini(def->ctx);
+        if (d.base)
+            event_base_free(d.base);
+    } else if (rc == 1) {
+        rc = 0; /* --help, --version, --check passed */
+    }
+    dsf_cfg_free(d.sections);
+    free(d.sections);
+    return rc;
+}
+
+struct event_base *dsf_daemon_base(const struct dsf_daemon *d)
+{
+    return d->base;
+}
+
+struct dsf_http_server *dsf_daemon_http(const struct dsf_daemon *d)
+{
+    return d->server;
+}
+
+const struct dsf_http_config *dsf_daemon_http_config(const struct dsf_daemon *d)
+{
+    return &d->http;
+}
+
+void dsf_daemon_exit(struct dsf_daemon *d)
+{
+    event_base_loopbreak(d->base);
+}
