@@ -2,9 +2,9 @@
  * The message bus every component uses: MQTT v5 (paho MQTTAsync) or Kafka (librdkafka)
  * behind one interface. Callbacks always run on the caller's event loop thread.
  *
- * Topics are given in the MQTT form of DESIGN.md (dsf/m/{bucket}/{ns}/{mci}/{vm}, ...);
- * the Kafka backend maps them to its topics (dsf.metrics, dsf.alarms, dsf.actions, dsf.dlq)
- * and uses the message key for partitioning.
+ * Topics are given in the MQTT form of docs/architecture.md (dsf/m/{bucket}/{ns}/{mci}/{vm},
+ * ...); the Kafka backend maps them to its topics (dsf.metrics, dsf.alarms, dsf.actions,
+ * dsf.dlq, dsf.agents, dsf.collectors) and uses the message key for partitioning.
  */
 #ifndef DSF_BUS_H
 #define DSF_BUS_H

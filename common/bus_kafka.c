@@ -4,12 +4,12 @@
  * Producer: idempotent, acks=all. A message keyed "ns/mci/vm" goes to partition
  * fnv1a32(key) % partitions (dsf_bucket(); librdkafka's own "fnv1a" partitioner differs: it
  * takes the absolute value of the hash as a signed number), so with dsf.metrics created with
- * B partitions the partition is the bucket of DESIGN.md. Without a key, a dsf/m/{bucket}/
- * {ns}/{mci}/{vm} message is keyed "ns/mci/vm" and other mapped topics are keyed by their
- * MQTT topic; messages on a plain Kafka topic without a key go to a random partition.
- * Headers "seq" (decimal), "boot" and "fmt" carry the MQTT user properties. Every publish
- * that returned 0 gets exactly one on_delivered: ok=1 once all in-sync replicas have it, ok=0
- * when librdkafka gives up (message.timeout.ms, a fatal producer error, or dsf_bus_free()
+ * B partitions the partition is the bucket of docs/architecture.md. Without a key, a
+ * dsf/m/{bucket}/{ns}/{mci}/{vm} message is keyed "ns/mci/vm" and other mapped topics are
+ * keyed by their MQTT topic; messages on a plain Kafka topic without a key go to a random
+ * partition. Headers "seq" (decimal), "boot" and "fmt" carry the MQTT user properties. Every
+ * publish that returned 0 gets exactly one on_delivered: ok=1 once all in-sync replicas have it,
+ * ok=0 when librdkafka gives up (message.timeout.ms, a fatal producer error, or dsf_bus_free()
  * purging what it could not flush in 5 s). on_delivered never runs inside
  * dsf_bus_publish(). MQTT's qos and retain have no Kafka meaning and are ignored.
  *
