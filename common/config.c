@@ -6,7 +6,6 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <math.h>
@@ -14,13 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifndef DSF_VERSION
-#define DSF_VERSION "0.1.0"
-#endif
 
 extern char **environ;
-/* Generated at build time (cmake/commit.cmake): the commit the binary was built from. */
-extern const char dsf_build_commit[];
 
 static int fail(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int fail(char *err, const char *fmt, ...)
@@ -192,6 +186,34 @@ static int check_bounds(const struct dsf_cfg_key *k, const char *name, double v,
                 k->min, k->max);
 }
 
+static int check_listen(const char *name, const char *value, const char *origin, char *err)
+{
+    char host[256];
+    int port;
+    if (*value && dsf_split_hostport(value, host, sizeof(host), &port))
+        return fail(err,
+                    "%s: key '%s': expected host:port, [v6]:port or :port with a port of "
+                    "0-65535, got '%s'",
+                    origin, name, value);
+    return 0;
+}
+
+/* A comma-separated list; empty items are skipped. */
+static int store_strlist(struct dsf_strlist *l, const char *name, const char *value,
+                         const char *origin, char *err)
+{
+    dsf_strlist_free(l);
+    const char *p = value;
+    while (*p) {
+        const char *comma = strchr(p, ',');
+        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        if (n && strlist_push(l, p, n))
+            return fail(err, "%s: key '%s': out of memory", origin, name);
+        p += n + (comma ? 1 : 0);
+    }
+    return 0;
+}
+
 /* Stores a value given in string form (defaults, environment, --set). */
 static int store_string(const struct dsf_cfg_key *k, const char *name, void *obj, const char *value,
                         const char *origin, char *err)
@@ -230,15 +252,9 @@ static int store_string(const struct dsf_cfg_key *k, const char *name, void *obj
         *(double *)field = v;
         return 0;
     }
-    case DSF_CFG_LISTEN: {
-        char host[256];
-        int port;
-        if (*value && dsf_split_hostport(value, host, sizeof(host), &port))
-            return fail(err,
-                        "%s: key '%s': expected host:port, [v6]:port or :port with a port "
-                        "of 0-65535, got '%s'",
-                        origin, name, value);
-    }
+    case DSF_CFG_LISTEN:
+        if (check_listen(name, value, origin, err))
+            return -1;
     /* fall through: stored as a string */
     case DSF_CFG_STR: {
         char *copy = strdup(value);
@@ -268,19 +284,8 @@ static int store_string(const struct dsf_cfg_key *k, const char *name, void *obj
         *(uint64_t *)field = bytes;
         return 0;
     }
-    case DSF_CFG_STRLIST: {
-        struct dsf_strlist *l = (struct dsf_strlist *)field;
-        dsf_strlist_free(l);
-        const char *p = value;
-        while (*p) {
-            const char *comma = strchr(p, ',');
-            size_t n = comma ? (size_t)(comma - p) : strlen(p);
-            if (n && strlist_push(l, p, n))
-                return fail(err, "%s: key '%s': out of memory", origin, name);
-            p += n + (comma ? 1 : 0);
-        }
-        return 0;
-    }
+    case DSF_CFG_STRLIST:
+        return store_strlist((struct dsf_strlist *)field, name, value, origin, err);
     }
     return fail(err, "%s: key '%s': unsupported type", origin, name);
 }
@@ -582,111 +587,4 @@ void dsf_cfg_help(const struct dsf_cfg_section *secs, const char *env_prefix, FI
                     type_name(k->type), def && *def ? def : "none", k->desc, env);
         }
     }
-}
-
-static void print_usage(const struct dsf_cli *cli, FILE *out)
-{
-    fprintf(out,
-            "Usage: %s [OPTIONS]\n%s\n\n"
-            "OPTIONS\n"
-            "  -c, --config FILE     JSON configuration file (also DAMSELFLY_CONFIG)\n"
-            "  -s, --set KEY=VALUE   override one configuration key; repeatable\n"
-            "  -l, --log-level LEVEL error, warn, info (default) or debug\n"
-            "      --check           load and validate the configuration, then exit\n"
-            "  -h, --help            show this help and exit\n"
-            "  -V, --version         show the version and exit\n\n"
-            "  Precedence: built-in defaults < config file < DAMSELFLY_* environment < --set.\n"
-            "  Exit status: 0 on success, 1 on a runtime failure, 2 on a usage or\n"
-            "  configuration error.\n\n",
-            cli->prog, cli->summary);
-    if (cli->usage)
-        fprintf(out, "%s\n", cli->usage);
-    dsf_cfg_help(cli->sections, "DAMSELFLY_", out);
-}
-
-int dsf_cli_parse(const struct dsf_cli *cli, int argc, char **argv)
-{
-    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-                                         {"set", required_argument, NULL, 's'},
-                                         {"log-level", required_argument, NULL, 'l'},
-                                         {"check", no_argument, NULL, 'C'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {"version", no_argument, NULL, 'V'},
-                                         {NULL, 0, NULL, 0}};
-    const char *config_path = getenv("DAMSELFLY_CONFIG");
-    int check_only = 0, nsets = 0;
-    char **sets = calloc((size_t)argc + 1, sizeof(char *));
-    char err[DSF_CFG_ERRLEN];
-    int c, rc = 0;
-    optind = 1;
-    while (rc == 0 && (c = getopt_long(argc, argv, "c:s:l:hV", opts, NULL)) != -1) {
-        enum dsf_log_level level;
-        switch (c) {
-        case 'c':
-            config_path = optarg;
-            break;
-        case 's':
-            sets[nsets++] = optarg;
-            break;
-        case 'l':
-            if (dsf_log_parse_level(optarg, &level)) {
-                fprintf(stderr, "%s: --log-level: expected error, warn, info or debug\n",
-                        cli->prog);
-                rc = 2;
-            }
-            dsf_log_set_level(level);
-            break;
-        case 'C':
-            check_only = 1;
-            break;
-        case 'h':
-            print_usage(cli, stdout);
-            rc = 1;
-            break;
-        case 'V':
-            printf("%s %s\n", cli->prog, dsf_version_string());
-            rc = 1;
-            break;
-        default:
-            fprintf(stderr, "Try '%s --help'.\n", cli->prog);
-            rc = 2;
-        }
-    }
-    if (rc == 0 && optind < argc) {
-        fprintf(stderr, "%s: unexpected argument '%s'. Try '%s --help'.\n", cli->prog, argv[optind],
-                cli->prog);
-        rc = 2;
-    }
-    const char *origin = config_path ? config_path : "configuration";
-    if (rc == 0) {
-        if (dsf_cfg_defaults(cli->sections, err) ||
-            (config_path && dsf_cfg_load_file(cli->sections, config_path, err)) ||
-            dsf_cfg_env(cli->sections, "DAMSELFLY_", err))
-            rc = 2;
-        for (int i = 0; rc == 0 && i < nsets; i++)
-            if (dsf_cfg_set(cli->sections, sets[i], "--set", err))
-                rc = 2;
-        if (rc == 0 && cli->validate && cli->validate(cli->sections, origin, err))
-            rc = 2;
-        if (rc == 2)
-            fprintf(stderr, "%s: configuration error: %s\n", cli->prog, err);
-    }
-    free(sets);
-    if (rc == 0 && check_only) {
-        if (cli->check && cli->check(cli->check_arg, err, sizeof(err))) {
-            fprintf(stderr, "%s: configuration error: %s\n", cli->prog, err);
-            return 2;
-        }
-        printf("%s: configuration OK\n", origin);
-        rc = 1;
-    }
-    return rc;
-}
-
-const char *dsf_version_string(void)
-{
-    static char s[128];
-    if (!*s)
-        snprintf(s, sizeof(s), "%s (commit %s)", DSF_VERSION, dsf_build_commit);
-    return s;
 }
