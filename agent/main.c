@@ -8,6 +8,7 @@
 #include "common/daemon.h"
 #include "common/log.h"
 #include "common/loop.h"
+#include "common/topic.h"
 
 #include <event2/event.h>
 #include <stdio.h>
@@ -51,7 +52,7 @@ static void set_identity(struct agent *a)
     snprintf(a->bus_key, sizeof(a->bus_key), "%s/%s/%s", c->identity.ns, c->identity.mci,
              c->identity.vm);
     uint32_t bucket = dsf_bucket(a->bus_key, strlen(a->bus_key), (uint32_t)c->push.buckets);
-    snprintf(a->bucket_topic, sizeof(a->bucket_topic), "dsf/m/%u/%s", bucket, a->bus_key);
+    dsf_topic_metrics_key(a->bucket_topic, sizeof(a->bucket_topic), bucket, a->bus_key);
     unsigned char rnd[8] = {0};
     if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
         memcpy(rnd, &(int64_t){dsf_now_ns() ^ getpid()}, sizeof(rnd));

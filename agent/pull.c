@@ -19,16 +19,6 @@ struct pull {
     uint64_t requests;
 };
 
-static int only_get(struct evhttp_request *req)
-{
-    enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
-    if (cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD)
-        return 1;
-    const char *msg = "only GET is supported here\n";
-    dsf_http_reply(req, 405, "text/plain", msg, strlen(msg));
-    return 0;
-}
-
 void agent_render_metrics(void *arg, struct dsf_buf *out)
 {
     struct agent *a = arg;
@@ -41,7 +31,7 @@ static void serve_snapshot(struct evhttp_request *req, void *arg)
 {
     struct pull *p = arg;
     struct agent *a = p->agent;
-    if (!only_get(req))
+    if (!dsf_http_only_get(req))
         return;
     p->requests++;
     const char *uri = evhttp_request_get_uri(req);

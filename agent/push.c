@@ -8,6 +8,7 @@
 #include "common/loop.h"
 #include "common/lp.h"
 #include "common/metric_json.h"
+#include "common/topic.h"
 
 #include <event2/event.h>
 #include <jansson.h>
@@ -198,12 +199,9 @@ struct push *push_new(struct agent *a, char *err, size_t errlen)
     p->window = a->cfg.push.max_inflight;
     p->collector_acks = strcmp(a->cfg.buffer.ack, "collector") == 0;
     const struct agent_config *c = &a->cfg;
-    snprintf(p->status_topic, sizeof(p->status_topic), "dsf/a/%s/%s/%s/status", c->identity.ns,
-             c->identity.mci, c->identity.vm);
-    snprintf(p->req_topic, sizeof(p->req_topic), "dsf/a/%s/%s/%s/req", c->identity.ns,
-             c->identity.mci, c->identity.vm);
-    snprintf(p->ack_topic, sizeof(p->ack_topic), "dsf/a/%s/%s/%s/ack", c->identity.ns,
-             c->identity.mci, c->identity.vm);
+    dsf_topic_agent_key(p->status_topic, sizeof(p->status_topic), a->bus_key, "status");
+    dsf_topic_agent_key(p->req_topic, sizeof(p->req_topic), a->bus_key, "req");
+    dsf_topic_agent_key(p->ack_topic, sizeof(p->ack_topic), a->bus_key, "ack");
     status_json(a, "online", p->online, sizeof(p->online));
     status_json(a, "offline", p->offline, sizeof(p->offline));
     char client_id[256];

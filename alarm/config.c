@@ -53,13 +53,9 @@ void alarm_config_sections(struct alarm *a)
     static const char *const group_defaults[] = {"group=dsf-alarm", NULL};
     struct dsf_cfg_section *s = a->sections;
     s[0] = (struct dsf_cfg_section){"", alarm_config_keys, &a->cfg, NULL};
-    s[1] = (struct dsf_cfg_section){"mqtt", dsf_mqtt_keys, &a->cfg.mqtt, NULL};
-    s[2] =
-        (struct dsf_cfg_section){"mqtt", dsf_mqtt_consumer_keys, &a->cfg.mqtt, consumer_defaults};
-    s[3] = (struct dsf_cfg_section){"kafka", dsf_kafka_keys, &a->cfg.kafka, NULL};
-    s[4] =
-        (struct dsf_cfg_section){"kafka", dsf_kafka_consumer_keys, &a->cfg.kafka, group_defaults};
-    s[5] = (struct dsf_cfg_section){NULL, NULL, NULL, NULL};
+    size_t n = 1 + dsf_bus_consumer_sections(s + 1, &a->cfg.mqtt, &a->cfg.kafka, consumer_defaults,
+                                             group_defaults);
+    s[n] = (struct dsf_cfg_section){NULL, NULL, NULL, NULL};
 }
 
 int alarm_config_validate(const struct dsf_cfg_section *secs, const char *origin, char *err)

@@ -11,6 +11,7 @@
 #include "common/loop.h"
 #include "common/lp.h"
 #include "common/metric_json.h"
+#include "common/topic.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -177,7 +178,7 @@ static void publish(struct alarm *a, const struct rule *r, const struct series *
     char ns[128], mci[128], topic[512], key[260];
     series_key_part(s, 0, ns, sizeof(ns));
     series_key_part(s, 1, mci, sizeof(mci));
-    snprintf(topic, sizeof(topic), "dsf/alarm/%s/%s/%s", ns, mci, r->name);
+    dsf_topic_alarm(topic, sizeof(topic), ns, mci, r->name);
     int kn = snprintf(key, sizeof(key), "%s/%s", ns, mci);
     struct dsf_bus_message m = {.topic = topic,
                                 .payload = json->data,

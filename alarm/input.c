@@ -9,6 +9,7 @@
 #include "common/bus.h"
 #include "common/log.h"
 #include "common/loop.h"
+#include "common/topic.h"
 
 #include <event2/event.h>
 #include <jansson.h>
@@ -40,7 +41,7 @@ static const struct ingest_ops intake_ops = {take_line, reject_line};
 static void handle_metrics(struct alarm *a, const struct dsf_bus_message *m)
 {
     struct dsf_identity id;
-    if (ingest_parse_topic(m->topic, &id)) {
+    if (dsf_topic_parse_metrics(m->topic, &id, NULL)) {
         dsf_count(&a->stats.topics_rejected, 1);
         return;
     }
@@ -52,11 +53,8 @@ static void handle_metrics(struct alarm *a, const struct dsf_bus_message *m)
 static void handle_status(struct alarm *a, const struct dsf_bus_message *m)
 {
     struct dsf_identity id;
-    int used = 0;
     dsf_count(&a->stats.status_messages, 1);
-    if (sscanf(m->topic, "dsf/a/%63[^/]/%63[^/]/%63[^/]/status%n", id.ns, id.mci, id.vm, &used) !=
-            3 ||
-        m->topic[used]) {
+    if (dsf_topic_parse_agent(m->topic, "status", &id)) {
         dsf_count(&a->stats.status_rejected, 1);
         return;
     }
@@ -102,7 +100,7 @@ static void commit_offsets(evutil_socket_t fd, short what, void *arg)
     for (int32_t p = 0; a->bus && p < progress.n; p++) {
         if (progress.next[p] < 0)
             continue;
-        dsf_bus_commit(a->bus, "dsf/m/", p, progress.next[p]);
+        dsf_bus_commit(a->bus, dsf_topic_metrics_root, p, progress.next[p]);
         progress.next[p] = -1;
     }
 }
@@ -125,9 +123,10 @@ static void on_message(void *arg, const struct dsf_bus_message *m)
     dsf_count(&a->stats.messages, 1);
     if (progress.timer)
         note_offset(m);
-    if (strncmp(m->topic, "dsf/m/", 6) == 0)
+    enum dsf_topic_family family = dsf_topic_family(m->topic);
+    if (family == DSF_TOPIC_METRICS)
         handle_metrics(a, m);
-    else if (strncmp(m->topic, "dsf/a/", 6) == 0)
+    else if (family == DSF_TOPIC_AGENT)
         handle_status(a, m);
 }
 
@@ -148,14 +147,14 @@ static int subscribe_buckets(struct alarm *a, char *err, size_t errlen)
     }
     size_t n = 0;
     if (strcmp(a->cfg.mqtt.buckets, "all") == 0) {
-        dsf_bus_subscribe(a->bus, "dsf/m/#", 0);
+        dsf_bus_subscribe(a->bus, dsf_topic_metrics_all, 0);
         n = total;
     } else {
         for (uint32_t b = 0; b < total; b++) {
             char topic[64];
             if (!want[b])
                 continue;
-            snprintf(topic, sizeof(topic), "dsf/m/%u/#", b);
+            dsf_topic_bucket(topic, sizeof(topic), b);
             dsf_bus_subscribe(a->bus, topic, 0);
             n++;
         }
@@ -193,13 +192,13 @@ int alarm_input_start(struct alarm *a, char *err, size_t errlen)
             return -1;
     }
     if (kafka) {
-        dsf_bus_subscribe(a->bus, "dsf/m/+/#", 1);
+        dsf_bus_subscribe(a->bus, dsf_topic_metrics_any, 1);
         progress.timer = event_new(a->base, -1, EV_PERSIST, commit_offsets, a);
         struct timeval tv = {1, 0};
         if (progress.timer)
             event_add(progress.timer, &tv);
         return 0;
     }
-    dsf_bus_subscribe(a->bus, "dsf/a/+/+/+/status", 1);
+    dsf_bus_subscribe(a->bus, dsf_topic_agent_status_all, 1);
     return subscribe_buckets(a, err, errlen);
 }

@@ -178,16 +178,6 @@ static int start_notifier(struct alarm *a)
     return 0;
 }
 
-static void set_default_id(struct alarm_config *cfg)
-{
-    if (*cfg->id)
-        return;
-    char host[256] = "alarm";
-    gethostname(host, sizeof(host) - 1);
-    free(cfg->id);
-    cfg->id = strdup(host);
-}
-
 static int start(void *arg, struct dsf_daemon *d)
 {
     struct alarm *a = arg;
@@ -196,7 +186,7 @@ static int start(void *arg, struct dsf_daemon *d)
     a->daemon = d;
     a->base = dsf_daemon_base(d);
     a->http = dsf_daemon_http(d);
-    set_default_id(&a->cfg);
+    dsf_daemon_default_id(&a->cfg.id, "alarm");
     if (dsf_mkdir_p(a->cfg.state_dir, 0750, err, sizeof(err))) {
         log_error("state.dir: %s", err);
         return 2;

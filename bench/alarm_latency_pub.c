@@ -9,6 +9,7 @@
 #include "common/bucket.h"
 #include "common/bus.h"
 #include "common/loop.h"
+#include "common/topic.h"
 
 #include <event2/event.h>
 #include <stdio.h>
@@ -32,7 +33,7 @@ static void send_one(evutil_socket_t fd, short what, void *arg)
     char vm[32], key[64], topic[128], payload[128];
     snprintf(vm, sizeof(vm), "lat%d", p->sent);
     int kn = snprintf(key, sizeof(key), "ns1/mci1/%s", vm);
-    snprintf(topic, sizeof(topic), "dsf/m/%u/%s", dsf_bucket(key, (size_t)kn, 64), key);
+    dsf_topic_metrics_key(topic, sizeof(topic), dsf_bucket(key, (size_t)kn, 64), key);
     int64_t ts = dsf_now_ns();
     int len = snprintf(payload, sizeof(payload), "lat,cpu=cpu-total v=95 %lld", (long long)ts);
     struct dsf_bus_message m = {

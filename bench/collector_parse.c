@@ -20,6 +20,7 @@
 #include "collector/collector.h"
 #include "collector/writer.h"
 #include "common/log.h"
+#include "common/topic.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -99,7 +100,10 @@ static void build(struct input *in)
         memcpy(in->text[v], b.data, b.len);
         in->len[v] = b.len;
         total += b.len;
-        snprintf(in->topic[v], sizeof(in->topic[v]), "dsf/m/%d/ns-prod/mci-web/vm-%04d", v % 64, v);
+        char vm[16];
+        snprintf(vm, sizeof(vm), "vm-%04d", v);
+        dsf_topic_metrics(in->topic[v], sizeof(in->topic[v]), (uint32_t)(v % 64), "ns-prod",
+                          "mci-web", vm);
     }
     buf_free(&b);
     printf("input: %d messages of %d lines, %.0f bytes per line on average\n", VMS, LINES_PER_MSG,

@@ -3,6 +3,7 @@
 #include "common/bucket.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "common/topic.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,7 +23,7 @@ struct agent_state *agents_get(struct agents *a, const char *ns, const char *mci
     if (!s)
         return NULL;
     memcpy(s->key, key, (size_t)n + 1);
-    snprintf(s->ack_topic, sizeof(s->ack_topic), "dsf/a/%s/ack", key);
+    dsf_topic_agent_key(s->ack_topic, sizeof(s->ack_topic), key, "ack");
     struct dsf_buf labels = {0};
     buf_puts(&labels, "agent=\"");
     prom_label_value(&labels, key);

@@ -60,7 +60,9 @@ const struct dsf_cfg_key collector_config_keys[] = {
     {"skew", DSF_CFG_DURATION, "5m", K(skew_ms),
      "samples further than this from the collector's clock are counted as skewed", 1000,
      86400000 * 365.0},
-    {"dlq.topic", DSF_CFG_STR, "dsf/dlq", K(dlq_topic), "where rejected input goes, with a reason",
+    {"dlq.topic", DSF_CFG_STR, "", K(dlq_topic),
+     "where rejected input goes, with a reason; empty: the bus's DLQ topic (dsf/dlq, on "
+     "Kafka dsf.dlq)",
      0, 0},
     {"heartbeat", DSF_CFG_DURATION, "2s", K(heartbeat_ms),
      "how often the load report goes to dsf/c/{id}/hb", 100, 600000},
@@ -73,13 +75,9 @@ void collector_config_sections(struct collector *c)
     static const char *const group_defaults[] = {"group=dsf-collectors", NULL};
     struct dsf_cfg_section *s = c->sections;
     s[0] = (struct dsf_cfg_section){"", collector_config_keys, &c->cfg, NULL};
-    s[1] = (struct dsf_cfg_section){"mqtt", dsf_mqtt_keys, &c->cfg.mqtt, NULL};
-    s[2] =
-        (struct dsf_cfg_section){"mqtt", dsf_mqtt_consumer_keys, &c->cfg.mqtt, consumer_defaults};
-    s[3] = (struct dsf_cfg_section){"kafka", dsf_kafka_keys, &c->cfg.kafka, NULL};
-    s[4] =
-        (struct dsf_cfg_section){"kafka", dsf_kafka_consumer_keys, &c->cfg.kafka, group_defaults};
-    s[5] = (struct dsf_cfg_section){NULL, NULL, NULL, NULL};
+    size_t n = 1 + dsf_bus_consumer_sections(s + 1, &c->cfg.mqtt, &c->cfg.kafka, consumer_defaults,
+                                             group_defaults);
+    s[n] = (struct dsf_cfg_section){NULL, NULL, NULL, NULL};
 }
 
 int collector_config_validate(const struct dsf_cfg_section *secs, const char *origin, char *err)

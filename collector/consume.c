@@ -11,6 +11,7 @@
 #include "common/bus.h"
 #include "common/log.h"
 #include "common/loop.h"
+#include "common/topic.h"
 
 #include <event2/event.h>
 #include <jansson.h>
@@ -24,11 +25,6 @@ int parse_buckets(const char *spec, uint8_t *flags, uint32_t total)
     return dsf_parse_buckets(spec, flags, total);
 }
 
-static void bucket_topic(uint32_t b, char *out, size_t cap)
-{
-    snprintf(out, cap, "dsf/m/%u/#", b);
-}
-
 /* Applies a new bucket set: subscribe to the new buckets first, then drop the old ones, so
  * no message of a moving bucket falls between two collectors. */
 static void apply_buckets(struct collector *c, const uint8_t *want)
@@ -38,7 +34,7 @@ static void apply_buckets(struct collector *c, const uint8_t *want)
     size_t added = 0, removed = 0;
     for (uint32_t b = 0; b < total; b++) {
         if (want[b] && !c->subscribed[b]) {
-            bucket_topic(b, topic, sizeof(topic));
+            dsf_topic_bucket(topic, sizeof(topic), b);
             dsf_bus_subscribe(c->bus, topic, 1);
             c->subscribed[b] = 1;
             added++;
@@ -46,7 +42,7 @@ static void apply_buckets(struct collector *c, const uint8_t *want)
     }
     for (uint32_t b = 0; b < total; b++) {
         if (!want[b] && c->subscribed[b]) {
-            bucket_topic(b, topic, sizeof(topic));
+            dsf_topic_bucket(topic, sizeof(topic), b);
             dsf_bus_unsubscribe(c->bus, topic);
             c->subscribed[b] = 0;
             removed++;
@@ -100,7 +96,7 @@ static void handle_assign(struct collector *c, const struct dsf_bus_message *m)
 static void on_message(void *arg, const struct dsf_bus_message *m)
 {
     struct collector *c = arg;
-    if (strncmp(m->topic, "dsf/m/", 6) == 0) {
+    if (dsf_topic_family(m->topic) == DSF_TOPIC_METRICS) {
         struct collector_message cm = {
             .topic = m->topic,
             .payload = m->payload,
@@ -113,7 +109,7 @@ static void on_message(void *arg, const struct dsf_bus_message *m)
             .offset = m->offset,
         };
         pipeline_handle(c, &cm);
-    } else if (strstr(m->topic, "/assign")) {
+    } else if (dsf_topic_family(m->topic) == DSF_TOPIC_COLLECTOR) { /* its assignment */
         handle_assign(c, m);
     }
 }
@@ -152,7 +148,7 @@ static void on_heartbeat(evutil_socket_t fd, short what, void *arg)
     last_cpu = cpu;
     last_ms = now;
     char topic[300];
-    snprintf(topic, sizeof(topic), "dsf/c/%s/hb", c->cfg.id);
+    dsf_topic_collector(topic, sizeof(topic), c->cfg.id, "hb");
     struct dsf_bus_message m = {.topic = topic, .payload = payload, .len = (size_t)n};
     dsf_bus_publish(c->bus, &m, 0, 0, 0);
 }
@@ -163,7 +159,7 @@ int consume_start(struct collector *c, char *err, size_t errlen)
     int kafka = strcmp(cfg->input, "kafka") == 0;
     static char client_id[300], hb_topic[300], offline[300];
     snprintf(client_id, sizeof(client_id), "dsf-collector-%s", cfg->id);
-    snprintf(hb_topic, sizeof(hb_topic), "dsf/c/%s/hb", cfg->id);
+    dsf_topic_collector(hb_topic, sizeof(hb_topic), cfg->id, "hb");
     snprintf(offline, sizeof(offline), "{\"id\":\"%s\",\"status\":\"offline\"}", cfg->id);
     /* A persistent session (mqtt.session_expiry): what arrives while the collector
      * restarts is queued. */
@@ -179,7 +175,7 @@ int consume_start(struct collector *c, char *err, size_t errlen)
     if (!c->bus)
         return -1;
     if (kafka) {
-        dsf_bus_subscribe(c->bus, "dsf/m/+/#", 1);
+        dsf_bus_subscribe(c->bus, dsf_topic_metrics_any, 1);
     } else {
         uint32_t total = (uint32_t)cfg->mqtt.buckets_total;
         c->subscribed = calloc(total, 1);
@@ -194,7 +190,7 @@ int consume_start(struct collector *c, char *err, size_t errlen)
         free(want);
         if (cfg->mqtt.follow_assign) {
             char topic[300];
-            snprintf(topic, sizeof(topic), "dsf/c/%s/assign", cfg->id);
+            dsf_topic_collector(topic, sizeof(topic), cfg->id, "assign");
             dsf_bus_subscribe(c->bus, topic, 1);
         }
     }

@@ -194,23 +194,13 @@ static void stop(void *arg)
     event_add(drain_timer, &tv);
 }
 
-static void set_default_id(struct collector_config *cfg)
-{
-    if (*cfg->id)
-        return;
-    char host[256] = "collector";
-    gethostname(host, sizeof(host) - 1);
-    free(cfg->id);
-    cfg->id = strdup(host);
-}
-
 static int start(void *arg, struct dsf_daemon *d)
 {
     struct collector *c = arg;
     char err[512];
     c->daemon = d;
     c->base = dsf_daemon_base(d);
-    set_default_id(&c->cfg);
+    dsf_daemon_default_id(&c->cfg.id, "collector");
     if (!(c->writer = writer_new(c, err, sizeof(err)))) {
         log_error("output: %s", err);
         return 2;

@@ -16,6 +16,7 @@
 #include "common/lp.h"
 #include "common/metric_json.h"
 #include "common/point.h"
+#include "common/topic.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,7 +41,8 @@ void pipeline_reject(struct collector *c, const char *topic, const char *text, s
     json_put_string(out, copy ? copy : "");
     free(copy);
     buf_printf(out, ",\"truncated\":%s}", len > 4096 ? "true" : "false");
-    struct dsf_bus_message m = {.topic = c->cfg.dlq_topic, .payload = out->data, .len = out->len};
+    const char *dlq = *c->cfg.dlq_topic ? c->cfg.dlq_topic : dsf_topic_dlq;
+    struct dsf_bus_message m = {.topic = dlq, .payload = out->data, .len = out->len};
     if (c->bus && dsf_bus_publish(c->bus, &m, 1, 0, 0) == 0)
         c->stats.dlq_published++;
     else
@@ -123,7 +125,7 @@ void pipeline_handle(struct collector *c, const struct collector_message *m)
     struct dsf_identity id;
     c->stats.messages++;
     c->stats.bytes_in += m->len;
-    if (ingest_parse_topic(m->topic, &id)) {
+    if (dsf_topic_parse_metrics(m->topic, &id, NULL)) {
         c->stats.lines_in++;
         pipeline_reject(c, m->topic, m->payload, m->len,
                         "topic is not dsf/m/{bucket}/{ns}/{mci}/{vm}");

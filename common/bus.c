@@ -1,4 +1,5 @@
 #include "common/bus_impl.h"
+#include "common/topic.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,13 +80,6 @@ void dsf_bus_free(struct dsf_bus *bus)
 
 const char *dsf_bus_kafka_topic(const char *t)
 {
-    static const struct {
-        const char *prefix, *kafka;
-    } map[] = {{"dsf/m/", "dsf.metrics"},      {"dsf/alarm/", "dsf.alarms"},
-               {"dsf/action/", "dsf.actions"}, {"dsf/dlq", "dsf.dlq"},
-               {"dsf/a/", "dsf.agents"},       {"dsf/c/", "dsf.collectors"}};
-    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
-        if (strncmp(t, map[i].prefix, strlen(map[i].prefix)) == 0)
-            return map[i].kafka;
-    return t;
+    const char *kafka = dsf_topic_kafka(t);
+    return kafka ? kafka : t;
 }

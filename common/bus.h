@@ -100,7 +100,7 @@ int64_t dsf_bus_lag(struct dsf_bus *bus);
 /* Publishes the offline status (when a will is set), disconnects, frees. */
 void dsf_bus_free(struct dsf_bus *bus);
 
-/* Kafka topic for an MQTT-form topic ("dsf/m/..." -> "dsf.metrics", ...). */
+/* Kafka topic for an MQTT-form topic (common/topic.h: the metrics family is dsf.metrics, ...). */
 const char *dsf_bus_kafka_topic(const char *mqtt_topic);
 
 #endif

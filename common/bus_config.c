@@ -58,6 +58,17 @@ const struct dsf_cfg_key dsf_kafka_producer_keys[] = {
     DSF_CFG_END,
 };
 
+size_t dsf_bus_consumer_sections(struct dsf_cfg_section *out, struct dsf_mqtt_config *mqtt,
+                                 struct dsf_kafka_config *kafka, const char *const *mqtt_defaults,
+                                 const char *const *kafka_defaults)
+{
+    out[0] = (struct dsf_cfg_section){"mqtt", dsf_mqtt_keys, mqtt, NULL};
+    out[1] = (struct dsf_cfg_section){"mqtt", dsf_mqtt_consumer_keys, mqtt, mqtt_defaults};
+    out[2] = (struct dsf_cfg_section){"kafka", dsf_kafka_keys, kafka, NULL};
+    out[3] = (struct dsf_cfg_section){"kafka", dsf_kafka_consumer_keys, kafka, kafka_defaults};
+    return 4;
+}
+
 void dsf_bus_connection(struct dsf_bus_options *o, const struct dsf_mqtt_config *mqtt,
                         const struct dsf_kafka_config *kafka, int use_kafka)
 {

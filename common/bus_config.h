@@ -6,6 +6,7 @@
 #ifndef DSF_BUS_CONFIG_H
 #define DSF_BUS_CONFIG_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "common/config.h"
@@ -39,6 +40,13 @@ extern const struct dsf_cfg_key dsf_mqtt_consumer_keys[];
 extern const struct dsf_cfg_key dsf_kafka_keys[];
 extern const struct dsf_cfg_key dsf_kafka_consumer_keys[]; /* group */
 extern const struct dsf_cfg_key dsf_kafka_producer_keys[]; /* compression, linger */
+
+/* The four sections of a bucket consumer (collector, alarm engine): mqtt connection and
+ * consumer rows, kafka connection and consumer rows, each group with its defaults ("key=value"
+ * lists, NULL-terminated, or NULL). Returns the number written (4). */
+size_t dsf_bus_consumer_sections(struct dsf_cfg_section *out, struct dsf_mqtt_config *mqtt,
+                                 struct dsf_kafka_config *kafka, const char *const *mqtt_defaults,
+                                 const char *const *kafka_defaults);
 
 /* Fills the connection part of o (kind, brokers, credentials, TLS, keepalive, session) from
  * the transport's config; the caller adds client id, will and the rest. */

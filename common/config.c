@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 extern char **environ;
 
 static int fail(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

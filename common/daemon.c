@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct dsf_log_config {
     char *level, *format;
@@ -120,21 +121,11 @@ static void on_hup(void *arg)
                  d->def->prog);
 }
 
-static int only_get(struct evhttp_request *req)
-{
-    enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
-    if (cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD)
-        return 1;
-    const char *msg = "only GET is supported here\n";
-    dsf_http_reply(req, 405, "text/plain", msg, strlen(msg));
-    return 0;
-}
-
 static void serve_metrics(struct evhttp_request *req, void *arg)
 {
     const struct dsf_daemon *d = arg;
     const struct dsf_daemon_def *def = d->def;
-    if (!only_get(req))
+    if (!dsf_http_only_get(req))
         return;
     struct dsf_buf out = {0};
     if (def->render_metrics)
@@ -263,4 +254,19 @@ const struct dsf_http_config *dsf_daemon_http_config(const struct dsf_daemon *d)
 void dsf_daemon_exit(struct dsf_daemon *d)
 {
     event_base_loopbreak(d->base);
+}
+
+void dsf_daemon_default_id(char **id, const char *fallback)
+{
+    if (**id)
+        return;
+    char host[256];
+    if (gethostname(host, sizeof(host) - 1) != 0 || !*host)
+        snprintf(host, sizeof(host), "%s", fallback);
+    host[sizeof(host) - 1] = '\0';
+    char *copy = strdup(host);
+    if (copy) {
+        free(*id);
+        *id = copy;
+    }
 }

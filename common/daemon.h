@@ -66,6 +66,9 @@ const struct dsf_http_config *dsf_daemon_http_config(const struct dsf_daemon *d)
 /* Ends the loop: the orderly stop is done. */
 void dsf_daemon_exit(struct dsf_daemon *d);
 
+/* An empty id key (*id == "") becomes the host name, or fallback without one. */
+void dsf_daemon_default_id(char **id, const char *fallback);
+
 /* The build_info and process_* families (for an exporter that renders its own page). */
 void dsf_daemon_render_self(const char *name, struct dsf_buf *out);
 

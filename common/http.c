@@ -60,6 +60,16 @@ int dsf_split_hostport(const char *s, char *host, size_t hostcap, int *port)
     return 0;
 }
 
+int dsf_http_only_get(struct evhttp_request *req)
+{
+    enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+    if (cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD)
+        return 1;
+    const char *msg = "only GET is supported here\n";
+    dsf_http_reply(req, 405, "text/plain", msg, strlen(msg));
+    return 0;
+}
+
 void dsf_http_reply(struct evhttp_request *req, int code, const char *content_type,
                     const void *body, size_t len)
 {

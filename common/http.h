@@ -33,6 +33,8 @@ void dsf_http_free(struct dsf_http_server *s);
 
 void dsf_http_reply(struct evhttp_request *req, int code, const char *content_type,
                     const void *body, size_t len);
+/* 1 for GET and HEAD; otherwise answers 405 and returns 0. */
+int dsf_http_only_get(struct evhttp_request *req);
 /* Splits "host:port" / "[v6]:port" / ":port"; 0 or -1. host is "" for all addresses. */
 int dsf_split_hostport(const char *s, char *host, size_t hostcap, int *port);
 

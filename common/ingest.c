@@ -5,35 +5,6 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Copies one segment of 1..63 bytes up to the next '/' (or the end); NULL when it is empty or
- * longer. */
-static const char *topic_segment(const char *p, char *out)
-{
-    size_t n = strcspn(p, "/");
-    if (n == 0 || n > 63)
-        return NULL;
-    memcpy(out, p, n);
-    out[n] = '\0';
-    return p + n;
-}
-
-/* dsf/m/{bucket}/{ns}/{mci}/{vm}, as sscanf("dsf/m/%15[0-9]/%63[^/]/%63[^/]/%63[^/]") took
- * it, without its cost per message. */
-int ingest_parse_topic(const char *topic, struct dsf_identity *id)
-{
-    if (strncmp(topic, "dsf/m/", 6) != 0)
-        return -1;
-    const char *p = topic + 6;
-    size_t digits = strspn(p, "0123456789");
-    if (digits == 0 || digits > 15 || p[digits] != '/')
-        return -1;
-    p += digits + 1;
-    if (!(p = topic_segment(p, id->ns)) || *p++ != '/' || !(p = topic_segment(p, id->mci)) ||
-        *p++ != '/' || !(p = topic_segment(p, id->vm)))
-        return -1;
-    return *p == '\0' ? 0 : -1;
-}
-
 static const char *check_utf8(const struct lp_line *l)
 {
     if (!utf8_valid(l->measurement.p, l->measurement.n))

@@ -13,15 +13,9 @@
 #include "common/buf.h"
 #include "common/lp.h"
 #include "common/point.h"
+#include "common/topic.h"
 
 #define INGEST_MAX_LINE (64 * 1024)
-
-struct dsf_identity {
-    char ns[64], mci[64], vm[64];
-};
-
-/* dsf/m/{bucket}/{ns}/{mci}/{vm}: 0, or -1 when the topic has another shape. */
-int ingest_parse_topic(const char *topic, struct dsf_identity *id);
 
 /* Bits of the identity tags (ns, mci, vm) a line lacks; the topic supplies them. */
 enum { INGEST_MISSING_NS = 1, INGEST_MISSING_MCI = 2, INGEST_MISSING_VM = 4 };

@@ -1,0 +1,67 @@
+/*
+ * The bus's topic grammar (docs/architecture.md), built and parsed only here:
+ *
+ *   metrics        {root}/m/{bucket}/{ns}/{mci}/{vm}    the agents' samples
+ *   agent          {root}/a/{ns}/{mci}/{vm}/{leaf}       status (retained), ack, req
+ *   collector      {root}/c/{id}/{leaf}                  hb (heartbeat), assign (retained)
+ *   alarm          {root}/alarm/{ns}/{mci}/{rule}        alarm state changes
+ *   action         {root}/action/...                     healing actions
+ *   dlq            {root}/dlq                            rejected input, with reasons
+ *
+ * with root "dsf". Kafka carries each family on one topic (dsf.metrics, dsf.agents, ...),
+ * keyed by the rest (dsf_topic_kafka). Builders return the length written, or -1 when the
+ * topic does not fit cap (nothing usable is written then).
+ */
+#ifndef DSF_TOPIC_H
+#define DSF_TOPIC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* An agent's identity as topics carry it: segments of 1..63 bytes without '/', '+', '#'. */
+#define DSF_TOPIC_SEGMENT_MAX 63
+struct dsf_identity {
+    char ns[64], mci[64], vm[64];
+};
+
+enum dsf_topic_family {
+    DSF_TOPIC_OTHER = 0,
+    DSF_TOPIC_METRICS,
+    DSF_TOPIC_AGENT,
+    DSF_TOPIC_COLLECTOR,
+    DSF_TOPIC_ALARM,
+    DSF_TOPIC_ACTION,
+    DSF_TOPIC_DLQ,
+};
+
+/* Subscriptions and fixed topics. */
+extern const char dsf_topic_metrics_all[];      /* every bucket's metrics */
+extern const char dsf_topic_metrics_any[];      /* the same, one level per bucket (Kafka form) */
+extern const char dsf_topic_metrics_root[];     /* the prefix of every metrics topic */
+extern const char dsf_topic_agent_status_all[]; /* every agent's status */
+extern const char dsf_topic_dlq[];
+
+int dsf_topic_metrics(char *out, size_t cap, uint32_t bucket, const char *ns, const char *mci,
+                      const char *vm);
+/* key: "ns/mci/vm", as the agent's Kafka key and the bucket hash input. */
+int dsf_topic_metrics_key(char *out, size_t cap, uint32_t bucket, const char *key);
+int dsf_topic_bucket(char *out, size_t cap, uint32_t bucket); /* one bucket's subscription */
+int dsf_topic_agent(char *out, size_t cap, const char *ns, const char *mci, const char *vm,
+                    const char *leaf);
+int dsf_topic_agent_key(char *out, size_t cap, const char *key, const char *leaf);
+int dsf_topic_collector(char *out, size_t cap, const char *id, const char *leaf);
+int dsf_topic_alarm(char *out, size_t cap, const char *ns, const char *mci, const char *rule);
+
+enum dsf_topic_family dsf_topic_family(const char *topic);
+/* {root}/m/{bucket}/{ns}/{mci}/{vm}: 0 with the identity (and the bucket when given), or -1
+ * when the topic has another shape. */
+int dsf_topic_parse_metrics(const char *topic, struct dsf_identity *id, uint32_t *bucket);
+/* {root}/a/{ns}/{mci}/{vm}/{leaf}: 0 when the topic is that agent topic with this leaf. */
+int dsf_topic_parse_agent(const char *topic, const char *leaf, struct dsf_identity *id);
+
+/* The Kafka topic carrying an MQTT-form topic's family ("dsf.metrics", ...), or NULL. */
+const char *dsf_topic_kafka(const char *topic);
+/* The MQTT-form metrics topic of a Kafka metrics message: partition (the bucket) and key. */
+int dsf_topic_from_kafka_metrics(char *out, size_t cap, int32_t partition, const char *key);
+
+#endif

@@ -1,0 +1,95 @@
+/* common/topic: what is built parses back, other shapes are refused, Kafka mapping. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "common/topic.h"
+
+static void metrics_roundtrip(void **state)
+{
+    char t[256];
+    struct dsf_identity id;
+    uint32_t bucket = 0;
+    assert_true(dsf_topic_metrics(t, sizeof(t), 35, "ns1", "web", "vm-1") > 0);
+    assert_string_equal(t, "dsf/m/35/ns1/web/vm-1");
+    assert_int_equal(dsf_topic_parse_metrics(t, &id, &bucket), 0);
+    assert_int_equal(bucket, 35);
+    assert_string_equal(id.ns, "ns1");
+    assert_string_equal(id.mci, "web");
+    assert_string_equal(id.vm, "vm-1");
+    assert_int_equal(dsf_topic_family(t), DSF_TOPIC_METRICS);
+    assert_string_equal(dsf_topic_kafka(t), "dsf.metrics");
+    char k[256];
+    assert_true(dsf_topic_metrics_key(k, sizeof(k), 35, "ns1/web/vm-1") > 0);
+    assert_string_equal(k, t);
+    assert_true(dsf_topic_from_kafka_metrics(k, sizeof(k), 35, "ns1/web/vm-1") > 0);
+    assert_string_equal(k, t);
+}
+
+static void metrics_refused(void **state)
+{
+    struct dsf_identity id;
+    const char *bad[] = {
+        "dsf/m/x/ns/m/v",
+        "dsf/m//ns/m/v",
+        "dsf/m/1/ns/m",
+        "dsf/m/1/ns/m/v/extra",
+        "dsf/m/1/ns//v",
+        "dsf/a/ns/m/v/status",
+        "dsf/m/1234567890123456/ns/m/v",
+        ("dsf/m/1/ns/m/v0123456789012345678901234567890123456789012345678901234567890123456789"),
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (dsf_topic_parse_metrics(bad[i], &id, NULL) == 0)
+            fail_msg("accepted %s", bad[i]);
+}
+
+static void agent_topics(void **state)
+{
+    char t[256];
+    struct dsf_identity id;
+    assert_true(dsf_topic_agent(t, sizeof(t), "ns1", "web", "vm1", "status") > 0);
+    assert_string_equal(t, "dsf/a/ns1/web/vm1/status");
+    assert_int_equal(dsf_topic_parse_agent(t, "status", &id), 0);
+    assert_string_equal(id.vm, "vm1");
+    assert_int_equal(dsf_topic_parse_agent(t, "ack", &id), -1);
+    assert_int_equal(dsf_topic_parse_agent("dsf/a/ns1/web/status", "status", &id), -1);
+    assert_true(dsf_topic_agent_key(t, sizeof(t), "ns1/web/vm1", "ack") > 0);
+    assert_string_equal(t, "dsf/a/ns1/web/vm1/ack");
+    assert_int_equal(dsf_topic_family(t), DSF_TOPIC_AGENT);
+    assert_string_equal(dsf_topic_kafka(t), "dsf.agents");
+}
+
+static void other_families(void **state)
+{
+    char t[64];
+    assert_true(dsf_topic_collector(t, sizeof(t), "c1", "hb") > 0);
+    assert_string_equal(t, "dsf/c/c1/hb");
+    assert_int_equal(dsf_topic_family(t), DSF_TOPIC_COLLECTOR);
+    assert_true(dsf_topic_alarm(t, sizeof(t), "ns1", "web", "cpu_hot") > 0);
+    assert_string_equal(t, "dsf/alarm/ns1/web/cpu_hot");
+    assert_string_equal(dsf_topic_kafka(t), "dsf.alarms");
+    assert_true(dsf_topic_bucket(t, sizeof(t), 7) > 0);
+    assert_string_equal(t, "dsf/m/7/#");
+    assert_int_equal(dsf_topic_family(dsf_topic_dlq), DSF_TOPIC_DLQ);
+    assert_string_equal(dsf_topic_kafka(dsf_topic_dlq), "dsf.dlq");
+    assert_int_equal(dsf_topic_family("other/topic"), DSF_TOPIC_OTHER);
+    assert_null(dsf_topic_kafka("other/topic"));
+    /* Too long for the buffer: refused, not cut. */
+    assert_int_equal(dsf_topic_alarm(t, 12, "ns1", "web", "cpu_hot"), -1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(metrics_roundtrip),
+        cmocka_unit_test(metrics_refused),
+        cmocka_unit_test(agent_topics),
+        cmocka_unit_test(other_families),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
