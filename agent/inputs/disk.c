@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/statvfs.h>
 
+#include "agent/host_proc.h"
 #include "agent/input.h"
 #include "agent/procfile.h"
 #include "common/metrics.h"
@@ -257,8 +258,13 @@ static int disk_init(void **ctx, const void *options, const struct dsf_input_env
     const char *rootfs = env->rootfs ? env->rootfs : "";
     snprintf(c->rootfs, sizeof(c->rootfs), "%s", rootfs);
     /* Inside a container, the agent's own mounts are the container's: pid 1 of the host's
-     * proc shows the host's. */
-    procfile_init(&c->mountinfo, "%s/%s/mountinfo", env->proc, *rootfs ? "1" : "self");
+     * proc shows the host's. Their paths are then the host's, found under host.rootfs. */
+    int foreign = host_proc_is_foreign(env);
+    if (foreign && !*rootfs)
+        log_warn("host.proc %s is not this process's /proc but host.rootfs is empty: the "
+                 "host's mount points are looked up in the agent's own file system",
+                 env->proc);
+    procfile_init(&c->mountinfo, "%s/%s/mountinfo", env->proc, foreign || *rootfs ? "1" : "self");
     if (procfile_read(&c->mountinfo)) {
         snprintf(err, DSF_CFG_ERRLEN, "cannot read %s: %s (is host.proc right?)", c->mountinfo.path,
                  strerror(errno));

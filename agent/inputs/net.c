@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/host_proc.h"
 #include "agent/input.h"
 #include "agent/procfile.h"
 #include "common/metrics.h"
@@ -188,7 +189,8 @@ static int net_init(void **ctx, const void *options, const struct dsf_input_env 
         return -1;
     }
     c->opts = options;
-    procfile_init(&c->netdev, "%s/net/dev", env->proc);
+    /* <proc>/net is the reader's network namespace: in a pod, the pod's. */
+    procfile_init(&c->netdev, "%s/%s/net/dev", env->proc, host_proc_pid(env));
     if (procfile_read(&c->netdev)) {
         snprintf(err, DSF_CFG_ERRLEN, "cannot read %s: %s (is host.proc right?)", c->netdev.path,
                  strerror(errno));
