@@ -1,5 +1,4 @@
 #include "agent/procfile.h"
-#include "common/metrics.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -220,24 +219,4 @@ int procfile_find_u64(const struct procfile *pf, const char *key, unsigned long 
         p = next < end ? next + 1 : NULL;
     }
     return -1;
-}
-
-void prom_labeled_sample(struct dsf_buf *out, const char *name, double value, ...)
-{
-    buf_puts(out, name);
-    va_list ap;
-    va_start(ap, value);
-    const char *key = va_arg(ap, const char *);
-    for (char sep = '{'; key; sep = ',') {
-        buf_printf(out, "%c%s=\"", sep, key);
-        prom_label_value(out, va_arg(ap, const char *));
-        buf_putc(out, '"');
-        key = va_arg(ap, const char *);
-        if (!key)
-            buf_putc(out, '}');
-    }
-    va_end(ap);
-    buf_putc(out, ' ');
-    prom_value(out, value);
-    buf_putc(out, '\n');
 }

@@ -56,9 +56,4 @@ void dirscan_close(struct dirscan *d);
  * 0 or -1 when the key is absent. Works before and after the lines were iterated. */
 int procfile_find_u64(const struct procfile *pf, const char *key, unsigned long long *out);
 
-/* One Prometheus sample line: name{k1="v1",...} value, label values escaped. The labels are
- * key/value string pairs ending with NULL. */
-void prom_labeled_sample(struct dsf_buf *out, const char *name, double value, ...)
-    __attribute__((sentinel));
-
 #endif

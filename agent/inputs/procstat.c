@@ -442,13 +442,12 @@ static int procstat_collect(void *vctx, struct dsf_batch *out, int64_t now_ns)
 
 /* ------------------------------------------------------------------ Prometheus */
 
-static void prom_labels(struct dsf_buf *out, const struct report *r)
+static void prom_labeled(struct dsf_buf *out, const char *name, const struct report *r, double v)
 {
-    buf_puts(out, "{process_name=\"");
-    prom_label_value(out, r->name);
-    buf_printf(out, "\",pid=\"%d\",%s=\"", r->pid, r->sel_key);
-    prom_label_value(out, r->sel_val);
-    buf_puts(out, "\"}");
+    char pid[16];
+    snprintf(pid, sizeof(pid), "%d", r->pid);
+    prom_labeled_sample(out, name, v, "process_name", r->name, "pid", pid, r->sel_key, r->sel_val,
+                        NULL);
 }
 
 enum prom_what { P_CPU, P_RSS, P_VMS, P_THREADS, P_FDS, P_READ, P_WRITE, P_START };
@@ -510,11 +509,7 @@ static void procstat_prom(void *vctx, struct dsf_buf *out)
                 continue;
             if (!header++)
                 prom_family(out, prom_rows[w].name, prom_rows[w].type, prom_rows[w].help);
-            buf_puts(out, prom_rows[w].name);
-            prom_labels(out, &c->reports[i]);
-            buf_putc(out, ' ');
-            prom_value(out, v);
-            buf_putc(out, '\n');
+            prom_labeled(out, prom_rows[w].name, &c->reports[i], v);
         }
     }
 }
