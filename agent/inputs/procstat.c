@@ -23,6 +23,7 @@
 #include "agent/inputs/cgroup.h"
 #include "agent/procfile.h"
 #include "common/metrics.h"
+#include "common/regex.h"
 
 struct procstat_options {
     int enabled;
@@ -570,8 +571,15 @@ static int compile_patterns(struct procstat_ctx *c, const struct dsf_strlist *sr
             return snprintf(err, DSF_CFG_ERRLEN, "inputs.procstat.patterns: empty pattern"), -1;
         if (!(p->text = strdup(src->items[c->npatterns])))
             return snprintf(err, DSF_CFG_ERRLEN, "out of memory"), -1;
-        /* Not every name is a valid regex ("a[1"): such a pattern is a plain substring. */
-        p->is_regex = regcomp(&p->re, p->text, REG_EXTENDED | REG_NOSUB) == 0;
+        /* Not every name is a valid regex ("a[1"): such a pattern is a plain substring. One
+         * that would cost too much to compile is a mistake to report. */
+        char why[DSF_CFG_ERRLEN - 32];
+        int rc = dsf_regex_compile(&p->re, p->text, 0, why, sizeof(why));
+        if (rc == DSF_REGEX_REFUSED) {
+            free(p->text);
+            return snprintf(err, DSF_CFG_ERRLEN, "inputs.procstat.patterns: %s", why), -1;
+        }
+        p->is_regex = rc == 0;
     }
     return 0;
 }
