@@ -71,34 +71,6 @@ static int is_pseudo_fs(const char *fstype)
     return 0;
 }
 
-/* mountinfo writes space, tab, newline and backslash in paths as \040, \011, \012, \134. */
-static void unescape_octal(char *s)
-{
-    char *out = s;
-    for (; *s; s++) {
-        if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
-            s[3] >= '0' && s[3] <= '7') {
-            *out++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
-            s += 3;
-        } else {
-            *out++ = *s;
-        }
-    }
-    *out = '\0';
-}
-
-static int has_option(const char *options, const char *name)
-{
-    size_t n = strlen(name);
-    for (const char *p = options; p; p = strchr(p, ',')) {
-        if (*p == ',')
-            p++;
-        if (strncmp(p, name, n) == 0 && (p[n] == ',' || p[n] == '\0'))
-            return 1;
-    }
-    return 0;
-}
-
 /* A later mount on the same path hides the earlier one, whether or not it is reported. */
 static void forget_path(struct disk_ctx *c, const char *path)
 {
@@ -137,8 +109,8 @@ static void parse_mount(struct disk_ctx *c, char *line)
         return;
     char *path = w[4], *device = w[sep + 2];
     const char *fstype = w[sep + 1];
-    unescape_octal(path);
-    unescape_octal(device);
+    mountinfo_unescape(path);
+    mountinfo_unescape(device);
     forget_path(c, path);
     if (is_pseudo_fs(fstype) || in_list(&c->opts->ignore_fs, fstype))
         return;
@@ -157,7 +129,8 @@ static void parse_mount(struct disk_ctx *c, char *line)
     struct mount_usage *m = new_slot(c);
     if (!m)
         return;
-    int read_only = has_option(w[5], "ro") || (sep + 3 < n && has_option(w[sep + 3], "ro"));
+    int read_only =
+        mount_has_option(w[5], "ro") || (sep + 3 < n && mount_has_option(w[sep + 3], "ro"));
     *m = (struct mount_usage){path, device, fstype, read_only, st};
 }
 
@@ -192,13 +165,8 @@ static int disk_collect(void *ctx, struct dsf_batch *out, int64_t now_ns)
 {
     struct disk_ctx *c = ctx;
     c->nmounts = 0;
-    if (procfile_read(&c->mountinfo)) {
-        if (!c->failing)
-            log_warn("cannot read %s: %s; check that the proc root is mounted and readable",
-                     c->mountinfo.path, strerror(errno));
-        c->failing = 1;
-        return -1;
-    }
+    if (procfile_read(&c->mountinfo))
+        return procfile_read_failed(DSF_MODULE, c->mountinfo.path, &c->failing);
     c->failing = 0;
     char *line;
     while ((line = procfile_next_line(&c->mountinfo)))
@@ -265,9 +233,7 @@ static int disk_init(void **ctx, const void *options, const struct dsf_input_env
                  "host's mount points are looked up in the agent's own file system",
                  env->proc);
     procfile_init(&c->mountinfo, "%s/%s/mountinfo", env->proc, foreign || *rootfs ? "1" : "self");
-    if (procfile_read(&c->mountinfo)) {
-        snprintf(err, DSF_CFG_ERRLEN, "cannot read %s: %s (is host.proc right?)", c->mountinfo.path,
-                 strerror(errno));
+    if (procfile_first_read(&c->mountinfo, err)) {
         disk_fini(c);
         return -1;
     }
