@@ -322,12 +322,7 @@ static void test_sys_elsewhere(void **state)
     assert_int_equal(group_make(unified, group), 0);
     snprintf(json, sizeof(json), "{\"cgroups\": [\"%s\"]}", group);
     struct input_run r = {0};
-    r.in = &dsf_input_container;
-    r.opts = calloc(1, r.in->options_size);
-    r.secs[0] = (struct dsf_cfg_section){"", r.in->options, r.opts};
-    int started = !dsf_cfg_defaults(r.secs, err) &&
-                  !dsf_cfg_load_json(r.secs, json, strlen(json), "test", err) &&
-                  !r.in->init(&r.ctx, r.opts, &env, err);
+    int started = !input_try_start_env(&r, &dsf_input_container, json, &env, err);
     if (started)
         input_collect(&r);
     unlink(alias);

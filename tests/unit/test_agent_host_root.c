@@ -99,13 +99,7 @@ static void start_with(struct input_run *r, const struct dsf_input *in, const ch
 {
     char err[DSF_CFG_ERRLEN] = "";
     const struct dsf_input_env env = {proc, "/sys", host_rootfs, 1000};
-    memset(r, 0, sizeof(*r));
-    r->in = in;
-    r->opts = calloc(1, in->options_size);
-    r->secs[0] = (struct dsf_cfg_section){"", in->options, r->opts};
-    assert_int_equal(dsf_cfg_defaults(r->secs, err), 0);
-    int rc = in->init(&r->ctx, r->opts, &env, err);
-    if (rc)
+    if (input_try_start_env(r, in, "{}", &env, err))
         fail_msg("init %s: %s", in->name, err);
 }
 
