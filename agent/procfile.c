@@ -1,5 +1,6 @@
 #include "agent/procfile.h"
-#include "common/metrics.h"
+#include "common/config.h"
+#include "common/log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -222,22 +223,51 @@ int procfile_find_u64(const struct procfile *pf, const char *key, unsigned long 
     return -1;
 }
 
-void prom_labeled_sample(struct dsf_buf *out, const char *name, double value, ...)
+void mountinfo_unescape(char *s)
 {
-    buf_puts(out, name);
-    va_list ap;
-    va_start(ap, value);
-    const char *key = va_arg(ap, const char *);
-    for (char sep = '{'; key; sep = ',') {
-        buf_printf(out, "%c%s=\"", sep, key);
-        prom_label_value(out, va_arg(ap, const char *));
-        buf_putc(out, '"');
-        key = va_arg(ap, const char *);
-        if (!key)
-            buf_putc(out, '}');
+    char *out = s;
+    for (; *s; s++) {
+        if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
+            s[3] >= '0' && s[3] <= '7') {
+            *out++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
+            s += 3;
+        } else {
+            *out++ = *s;
+        }
     }
-    va_end(ap);
-    buf_putc(out, ' ');
-    prom_value(out, value);
-    buf_putc(out, '\n');
+    *out = '\0';
+}
+
+int mount_has_option(const char *options, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = options; p; p = strchr(p, ',')) {
+        if (*p == ',')
+            p++;
+        if (strncmp(p, name, n) == 0 && (p[n] == ',' || p[n] == '\0'))
+            return 1;
+    }
+    return 0;
+}
+
+int procfile_cannot_read(const char *path, char *err)
+{
+    snprintf(err, DSF_CFG_ERRLEN, "cannot read %s: %s (is host.proc right?)", path,
+             strerror(errno));
+    return -1;
+}
+
+int procfile_first_read(struct procfile *pf, char *err)
+{
+    return procfile_read(pf) ? procfile_cannot_read(pf->path, err) : 0;
+}
+
+int procfile_read_failed(const char *module, const char *path, int *failing)
+{
+    if (!*failing)
+        dsf_log(DSF_LOG_WARN, module,
+                "cannot read %s: %s; check that the proc root is mounted and readable", path,
+                strerror(errno));
+    *failing = 1;
+    return -1;
 }

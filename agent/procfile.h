@@ -28,6 +28,15 @@ char *procfile_next_line(struct procfile *pf);
 /* Splits a line in place on spaces/tabs (and the extra separators); fills pf->words. */
 size_t procfile_split(struct procfile *pf, char *line, const char *extra_seps);
 
+/* For an input's init, so that a wrong host.proc shows at start: -1 with "cannot read <path>:
+ * <errno's text> (is host.proc right?)" in err (DSF_CFG_ERRLEN bytes). */
+int procfile_cannot_read(const char *path, char *err);
+/* procfile_read, or procfile_cannot_read on failure. */
+int procfile_first_read(struct procfile *pf, char *err);
+/* For a collect that could not read path (errno set): logs it under module once until
+ * *failing is cleared by a good read, sets *failing and returns -1. */
+int procfile_read_failed(const char *module, const char *path, int *failing);
+
 /* Reads a small file (a cgroup or sysfs value) into out; 0 or -1. Trailing newline removed. */
 int read_small_file(const char *path, char *out, size_t cap);
 /* Reads a file holding one unsigned integer ("max" reads as UINT64_MAX); 0 or -1. */
@@ -56,9 +65,10 @@ void dirscan_close(struct dirscan *d);
  * 0 or -1 when the key is absent. Works before and after the lines were iterated. */
 int procfile_find_u64(const struct procfile *pf, const char *key, unsigned long long *out);
 
-/* One Prometheus sample line: name{k1="v1",...} value, label values escaped. The labels are
- * key/value string pairs ending with NULL. */
-void prom_labeled_sample(struct dsf_buf *out, const char *name, double value, ...)
-    __attribute__((sentinel));
+/* mountinfo writes space, tab, newline and backslash in paths as \040, \011, \012, \134:
+ * decodes them in place. */
+void mountinfo_unescape(char *s);
+/* 1 when the comma-separated mount options (mountinfo's fields) hold name, e.g. "ro". */
+int mount_has_option(const char *options, const char *name);
 
 #endif

@@ -2,6 +2,7 @@
 #include "alarm/rule.h"
 #include "common/buf.h"
 #include "common/config.h"
+#include "common/regex.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -102,79 +103,6 @@ static int valid_name(const char *s)
     return n > 0;
 }
 
-/* The size of the automaton the C library builds grows with repetition ('+' and {n,m} copy
- * their operand), so a short pattern like "a++++++++" can take gigabytes to compile. This
- * estimates the copies and refuses patterns beyond a bound no real tag needs. */
-#define REGEX_MAX_NODES 20000.0
-
-static double regex_size(const char **p, int depth)
-{
-    double total = 0, last = 0;
-    if (depth > 32)
-        return REGEX_MAX_NODES + 1;
-    while (**p && **p != ')') {
-        char c = *(*p)++;
-        if (c == '(') {
-            last = regex_size(p, depth + 1);
-            if (**p == ')')
-                (*p)++;
-            total += last;
-        } else if (c == '|') {
-            last = 0;
-        } else if (c == '*' || c == '?') {
-            continue;
-        } else if (c == '+') {
-            total += last;
-            last *= 2;
-        } else if (c == '{') {
-            char *end;
-            long n = strtol(*p, &end, 10), m = n;
-            if (*end == ',')
-                m = end[1] == '}' ? n : strtol(end + 1, &end, 10);
-            if (n > 255 || m > 255)
-                return REGEX_MAX_NODES + 1;
-            while (**p && **p != '}')
-                (*p)++;
-            if (**p)
-                (*p)++;
-            long k = m > n ? m : n;
-            total += last * (double)(k > 1 ? k - 1 : 0);
-            last *= (double)(k > 1 ? k : 1);
-        } else if (c == '[') {
-            if (**p == '^')
-                (*p)++;
-            if (**p == ']')
-                (*p)++;
-            while (**p && **p != ']')
-                (*p)++;
-            if (**p)
-                (*p)++;
-            last = 1;
-            total += 1;
-        } else {
-            if (c == '\\' && **p)
-                (*p)++;
-            last = 1;
-            total += 1;
-        }
-        if (total > REGEX_MAX_NODES)
-            return total;
-    }
-    return total;
-}
-
-static int regex_too_big(const char *re)
-{
-    const char *p = re;
-    double size = 0;
-    while (*p) {
-        size += regex_size(&p, 0);
-        if (*p == ')')
-            p++; /* unbalanced: regcomp reports it */
-    }
-    return strlen(re) > 1024 || size > REGEX_MAX_NODES;
-}
-
 static int parse_matchers(struct ctx *c, struct rule *r, json_t *arr)
 {
     if (!json_is_array(arr))
@@ -214,26 +142,12 @@ static int parse_matchers(struct ctx *c, struct rule *r, json_t *arr)
         x->tag = strdup(tag);
         x->value = strdup(val);
         r->nmatchers++;
-        if ((x->op == MATCH_RE || x->op == MATCH_NRE) && regex_too_big(val)) {
-            x->op = MATCH_EQ;
-            snprintf(prefix, sizeof(prefix), "%s.value", key);
-            return fail(c, prefix,
-                        "regular expression too large (repetitions expand past %g "
-                        "nodes, or longer than 1024)",
-                        REGEX_MAX_NODES);
-        }
         if (x->op == MATCH_RE || x->op == MATCH_NRE) {
-            size_t n = strlen(val) + 8;
-            char *anchored = malloc(n);
-            snprintf(anchored, n, "^(%s)$", val);
-            int rc = regcomp(&x->re, anchored, REG_EXTENDED | REG_NOSUB);
-            free(anchored);
-            if (rc) {
-                char why[128];
-                regerror(rc, &x->re, why, sizeof(why));
+            char why[256];
+            if (dsf_regex_compile(&x->re, val, DSF_REGEX_ANCHORED, why, sizeof(why))) {
                 x->op = MATCH_EQ; /* nothing compiled to free */
                 snprintf(prefix, sizeof(prefix), "%s.value", key);
-                return fail(c, prefix, "bad regular expression \"%s\": %s", val, why);
+                return fail(c, prefix, "%s", why);
             }
         }
     }

@@ -1,6 +1,7 @@
 #include "common/metrics.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,6 +169,26 @@ void prom_value(struct dsf_buf *out, double v)
             snprintf(text, sizeof(text), "%.17g", v);
         buf_puts(out, text);
     }
+}
+
+void prom_labeled_sample(struct dsf_buf *out, const char *name, double value, ...)
+{
+    buf_puts(out, name);
+    va_list ap;
+    va_start(ap, value);
+    const char *key = va_arg(ap, const char *);
+    for (char sep = '{'; key; sep = ',') {
+        buf_printf(out, "%c%s=\"", sep, key);
+        prom_label_value(out, va_arg(ap, const char *));
+        buf_putc(out, '"');
+        key = va_arg(ap, const char *);
+        if (!key)
+            buf_putc(out, '}');
+    }
+    va_end(ap);
+    buf_putc(out, ' ');
+    prom_value(out, value);
+    buf_putc(out, '\n');
 }
 
 void metrics_render(const struct dsf_metrics *m, struct dsf_buf *out)

@@ -58,5 +58,10 @@ double metrics_value(const struct dsf_metrics *m, const char *name, const char *
 void prom_family(struct dsf_buf *out, const char *name, const char *type, const char *help);
 void prom_label_value(struct dsf_buf *out, const char *v); /* escapes \ " and newline */
 void prom_value(struct dsf_buf *out, double v);
+/* One sample line: name{k1="v1",...} value, label values escaped. The labels are key/value
+ * string pairs ending with a NULL key (a NULL key also ends them early: an optional last
+ * label can be passed as `cond ? "key" : NULL, value`). */
+void prom_labeled_sample(struct dsf_buf *out, const char *name, double value, ...)
+    __attribute__((sentinel));
 
 #endif

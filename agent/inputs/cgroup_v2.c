@@ -17,34 +17,6 @@
 
 #include "agent/procfile.h"
 
-/* mountinfo escapes blanks and backslashes in paths as \ooo. */
-static void unescape_octal(char *s)
-{
-    char *w = s;
-    for (char *r = s; *r;) {
-        if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] >= '0' && r[2] <= '7' &&
-            r[3] >= '0' && r[3] <= '7') {
-            *w++ = (char)((r[1] - '0') * 64 + (r[2] - '0') * 8 + (r[3] - '0'));
-            r += 4;
-        } else {
-            *w++ = *r++;
-        }
-    }
-    *w = '\0';
-}
-
-static int has_option(const char *opts, const char *name)
-{
-    size_t n = strlen(name);
-    for (const char *p = opts; p && *p;) {
-        if (strncmp(p, name, n) == 0 && (p[n] == ',' || p[n] == '\0'))
-            return 1;
-        p = strchr(p, ',');
-        p = p ? p + 1 : NULL;
-    }
-    return 0;
-}
-
 static int path_under(const char *path, const char *dir)
 {
     size_t n = strlen(dir);
@@ -97,8 +69,8 @@ static void parse_mount_line(struct cg_layout *l, int *ranks, struct procfile *p
     if (!v2 && strcmp(fstype, "cgroup") != 0)
         return;
     char *root = pf->words[3], *mnt = pf->words[4], dir[CG_PATH_MAX];
-    unescape_octal(root);
-    unescape_octal(mnt);
+    mountinfo_unescape(root);
+    mountinfo_unescape(mnt);
     int rank = locate(env, mnt, dir, sizeof(dir));
     if (rank < 0)
         return;
@@ -115,7 +87,7 @@ static void parse_mount_line(struct cg_layout *l, int *ranks, struct procfile *p
                  {"blkio", CG_V1_BLKIO},
                  {"pids", CG_V1_PIDS}};
     for (size_t i = 0; i < sizeof(ctrls) / sizeof(ctrls[0]); i++)
-        if (has_option(super, ctrls[i].opt))
+        if (mount_has_option(super, ctrls[i].opt))
             take_mount(l, ranks, ctrls[i].h, dir, root, rank);
 }
 

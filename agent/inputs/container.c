@@ -467,16 +467,12 @@ static const struct prom_row {
      CG_HAVE_PIDSLIMIT, offsetof(struct container, st.pids_limit), 1},
 };
 
-static void prom_labels(struct dsf_buf *out, const struct container *it)
+/* pod_uid only for pods: its NULL key ends the labels early otherwise. */
+static void prom_sample(struct dsf_buf *out, const char *name, const struct container *it, double v)
 {
-    buf_puts(out, "{container_id=\"");
-    prom_label_value(out, it->id[0] ? it->id : it->group);
-    buf_puts(out, "\",cgroup=\"");
-    prom_label_value(out, it->group);
-    buf_printf(out, "\",runtime=\"%s\"", runtime_names[it->rt]);
-    if (it->pod_uid[0])
-        buf_printf(out, ",pod_uid=\"%s\"", it->pod_uid);
-    buf_putc(out, '}');
+    prom_labeled_sample(out, name, v, "container_id", it->id[0] ? it->id : it->group, "cgroup",
+                        it->group, "runtime", runtime_names[it->rt],
+                        it->pod_uid[0] ? "pod_uid" : NULL, it->pod_uid, NULL);
 }
 
 static void container_prom(void *vctx, struct dsf_buf *out)
@@ -493,11 +489,7 @@ static void container_prom(void *vctx, struct dsf_buf *out)
                 prom_family(out, row->name, row->type, row->help);
             uint64_t v;
             memcpy(&v, (const char *)it + row->offset, sizeof(v));
-            buf_puts(out, row->name);
-            prom_labels(out, it);
-            buf_putc(out, ' ');
-            prom_value(out, (double)v * row->scale);
-            buf_putc(out, '\n');
+            prom_sample(out, row->name, it, (double)v * row->scale);
         }
     }
 }

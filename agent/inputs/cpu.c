@@ -142,13 +142,8 @@ static int cpu_collect(void *ctx, struct dsf_batch *out, int64_t now_ns)
 {
     struct cpu_ctx *c = ctx;
     c->cycle++;
-    if (procfile_read(&c->stat)) {
-        if (!c->failing)
-            log_warn("cannot read %s: %s; check that the proc root is mounted and readable",
-                     c->stat.path, strerror(errno));
-        c->failing = 1;
-        return -1;
-    }
+    if (procfile_read(&c->stat))
+        return procfile_read_failed(DSF_MODULE, c->stat.path, &c->failing);
     c->failing = 0;
     char *line;
     while ((line = procfile_next_line(&c->stat)) && strncmp(line, "cpu", 3) == 0) {
@@ -208,9 +203,7 @@ static int cpu_init(void **ctx, const void *options, const struct dsf_input_env 
     long hz = sysconf(_SC_CLK_TCK);
     c->ticks_per_second = hz > 0 ? (double)hz : 100.0;
     procfile_init(&c->stat, "%s/stat", env->proc);
-    if (procfile_read(&c->stat)) {
-        snprintf(err, DSF_CFG_ERRLEN, "cannot read %s: %s (is host.proc right?)", c->stat.path,
-                 strerror(errno));
+    if (procfile_first_read(&c->stat, err)) {
         cpu_fini(c);
         return -1;
     }

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/statvfs.h>
 
+#include "agent/host_proc.h"
 #include "agent/input.h"
 #include "agent/procfile.h"
 #include "common/metrics.h"
@@ -70,34 +71,6 @@ static int is_pseudo_fs(const char *fstype)
     return 0;
 }
 
-/* mountinfo writes space, tab, newline and backslash in paths as \040, \011, \012, \134. */
-static void unescape_octal(char *s)
-{
-    char *out = s;
-    for (; *s; s++) {
-        if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
-            s[3] >= '0' && s[3] <= '7') {
-            *out++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
-            s += 3;
-        } else {
-            *out++ = *s;
-        }
-    }
-    *out = '\0';
-}
-
-static int has_option(const char *options, const char *name)
-{
-    size_t n = strlen(name);
-    for (const char *p = options; p; p = strchr(p, ',')) {
-        if (*p == ',')
-            p++;
-        if (strncmp(p, name, n) == 0 && (p[n] == ',' || p[n] == '\0'))
-            return 1;
-    }
-    return 0;
-}
-
 /* A later mount on the same path hides the earlier one, whether or not it is reported. */
 static void forget_path(struct disk_ctx *c, const char *path)
 {
@@ -136,8 +109,8 @@ static void parse_mount(struct disk_ctx *c, char *line)
         return;
     char *path = w[4], *device = w[sep + 2];
     const char *fstype = w[sep + 1];
-    unescape_octal(path);
-    unescape_octal(device);
+    mountinfo_unescape(path);
+    mountinfo_unescape(device);
     forget_path(c, path);
     if (is_pseudo_fs(fstype) || in_list(&c->opts->ignore_fs, fstype))
         return;
@@ -156,7 +129,8 @@ static void parse_mount(struct disk_ctx *c, char *line)
     struct mount_usage *m = new_slot(c);
     if (!m)
         return;
-    int read_only = has_option(w[5], "ro") || (sep + 3 < n && has_option(w[sep + 3], "ro"));
+    int read_only =
+        mount_has_option(w[5], "ro") || (sep + 3 < n && mount_has_option(w[sep + 3], "ro"));
     *m = (struct mount_usage){path, device, fstype, read_only, st};
 }
 
@@ -191,13 +165,8 @@ static int disk_collect(void *ctx, struct dsf_batch *out, int64_t now_ns)
 {
     struct disk_ctx *c = ctx;
     c->nmounts = 0;
-    if (procfile_read(&c->mountinfo)) {
-        if (!c->failing)
-            log_warn("cannot read %s: %s; check that the proc root is mounted and readable",
-                     c->mountinfo.path, strerror(errno));
-        c->failing = 1;
-        return -1;
-    }
+    if (procfile_read(&c->mountinfo))
+        return procfile_read_failed(DSF_MODULE, c->mountinfo.path, &c->failing);
     c->failing = 0;
     char *line;
     while ((line = procfile_next_line(&c->mountinfo)))
@@ -257,11 +226,14 @@ static int disk_init(void **ctx, const void *options, const struct dsf_input_env
     const char *rootfs = env->rootfs ? env->rootfs : "";
     snprintf(c->rootfs, sizeof(c->rootfs), "%s", rootfs);
     /* Inside a container, the agent's own mounts are the container's: pid 1 of the host's
-     * proc shows the host's. */
-    procfile_init(&c->mountinfo, "%s/%s/mountinfo", env->proc, *rootfs ? "1" : "self");
-    if (procfile_read(&c->mountinfo)) {
-        snprintf(err, DSF_CFG_ERRLEN, "cannot read %s: %s (is host.proc right?)", c->mountinfo.path,
-                 strerror(errno));
+     * proc shows the host's. Their paths are then the host's, found under host.rootfs. */
+    int foreign = host_proc_is_foreign(env);
+    if (foreign && !*rootfs)
+        log_warn("host.proc %s is not this process's /proc but host.rootfs is empty: the "
+                 "host's mount points are looked up in the agent's own file system",
+                 env->proc);
+    procfile_init(&c->mountinfo, "%s/%s/mountinfo", env->proc, foreign || *rootfs ? "1" : "self");
+    if (procfile_first_read(&c->mountinfo, err)) {
         disk_fini(c);
         return -1;
     }

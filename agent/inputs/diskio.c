@@ -127,13 +127,8 @@ static int diskio_collect(void *ctx, struct dsf_batch *out, int64_t now_ns)
 {
     struct diskio_ctx *c = ctx;
     c->ndisks = 0;
-    if (procfile_read(&c->diskstats)) {
-        if (!c->failing)
-            log_warn("cannot read %s: %s; check that the proc root is mounted and readable",
-                     c->diskstats.path, strerror(errno));
-        c->failing = 1;
-        return -1;
-    }
+    if (procfile_read(&c->diskstats))
+        return procfile_read_failed(DSF_MODULE, c->diskstats.path, &c->failing);
     c->failing = 0;
     char *line;
     while ((line = procfile_next_line(&c->diskstats)))
@@ -204,9 +199,7 @@ static int diskio_init(void **ctx, const void *options, const struct dsf_input_e
     }
     c->opts = options;
     procfile_init(&c->diskstats, "%s/diskstats", env->proc);
-    if (procfile_read(&c->diskstats)) {
-        snprintf(err, DSF_CFG_ERRLEN, "cannot read %s: %s (is host.proc right?)", c->diskstats.path,
-                 strerror(errno));
+    if (procfile_first_read(&c->diskstats, err)) {
         diskio_fini(c);
         return -1;
     }

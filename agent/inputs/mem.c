@@ -156,12 +156,8 @@ static int mem_collect(void *ctx, struct dsf_batch *out, int64_t now_ns)
 {
     struct mem_ctx *c = ctx;
     if (procfile_read(&c->meminfo) || parse_meminfo(c)) {
-        if (!c->failing)
-            log_warn("cannot read %s: %s; check that the proc root is mounted and readable",
-                     c->meminfo.path, strerror(errno));
-        c->failing = 1;
         c->nentries = 0;
-        return -1;
+        return procfile_read_failed(DSF_MODULE, c->meminfo.path, &c->failing);
     }
     c->failing = 0;
     emit_mem(c, out, now_ns);
@@ -216,9 +212,7 @@ static int mem_init(void **ctx, const void *options, const struct dsf_input_env 
         return -1;
     }
     procfile_init(&c->meminfo, "%s/meminfo", env->proc);
-    if (procfile_read(&c->meminfo)) {
-        snprintf(err, DSF_CFG_ERRLEN, "cannot read %s: %s (is host.proc right?)", c->meminfo.path,
-                 strerror(errno));
+    if (procfile_first_read(&c->meminfo, err)) {
         mem_fini(c);
         return -1;
     }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/host_proc.h"
 #include "agent/input.h"
 #include "agent/procfile.h"
 #include "common/metrics.h"
@@ -135,13 +136,8 @@ static int net_collect(void *ctx, struct dsf_batch *out, int64_t now_ns)
 {
     struct net_ctx *c = ctx;
     c->nifaces = 0;
-    if (procfile_read(&c->netdev)) {
-        if (!c->failing)
-            log_warn("cannot read %s: %s; check that the proc root is mounted and readable",
-                     c->netdev.path, strerror(errno));
-        c->failing = 1;
-        return -1;
-    }
+    if (procfile_read(&c->netdev))
+        return procfile_read_failed(DSF_MODULE, c->netdev.path, &c->failing);
     c->failing = 0;
     char *line;
     while ((line = procfile_next_line(&c->netdev)))
@@ -188,10 +184,9 @@ static int net_init(void **ctx, const void *options, const struct dsf_input_env 
         return -1;
     }
     c->opts = options;
-    procfile_init(&c->netdev, "%s/net/dev", env->proc);
-    if (procfile_read(&c->netdev)) {
-        snprintf(err, DSF_CFG_ERRLEN, "cannot read %s: %s (is host.proc right?)", c->netdev.path,
-                 strerror(errno));
+    /* <proc>/net is the reader's network namespace: in a pod, the pod's. */
+    procfile_init(&c->netdev, "%s/%s/net/dev", env->proc, host_proc_pid(env));
+    if (procfile_first_read(&c->netdev, err)) {
         net_fini(c);
         return -1;
     }

@@ -310,11 +310,7 @@ static int netlatency_collect(void *vctx, struct dsf_batch *out, int64_t now_ns)
 
 static void prom_series(struct dsf_buf *out, const char *name, const struct peer *p, double v)
 {
-    buf_printf(out, "%s{peer=\"", name);
-    prom_label_value(out, p->spec);
-    buf_puts(out, "\"} ");
-    prom_value(out, v);
-    buf_putc(out, '\n');
+    prom_labeled_sample(out, name, v, "peer", p->spec, NULL);
 }
 
 static void netlatency_prom(void *vctx, struct dsf_buf *out)

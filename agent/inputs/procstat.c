@@ -23,6 +23,7 @@
 #include "agent/inputs/cgroup.h"
 #include "agent/procfile.h"
 #include "common/metrics.h"
+#include "common/regex.h"
 
 struct procstat_options {
     int enabled;
@@ -442,13 +443,12 @@ static int procstat_collect(void *vctx, struct dsf_batch *out, int64_t now_ns)
 
 /* ------------------------------------------------------------------ Prometheus */
 
-static void prom_labels(struct dsf_buf *out, const struct report *r)
+static void prom_labeled(struct dsf_buf *out, const char *name, const struct report *r, double v)
 {
-    buf_puts(out, "{process_name=\"");
-    prom_label_value(out, r->name);
-    buf_printf(out, "\",pid=\"%d\",%s=\"", r->pid, r->sel_key);
-    prom_label_value(out, r->sel_val);
-    buf_puts(out, "\"}");
+    char pid[16];
+    snprintf(pid, sizeof(pid), "%d", r->pid);
+    prom_labeled_sample(out, name, v, "process_name", r->name, "pid", pid, r->sel_key, r->sel_val,
+                        NULL);
 }
 
 enum prom_what { P_CPU, P_RSS, P_VMS, P_THREADS, P_FDS, P_READ, P_WRITE, P_START };
@@ -510,11 +510,7 @@ static void procstat_prom(void *vctx, struct dsf_buf *out)
                 continue;
             if (!header++)
                 prom_family(out, prom_rows[w].name, prom_rows[w].type, prom_rows[w].help);
-            buf_puts(out, prom_rows[w].name);
-            prom_labels(out, &c->reports[i]);
-            buf_putc(out, ' ');
-            prom_value(out, v);
-            buf_putc(out, '\n');
+            prom_labeled(out, prom_rows[w].name, &c->reports[i], v);
         }
     }
 }
@@ -575,8 +571,15 @@ static int compile_patterns(struct procstat_ctx *c, const struct dsf_strlist *sr
             return snprintf(err, DSF_CFG_ERRLEN, "inputs.procstat.patterns: empty pattern"), -1;
         if (!(p->text = strdup(src->items[c->npatterns])))
             return snprintf(err, DSF_CFG_ERRLEN, "out of memory"), -1;
-        /* Not every name is a valid regex ("a[1"): such a pattern is a plain substring. */
-        p->is_regex = regcomp(&p->re, p->text, REG_EXTENDED | REG_NOSUB) == 0;
+        /* Not every name is a valid regex ("a[1"): such a pattern is a plain substring. One
+         * that would cost too much to compile is a mistake to report. */
+        char why[DSF_CFG_ERRLEN - 32];
+        int rc = dsf_regex_compile(&p->re, p->text, 0, why, sizeof(why));
+        if (rc == DSF_REGEX_REFUSED) {
+            free(p->text);
+            return snprintf(err, DSF_CFG_ERRLEN, "inputs.procstat.patterns: %s", why), -1;
+        }
+        p->is_regex = rc == 0;
     }
     return 0;
 }

@@ -110,8 +110,7 @@ static int swap_init(void **ctx, const void *options, const struct dsf_input_env
     else if (procfile_read(&c->vmstat))
         missing = &c->vmstat;
     if (missing) {
-        snprintf(err, DSF_CFG_ERRLEN, "cannot read %s: %s (is host.proc right?)", missing->path,
-                 strerror(errno));
+        procfile_cannot_read(missing->path, err);
         swap_fini(c);
         return -1;
     }

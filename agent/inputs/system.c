@@ -107,12 +107,8 @@ static int system_collect(void *ctx, struct dsf_batch *out, int64_t now_ns)
     struct system_reading r = {0};
     const struct procfile *failed = read_system(c, &r);
     if (failed) {
-        if (!c->failing)
-            log_warn("cannot read %s: %s; check that the proc root is mounted and readable",
-                     failed->path, strerror(errno));
-        c->failing = 1;
         c->have_reading = 0;
-        return -1;
+        return procfile_read_failed(DSF_MODULE, failed->path, &c->failing);
     }
     c->failing = 0;
     r.n_users = count_users();
@@ -170,8 +166,7 @@ static int system_init(void **ctx, const void *options, const struct dsf_input_e
     struct system_reading probe;
     const struct procfile *failed = read_system(c, &probe);
     if (failed) {
-        snprintf(err, DSF_CFG_ERRLEN, "cannot read %s: %s (is host.proc right?)", failed->path,
-                 strerror(errno));
+        procfile_cannot_read(failed->path, err);
         system_fini(c);
         return -1;
     }

@@ -1,4 +1,5 @@
 #include "alarm/notify/internal.h"
+#include "common/regex.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -6,76 +7,6 @@
 #include <string.h>
 
 static const char *op_text[] = {"=", "!=", "=~", "!~"};
-
-/* Counted repetition "{n}" / "{n,m}" at p: its largest count, or -1 if p is no such thing. */
-static long brace_count(const char *p, const char **end)
-{
-    char *e;
-    long n = strtol(p + 1, &e, 10), m = n;
-    if (e == p + 1 || n < 0)
-        return -1;
-    if (*e == ',') {
-        if (e[1] == '}') {
-            e++;
-        } else {
-            const char *start = e + 1;
-            m = strtol(start, &e, 10);
-            if (e == start || m < 0)
-                return -1;
-        }
-    }
-    if (*e != '}')
-        return -1;
-    *end = e;
-    return m > n ? m : n;
-}
-
-/* glibc's regcomp copies the parse tree for each repetition, so "a++++" or nested counts
- * take memory exponential in the pattern's length. Like RE2 (Alertmanager's engine), refuse
- * stacked quantifiers, and bound counted repetitions and nesting. */
-static int re_too_costly(const char *re, char *why, size_t cap)
-{
-    int depth = 0, after_quant = 0;
-    double product = 1;
-    for (const char *p = re; *p; p++) {
-        int quant = 0;
-        if (*p == '\\' && p[1]) {
-            p++;
-        } else if (*p == '[') {
-            const char *q = p + 1;
-            if (*q == '^')
-                q++;
-            if (*q == ']')
-                q++;
-            while (*q && *q != ']')
-                q += (*q == '[' && q[1] == ':') ? 2 : 1;
-            p = *q ? q : p;
-        } else if (*p == '(') {
-            if (++depth > 16)
-                return snprintf(why, cap, "groups nested deeper than 16"), -1;
-        } else if (*p == ')') {
-            depth -= depth > 0;
-        } else if (*p == '*' || *p == '+' || *p == '?') {
-            quant = 1;
-        } else if (*p == '{') {
-            const char *end;
-            long n = brace_count(p, &end);
-            if (n >= 0) {
-                if (n > 100)
-                    return snprintf(why, cap, "repetition count %ld over 100", n), -1;
-                product *= n > 1 ? (double)n : 1;
-                quant = 1;
-                p = end;
-            }
-        }
-        if (quant && after_quant)
-            return snprintf(why, cap, "stacked repetition operators"), -1;
-        after_quant = quant;
-    }
-    if (product > 1000)
-        return snprintf(why, cap, "counted repetitions too large together"), -1;
-    return 0;
-}
 
 int nf_matcher_init(struct nf_matcher *m, const char *name, enum nf_match_op op, const char *value,
                     char *err, size_t errlen)
@@ -89,35 +20,12 @@ int nf_matcher_init(struct nf_matcher *m, const char *name, enum nf_match_op op,
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    char why[128];
-    if ((op == NF_RE || op == NF_NRE) && re_too_costly(value, why, sizeof(why))) {
+    if ((op == NF_RE || op == NF_NRE) &&
+        dsf_regex_compile(&m->re, value, DSF_REGEX_ANCHORED, err, errlen)) {
         free(m->name);
         free(m->value);
         memset(m, 0, sizeof(*m));
-        snprintf(err, errlen, "regular expression \"%s\" refused: %s", value, why);
         return -1;
-    }
-    if (op == NF_RE || op == NF_NRE) {
-        size_t n = strlen(value) + 8;
-        char *anchored = malloc(n);
-        if (!anchored) {
-            free(m->name);
-            free(m->value);
-            memset(m, 0, sizeof(*m));
-            snprintf(err, errlen, "out of memory");
-            return -1;
-        }
-        snprintf(anchored, n, "^(%s)$", value);
-        int rc = regcomp(&m->re, anchored, REG_EXTENDED | REG_NOSUB);
-        free(anchored);
-        if (rc) {
-            regerror(rc, &m->re, why, sizeof(why));
-            free(m->name);
-            free(m->value);
-            memset(m, 0, sizeof(*m));
-            snprintf(err, errlen, "bad regular expression \"%s\": %s", value, why);
-            return -1;
-        }
     }
     return 0;
 }

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # deploy/kubernetes/agent-daemonset.yaml: parses, and its DaemonSet keeps the promises the
-# design makes (non-root, no capabilities, read-only host /proc and /sys, identity from the
-# downward API). Broken copies must fail the same checks. With the agent built, the
-# ConfigMap's agent.json must pass damselfly-agent --check.
+# design makes (non-root, no capabilities, read-only host /proc, /sys and root filesystem,
+# identity from the downward API), its namespace admits the hostPath volumes under Pod
+# Security, and a Service and a PodMonitor reach the pods' /metrics. Broken copies must fail
+# the same checks. With the agent built, the ConfigMap's agent.json must pass
+# damselfly-agent --check.
 . "$(dirname "$0")/lib.sh"
 
 MANIFEST="$DSF_SRC/deploy/kubernetes/agent-daemonset.yaml"
@@ -13,8 +15,12 @@ import json, sys, yaml
 
 docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
 kinds = {d["kind"]: d for d in docs}
-for k in ("Namespace", "ServiceAccount", "ConfigMap", "DaemonSet"):
+for k in ("Namespace", "ServiceAccount", "ConfigMap", "DaemonSet", "Service", "PodMonitor"):
     assert k in kinds, "no %s" % k
+ns = kinds["Namespace"]["metadata"]
+for d in docs:
+    if d["kind"] != "Namespace":
+        assert d["metadata"].get("namespace") == ns["name"], "%s not in %s" % (d["kind"], ns["name"])
 ds = kinds["DaemonSet"]
 pod = ds["spec"]["template"]["spec"]
 assert ds["spec"]["selector"]["matchLabels"].items() <= ds["spec"]["template"]["metadata"]["labels"].items(), \
@@ -38,7 +44,7 @@ assert not sc["capabilities"].get("add"), "no capability may be added"
 
 vols = {v["name"]: v for v in pod["volumes"]}
 mounts = {m["mountPath"]: m for m in c["volumeMounts"]}
-for host_path, mount_path in (("/proc", "/host/proc"), ("/sys", "/host/sys")):
+for host_path, mount_path in (("/proc", "/host/proc"), ("/sys", "/host/sys"), ("/", "/host/root")):
     m = mounts.get(mount_path)
     assert m, "%s not mounted" % mount_path
     assert m.get("readOnly") is True, "%s must be mounted readOnly" % mount_path
@@ -68,7 +74,28 @@ cm = kinds["ConfigMap"]
 cfg_vol = [v for v in vols.values() if v.get("configMap", {}).get("name") == cm["metadata"]["name"]]
 assert cfg_vol, "the ConfigMap is not mounted"
 cfg = json.loads(cm["data"]["agent.json"])
-assert cfg["host"] == {"proc": "/host/proc", "sys": "/host/sys"}, cfg.get("host")
+assert cfg["host"] == {"proc": "/host/proc", "sys": "/host/sys", "rootfs": "/host/root"}, \
+    cfg.get("host")
+
+# Baseline (and restricted) forbid every hostPath volume: the namespace must admit them.
+if any("hostPath" in v for v in vols.values()):
+    assert ns.get("labels", {}).get("pod-security.kubernetes.io/enforce") == "privileged", \
+        "hostPath volumes need pod-security.kubernetes.io/enforce: privileged on the namespace"
+
+pod_labels = ds["spec"]["template"]["metadata"]["labels"]
+ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+http_port = int(cfg["http"]["listen"].rsplit(":", 1)[1])
+assert ports.get("metrics") == http_port, "container port metrics is not http.listen's"
+svc = kinds["Service"]
+assert svc["spec"]["selector"].items() <= pod_labels.items(), "the Service selects no agent pod"
+(sp,) = svc["spec"]["ports"]
+assert sp["targetPort"] in ("metrics", http_port), "the Service does not target the metrics port"
+pm = kinds["PodMonitor"]
+assert pm["apiVersion"] == "monitoring.coreos.com/v1", pm["apiVersion"]
+assert pm["spec"]["selector"]["matchLabels"].items() <= pod_labels.items(), \
+    "the PodMonitor selects no agent pod"
+(ep,) = pm["spec"]["podMetricsEndpoints"]
+assert ep["port"] == "metrics" and ep.get("path", "/metrics") == "/metrics", ep
 assert "--config" in c["args"], "the agent is not given its config"
 cfg_path = c["args"][c["args"].index("--config") + 1]
 cfg_mount = [m for m in c["volumeMounts"] if m["name"] == cfg_vol[0]["name"]][0]["mountPath"]
@@ -91,6 +118,11 @@ breaks=(
     's/^\(  *hostNetwork:\) false$/\1 true/'
     's|"proc": "/host/proc"|"proc": "/proc"|'
     's/^\(  *allowPrivilegeEscalation:\) false$/\1 true/'
+    's|"rootfs": "/host/root"|"rootfs": ""|'
+    's/enforce: privileged/enforce: baseline/'
+    's/^\(    - port:\) metrics/\1 http/'
+    's/^\(  *path:\) \/$/\1 \/srv/'
+    '/^kind: Service$/,/^---/s/app.kubernetes.io\/name: damselfly-agent/app.kubernetes.io\/name: other/'
 )
 for i in "${!breaks[@]}"; do
     sed "${breaks[$i]}" "$MANIFEST" >"$WORK/broken$i.yaml"

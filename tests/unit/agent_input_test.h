@@ -30,9 +30,10 @@ struct input_run {
 
 static const struct dsf_input_env test_env = {"/proc", "/sys", "", 1000};
 
-/* Returns 0 or -1 (with err) so that tests of bad options can check the message. */
-static inline int input_try_start(struct input_run *r, const struct dsf_input *in, const char *json,
-                                  char *err)
+/* Returns 0 or -1 (with err) so that tests of bad options can check the message. env says
+ * where the host's /proc, /sys and root are. */
+static inline int input_try_start_env(struct input_run *r, const struct dsf_input *in,
+                                      const char *json, const struct dsf_input_env *env, char *err)
 {
     memset(r, 0, sizeof(*r));
     r->in = in;
@@ -42,7 +43,13 @@ static inline int input_try_start(struct input_run *r, const struct dsf_input *i
     if (dsf_cfg_defaults(r->secs, err) ||
         dsf_cfg_load_json(r->secs, json, strlen(json), "test", err))
         return -1;
-    return in->init(&r->ctx, r->opts, &test_env, err);
+    return in->init(&r->ctx, r->opts, env, err);
+}
+
+static inline int input_try_start(struct input_run *r, const struct dsf_input *in, const char *json,
+                                  char *err)
+{
+    return input_try_start_env(r, in, json, &test_env, err);
 }
 
 static inline void input_start(struct input_run *r, const struct dsf_input *in, const char *json)

@@ -189,12 +189,31 @@ static void test_capabilities(void **state)
     input_stop(&r);
 }
 
+/* A name that is no regex is a substring; a regex too costly to compile is refused at start,
+ * naming it and the limit, like the alarm rules' and the notifier's. */
+static void test_costly_pattern_refused(void **state)
+{
+    (void)state;
+    struct input_run r;
+    input_start(&r, &dsf_input_procstat, "{\"enabled\": true, \"patterns\": [\"a[1\"]}");
+    input_stop(&r);
+    char err[DSF_CFG_ERRLEN] = "";
+    assert_int_equal(input_try_start(&r, &dsf_input_procstat,
+                                     "{\"enabled\": true, \"patterns\": [\"x\", \"(a+)+$\"]}", err),
+                     -1);
+    input_stop(&r);
+    if (!strstr(err, "inputs.procstat.patterns: regular expression \"(a+)+$\" refused") ||
+        !strstr(err, "nesting limit"))
+        fail_msg("unexpected error: %s", err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_selectors),
         cmocka_unit_test(test_pid_tag),
         cmocka_unit_test(test_capabilities),
+        cmocka_unit_test(test_costly_pattern_refused),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

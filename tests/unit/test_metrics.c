@@ -45,6 +45,21 @@ static void label_values_are_escaped(void **state)
     buf_free(&out);
 }
 
+/* The exporters' one sample writer: labels in order, values escaped, an early NULL key ends
+ * them (an optional last label). */
+static void labeled_sample_escapes_and_ends_at_null_key(void **state)
+{
+    (void)state;
+    struct dsf_buf out = {0};
+    prom_labeled_sample(&out, "x_bytes", 1.5, "device", "a\"b", "mode", "ro", NULL);
+    prom_labeled_sample(&out, "x_up", 1, "peer", "p", NULL, "ignored", NULL);
+    prom_labeled_sample(&out, "x_total", 7, NULL);
+    assert_string_equal(buf_cstr(&out), "x_bytes{device=\"a\\\"b\",mode=\"ro\"} 1.5\n"
+                                        "x_up{peer=\"p\"} 1\n"
+                                        "x_total 7\n");
+    buf_free(&out);
+}
+
 static void histogram_renders_cumulative_buckets(void **state)
 {
     static const double bounds[] = {0.1, 1, 10};
@@ -75,6 +90,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(families_render_once_with_all_series),
         cmocka_unit_test(label_values_are_escaped),
+        cmocka_unit_test(labeled_sample_escapes_and_ends_at_null_key),
         cmocka_unit_test(histogram_renders_cumulative_buckets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
