@@ -231,17 +231,22 @@ static void store_point(struct alarm *a, const struct rule *r, const struct seri
 
 /* ---- the notifier ---- */
 
+#ifdef DSF_HAVE_NOTIFIER
+/* An alert holds this many labels and as many annotations; what a rule has beyond is left
+ * out (the engine's own labels come first). */
+#define ALERT_KV_MAX 64
+
 struct alert_build {
-    struct alarm_label labels[64], annotations[64];
+    struct alarm_label labels[ALERT_KV_MAX], annotations[ALERT_KV_MAX];
     size_t nlabels, nannotations;
     struct dsf_buf text; /* the rendered strings, NUL-separated */
-    size_t offs[128][2];
+    size_t *offs;        /* where each string starts in text: ns, mci, group, labels, annotations */
 };
 
 static void add_kv(struct alert_build *b, int annotation, const char *key, const char *val)
 {
     size_t n = annotation ? b->nannotations : b->nlabels;
-    if (n >= 64)
+    if (n >= ALERT_KV_MAX)
         return;
     struct alarm_label *kv = annotation ? b->annotations : b->labels;
     for (size_t i = 0; i < n; i++)
@@ -260,61 +265,65 @@ static int by_key(const void *x, const void *y)
     return strcmp(((const struct alarm_label *)x)->key, ((const struct alarm_label *)y)->key);
 }
 
+/* Renders every string first, since the buffer may move while it grows: the group's values,
+ * then the labels, then the annotations. 0, or -1 out of memory. */
+static int render_alert_strings(struct alert_build *b, const struct rule *r, const struct series *s,
+                                struct view *v)
+{
+    size_t n = r->ngroup + 2 + r->nlabels + r->nannotations, at = 0;
+    char tmp[512];
+    b->offs = calloc(n, sizeof(*b->offs));
+    if (!b->offs)
+        return -1;
+    for (size_t i = 0; i < r->ngroup + 2; i++) {
+        b->offs[at++] = b->text.len;
+        buf_puts(&b->text, series_key_part(s, i, tmp, sizeof(tmp)));
+        buf_putc(&b->text, '\0');
+    }
+    for (size_t i = 0; i < r->nlabels + r->nannotations; i++) {
+        b->offs[at++] = b->text.len;
+        const struct rule_kv *kv = i < r->nlabels ? &r->labels[i] : &r->annotations[i - r->nlabels];
+        rule_render(&b->text, kv->val, lookup, v);
+        buf_putc(&b->text, '\0');
+    }
+    return b->text.oom ? -1 : 0;
+}
+
+static void add_alert_kvs(struct alert_build *b, const struct rule *r, int sev, const char *value,
+                          const char *threshold)
+{
+    const char *t = b->text.data;
+    const size_t *at = b->offs;
+    add_kv(b, 0, "alertname", r->name);
+    add_kv(b, 0, "severity", alarm_severity_name(r, sev));
+    add_kv(b, 0, "ns", t + *at++);
+    add_kv(b, 0, "mci", t + *at++);
+    for (size_t i = 0; i < r->ngroup; i++)
+        add_kv(b, 0, r->group_by[i], t + *at++);
+    for (size_t i = 0; i < r->nlabels; i++)
+        add_kv(b, 0, r->labels[i].key, t + *at++);
+    for (size_t i = 0; i < r->nannotations; i++)
+        add_kv(b, 1, r->annotations[i].key, t + *at++);
+    add_kv(b, 1, "value", value);
+    add_kv(b, 1, "threshold", threshold);
+    qsort(b->labels, b->nlabels, sizeof(b->labels[0]), by_key);
+    qsort(b->annotations, b->nannotations, sizeof(b->annotations[0]), by_key);
+}
+
 static void push_alert(struct alarm *a, const struct rule *r, const struct series *s, int sev,
                        int64_t starts, int64_t ends)
 {
-#ifdef DSF_HAVE_NOTIFIER
     if (!a->notifier)
         return;
     struct view v = {r, s, sev, ends ? ST_RESOLVED : (enum alarm_state)s->state};
     struct alert_build *b = calloc(1, sizeof(*b));
     if (!b)
         return;
-    /* Render every string first: the buffer may move while it grows. */
-    char tmp[512];
-    size_t nstr = 0;
-#define KEEP(str)                                                                                  \
-    do {                                                                                           \
-        b->offs[nstr][0] = b->text.len;                                                            \
-        buf_puts(&b->text, (str));                                                                 \
-        buf_putc(&b->text, '\0');                                                                  \
-        nstr++;                                                                                    \
-    } while (0)
-    for (size_t i = 0; i < r->ngroup + 2; i++)
-        KEEP(series_key_part(s, i, tmp, sizeof(tmp)));
-    for (size_t i = 0; i < r->nlabels && nstr < 64; i++) {
-        size_t at = b->text.len;
-        rule_render(&b->text, r->labels[i].val, lookup, &v);
-        buf_putc(&b->text, '\0');
-        b->offs[nstr++][0] = at;
-    }
-    size_t ann0 = nstr;
-    for (size_t i = 0; i < r->nannotations && nstr < 120; i++) {
-        size_t at = b->text.len;
-        rule_render(&b->text, r->annotations[i].val, lookup, &v);
-        buf_putc(&b->text, '\0');
-        b->offs[nstr++][0] = at;
-    }
-    char value[64], threshold[64];
-    snprintf(value, sizeof(value), "%.6g", s->value);
-    snprintf(threshold, sizeof(threshold), "%.6g", s->threshold);
-#undef KEEP
-    if (!b->text.oom) {
-        const char *t = b->text.data;
-        add_kv(b, 0, "alertname", r->name);
-        add_kv(b, 0, "severity", alarm_severity_name(r, sev));
-        add_kv(b, 0, "ns", t + b->offs[0][0]);
-        add_kv(b, 0, "mci", t + b->offs[1][0]);
-        for (size_t i = 0; i < r->ngroup; i++)
-            add_kv(b, 0, r->group_by[i], t + b->offs[i + 2][0]);
-        for (size_t i = 0; i < r->nlabels && r->ngroup + 2 + i < ann0; i++)
-            add_kv(b, 0, r->labels[i].key, t + b->offs[r->ngroup + 2 + i][0]);
-        for (size_t i = 0; i < r->nannotations && ann0 + i < nstr; i++)
-            add_kv(b, 1, r->annotations[i].key, t + b->offs[ann0 + i][0]);
-        add_kv(b, 1, "value", value);
-        add_kv(b, 1, "threshold", threshold);
-        qsort(b->labels, b->nlabels, sizeof(b->labels[0]), by_key);
-        qsort(b->annotations, b->nannotations, sizeof(b->annotations[0]), by_key);
+    if (render_alert_strings(b, r, s, &v) == 0) {
+        char value[64], threshold[64];
+        snprintf(value, sizeof(value), "%.6g", s->value);
+        snprintf(threshold, sizeof(threshold), "%.6g", s->threshold);
+        add_alert_kvs(b, r, sev, value, threshold);
         struct alarm_alert al = {
             .labels = {b->nlabels, b->labels},
             .annotations = {b->nannotations, b->annotations},
@@ -325,11 +334,16 @@ static void push_alert(struct alarm *a, const struct rule *r, const struct serie
         dsf_count(&a->stats.notifications, 1);
     }
     buf_free(&b->text);
+    free(b->offs);
     free(b);
-#else
-    (void)a, (void)r, (void)s, (void)sev, (void)starts, (void)ends;
-#endif
 }
+#else
+static void push_alert(struct alarm *a, const struct rule *r, const struct series *s, int sev,
+                       int64_t starts, int64_t ends)
+{
+    (void)a, (void)r, (void)s, (void)sev, (void)starts, (void)ends;
+}
+#endif
 
 static int alerting(int state)
 {

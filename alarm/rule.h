@@ -62,6 +62,9 @@ struct rule {
 };
 
 #define RULE_NAME_MAX 128
+/* group_by tag keys a rule may list: an alert's labels are bounded (alarm/events.c), and a
+ * series key this wide is already a mistake. */
+#define RULE_GROUP_BY_MAX 32
 
 /* Parses one rule object (jansson json_t *). NULL with "origin: rule 'x': key 'k': why". */
 struct rule *rule_from_json(const void *json, const char *origin, char *err, size_t errlen);

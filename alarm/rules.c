@@ -356,6 +356,9 @@ static int parse_group_by(struct ctx *c, struct rule *r, json_t *v)
     }
     if (!json_is_array(v))
         return fail(c, "group_by", "expected an array of tag keys");
+    if (json_array_size(v) > RULE_GROUP_BY_MAX)
+        return fail(c, "group_by", "%zu tag keys, at most %d", json_array_size(v),
+                    RULE_GROUP_BY_MAX);
     r->group_by = calloc(json_array_size(v) + 1, sizeof(char *));
     size_t i;
     json_t *k;

@@ -3,9 +3,9 @@
 #define DSF_MODULE "store"
 #include "alarm/alarm.h"
 #include "common/http_client.h"
+#include "common/influx_url.h"
 #include "common/log.h"
 
-#include <curl/curl.h>
 #include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -144,10 +144,12 @@ struct store *store_new(struct alarm *a, char *err, size_t errlen)
         return NULL;
     }
     s->a = a;
-    char *db = curl_easy_escape(NULL, a->cfg.output.db, 0);
-    snprintf(s->url, sizeof(s->url), "%s/write?db=%s&precision=ns", a->cfg.output.url,
-             db ? db : "");
-    curl_free(db);
+    const struct influx_write_target t = {
+        .url = a->cfg.output.url, .api = "v1", .db = a->cfg.output.db};
+    if (influx_write_url(&t, s->url, sizeof(s->url), err, errlen)) {
+        free(s);
+        return NULL;
+    }
     s->http = dsf_http_client_new(a->base);
     s->timer = evtimer_new(a->base, flush, s);
     if (!s->http || !s->timer) {

@@ -32,6 +32,12 @@ struct writer_mark *writer_mark_new(const struct writer_mark_ops *ops, void *own
 void writer_marks_done(struct writer_mark *const *marks, size_t n);
 void writer_marks_abandon(struct writer_mark *const *marks, size_t n);
 
+/* The store's write URL for the output.* settings (query values percent-encoded), and the
+ * gzip decision (output.gzip=auto: on unless the store's host is loopback) in c->output.gzip.
+ * 0, or -1 with err. */
+struct collector_config;
+int writer_output_target(struct collector_config *c, char *url, size_t cap, char *err,
+                         size_t errlen);
 struct writer *writer_new(struct collector *c, char *err, size_t errlen);
 /* Adds lines (each ending with '\n') and the marks they complete. -1 when the writer holds
  * too much already: nothing was taken, the caller counts the drop and does not ack. */

@@ -4,6 +4,7 @@
 #include "collector/marks.h"
 #include "common/buf.h"
 #include "common/http_client.h"
+#include "common/influx_url.h"
 #include "common/log.h"
 #include "common/loop.h"
 #include "common/metrics.h"
@@ -479,39 +480,20 @@ static int open_spool(struct writer *w, char *err, size_t errlen)
     return 0;
 }
 
-/* The URL's host is loopback: 127.0.0.0/8, ::1 or localhost. */
-static int loopback_url(const char *url)
+int writer_output_target(struct collector_config *c, char *url, size_t cap, char *err,
+                         size_t errlen)
 {
-    const char *host = strstr(url, "://");
-    host = host ? host + 3 : url;
-    return strncmp(host, "127.", 4) == 0 || strncmp(host, "[::1]", 5) == 0 ||
-           (strncmp(host, "localhost", 9) == 0 && strchr(":/", host[9] ? host[9] : '/'));
-}
-
-static int build_url(struct writer *w, char *err, size_t errlen)
-{
-    const struct collector_config *c = &w->c->cfg;
-    const char *api = c->output.api;
-    int n;
-    if (strcmp(api, "v1") == 0) {
-        n = snprintf(w->url, sizeof(w->url), "%s/write?db=%s&precision=ns%s%s", c->output.url,
-                     c->output.db, *c->output.rp ? "&rp=" : "", c->output.rp);
-    } else if (strcmp(api, "v2") == 0) {
-        n = snprintf(w->url, sizeof(w->url), "%s/api/v2/write?org=%s&bucket=%s&precision=ns",
-                     c->output.url, c->output.org, c->output.bucket);
-        if (*c->output.token)
-            snprintf(w->auth, sizeof(w->auth), "Authorization: Token %s", c->output.token);
-    } else if (strcmp(api, "vm") == 0) {
-        n = snprintf(w->url, sizeof(w->url), "%s/write?precision=ns", c->output.url);
-    } else {
-        snprintf(err, errlen, "output.api '%s': expected v1, v2 or vm", api);
-        return -1;
-    }
-    if (n < 0 || (size_t)n >= sizeof(w->url)) {
-        snprintf(err, errlen, "output URL too long");
-        return -1;
-    }
-    return 0;
+    const struct influx_write_target t = {.url = c->output.url,
+                                          .api = c->output.api,
+                                          .db = c->output.db,
+                                          .rp = c->output.rp,
+                                          .org = c->output.org,
+                                          .bucket = c->output.bucket};
+    /* Compressing costs more than it saves when the store is on this machine. */
+    c->output.gzip = strcmp(c->output.gzip_mode, "auto") == 0
+                         ? !influx_url_is_loopback(c->output.url)
+                         : strcmp(c->output.gzip_mode, "true") == 0;
+    return influx_write_url(&t, url, cap, err, errlen);
 }
 
 struct writer *writer_new(struct collector *c, char *err, size_t errlen)
@@ -523,15 +505,15 @@ struct writer *writer_new(struct collector *c, char *err, size_t errlen)
     }
     w->c = c;
     struct collector_config *cfg = &c->cfg;
-    cfg->output.gzip = strcmp(cfg->output.gzip_mode, "auto") == 0
-                           ? !loopback_url(cfg->output.url)
-                           : strcmp(cfg->output.gzip_mode, "true") == 0;
-    if (build_url(w, err, errlen) || open_spool(w, err, errlen) ||
+    if (writer_output_target(cfg, w->url, sizeof(w->url), err, errlen) ||
+        open_spool(w, err, errlen) ||
         dsf_histogram_init(&w->age, age_bounds, sizeof(age_bounds) / sizeof(age_bounds[0])) ||
         !(w->http = dsf_http_client_new(c->base))) {
         free(w);
         return NULL;
     }
+    if (strcmp(cfg->output.api, "v2") == 0 && *cfg->output.token)
+        snprintf(w->auth, sizeof(w->auth), "Authorization: Token %s", cfg->output.token);
     w->flush_timer = event_new(c->base, -1, EV_PERSIST, on_flush_timer, w);
     struct timeval tv = {(time_t)(c->cfg.batch.interval_ms / 1000),
                          (suseconds_t)(c->cfg.batch.interval_ms % 1000 * 1000)};

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Bad rules (an unknown key, a bad regular expression, a negative window, not JSON) are
-# refused with a message naming the file and the key, and counted; the good rules, also
-# those in the same file as a bad one, load and evaluate. The API validates the same way:
-# PUT refuses a bad rule naming the key, stores a good one as a file, DELETE removes it, and
-# SIGHUP re-reads the directory.
+# Bad rules (an unknown key, a bad regular expression, a negative window, 200 group_by tags,
+# not JSON) are refused with a message naming the file and the key, and counted; the good
+# rules, also those in the same file as a bad one, load and evaluate. The API validates the
+# same way: PUT refuses a bad rule naming the key, stores a good one as a file, DELETE
+# removes it, and SIGHUP re-reads the directory.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/alarm_lib.sh"
 
@@ -17,6 +17,9 @@ rule mixed '[{"name":"negative","select":{"measurement":"mem","field":"used_perc
   "window":"-30s","reduce":"avg","crit":90},
   {"name":"also_good","select":{"measurement":"mem","field":"used_percent"},"crit":95}]'
 printf '{"name": "broken",' >"$WORK/rules/broken.json"
+rule wide "$(python3 -c 'import json; print(json.dumps({"name": "wide",
+  "select": {"measurement": "cpu", "field": "usage_user"}, "crit": 90,
+  "group_by": ["t%d" % i for i in range(200)]}))')"
 # The schema agrees with the engine on these files.
 python3 - "$DSF_SRC/schemas/alarm-rule.schema.json" "$WORK/rules" <<'PY' || fail "schemas/alarm-rule.schema.json disagrees"
 import json, sys, jsonschema
@@ -28,6 +31,7 @@ def ok(f):
     except jsonschema.ValidationError:
         return False
 assert ok("good.json") and not ok("unknown.json") and not ok("mixed.json"), "schema verdicts"
+assert not ok("wide.json"), "the schema takes 200 group_by tags"
 PY
 rc=0
 "$ALARM" --check --set rules.dir="$WORK/rules" >"$WORK/check.out" 2>&1 || rc=$?
@@ -44,12 +48,13 @@ expect_log "$WORK/rules/unknown.json: rule 'unknown': key 'for_duration': unknow
 expect_log "$WORK/rules/regex.json: rule 'regex': key 'select.tags[0].value': bad regular expression"
 expect_log "$WORK/rules/mixed.json: rule 'negative': key 'window': must not be negative"
 expect_log "$WORK/rules/broken.json:1"
+expect_log "$WORK/rules/wide.json: rule 'wide': key 'group_by': 200 tag keys, at most 32"
 loaded=$(curl -sf "$API/api/v1/rules" | python3 -c '
 import json, sys
 d = json.load(sys.stdin)
 print(" ".join(sorted(r["name"] for r in d["rules"])), len(d["rejected"]))')
-[ "$loaded" = "also_good good 4" ] || fail "loaded rules and rejections: '$loaded'"
-[ "$(metric "$API/metrics" damselfly_alarm_rules_rejected_total)" = 4 ] ||
+[ "$loaded" = "also_good good 5" ] || fail "loaded rules and rejections: '$loaded'"
+[ "$(metric "$API/metrics" damselfly_alarm_rules_rejected_total)" = 5 ] ||
     fail "rejections are not counted"
 # The good rules evaluate.
 send vm1 "cpu,cpu=cpu-total usage_user=99 $(now_ns)" "mem used_percent=99 $(now_ns)"

@@ -283,13 +283,45 @@ static void test_bad_rules(void **state)
     free(rules);
 }
 
+/* A rule of n group_by tags t0.. */
+static void wide_rule(char *out, size_t cap, size_t n)
+{
+    size_t len = (size_t)snprintf(out, cap,
+                                  "{\"name\":\"wide\",\"select\":{\"measurement\":"
+                                  "\"cpu\",\"field\":\"u\"},\"crit\":1,\"group_by\":[");
+    for (size_t i = 0; i < n; i++)
+        len += (size_t)snprintf(out + len, cap - len, "%s\"t%zu\"", i ? "," : "", i);
+    snprintf(out + len, cap - len, "]}");
+}
+
+static void test_group_by_bound(void **state)
+{
+    char text[4096];
+    struct rule **rules = NULL;
+    size_t n = 0;
+    struct errors errs = {0};
+    wide_rule(text, sizeof(text), 200);
+    assert_int_equal(rule_parse_text(text, strlen(text), "wide.json", &rules, &n, collect, &errs),
+                     1);
+    assert_int_equal(n, 0);
+    assert_non_null(
+        strstr(errs.text[0], "wide.json: rule 'wide': key 'group_by': 200 tag keys, at most 32"));
+    wide_rule(text, sizeof(text), 32);
+    assert_int_equal(rule_parse_text(text, strlen(text), "wide.json", &rules, &n, collect, &errs),
+                     0);
+    assert_int_equal(n, 1);
+    assert_int_equal(rules[0]->ngroup, 32);
+    rule_free(rules[0]);
+    free(rules);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_for_and_resolve),    cmocka_unit_test(test_hysteresis),
         cmocka_unit_test(test_reducers),           cmocka_unit_test(test_matchers_and_groups),
         cmocka_unit_test(test_nodata_and_offline), cmocka_unit_test(test_keep_firing_and_restore),
-        cmocka_unit_test(test_bad_rules),
+        cmocka_unit_test(test_bad_rules),          cmocka_unit_test(test_group_by_bound),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
