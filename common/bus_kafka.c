@@ -16,9 +16,9 @@
  * Consumer (options.group_id set): member of that consumer group with cooperative-sticky
  * assignment, no automatic commits, reading from the earliest offset when the group has
  * none. The group, not the topic filter, decides which partitions (buckets) this member
- * reads: dsf_bus_subscribe("dsf/m/+/#") and dsf_bus_subscribe("dsf/m/7/#") both mean "the
- * dsf.metrics topic". Received messages get their MQTT-form topic back: on dsf.metrics
- * "dsf/m/{partition}/{key}"; on other topics the key when it is an MQTT topic of that Kafka
+ * reads: subscribing to every bucket's metrics or to bucket 7's both mean "the dsf.metrics
+ * topic". Received messages get their MQTT-form topic back: on dsf.metrics the metrics topic
+ * of bucket {partition} and {key}; on other topics the key when it is an MQTT topic of that Kafka
  * topic (what this bus publishes when the caller gives no key), else the Kafka topic name.
  * The payload is not NUL-terminated; key, boot and fmt are. dsf_bus_commit(topic, partition,
  * offset) takes the offset of the last message that is durable and commits offset + 1 (the

@@ -203,8 +203,9 @@ int kafka_publish(void *impl, const struct dsf_bus_message *m, int qos, int reta
         return -1; /* being recreated */
     const char *topic = dsf_bus_kafka_topic(m->topic);
     if (!kbus_topic_ok(topic)) {
-        log_error("cannot publish to '%s': no Kafka topic maps to it (use a dsf/m/, dsf/alarm/, "
-                  "dsf/action/, dsf/a/, dsf/c/ or dsf/dlq topic, or a legal Kafka topic name)",
+        log_error("cannot publish to '%s': no Kafka topic maps to it (use a metrics, agent, "
+                  "collector, alarm, action or DLQ topic of common/topic.h, or a legal Kafka "
+                  "topic name)",
                   m->topic);
         return -1;
     }

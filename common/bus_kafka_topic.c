@@ -1,6 +1,7 @@
 /* The Kafka bus's topics and keys: which MQTT topics map to which Kafka topics and keys on
  * publish, and the MQTT-form topic a received message gets back (see bus_kafka.c). */
 #include "common/bus_kafka_impl.h"
+#include "common/topic.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -24,13 +25,10 @@ int kbus_topic_ok(const char *t)
 const char *kbus_default_key(const char *mqtt, const char *kafka, size_t *len)
 {
     if (strcmp(kafka, METRICS_TOPIC) == 0) {
-        if (strncmp(mqtt, "dsf/m/", 6) != 0)
-            return NULL;
-        const char *p = mqtt + 6 + strspn(mqtt + 6, "0123456789");
-        if (*p != '/' || p[1] == '\0')
-            return NULL;
-        *len = strlen(p + 1);
-        return p + 1;
+        const char *key = dsf_topic_metrics_key_of(mqtt);
+        if (key)
+            *len = strlen(key);
+        return key;
     }
     if (kafka == mqtt)
         return NULL;
@@ -44,14 +42,15 @@ const char *kbus_mqtt_topic(const char *ktopic, const char *key, int32_t partiti
     const char *topic = ktopic;
     if (key && strcmp(ktopic, METRICS_TOPIC) != 0) {
         /* See kbus_default_key(): a key that is an MQTT topic mapping here is the topic. */
-        if (strncmp(key, "dsf/", 4) == 0 && strcmp(dsf_bus_kafka_topic(key), ktopic) == 0)
+        const char *mapped = dsf_topic_kafka(key);
+        if (mapped && strcmp(mapped, ktopic) == 0)
             topic = key;
     } else if (key) {
-        int n = snprintf(buf, cap, "dsf/m/%" PRId32 "/%s", partition, key);
-        if (n >= 0 && (size_t)n < cap) {
+        size_t need = strlen(key) + 32; /* the prefix, a partition number and the NUL */
+        if (dsf_topic_from_kafka_metrics(buf, cap, partition, key) >= 0) {
             topic = buf;
-        } else if (n >= 0 && (*heap = malloc((size_t)n + 1))) {
-            snprintf(*heap, (size_t)n + 1, "dsf/m/%" PRId32 "/%s", partition, key);
+        } else if ((*heap = malloc(need)) &&
+                   dsf_topic_from_kafka_metrics(*heap, need, partition, key) >= 0) {
             topic = *heap;
         }
     }

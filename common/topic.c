@@ -127,6 +127,14 @@ const char *dsf_topic_kafka(const char *topic)
     return NULL;
 }
 
+const char *dsf_topic_metrics_key_of(const char *topic)
+{
+    if (strncmp(topic, "dsf/m/", 6) != 0)
+        return NULL;
+    const char *p = topic + 6 + strspn(topic + 6, "0123456789");
+    return *p == '/' && p[1] != '\0' ? p + 1 : NULL;
+}
+
 int dsf_topic_from_kafka_metrics(char *out, size_t cap, int32_t partition, const char *key)
 {
     return fits(snprintf(out, cap, "dsf/m/%" PRId32 "/%s", partition, key), cap);

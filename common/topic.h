@@ -59,6 +59,9 @@ int dsf_topic_parse_metrics(const char *topic, struct dsf_identity *id, uint32_t
 /* {root}/a/{ns}/{mci}/{vm}/{leaf}: 0 when the topic is that agent topic with this leaf. */
 int dsf_topic_parse_agent(const char *topic, const char *leaf, struct dsf_identity *id);
 
+/* The "ns/mci/vm" part of a metrics topic (the Kafka key), or NULL for another shape. */
+const char *dsf_topic_metrics_key_of(const char *topic);
+
 /* The Kafka topic carrying an MQTT-form topic's family ("dsf.metrics", ...), or NULL. */
 const char *dsf_topic_kafka(const char *topic);
 /* The MQTT-form metrics topic of a Kafka metrics message: partition (the bucket) and key. */
