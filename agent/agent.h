@@ -43,7 +43,8 @@ struct agent_config {
 };
 
 extern const struct dsf_cfg_key agent_config_keys[];
-int agent_config_validate(const struct dsf_cfg_section *secs, const char *origin, char *err);
+int agent_config_validate(const struct dsf_cfg_section *secs, const char *origin, char *err,
+                          size_t errlen);
 /* The agent's sections: its keys, the bus groups it takes, then one per input (inputs.NAME,
  * each with its options struct). NULL out of memory; agent_config_sections_free undoes it. */
 struct agent;

@@ -68,7 +68,8 @@ static int one_of(const char *v, const char *const *allowed)
     return 0;
 }
 
-int agent_config_validate(const struct dsf_cfg_section *secs, const char *origin, char *err)
+int agent_config_validate(const struct dsf_cfg_section *secs, const char *origin, char *err,
+                          size_t errlen)
 {
     const struct agent_config *c = secs[0].obj;
     static const char *const modes[] = {"mqtt", "kafka", "off", NULL};
@@ -81,13 +82,13 @@ int agent_config_validate(const struct dsf_cfg_section *secs, const char *origin
                     {"identity.vm", c->identity.vm}};
     for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++) {
         if (!required[i].value || !*required[i].value) {
-            snprintf(err, DSF_CFG_ERRLEN,
+            snprintf(err, errlen,
                      "%s: key '%s' is required (the VM's identity; cloud-init writes it)", origin,
                      required[i].key);
             return -1;
         }
         if (strpbrk(required[i].value, "/+#")) {
-            snprintf(err, DSF_CFG_ERRLEN,
+            snprintf(err, errlen,
                      "%s: key '%s': '%s' may not contain '/', '+' or '#' (it is part of topics)",
                      origin, required[i].key, required[i].value);
             return -1;
@@ -98,8 +99,7 @@ int agent_config_validate(const struct dsf_cfg_section *secs, const char *origin
                       : !one_of(c->buffer.ack, acks)     ? "buffer.ack"
                                                          : NULL;
     if (bad) {
-        snprintf(err, DSF_CFG_ERRLEN, "%s: key '%s' has an unknown value (see --help)", origin,
-                 bad);
+        snprintf(err, errlen, "%s: key '%s' has an unknown value (see --help)", origin, bad);
         return -1;
     }
     return 0;

@@ -24,7 +24,7 @@ int agent_inputs_init(struct agent *a, char *err, size_t errlen)
         if (!input_enabled(in))
             continue;
         char ierr[DSF_CFG_ERRLEN] = "";
-        if (in->def->init(&in->ctx, in->options, &a->env, ierr)) {
+        if (in->def->init(&in->ctx, in->options, &a->env, ierr, sizeof(ierr))) {
             snprintf(err, errlen, "input %s: %s", in->def->name, ierr);
             return -1;
         }

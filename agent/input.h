@@ -28,7 +28,8 @@ struct dsf_input {
      * defaults applied by the config loader) starts with `int enabled`. */
     const struct dsf_cfg_key *options;
     size_t options_size;
-    int (*init)(void **ctx, const void *options, const struct dsf_input_env *env, char *err);
+    int (*init)(void **ctx, const void *options, const struct dsf_input_env *env, char *err,
+                size_t errlen);
     /* Appends this cycle's points, stamped now_ns. Returns 0, or -1 after logging (counted
      * as an input error; the points added before the error are kept). */
     int (*collect)(void *ctx, struct dsf_batch *out, int64_t now_ns);

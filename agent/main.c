@@ -154,19 +154,6 @@ static int start(void *arg, struct dsf_daemon *d)
     return 0;
 }
 
-/* --check starts the enabled inputs once (their patterns, paths and cgroup layout), as a
- * start would, then stops them. */
-static int check(void *arg, char *err, size_t errlen)
-{
-    struct agent *a = arg;
-    const struct agent_config *c = &a->cfg;
-    a->env = (struct dsf_input_env){c->host.proc, c->host.sys, c->host.rootfs, c->interval_ms};
-    int rc = agent_inputs_init(a, err, errlen);
-    agent_inputs_fini(a);
-    metrics_free(&a->metrics);
-    return rc;
-}
-
 static void fini(void *arg)
 {
     struct agent *a = arg;
@@ -206,7 +193,6 @@ int main(int argc, char **argv)
         .http_listen = "127.0.0.1:9100",
         .sections = a.sections,
         .validate = agent_config_validate,
-        .check = check,
         .start = start,
         .fini = fini,
         .metrics = metrics,

@@ -250,16 +250,15 @@ int mount_has_option(const char *options, const char *name)
     return 0;
 }
 
-int procfile_cannot_read(const char *path, char *err)
+int procfile_cannot_read(const char *path, char *err, size_t errlen)
 {
-    snprintf(err, DSF_CFG_ERRLEN, "cannot read %s: %s (is host.proc right?)", path,
-             strerror(errno));
+    snprintf(err, errlen, "cannot read %s: %s (is host.proc right?)", path, strerror(errno));
     return -1;
 }
 
-int procfile_first_read(struct procfile *pf, char *err)
+int procfile_first_read(struct procfile *pf, char *err, size_t errlen)
 {
-    return procfile_read(pf) ? procfile_cannot_read(pf->path, err) : 0;
+    return procfile_read(pf) ? procfile_cannot_read(pf->path, err, errlen) : 0;
 }
 
 int procfile_read_failed(const char *module, const char *path, int *failing)

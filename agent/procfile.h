@@ -29,10 +29,10 @@ char *procfile_next_line(struct procfile *pf);
 size_t procfile_split(struct procfile *pf, char *line, const char *extra_seps);
 
 /* For an input's init, so that a wrong host.proc shows at start: -1 with "cannot read <path>:
- * <errno's text> (is host.proc right?)" in err (DSF_CFG_ERRLEN bytes). */
-int procfile_cannot_read(const char *path, char *err);
+ * <errno's text> (is host.proc right?)" in err (errlen bytes). */
+int procfile_cannot_read(const char *path, char *err, size_t errlen);
 /* procfile_read, or procfile_cannot_read on failure. */
-int procfile_first_read(struct procfile *pf, char *err);
+int procfile_first_read(struct procfile *pf, char *err, size_t errlen);
 /* For a collect that could not read path (errno set): logs it under module once until
  * *failing is cleared by a good read, sets *failing and returns -1. */
 int procfile_read_failed(const char *module, const char *path, int *failing);

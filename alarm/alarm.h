@@ -34,7 +34,8 @@ struct alarm_config {
 };
 
 extern const struct dsf_cfg_key alarm_config_keys[];
-int alarm_config_validate(const struct dsf_cfg_section *secs, const char *origin, char *err);
+int alarm_config_validate(const struct dsf_cfg_section *secs, const char *origin, char *err,
+                          size_t errlen);
 struct alarm;
 /* Fills a->sections: the engine's keys and the bus groups it takes. */
 void alarm_config_sections(struct alarm *a);

@@ -58,7 +58,8 @@ void alarm_config_sections(struct alarm *a)
     s[n] = (struct dsf_cfg_section){NULL, NULL, NULL, NULL};
 }
 
-int alarm_config_validate(const struct dsf_cfg_section *secs, const char *origin, char *err)
+int alarm_config_validate(const struct dsf_cfg_section *secs, const char *origin, char *err,
+                          size_t errlen)
 {
     const struct alarm_config *c = secs[0].obj;
     const char *bad = NULL;
@@ -72,8 +73,8 @@ int alarm_config_validate(const struct dsf_cfg_section *secs, const char *origin
     else if (!*c->state_dir)
         bad = "state.dir";
     if (bad) {
-        snprintf(err, DSF_CFG_ERRLEN, "%s: key '%s' has an unknown or empty value (see --help)",
-                 origin, bad);
+        snprintf(err, errlen, "%s: key '%s' has an unknown or empty value (see --help)", origin,
+                 bad);
         return -1;
     }
     return 0;

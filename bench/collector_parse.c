@@ -269,8 +269,9 @@ int main(int argc, char **argv)
     struct collector *c = &coll;
     char err[DSF_CFG_ERRLEN];
     collector_config_sections(c);
-    if (dsf_cfg_defaults(c->sections, err) ||
-        dsf_cfg_set_value(c->sections, "aggregate.rules", "cpu window=10s", "bench", err)) {
+    if (dsf_cfg_defaults(c->sections, err, sizeof(err)) ||
+        dsf_cfg_set_value(c->sections, "aggregate.rules", "cpu window=10s", "bench", err,
+                          sizeof(err))) {
         fprintf(stderr, "collector_parse: %s\n", err);
         return 2;
     }

@@ -43,7 +43,8 @@ struct collector_config {
 };
 
 extern const struct dsf_cfg_key collector_config_keys[];
-int collector_config_validate(const struct dsf_cfg_section *secs, const char *origin, char *err);
+int collector_config_validate(const struct dsf_cfg_section *secs, const char *origin, char *err,
+                              size_t errlen);
 struct collector;
 /* Fills c->sections: the collector's keys and the bus groups it takes. */
 void collector_config_sections(struct collector *c);

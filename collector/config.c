@@ -80,7 +80,8 @@ void collector_config_sections(struct collector *c)
     s[n] = (struct dsf_cfg_section){NULL, NULL, NULL, NULL};
 }
 
-int collector_config_validate(const struct dsf_cfg_section *secs, const char *origin, char *err)
+int collector_config_validate(const struct dsf_cfg_section *secs, const char *origin, char *err,
+                              size_t errlen)
 {
     const struct collector_config *c = secs[0].obj;
     const char *bad = NULL;
@@ -95,13 +96,12 @@ int collector_config_validate(const struct dsf_cfg_section *secs, const char *or
              strcmp(c->output.gzip_mode, "false") != 0)
         bad = "output.gzip";
     if (bad) {
-        snprintf(err, DSF_CFG_ERRLEN, "%s: key '%s' has an unknown value (see --help)", origin,
-                 bad);
+        snprintf(err, errlen, "%s: key '%s' has an unknown value (see --help)", origin, bad);
         return -1;
     }
     char why[400];
     if (aggregate_check_rules(&c->aggregate.rules, why, sizeof(why))) {
-        snprintf(err, DSF_CFG_ERRLEN, "%s: key 'aggregate.rules': %s", origin, why);
+        snprintf(err, errlen, "%s: key 'aggregate.rules': %s", origin, why);
         return -1;
     }
     return 0;

@@ -89,14 +89,14 @@ int dsf_cli_parse(const struct dsf_cli *cli, int argc, char **argv)
     }
     const char *origin = config_path ? config_path : "configuration";
     if (rc == 0) {
-        if (dsf_cfg_defaults(cli->sections, err) ||
-            (config_path && dsf_cfg_load_file(cli->sections, config_path, err)) ||
-            dsf_cfg_env(cli->sections, "DAMSELFLY_", err))
+        if (dsf_cfg_defaults(cli->sections, err, sizeof(err)) ||
+            (config_path && dsf_cfg_load_file(cli->sections, config_path, err, sizeof(err))) ||
+            dsf_cfg_env(cli->sections, "DAMSELFLY_", err, sizeof(err)))
             rc = 2;
         for (int i = 0; rc == 0 && i < nsets; i++)
-            if (dsf_cfg_set(cli->sections, sets[i], "--set", err))
+            if (dsf_cfg_set(cli->sections, sets[i], "--set", err, sizeof(err)))
                 rc = 2;
-        if (rc == 0 && cli->validate && cli->validate(cli->sections, origin, err))
+        if (rc == 0 && cli->validate && cli->validate(cli->sections, origin, err, sizeof(err)))
             rc = 2;
         if (rc == 2)
             fprintf(stderr, "%s: configuration error: %s\n", cli->prog, err);

@@ -15,12 +15,13 @@
 
 extern char **environ;
 
-static int fail(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int fail(char *err, const char *fmt, ...)
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err, DSF_CFG_ERRLEN, fmt, ap);
+    vsnprintf(err, errlen, fmt, ap);
     va_end(ap);
     return -1;
 }
@@ -169,7 +170,7 @@ static void format_duration(double ms, char *out, size_t cap)
 }
 
 static int check_bounds(const struct dsf_cfg_key *k, const char *name, double v, const char *origin,
-                        char *err)
+                        char *err, size_t errlen)
 {
     if (k->min == k->max || (v >= k->min && v <= k->max))
         return 0;
@@ -178,19 +179,20 @@ static int check_bounds(const struct dsf_cfg_key *k, const char *name, double v,
         format_duration(v, got, sizeof(got));
         format_duration(k->min, lo, sizeof(lo));
         format_duration(k->max, hi, sizeof(hi));
-        return fail(err, "%s: key '%s': %s is outside the allowed range %s..%s", origin, name, got,
-                    lo, hi);
+        return fail(err, errlen, "%s: key '%s': %s is outside the allowed range %s..%s", origin,
+                    name, got, lo, hi);
     }
-    return fail(err, "%s: key '%s': %g is outside the allowed range %g..%g", origin, name, v,
-                k->min, k->max);
+    return fail(err, errlen, "%s: key '%s': %g is outside the allowed range %g..%g", origin, name,
+                v, k->min, k->max);
 }
 
-static int check_listen(const char *name, const char *value, const char *origin, char *err)
+static int check_listen(const char *name, const char *value, const char *origin, char *err,
+                        size_t errlen)
 {
     char host[256];
     int port;
     if (*value && dsf_split_hostport(value, host, sizeof(host), &port))
-        return fail(err,
+        return fail(err, errlen,
                     "%s: key '%s': expected host:port, [v6]:port or :port with a port of "
                     "0-65535, got '%s'",
                     origin, name, value);
@@ -199,7 +201,7 @@ static int check_listen(const char *name, const char *value, const char *origin,
 
 /* A comma-separated list; empty items are skipped. */
 static int store_strlist(struct dsf_strlist *l, const char *name, const char *value,
-                         const char *origin, char *err)
+                         const char *origin, char *err, size_t errlen)
 {
     dsf_strlist_free(l);
     const char *p = value;
@@ -207,7 +209,7 @@ static int store_strlist(struct dsf_strlist *l, const char *name, const char *va
         const char *comma = strchr(p, ',');
         size_t n = comma ? (size_t)(comma - p) : strlen(p);
         if (n && strlist_push(l, p, n))
-            return fail(err, "%s: key '%s': out of memory", origin, name);
+            return fail(err, errlen, "%s: key '%s': out of memory", origin, name);
         p += n + (comma ? 1 : 0);
     }
     return 0;
@@ -215,7 +217,7 @@ static int store_strlist(struct dsf_strlist *l, const char *name, const char *va
 
 /* Stores a value given in string form (defaults, environment, --set). */
 static int store_string(const struct dsf_cfg_key *k, const char *name, void *obj, const char *value,
-                        const char *origin, char *err)
+                        const char *origin, char *err, size_t errlen)
 {
     char *field = (char *)obj + k->offset;
     char *end;
@@ -228,15 +230,16 @@ static int store_string(const struct dsf_cfg_key *k, const char *name, void *obj
                  !strcmp(value, "off"))
             *(int *)field = 0;
         else
-            return fail(err, "%s: key '%s': expected a bool (true or false), got '%s'", origin,
-                        name, value);
+            return fail(err, errlen, "%s: key '%s': expected a bool (true or false), got '%s'",
+                        origin, name, value);
         return 0;
     case DSF_CFG_INT: {
         errno = 0;
         long long v = strtoll(value, &end, 10);
         if (end == value || *end || errno)
-            return fail(err, "%s: key '%s': expected an integer, got '%s'", origin, name, value);
-        if (check_bounds(k, name, (double)v, origin, err))
+            return fail(err, errlen, "%s: key '%s': expected an integer, got '%s'", origin, name,
+                        value);
+        if (check_bounds(k, name, (double)v, origin, err, errlen))
             return -1;
         *(int64_t *)field = v;
         return 0;
@@ -245,20 +248,21 @@ static int store_string(const struct dsf_cfg_key *k, const char *name, void *obj
         errno = 0;
         double v = strtod(value, &end);
         if (end == value || *end || errno || !isfinite(v))
-            return fail(err, "%s: key '%s': expected a number, got '%s'", origin, name, value);
-        if (check_bounds(k, name, v, origin, err))
+            return fail(err, errlen, "%s: key '%s': expected a number, got '%s'", origin, name,
+                        value);
+        if (check_bounds(k, name, v, origin, err, errlen))
             return -1;
         *(double *)field = v;
         return 0;
     }
     case DSF_CFG_LISTEN:
-        if (check_listen(name, value, origin, err))
+        if (check_listen(name, value, origin, err, errlen))
             return -1;
     /* fall through: stored as a string */
     case DSF_CFG_STR: {
         char *copy = strdup(value);
         if (!copy)
-            return fail(err, "%s: key '%s': out of memory", origin, name);
+            return fail(err, errlen, "%s: key '%s': out of memory", origin, name);
         free(*(char **)field);
         *(char **)field = copy;
         return 0;
@@ -266,9 +270,10 @@ static int store_string(const struct dsf_cfg_key *k, const char *name, void *obj
     case DSF_CFG_DURATION: {
         int64_t ms;
         if (dsf_parse_duration_ms(value, &ms))
-            return fail(err, "%s: key '%s': expected a duration like 500ms, 2s, 1m, got '%s'",
-                        origin, name, value);
-        if (check_bounds(k, name, (double)ms, origin, err))
+            return fail(err, errlen,
+                        "%s: key '%s': expected a duration like 500ms, 2s, 1m, got '%s'", origin,
+                        name, value);
+        if (check_bounds(k, name, (double)ms, origin, err, errlen))
             return -1;
         *(int64_t *)field = ms;
         return 0;
@@ -276,21 +281,21 @@ static int store_string(const struct dsf_cfg_key *k, const char *name, void *obj
     case DSF_CFG_SIZE: {
         uint64_t bytes;
         if (dsf_parse_size(value, &bytes))
-            return fail(err, "%s: key '%s': expected a size like 8MiB, 512KiB, got '%s'", origin,
-                        name, value);
-        if (check_bounds(k, name, (double)bytes, origin, err))
+            return fail(err, errlen, "%s: key '%s': expected a size like 8MiB, 512KiB, got '%s'",
+                        origin, name, value);
+        if (check_bounds(k, name, (double)bytes, origin, err, errlen))
             return -1;
         *(uint64_t *)field = bytes;
         return 0;
     }
     case DSF_CFG_STRLIST:
-        return store_strlist((struct dsf_strlist *)field, name, value, origin, err);
+        return store_strlist((struct dsf_strlist *)field, name, value, origin, err, errlen);
     }
-    return fail(err, "%s: key '%s': unsupported type", origin, name);
+    return fail(err, errlen, "%s: key '%s': unsupported type", origin, name);
 }
 
 static int store_json(const struct dsf_cfg_key *k, const char *name, void *obj, json_t *v,
-                      const char *origin, char *err)
+                      const char *origin, char *err, size_t errlen)
 {
     char buf[64];
     switch (k->type) {
@@ -303,29 +308,29 @@ static int store_json(const struct dsf_cfg_key *k, const char *name, void *obj, 
         if (!json_is_integer(v))
             break;
         snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-        return store_string(k, name, obj, buf, origin, err);
+        return store_string(k, name, obj, buf, origin, err, errlen);
     case DSF_CFG_DOUBLE:
         if (!json_is_number(v))
             break;
         snprintf(buf, sizeof(buf), "%.17g", json_number_value(v));
-        return store_string(k, name, obj, buf, origin, err);
+        return store_string(k, name, obj, buf, origin, err, errlen);
     case DSF_CFG_DURATION:
     case DSF_CFG_SIZE:
         if (json_is_number(v)) {
             snprintf(buf, sizeof(buf), "%.17g", json_number_value(v));
-            return store_string(k, name, obj, buf, origin, err);
+            return store_string(k, name, obj, buf, origin, err, errlen);
         }
         if (!json_is_string(v))
             break;
-        return store_string(k, name, obj, json_string_value(v), origin, err);
+        return store_string(k, name, obj, json_string_value(v), origin, err, errlen);
     case DSF_CFG_STR:
     case DSF_CFG_LISTEN:
         if (!json_is_string(v))
             break;
-        return store_string(k, name, obj, json_string_value(v), origin, err);
+        return store_string(k, name, obj, json_string_value(v), origin, err, errlen);
     case DSF_CFG_STRLIST: {
         if (json_is_string(v))
-            return store_string(k, name, obj, json_string_value(v), origin, err);
+            return store_string(k, name, obj, json_string_value(v), origin, err, errlen);
         if (!json_is_array(v))
             break;
         struct dsf_strlist *l = (struct dsf_strlist *)((char *)obj + k->offset);
@@ -335,14 +340,14 @@ static int store_json(const struct dsf_cfg_key *k, const char *name, void *obj, 
         json_array_foreach(v, i, item)
         {
             if (!json_is_string(item))
-                return fail(err, "%s: key '%s': item %zu is not a string", origin, name, i);
+                return fail(err, errlen, "%s: key '%s': item %zu is not a string", origin, name, i);
             if (strlist_push(l, json_string_value(item), json_string_length(item)))
-                return fail(err, "%s: key '%s': out of memory", origin, name);
+                return fail(err, errlen, "%s: key '%s': out of memory", origin, name);
         }
         return 0;
     }
     }
-    return fail(err, "%s: key '%s': expected %s %s", origin, name,
+    return fail(err, errlen, "%s: key '%s': expected %s %s", origin, name,
                 k->type == DSF_CFG_INT ? "an" : "a", type_name(k->type));
 }
 
@@ -362,7 +367,7 @@ static int is_group(const struct dsf_cfg_section *secs, const char *path)
 }
 
 static int load_object(const struct dsf_cfg_section *secs, json_t *o, const char *prefix,
-                       const char *origin, char *err)
+                       const char *origin, char *err, size_t errlen)
 {
     const char *name;
     json_t *v;
@@ -371,72 +376,75 @@ static int load_object(const struct dsf_cfg_section *secs, json_t *o, const char
         char path[256];
         int n = snprintf(path, sizeof(path), "%s%s%s", prefix, *prefix ? "." : "", name);
         if (n < 0 || (size_t)n >= sizeof(path))
-            return fail(err, "%s: key '%s...' is too long", origin, prefix);
+            return fail(err, errlen, "%s: key '%s...' is too long", origin, prefix);
         void *obj;
         const struct dsf_cfg_key *k = find_key(secs, path, &obj);
         if (k) {
-            if (store_json(k, path, obj, v, origin, err))
+            if (store_json(k, path, obj, v, origin, err, errlen))
                 return -1;
         } else if (json_is_object(v) && is_group(secs, path)) {
-            if (load_object(secs, v, path, origin, err))
+            if (load_object(secs, v, path, origin, err, errlen))
                 return -1;
         } else {
-            return fail(err, "%s: unknown key '%s' (see --help for the keys)", origin, path);
+            return fail(err, errlen, "%s: unknown key '%s' (see --help for the keys)", origin,
+                        path);
         }
     }
     return 0;
 }
 
 int dsf_cfg_load_json(const struct dsf_cfg_section *secs, const char *text, size_t len,
-                      const char *origin, char *err)
+                      const char *origin, char *err, size_t errlen)
 {
     json_error_t jerr;
     json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root)
-        return fail(err, "%s:%d:%d: invalid JSON: %s", origin, jerr.line, jerr.column, jerr.text);
+        return fail(err, errlen, "%s:%d:%d: invalid JSON: %s", origin, jerr.line, jerr.column,
+                    jerr.text);
     int rc = 0;
     if (!json_is_object(root))
-        rc = fail(err, "%s: the top level must be a JSON object", origin);
+        rc = fail(err, errlen, "%s: the top level must be a JSON object", origin);
     else
-        rc = load_object(secs, root, "", origin, err);
+        rc = load_object(secs, root, "", origin, err, errlen);
     json_decref(root);
     return rc;
 }
 
-int dsf_cfg_load_file(const struct dsf_cfg_section *secs, const char *path, char *err)
+int dsf_cfg_load_file(const struct dsf_cfg_section *secs, const char *path, char *err,
+                      size_t errlen)
 {
     size_t len;
     char *text = dsf_read_file(path, &len);
     if (!text)
-        return fail(err, "%s: cannot read: %s", path, strerror(errno));
-    int rc = dsf_cfg_load_json(secs, text, len, path, err);
+        return fail(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+    int rc = dsf_cfg_load_json(secs, text, len, path, err, errlen);
     free(text);
     return rc;
 }
 
 int dsf_cfg_set_value(const struct dsf_cfg_section *secs, const char *key, const char *value,
-                      const char *origin, char *err)
+                      const char *origin, char *err, size_t errlen)
 {
     void *obj;
     const struct dsf_cfg_key *k = find_key(secs, key, &obj);
     if (!k)
-        return fail(err, "%s: unknown key '%s' (see --help for the keys)", origin, key);
-    return store_string(k, key, obj, value, origin, err);
+        return fail(err, errlen, "%s: unknown key '%s' (see --help for the keys)", origin, key);
+    return store_string(k, key, obj, value, origin, err, errlen);
 }
 
 int dsf_cfg_set(const struct dsf_cfg_section *secs, const char *assignment, const char *origin,
-                char *err)
+                char *err, size_t errlen)
 {
     const char *eq = strchr(assignment, '=');
     if (!eq || eq == assignment)
-        return fail(err, "%s: expected key=value, got '%s'", origin, assignment);
+        return fail(err, errlen, "%s: expected key=value, got '%s'", origin, assignment);
     char key[256];
     size_t n = (size_t)(eq - assignment);
     if (n >= sizeof(key))
-        return fail(err, "%s: key is too long", origin);
+        return fail(err, errlen, "%s: key is too long", origin);
     memcpy(key, assignment, n);
     key[n] = '\0';
-    return dsf_cfg_set_value(secs, key, eq + 1, origin, err);
+    return dsf_cfg_set_value(secs, key, eq + 1, origin, err, errlen);
 }
 
 static void env_name(const char *prefix, const char *key, char *out, size_t cap)
@@ -514,7 +522,7 @@ static void warn_unknown_env(const struct dsf_cfg_section *secs, const char *pre
     }
 }
 
-int dsf_cfg_env(const struct dsf_cfg_section *secs, const char *prefix, char *err)
+int dsf_cfg_env(const struct dsf_cfg_section *secs, const char *prefix, char *err, size_t errlen)
 {
     warn_unknown_env(secs, prefix);
     for (const struct dsf_cfg_section *sec = secs; sec->keys; sec++) {
@@ -526,7 +534,7 @@ int dsf_cfg_env(const struct dsf_cfg_section *secs, const char *prefix, char *er
             if (!v)
                 continue;
             snprintf(origin, sizeof(origin), "environment %s='%.60s'", name, v);
-            if (store_string(k, full, sec->obj, v, origin, err))
+            if (store_string(k, full, sec->obj, v, origin, err, errlen))
                 return -1;
         }
     }
@@ -543,14 +551,14 @@ static const char *row_default(const struct dsf_cfg_section *sec, const struct d
     return k->def;
 }
 
-int dsf_cfg_defaults(const struct dsf_cfg_section *secs, char *err)
+int dsf_cfg_defaults(const struct dsf_cfg_section *secs, char *err, size_t errlen)
 {
     for (; secs->keys; secs++) {
         for (const struct dsf_cfg_key *k = secs->keys; k->key; k++) {
             char full[256];
             full_name(secs, k, full, sizeof(full));
             const char *def = row_default(secs, k);
-            if (def && store_string(k, full, secs->obj, def, "built-in default", err))
+            if (def && store_string(k, full, secs->obj, def, "built-in default", err, errlen))
                 return -1;
         }
     }

@@ -40,6 +40,7 @@ struct dsf_cfg_key {
     {                                                                                              \
         NULL, 0, NULL, 0, NULL, 0, 0                                                               \
     }
+/* A size that fits every configuration message: char err[DSF_CFG_ERRLEN]. */
 #define DSF_CFG_ERRLEN 512
 
 /*
@@ -56,18 +57,20 @@ struct dsf_cfg_section {
     const char *const *defaults;
 };
 
-/* Every call returns 0, or -1 with a message naming the origin and the key in err. */
-int dsf_cfg_defaults(const struct dsf_cfg_section *secs, char *err);
-int dsf_cfg_load_file(const struct dsf_cfg_section *secs, const char *path, char *err);
+/* Every call returns 0, or -1 with a message naming the origin and the key in err (errlen
+ * bytes). */
+int dsf_cfg_defaults(const struct dsf_cfg_section *secs, char *err, size_t errlen);
+int dsf_cfg_load_file(const struct dsf_cfg_section *secs, const char *path, char *err,
+                      size_t errlen);
 int dsf_cfg_load_json(const struct dsf_cfg_section *secs, const char *text, size_t len,
-                      const char *origin, char *err);
+                      const char *origin, char *err, size_t errlen);
 int dsf_cfg_set(const struct dsf_cfg_section *secs, const char *assignment, const char *origin,
-                char *err);
+                char *err, size_t errlen);
 int dsf_cfg_set_value(const struct dsf_cfg_section *secs, const char *key, const char *value,
-                      const char *origin, char *err);
+                      const char *origin, char *err, size_t errlen);
 /* Applies PREFIX<KEY> variables (dots and dashes become '_', upper case); warns about PREFIX*
  * variables that name no key (but PREFIX"CONFIG"), with the closest key when one is near. */
-int dsf_cfg_env(const struct dsf_cfg_section *secs, const char *prefix, char *err);
+int dsf_cfg_env(const struct dsf_cfg_section *secs, const char *prefix, char *err, size_t errlen);
 void dsf_cfg_help(const struct dsf_cfg_section *secs, const char *env_prefix, FILE *out);
 void dsf_cfg_free(const struct dsf_cfg_section *secs);
 
@@ -87,7 +90,8 @@ struct dsf_cli {
     const char *usage;   /* paragraphs printed after the options */
     const struct dsf_cfg_section *sections;
     /* Optional whole-config check after loading (identity present, ...). Return -1 + err. */
-    int (*validate)(const struct dsf_cfg_section *secs, const char *origin, char *err);
+    int (*validate)(const struct dsf_cfg_section *secs, const char *origin, char *err,
+                    size_t errlen);
     /* Optional, for --check: loads everything a start would load (rule files, routing
      * files, ...) without binding or connecting. Return -1 + err. */
     int (*check)(void *arg, char *err, size_t errlen);

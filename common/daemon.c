@@ -55,7 +55,8 @@ static const struct dsf_cfg_key http_keys[] = {
     DSF_CFG_END,
 };
 
-static int validate(const struct dsf_cfg_section *secs, const char *origin, char *err);
+static int validate(const struct dsf_cfg_section *secs, const char *origin, char *err,
+                    size_t errlen);
 static const struct dsf_daemon_def *validating; /* dsf_cli's validate takes no context */
 
 static int build_sections(struct dsf_daemon *d)
@@ -77,7 +78,8 @@ static int build_sections(struct dsf_daemon *d)
 }
 
 /* The skeleton's own keys, then the daemon's whole-config check. */
-static int validate(const struct dsf_cfg_section *secs, const char *origin, char *err)
+static int validate(const struct dsf_cfg_section *secs, const char *origin, char *err,
+                    size_t errlen)
 {
     const struct dsf_log_config *log = NULL;
     for (const struct dsf_cfg_section *s = secs; s->keys; s++)
@@ -86,18 +88,18 @@ static int validate(const struct dsf_cfg_section *secs, const char *origin, char
     enum dsf_log_level level;
     enum dsf_log_format format;
     if (log && dsf_log_parse_level(log->level, &level)) {
-        snprintf(err, DSF_CFG_ERRLEN,
+        snprintf(err, errlen,
                  "%s: key 'log.level': expected error, warn, info or debug, "
                  "got '%s'",
                  origin, log->level);
         return -1;
     }
     if (log && dsf_log_parse_format(log->format, &format)) {
-        snprintf(err, DSF_CFG_ERRLEN, "%s: key 'log.format': expected text or json, got '%s'",
-                 origin, log->format);
+        snprintf(err, errlen, "%s: key 'log.format': expected text or json, got '%s'", origin,
+                 log->format);
         return -1;
     }
-    return validating->validate ? validating->validate(secs, origin, err) : 0;
+    return validating->validate ? validating->validate(secs, origin, err, errlen) : 0;
 }
 
 static void on_stop(void *arg)

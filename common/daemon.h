@@ -34,7 +34,8 @@ struct dsf_daemon_def {
     /* The daemon's own sections (its keys and the shared groups it takes), ending with a
      * NULL keys pointer. The skeleton adds log.* and http.*. */
     const struct dsf_cfg_section *sections;
-    int (*validate)(const struct dsf_cfg_section *secs, const char *origin, char *err);
+    int (*validate)(const struct dsf_cfg_section *secs, const char *origin, char *err,
+                    size_t errlen);
     /* --check: loads everything start would load (rules, routing files), binding and
      * connecting nothing. 0, or -1 with err. NULL: the configuration check is all. */
     int (*check)(void *ctx, char *err, size_t errlen);

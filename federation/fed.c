@@ -52,12 +52,12 @@ static int own_options(struct fed *f, const struct fed_config *c, struct fed_err
     char msg[DSF_CFG_ERRLEN] = "";
     char origin[64];
     snprintf(origin, sizeof(origin), "%s driver options", d->name);
-    if (dsf_cfg_defaults(f->own_secs, msg) < 0 ||
-        (c->driver_json &&
-         dsf_cfg_load_json(f->own_secs, c->driver_json, strlen(c->driver_json), origin, msg) < 0))
+    if (dsf_cfg_defaults(f->own_secs, msg, sizeof(msg)) < 0 ||
+        (c->driver_json && dsf_cfg_load_json(f->own_secs, c->driver_json, strlen(c->driver_json),
+                                             origin, msg, sizeof(msg)) < 0))
         return fed_fail(err, FED_EINVAL, "driver options", 0, "%s", msg);
     for (const char *const *s = c->driver_set; s && *s; s++) {
-        if (dsf_cfg_set(f->own_secs, *s, origin, msg) < 0)
+        if (dsf_cfg_set(f->own_secs, *s, origin, msg, sizeof(msg)) < 0)
             return fed_fail(err, FED_EINVAL, "driver options", 0, "%s", msg);
     }
     return 0;

@@ -707,16 +707,17 @@ static const void *driver_options(const struct dsf_cfg_section *secs, const char
     return NULL;
 }
 
-static int validate(const struct dsf_cfg_section *secs, const char *origin, char *err)
+static int validate(const struct dsf_cfg_section *secs, const char *origin, char *err,
+                    size_t errlen)
 {
     const struct cli_config *c = secs[0].obj;
     struct fed_error e;
     if (!fed_driver_find(c->driver, &e)) {
-        snprintf(err, DSF_CFG_ERRLEN, "%s: driver: %.400s", origin, e.message);
+        snprintf(err, errlen, "%s: driver: %.400s", origin, e.message);
         return -1;
     }
     if (!c->state_dir || !c->state_dir[0]) {
-        snprintf(err, DSF_CFG_ERRLEN, "%s: state_dir is empty", origin);
+        snprintf(err, errlen, "%s: state_dir is empty", origin);
         return -1;
     }
     return 0;

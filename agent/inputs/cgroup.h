@@ -31,7 +31,8 @@ struct cg_layout {
 
 /* Reads <proc>/self/mountinfo and finds every hierarchy; 0, or -1 with err when no cgroup
  * filesystem is mounted. */
-int cg_layout_detect(struct cg_layout *l, const struct dsf_input_env *env, char *err);
+int cg_layout_detect(struct cg_layout *l, const struct dsf_input_env *env, char *err,
+                     size_t errlen);
 /* "v2", "v1" or "hybrid". */
 const char *cg_layout_name(const struct cg_layout *l);
 /* Joins the mount of h, a group path and an optional file name; -1 when h is not mounted

@@ -91,13 +91,13 @@ static void parse_mount_line(struct cg_layout *l, int *ranks, struct procfile *p
             take_mount(l, ranks, ctrls[i].h, dir, root, rank);
 }
 
-int cg_layout_detect(struct cg_layout *l, const struct dsf_input_env *env, char *err)
+int cg_layout_detect(struct cg_layout *l, const struct dsf_input_env *env, char *err, size_t errlen)
 {
     memset(l, 0, sizeof(*l));
     struct procfile pf;
     procfile_init(&pf, "%s/self/mountinfo", env->proc);
     if (procfile_read(&pf)) {
-        snprintf(err, DSF_CFG_ERRLEN, "cannot read %s: %s", pf.path, strerror(errno));
+        snprintf(err, errlen, "cannot read %s: %s", pf.path, strerror(errno));
         procfile_close(&pf);
         return -1;
     }
@@ -116,8 +116,7 @@ int cg_layout_detect(struct cg_layout *l, const struct dsf_input_env *env, char 
         if (l->m[h].dir[0])
             log_debug("%s hierarchy at %s (root %s)", names[h], l->m[h].dir, l->m[h].root);
     if (!l->has_v1 && !l->has_v2) {
-        snprintf(err, DSF_CFG_ERRLEN, "no cgroup or cgroup2 filesystem in %s/self/mountinfo",
-                 env->proc);
+        snprintf(err, errlen, "no cgroup or cgroup2 filesystem in %s/self/mountinfo", env->proc);
         return -1;
     }
     return 0;

@@ -507,37 +507,39 @@ static void container_fini(void *vctx)
     free(c);
 }
 
-static int copy_groups(struct container_ctx *c, const struct dsf_strlist *groups, char *err)
+static int copy_groups(struct container_ctx *c, const struct dsf_strlist *groups, char *err,
+                       size_t errlen)
 {
     c->extra.items = calloc(groups->count ? groups->count : 1, sizeof(char *));
     if (!c->extra.items)
-        return snprintf(err, DSF_CFG_ERRLEN, "out of memory"), -1;
+        return snprintf(err, errlen, "out of memory"), -1;
     for (size_t i = 0; i < groups->count; i++) {
         const char *g = groups->items[i];
         if (g[0] != '/' || strlen(g) >= CG_PATH_MAX) {
-            snprintf(err, DSF_CFG_ERRLEN,
+            snprintf(err, errlen,
                      "inputs.container.cgroups: '%s' is not a path inside the cgroup hierarchy "
                      "(it must start with '/' and be shorter than %d bytes)",
                      g, CG_PATH_MAX);
             return -1;
         }
         if (!(c->extra.items[c->extra.count] = strdup(g)))
-            return snprintf(err, DSF_CFG_ERRLEN, "out of memory"), -1;
+            return snprintf(err, errlen, "out of memory"), -1;
         c->extra.count++;
     }
     return 0;
 }
 
 static int container_init(void **out, const void *options, const struct dsf_input_env *env,
-                          char *err)
+                          char *err, size_t errlen)
 {
     const struct container_options *o = options;
     struct container_ctx *c = calloc(1, sizeof(*c));
     if (!c)
-        return snprintf(err, DSF_CFG_ERRLEN, "out of memory"), -1;
+        return snprintf(err, errlen, "out of memory"), -1;
     snprintf(c->proc, sizeof(c->proc), "%s", env->proc);
     c->rescan_every = o->rescan_interval > 0 ? o->rescan_interval : 5;
-    if (copy_groups(c, &o->cgroups, err) || cg_layout_detect(&c->layout, env, err)) {
+    if (copy_groups(c, &o->cgroups, err, errlen) ||
+        cg_layout_detect(&c->layout, env, err, errlen)) {
         container_fini(c);
         return -1;
     }

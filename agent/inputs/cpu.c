@@ -192,18 +192,19 @@ static void cpu_fini(void *ctx)
     free(c);
 }
 
-static int cpu_init(void **ctx, const void *options, const struct dsf_input_env *env, char *err)
+static int cpu_init(void **ctx, const void *options, const struct dsf_input_env *env, char *err,
+                    size_t errlen)
 {
     struct cpu_ctx *c = calloc(1, sizeof(*c));
     if (!c) {
-        snprintf(err, DSF_CFG_ERRLEN, "out of memory");
+        snprintf(err, errlen, "out of memory");
         return -1;
     }
     c->opts = options;
     long hz = sysconf(_SC_CLK_TCK);
     c->ticks_per_second = hz > 0 ? (double)hz : 100.0;
     procfile_init(&c->stat, "%s/stat", env->proc);
-    if (procfile_first_read(&c->stat, err)) {
+    if (procfile_first_read(&c->stat, err, errlen)) {
         cpu_fini(c);
         return -1;
     }

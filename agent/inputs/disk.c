@@ -215,11 +215,12 @@ static void disk_fini(void *ctx)
     free(c);
 }
 
-static int disk_init(void **ctx, const void *options, const struct dsf_input_env *env, char *err)
+static int disk_init(void **ctx, const void *options, const struct dsf_input_env *env, char *err,
+                     size_t errlen)
 {
     struct disk_ctx *c = calloc(1, sizeof(*c));
     if (!c) {
-        snprintf(err, DSF_CFG_ERRLEN, "out of memory");
+        snprintf(err, errlen, "out of memory");
         return -1;
     }
     c->opts = options;
@@ -233,7 +234,7 @@ static int disk_init(void **ctx, const void *options, const struct dsf_input_env
                  "host's mount points are looked up in the agent's own file system",
                  env->proc);
     procfile_init(&c->mountinfo, "%s/%s/mountinfo", env->proc, foreign || *rootfs ? "1" : "self");
-    if (procfile_first_read(&c->mountinfo, err)) {
+    if (procfile_first_read(&c->mountinfo, err, errlen)) {
         disk_fini(c);
         return -1;
     }

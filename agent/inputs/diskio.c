@@ -190,16 +190,17 @@ static void diskio_fini(void *ctx)
     free(c);
 }
 
-static int diskio_init(void **ctx, const void *options, const struct dsf_input_env *env, char *err)
+static int diskio_init(void **ctx, const void *options, const struct dsf_input_env *env, char *err,
+                       size_t errlen)
 {
     struct diskio_ctx *c = calloc(1, sizeof(*c));
     if (!c) {
-        snprintf(err, DSF_CFG_ERRLEN, "out of memory");
+        snprintf(err, errlen, "out of memory");
         return -1;
     }
     c->opts = options;
     procfile_init(&c->diskstats, "%s/diskstats", env->proc);
-    if (procfile_first_read(&c->diskstats, err)) {
+    if (procfile_first_read(&c->diskstats, err, errlen)) {
         diskio_fini(c);
         return -1;
     }

@@ -204,15 +204,16 @@ static void mem_fini(void *ctx)
     free(c);
 }
 
-static int mem_init(void **ctx, const void *options, const struct dsf_input_env *env, char *err)
+static int mem_init(void **ctx, const void *options, const struct dsf_input_env *env, char *err,
+                    size_t errlen)
 {
     struct mem_ctx *c = calloc(1, sizeof(*c));
     if (!c) {
-        snprintf(err, DSF_CFG_ERRLEN, "out of memory");
+        snprintf(err, errlen, "out of memory");
         return -1;
     }
     procfile_init(&c->meminfo, "%s/meminfo", env->proc);
-    if (procfile_first_read(&c->meminfo, err)) {
+    if (procfile_first_read(&c->meminfo, err, errlen)) {
         mem_fini(c);
         return -1;
     }

@@ -176,17 +176,18 @@ static void net_fini(void *ctx)
     free(c);
 }
 
-static int net_init(void **ctx, const void *options, const struct dsf_input_env *env, char *err)
+static int net_init(void **ctx, const void *options, const struct dsf_input_env *env, char *err,
+                    size_t errlen)
 {
     struct net_ctx *c = calloc(1, sizeof(*c));
     if (!c) {
-        snprintf(err, DSF_CFG_ERRLEN, "out of memory");
+        snprintf(err, errlen, "out of memory");
         return -1;
     }
     c->opts = options;
     /* <proc>/net is the reader's network namespace: in a pod, the pod's. */
     procfile_init(&c->netdev, "%s/%s/net/dev", env->proc, host_proc_pid(env));
-    if (procfile_first_read(&c->netdev, err)) {
+    if (procfile_first_read(&c->netdev, err, errlen)) {
         net_fini(c);
         return -1;
     }

@@ -78,7 +78,7 @@ static int64_t mono_ns(void)
 
 /* "host:port" or "[v6]:port"; an IPv6 literal needs brackets, or its last group would
  * read as the port. */
-static int parse_peer(struct peer *p, const char *spec, char *err)
+static int parse_peer(struct peer *p, const char *spec, char *err, size_t errlen)
 {
     const char *host = spec, *colon;
     size_t hlen;
@@ -105,7 +105,7 @@ static int parse_peer(struct peer *p, const char *spec, char *err)
     snprintf(p->port, sizeof(p->port), "%ld", port);
     return 0;
 bad:
-    snprintf(err, DSF_CFG_ERRLEN,
+    snprintf(err, errlen,
              "inputs.netlatency.peers: '%s' is not host:port (write IPv6 as [addr]:port, port "
              "1-65535)",
              spec);
@@ -367,7 +367,7 @@ static void netlatency_fini(void *vctx)
 }
 
 static int netlatency_init(void **out, const void *options, const struct dsf_input_env *env,
-                           char *err)
+                           char *err, size_t errlen)
 {
     const struct netlatency_options *o = options;
     struct netlatency_ctx *c = calloc(1, sizeof(*c));
@@ -377,14 +377,14 @@ static int netlatency_init(void **out, const void *options, const struct dsf_inp
         !(c->pfd_peer = calloc(n, sizeof(*c->pfd_peer))) ||
         !(c->pending = calloc(n, sizeof(*c->pending)))) {
         netlatency_fini(c);
-        return snprintf(err, DSF_CFG_ERRLEN, "out of memory"), -1;
+        return snprintf(err, errlen, "out of memory"), -1;
     }
     c->timeout_ns = (o->timeout > 0 ? o->timeout : 1000) * 1000000;
     for (; c->npeers < o->peers.count; c->npeers++) {
         struct peer *p = &c->peers[c->npeers];
         p->fd = -1;
         p->last_ok = 1;
-        if (parse_peer(p, o->peers.items[c->npeers], err)) {
+        if (parse_peer(p, o->peers.items[c->npeers], err, errlen)) {
             netlatency_fini(c);
             return -1;
         }

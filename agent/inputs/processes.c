@@ -192,18 +192,18 @@ static void processes_fini(void *ctx)
 }
 
 static int processes_init(void **ctx, const void *options, const struct dsf_input_env *env,
-                          char *err)
+                          char *err, size_t errlen)
 {
     struct processes_ctx *c = calloc(1, sizeof(*c));
     if (!c) {
-        snprintf(err, DSF_CFG_ERRLEN, "out of memory");
+        snprintf(err, errlen, "out of memory");
         return -1;
     }
     c->dir.fd = -1;
     snprintf(c->proc, sizeof(c->proc), "%s", env->proc);
     procfile_init(&c->stat, "%s/stat", env->proc);
     if (dirscan_open(&c->dir, c->proc)) {
-        snprintf(err, DSF_CFG_ERRLEN, "cannot list %.256s: %s (is host.proc right?)", c->proc,
+        snprintf(err, errlen, "cannot list %.256s: %s (is host.proc right?)", c->proc,
                  strerror(errno));
         processes_fini(c);
         return -1;

@@ -560,24 +560,25 @@ static int copy_list(struct dsf_strlist *dst, const struct dsf_strlist *src)
     return 0;
 }
 
-static int compile_patterns(struct procstat_ctx *c, const struct dsf_strlist *src, char *err)
+static int compile_patterns(struct procstat_ctx *c, const struct dsf_strlist *src, char *err,
+                            size_t errlen)
 {
     c->patterns = calloc(src->count ? src->count : 1, sizeof(*c->patterns));
     if (!c->patterns)
-        return snprintf(err, DSF_CFG_ERRLEN, "out of memory"), -1;
+        return snprintf(err, errlen, "out of memory"), -1;
     for (; c->npatterns < src->count; c->npatterns++) {
         struct pattern *p = &c->patterns[c->npatterns];
         if (!src->items[c->npatterns][0])
-            return snprintf(err, DSF_CFG_ERRLEN, "inputs.procstat.patterns: empty pattern"), -1;
+            return snprintf(err, errlen, "inputs.procstat.patterns: empty pattern"), -1;
         if (!(p->text = strdup(src->items[c->npatterns])))
-            return snprintf(err, DSF_CFG_ERRLEN, "out of memory"), -1;
+            return snprintf(err, errlen, "out of memory"), -1;
         /* Not every name is a valid regex ("a[1"): such a pattern is a plain substring. One
          * that would cost too much to compile is a mistake to report. */
         char why[DSF_CFG_ERRLEN - 32];
         int rc = dsf_regex_compile(&p->re, p->text, 0, why, sizeof(why));
         if (rc == DSF_REGEX_REFUSED) {
             free(p->text);
-            return snprintf(err, DSF_CFG_ERRLEN, "inputs.procstat.patterns: %s", why), -1;
+            return snprintf(err, errlen, "inputs.procstat.patterns: %s", why), -1;
         }
         p->is_regex = rc == 0;
     }
@@ -585,29 +586,29 @@ static int compile_patterns(struct procstat_ctx *c, const struct dsf_strlist *sr
 }
 
 static int procstat_init(void **out, const void *options, const struct dsf_input_env *env,
-                         char *err)
+                         char *err, size_t errlen)
 {
     const struct procstat_options *o = options;
     struct procstat_ctx *c = calloc(1, sizeof(*c));
     if (!c)
-        return snprintf(err, DSF_CFG_ERRLEN, "out of memory"), -1;
+        return snprintf(err, errlen, "out of memory"), -1;
     snprintf(c->proc, sizeof(c->proc), "%s", env->proc);
     c->hz = sysconf(_SC_CLK_TCK) > 0 ? sysconf(_SC_CLK_TCK) : 100;
     c->page_size = sysconf(_SC_PAGESIZE) > 0 ? sysconf(_SC_PAGESIZE) : 4096;
     c->pid_tag = o->pid_tag;
     c->top_n = o->top_n > 0 ? (size_t)o->top_n : 0;
     snprintf(c->top_label, sizeof(c->top_label), "%zu", c->top_n);
-    if (compile_patterns(c, &o->patterns, err))
+    if (compile_patterns(c, &o->patterns, err, errlen))
         goto fail;
     if (copy_list(&c->pid_files, &o->pid_files) || copy_list(&c->cgroups, &o->cgroups) ||
         (c->top_n && (!(c->top = calloc(c->top_n, sizeof(*c->top))) ||
                       !(c->top_delta = calloc(c->top_n, sizeof(*c->top_delta)))))) {
-        snprintf(err, DSF_CFG_ERRLEN, "out of memory");
+        snprintf(err, errlen, "out of memory");
         goto fail;
     }
     if (c->cgroups.count) {
         char why[DSF_CFG_ERRLEN];
-        c->have_layout = cg_layout_detect(&c->layout, env, why) == 0;
+        c->have_layout = cg_layout_detect(&c->layout, env, why, sizeof(why)) == 0;
         if (!c->have_layout)
             log_warn("cgroup selection disabled: %s", why);
     }

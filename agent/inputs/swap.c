@@ -93,11 +93,12 @@ static void swap_fini(void *ctx)
     free(c);
 }
 
-static int swap_init(void **ctx, const void *options, const struct dsf_input_env *env, char *err)
+static int swap_init(void **ctx, const void *options, const struct dsf_input_env *env, char *err,
+                     size_t errlen)
 {
     struct swap_ctx *c = calloc(1, sizeof(*c));
     if (!c) {
-        snprintf(err, DSF_CFG_ERRLEN, "out of memory");
+        snprintf(err, errlen, "out of memory");
         return -1;
     }
     long page = sysconf(_SC_PAGESIZE);
@@ -110,7 +111,7 @@ static int swap_init(void **ctx, const void *options, const struct dsf_input_env
     else if (procfile_read(&c->vmstat))
         missing = &c->vmstat;
     if (missing) {
-        procfile_cannot_read(missing->path, err);
+        procfile_cannot_read(missing->path, err, errlen);
         swap_fini(c);
         return -1;
     }

@@ -35,7 +35,7 @@ struct synthetic {
 };
 
 static int synthetic_init(void **ctx, const void *options, const struct dsf_input_env *env,
-                          char *err)
+                          char *err, size_t errlen)
 {
     struct synthetic *s = calloc(1, sizeof(*s));
     if (!s)
@@ -43,7 +43,7 @@ static int synthetic_init(void **ctx, const void *options, const struct dsf_inpu
     s->opt = *(const struct synthetic_options *)options;
     s->names = calloc((size_t)s->opt.series, sizeof(*s->names));
     if (!s->names) {
-        snprintf(err, DSF_CFG_ERRLEN, "out of memory for %lld series", (long long)s->opt.series);
+        snprintf(err, errlen, "out of memory for %lld series", (long long)s->opt.series);
         free(s);
         return -1;
     }

@@ -153,11 +153,12 @@ static void system_fini(void *ctx)
     free(c);
 }
 
-static int system_init(void **ctx, const void *options, const struct dsf_input_env *env, char *err)
+static int system_init(void **ctx, const void *options, const struct dsf_input_env *env, char *err,
+                       size_t errlen)
 {
     struct system_ctx *c = calloc(1, sizeof(*c));
     if (!c) {
-        snprintf(err, DSF_CFG_ERRLEN, "out of memory");
+        snprintf(err, errlen, "out of memory");
         return -1;
     }
     procfile_init(&c->loadavg, "%s/loadavg", env->proc);
@@ -166,7 +167,7 @@ static int system_init(void **ctx, const void *options, const struct dsf_input_e
     struct system_reading probe;
     const struct procfile *failed = read_system(c, &probe);
     if (failed) {
-        procfile_cannot_read(failed->path, err);
+        procfile_cannot_read(failed->path, err, errlen);
         system_fini(c);
         return -1;
     }

@@ -121,7 +121,7 @@ static int load_table(const struct dsf_cfg_key *table, void *obj, json_t *o, con
 {
     struct dsf_cfg_section secs[] = {{"", table, obj, NULL}, {NULL, NULL, NULL, NULL}};
     char e[DSF_CFG_ERRLEN];
-    if (dsf_cfg_defaults(secs, e))
+    if (dsf_cfg_defaults(secs, e, sizeof(e)))
         return ERR("%s", e);
     if (!json_is_object(o))
         return ERR("%s: expected an object", origin);
@@ -132,7 +132,7 @@ static int load_table(const struct dsf_cfg_key *table, void *obj, json_t *o, con
     json_decref(copy);
     if (!text)
         return ERR("%s: out of memory", origin);
-    int rc = dsf_cfg_load_json(secs, text, strlen(text), origin, e);
+    int rc = dsf_cfg_load_json(secs, text, strlen(text), origin, e, sizeof(e));
     free(text);
     if (rc) {
         /* The routing file's keys are documented in docs/alarm-notify.md, not in --help. */
@@ -191,7 +191,8 @@ static const struct dsf_cfg_key *kind_table(enum nf_kind k)
 
 static void free_integration(struct nf_integration *in)
 {
-    struct dsf_cfg_section secs[] = {{"", kind_table(in->kind), &in->o, NULL}, {NULL, NULL, NULL, NULL}};
+    struct dsf_cfg_section secs[] = {{"", kind_table(in->kind), &in->o, NULL},
+                                     {NULL, NULL, NULL, NULL}};
     dsf_cfg_free(secs);
 }
 

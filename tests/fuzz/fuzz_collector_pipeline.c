@@ -19,10 +19,10 @@ static void setup(void)
 {
     char err[DSF_CFG_ERRLEN];
     collector_config_sections(&c);
-    if (dsf_cfg_defaults(c.sections, err) ||
-        dsf_cfg_set(c.sections, "batch.max_pending=64KiB", "fuzz", err) ||
-        dsf_cfg_set(c.sections, "batch.lines=1000000", "fuzz", err) ||
-        dsf_cfg_set(c.sections, "id=fuzz", "fuzz", err))
+    if (dsf_cfg_defaults(c.sections, err, sizeof(err)) ||
+        dsf_cfg_set(c.sections, "batch.max_pending=64KiB", "fuzz", err, sizeof(err)) ||
+        dsf_cfg_set(c.sections, "batch.lines=1000000", "fuzz", err, sizeof(err)) ||
+        dsf_cfg_set(c.sections, "id=fuzz", "fuzz", err, sizeof(err)))
         abort();
     c.agents = &agents;
     c.base = event_base_new();

@@ -33,29 +33,30 @@ static const struct dsf_input_env test_env = {"/proc", "/sys", "", 1000};
 /* Returns 0 or -1 (with err) so that tests of bad options can check the message. env says
  * where the host's /proc, /sys and root are. */
 static inline int input_try_start_env(struct input_run *r, const struct dsf_input *in,
-                                      const char *json, const struct dsf_input_env *env, char *err)
+                                      const char *json, const struct dsf_input_env *env, char *err,
+                                      size_t errlen)
 {
     memset(r, 0, sizeof(*r));
     r->in = in;
     r->opts = calloc(1, in->options_size);
     r->secs[0] = (struct dsf_cfg_section){"", in->options, r->opts, NULL};
     r->secs[1] = (struct dsf_cfg_section){NULL, NULL, NULL, NULL};
-    if (dsf_cfg_defaults(r->secs, err) ||
-        dsf_cfg_load_json(r->secs, json, strlen(json), "test", err))
+    if (dsf_cfg_defaults(r->secs, err, errlen) ||
+        dsf_cfg_load_json(r->secs, json, strlen(json), "test", err, errlen))
         return -1;
-    return in->init(&r->ctx, r->opts, env, err);
+    return in->init(&r->ctx, r->opts, env, err, errlen);
 }
 
 static inline int input_try_start(struct input_run *r, const struct dsf_input *in, const char *json,
-                                  char *err)
+                                  char *err, size_t errlen)
 {
-    return input_try_start_env(r, in, json, &test_env, err);
+    return input_try_start_env(r, in, json, &test_env, err, errlen);
 }
 
 static inline void input_start(struct input_run *r, const struct dsf_input *in, const char *json)
 {
     char err[DSF_CFG_ERRLEN] = "";
-    int rc = input_try_start(r, in, json, err);
+    int rc = input_try_start(r, in, json, err, sizeof(err));
     if (rc)
         fprintf(stderr, "init %s: %s\n", in->name, err);
     assert_int_equal(rc, 0);

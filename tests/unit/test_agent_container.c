@@ -314,7 +314,7 @@ static void test_sys_elsewhere(void **state)
     struct dsf_input_env env = test_env;
     env.sys = alias;
     struct cg_layout l;
-    int rc = cg_layout_detect(&l, &env, err);
+    int rc = cg_layout_detect(&l, &env, err, sizeof(err));
     char want[600];
     snprintf(want, sizeof(want), "%s%s", alias, unified + 4);
 
@@ -322,7 +322,7 @@ static void test_sys_elsewhere(void **state)
     assert_int_equal(group_make(unified, group), 0);
     snprintf(json, sizeof(json), "{\"cgroups\": [\"%s\"]}", group);
     struct input_run r = {0};
-    int started = !input_try_start_env(&r, &dsf_input_container, json, &env, err);
+    int started = !input_try_start_env(&r, &dsf_input_container, json, &env, err, sizeof(err));
     if (started)
         input_collect(&r);
     unlink(alias);
@@ -417,7 +417,7 @@ static int pure_v2_child(void)
                 strerror(errno));
 
     struct cg_layout l;
-    CHILD_CHECK(cg_layout_detect(&l, &test_env, err) == 0, "detect: %s", err);
+    CHILD_CHECK(cg_layout_detect(&l, &test_env, err, sizeof(err)) == 0, "detect: %s", err);
     CHILD_CHECK(strcmp(cg_layout_name(&l), "v2") == 0, "layout %s", cg_layout_name(&l));
     CHILD_CHECK(strcmp(l.m[CG_V2].dir, "/sys/fs/cgroup") == 0, "v2 at %s", l.m[CG_V2].dir);
 
@@ -430,7 +430,8 @@ static int pure_v2_child(void)
 
     char json[128];
     snprintf(json, sizeof(json), "{\"cgroups\": [\"%s\"]}", group);
-    CHILD_CHECK(input_try_start(&r, &dsf_input_container, json, err) == 0, "init: %s", err);
+    CHILD_CHECK(input_try_start(&r, &dsf_input_container, json, err, sizeof(err)) == 0, "init: %s",
+                err);
     r.in->collect(r.ctx, &r.batch, 1);
     sleep_ms(1000);
     batch_reset(&r.batch);
@@ -482,8 +483,9 @@ static void test_bad_group(void **state)
     (void)state;
     struct input_run r;
     char err[DSF_CFG_ERRLEN] = "";
-    assert_int_equal(input_try_start(&r, &dsf_input_container, "{\"cgroups\": [\"rel\"]}", err),
-                     -1);
+    assert_int_equal(
+        input_try_start(&r, &dsf_input_container, "{\"cgroups\": [\"rel\"]}", err, sizeof(err)),
+        -1);
     assert_non_null(strstr(err, "inputs.container.cgroups"));
     input_stop(&r);
 }

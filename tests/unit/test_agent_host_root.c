@@ -99,7 +99,7 @@ static void start_with(struct input_run *r, const struct dsf_input *in, const ch
 {
     char err[DSF_CFG_ERRLEN] = "";
     const struct dsf_input_env env = {proc, "/sys", host_rootfs, 1000};
-    if (input_try_start_env(r, in, "{}", &env, err))
+    if (input_try_start_env(r, in, "{}", &env, err, sizeof(err)))
         fail_msg("init %s: %s", in->name, err);
 }
 

@@ -71,15 +71,15 @@ static void start(struct running *r, const struct dsf_input *def, const char *co
     r->options = calloc(1, def->options_size);
     assert_non_null(r->options);
     r->sections[0] = (struct dsf_cfg_section){r->prefix, def->options, r->options, NULL};
-    assert_int_equal(dsf_cfg_defaults(r->sections, err), 0);
+    assert_int_equal(dsf_cfg_defaults(r->sections, err, sizeof(err)), 0);
     assert_int_equal(*(int *)r->options, 1); /* enabled by default */
     for (; overrides && *overrides; overrides++) {
         char assignment[256];
         snprintf(assignment, sizeof(assignment), "%s.%s", r->prefix, *overrides);
-        if (dsf_cfg_set(r->sections, assignment, "test", err))
+        if (dsf_cfg_set(r->sections, assignment, "test", err, sizeof(err)))
             fail_msg("%s", err);
     }
-    if (def->init(&r->ctx, r->options, &host_env, err))
+    if (def->init(&r->ctx, r->options, &host_env, err, sizeof(err)))
         fail_msg("%s init: %s", def->name, err);
 }
 

@@ -149,7 +149,7 @@ static void test_bad_peer(void **state)
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct input_run r;
         char err[DSF_CFG_ERRLEN] = "";
-        assert_int_equal(input_try_start(&r, &dsf_input_netlatency, bad[i], err), -1);
+        assert_int_equal(input_try_start(&r, &dsf_input_netlatency, bad[i], err, sizeof(err)), -1);
         assert_non_null(strstr(err, "inputs.netlatency.peers"));
         input_stop(&r);
     }

@@ -199,7 +199,8 @@ static void test_costly_pattern_refused(void **state)
     input_stop(&r);
     char err[DSF_CFG_ERRLEN] = "";
     assert_int_equal(input_try_start(&r, &dsf_input_procstat,
-                                     "{\"enabled\": true, \"patterns\": [\"x\", \"(a+)+$\"]}", err),
+                                     "{\"enabled\": true, \"patterns\": [\"x\", \"(a+)+$\"]}", err,
+                                     sizeof(err)),
                      -1);
     input_stop(&r);
     if (!strstr(err, "inputs.procstat.patterns: regular expression \"(a+)+$\" refused") ||

@@ -516,7 +516,8 @@ static void test_connection_mapping(void **state)
                        " \"password\": \"kp\", \"tls_cert\": \"/nonexistent/k.crt\","
                        " \"tls_key\": \"k.key\"}}";
     char cerr[DSF_CFG_ERRLEN];
-    if (dsf_cfg_defaults(secs, cerr) || dsf_cfg_load_json(secs, json, strlen(json), "test", cerr))
+    if (dsf_cfg_defaults(secs, cerr, sizeof(cerr)) ||
+        dsf_cfg_load_json(secs, json, strlen(json), "test", cerr, sizeof(cerr)))
         fail_msg("%s", cerr);
     struct dsf_bus_options k = {0}, m = {0};
     dsf_bus_connection(&k, &cfg.mqtt, &cfg.kafka, 1);
@@ -525,8 +526,10 @@ static void test_connection_mapping(void **state)
     assert_int_equal(k.tls_insecure, 0);
     assert_int_equal(m.session_expiry_s, 90);
     assert_int_equal(m.clean_start, 0);
-    assert_int_equal(dsf_cfg_set_value(secs, "kafka.tls_insecure", "true", "test", cerr), 0);
-    assert_int_equal(dsf_cfg_set_value(secs, "mqtt.session_expiry", "0s", "test", cerr), 0);
+    assert_int_equal(
+        dsf_cfg_set_value(secs, "kafka.tls_insecure", "true", "test", cerr, sizeof(cerr)), 0);
+    assert_int_equal(
+        dsf_cfg_set_value(secs, "mqtt.session_expiry", "0s", "test", cerr, sizeof(cerr)), 0);
     struct dsf_bus_options k2 = {0}, m2 = {0};
     dsf_bus_connection(&k2, &cfg.mqtt, &cfg.kafka, 1);
     dsf_bus_connection(&m2, &cfg.mqtt, &cfg.kafka, 0);

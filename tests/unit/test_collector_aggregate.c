@@ -62,8 +62,9 @@ static struct fixture *setup(const char *rules)
     struct fixture *f = calloc(1, sizeof(*f));
     char err[DSF_CFG_ERRLEN];
     collector_config_sections(&f->c);
-    assert_int_equal(dsf_cfg_defaults(f->c.sections, err), 0);
-    assert_int_equal(dsf_cfg_set_value(f->c.sections, "aggregate.rules", rules, "test", err), 0);
+    assert_int_equal(dsf_cfg_defaults(f->c.sections, err, sizeof(err)), 0);
+    assert_int_equal(
+        dsf_cfg_set_value(f->c.sections, "aggregate.rules", rules, "test", err, sizeof(err)), 0);
     f->a = aggregate_new(&f->c, take, &f->sink, err, sizeof(err));
     assert_non_null(f->a);
     strcpy(f->id.ns, "ns1");

@@ -55,7 +55,7 @@ static int setup(void **state)
     struct fixture *f = calloc(1, sizeof(*f));
     f->secs[0] = (struct dsf_cfg_section){"", main_keys, &f->m, NULL};
     f->secs[1] = (struct dsf_cfg_section){"inputs.cpu", plugin_keys, &f->p, NULL};
-    assert_int_equal(dsf_cfg_defaults(f->secs, f->err), 0);
+    assert_int_equal(dsf_cfg_defaults(f->secs, f->err, sizeof(f->err)), 0);
     *state = f;
     return 0;
 }
@@ -70,7 +70,7 @@ static int teardown(void **state)
 
 static int load(struct fixture *f, const char *json)
 {
-    return dsf_cfg_load_json(f->secs, json, strlen(json), "test.json", f->err);
+    return dsf_cfg_load_json(f->secs, json, strlen(json), "test.json", f->err, sizeof(f->err));
 }
 
 static void defaults_apply(void **state)
@@ -142,20 +142,20 @@ static void invalid_json_names_the_position(void **state)
 static void set_and_env_override(void **state)
 {
     struct fixture *f = *state;
-    assert_int_equal(dsf_cfg_set(f->secs, "inputs.cpu.path=/host/proc", "--set", f->err), 0);
+    assert_int_equal(dsf_cfg_set(f->secs, "inputs.cpu.path=/host/proc", "--set", f->err, sizeof(f->err)), 0);
     assert_string_equal(f->p.path, "/host/proc");
-    assert_int_equal(dsf_cfg_set(f->secs, "peers=x:1,y:2,z:3", "--set", f->err), 0);
+    assert_int_equal(dsf_cfg_set(f->secs, "peers=x:1,y:2,z:3", "--set", f->err, sizeof(f->err)), 0);
     assert_int_equal(f->m.peers.count, 3);
-    assert_int_equal(dsf_cfg_set(f->secs, "nope=1", "--set", f->err), -1);
+    assert_int_equal(dsf_cfg_set(f->secs, "nope=1", "--set", f->err, sizeof(f->err)), -1);
     assert_non_null(strstr(f->err, "'nope'"));
-    assert_int_equal(dsf_cfg_set(f->secs, "novalue", "--set", f->err), -1);
+    assert_int_equal(dsf_cfg_set(f->secs, "novalue", "--set", f->err, sizeof(f->err)), -1);
     setenv("TESTX_BUFFER_MAX_BYTES", "1MiB", 1);
     setenv("TESTX_INPUTS_CPU_ENABLED", "off", 1);
-    assert_int_equal(dsf_cfg_env(f->secs, "TESTX_", f->err), 0);
+    assert_int_equal(dsf_cfg_env(f->secs, "TESTX_", f->err, sizeof(f->err)), 0);
     assert_int_equal(f->m.max_bytes, 1048576);
     assert_int_equal(f->p.enabled, 0);
     setenv("TESTX_COUNT", "many", 1);
-    assert_int_equal(dsf_cfg_env(f->secs, "TESTX_", f->err), -1);
+    assert_int_equal(dsf_cfg_env(f->secs, "TESTX_", f->err, sizeof(f->err)), -1);
     assert_non_null(strstr(f->err, "TESTX_COUNT"));
     unsetenv("TESTX_COUNT");
 }
