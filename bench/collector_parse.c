@@ -260,6 +260,91 @@ static double best(double a, double b)
     return a > b ? a : b;
 }
 
+struct figures {
+    double fwd, naive, agg[2];
+    uint64_t windows[2];
+};
+
+/* Aggregating keeps state per series: with few series it stays in the caches, with many
+ * every line waits for memory. Both are shown. */
+static const int vms_of[2] = {VMS, SMALL_VMS};
+
+/* One round: forward, aggregate with each working set, naive; keeps the best of each. */
+static int one_round(struct collector *c, struct input *in, double seconds, int64_t *round,
+                     struct figures *f)
+{
+    char err[DSF_CFG_ERRLEN];
+    f->fwd = best(f->fwd, run(c, in, FORWARD, VMS, seconds, round));
+    for (int k = 0; k < 2; k++) {
+        if (!(c->agg = aggregate_new(c, NULL, NULL, err, sizeof(err)))) {
+            fprintf(stderr, "collector_parse: %s\n", err);
+            return -1;
+        }
+        run(c, in, AGGREGATE, vms_of[k], seconds / 4, round);
+        uint64_t windows0 = c->stats.agg_windows;
+        f->agg[k] = best(f->agg[k], run(c, in, AGGREGATE, vms_of[k], seconds, round));
+        f->windows[k] += c->stats.agg_windows - windows0;
+        aggregate_free(c->agg);
+        c->agg = NULL;
+    }
+    f->naive = best(f->naive, run(c, in, NAIVE, VMS, seconds, round));
+    return 0;
+}
+
+static void report(const struct figures *f)
+{
+    printf("%-52s %9.0f lines/s per core  (target >= 5000000: %s)\n",
+           "forward (parse + validate + batch)", f->fwd, f->fwd >= 5e6 ? "met" : "NOT met");
+    for (int k = 0; k < 2; k++) {
+        char what[80];
+        snprintf(what, sizeof(what), "aggregate (10 s windows), %d series",
+                 vms_of[k] * LINES_PER_MSG);
+        printf("%-52s %9.0f lines/s per core  (target >= 2000000: %s; %" PRIu64 " windows)\n", what,
+               f->agg[k], f->agg[k] >= 2e6 ? "met" : "NOT met", f->windows[k]);
+    }
+    printf("%-52s %9.0f lines/s per core\n", "naive byte-by-byte validator (peer)", f->naive);
+    printf("ratio to naive: forward %.2f, aggregate %.2f (%d series) and %.2f (%d series)\n",
+           f->fwd / f->naive, f->agg[0] / f->naive, VMS * LINES_PER_MSG, f->agg[1] / f->naive,
+           SMALL_VMS * LINES_PER_MSG);
+    /* The targets were set where the naive validator reaches 4,000,000: as ratios they hold
+     * on a slower or busier machine too. */
+    printf("targets as ratios to naive (5.0 M and 2.0 M beside 4.0 M): forward >= 1.25 %s, "
+           "aggregate >= 0.50 %s (%d series)\n",
+           f->fwd / f->naive >= 1.25 ? "met" : "NOT met",
+           f->agg[0] / f->naive >= 0.5 ? "met" : "NOT met", VMS * LINES_PER_MSG);
+}
+
+static int setup(struct collector *c, struct agents *agents, struct writer *null_writer)
+{
+    char err[DSF_CFG_ERRLEN];
+    collector_config_sections(c);
+    if (dsf_cfg_defaults(c->sections, err, sizeof(err)) ||
+        dsf_cfg_set_value(c->sections, "aggregate.rules", "cpu window=10s", "bench", err,
+                          sizeof(err))) {
+        fprintf(stderr, "collector_parse: %s\n", err);
+        return -1;
+    }
+    dsf_log_set_level(DSF_LOG_WARN);
+    c->agents = agents;
+    agents->metrics = &c->metrics;
+    c->writer = null_writer;
+    return 0;
+}
+
+/* One mode alone, for profiling: forward, aggregate or naive. */
+static int run_only(struct collector *c, struct input *in, const char *only, double seconds)
+{
+    char err[DSF_CFG_ERRLEN];
+    int64_t round = 0;
+    enum mode mode = !strcmp(only, "naive")       ? NAIVE
+                     : !strcmp(only, "aggregate") ? AGGREGATE
+                                                  : FORWARD;
+    if (mode == AGGREGATE && !(c->agg = aggregate_new(c, NULL, NULL, err, sizeof(err))))
+        return 2;
+    printf("%s: %.0f lines/s per core\n", only, run(c, in, mode, VMS, seconds, &round));
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     double seconds = argc > 1 ? atof(argv[1]) : 2;
@@ -267,81 +352,30 @@ int main(int argc, char **argv)
     static struct agents agents;
     static struct writer null_writer;
     struct collector *c = &coll;
-    char err[DSF_CFG_ERRLEN];
-    collector_config_sections(c);
-    if (dsf_cfg_defaults(c->sections, err, sizeof(err)) ||
-        dsf_cfg_set_value(c->sections, "aggregate.rules", "cpu window=10s", "bench", err,
-                          sizeof(err))) {
-        fprintf(stderr, "collector_parse: %s\n", err);
+    if (setup(c, &agents, &null_writer))
         return 2;
-    }
-    dsf_log_set_level(DSF_LOG_WARN);
-    c->agents = &agents;
-    agents.metrics = &c->metrics;
-    c->writer = &null_writer;
     struct input in = {0};
     build(&in);
-    int64_t round = 0;
-    const char *only = argc > 2 ? argv[2] : ""; /* forward, aggregate or naive: for profiling */
-    if (*only) {
-        enum mode mode = !strcmp(only, "naive")       ? NAIVE
-                         : !strcmp(only, "aggregate") ? AGGREGATE
-                                                      : FORWARD;
-        if (mode == AGGREGATE && !(c->agg = aggregate_new(c, NULL, NULL, err, sizeof(err))))
-            return 2;
-        printf("%s: %.0f lines/s per core\n", only, run(c, &in, mode, VMS, seconds, &round));
-        return 0;
-    }
+    if (argc > 2)
+        return run_only(c, &in, argv[2], seconds);
     /* The machine is shared: the runs alternate, round after round, and each figure is the
      * best of its rounds (the least disturbed). */
     const char *env = getenv("ROUNDS");
     int rounds = env && atoi(env) > 0 ? atoi(env) : 3;
+    int64_t round = 0;
     run(c, &in, FORWARD, VMS, seconds / 4, &round); /* warm up: agents, buffers, caches */
-    double fwd = 0, naive = 0, agg[2] = {0, 0};
-    uint64_t windows[2] = {0, 0};
-    /* Aggregating keeps state per series: with few series it stays in the caches, with many
-     * every line waits for memory. Both are shown. */
-    const int vms[2] = {VMS, SMALL_VMS};
+    struct figures f = {0};
     for (int r = 0; r < rounds; r++) {
         fprintf(stderr, "round %d/%d\n", r + 1, rounds);
-        fwd = best(fwd, run(c, &in, FORWARD, VMS, seconds, &round));
-        for (int k = 0; k < 2; k++) {
-            if (!(c->agg = aggregate_new(c, NULL, NULL, err, sizeof(err)))) {
-                fprintf(stderr, "collector_parse: %s\n", err);
-                return 2;
-            }
-            run(c, &in, AGGREGATE, vms[k], seconds / 4, &round);
-            uint64_t windows0 = c->stats.agg_windows;
-            agg[k] = best(agg[k], run(c, &in, AGGREGATE, vms[k], seconds, &round));
-            windows[k] += c->stats.agg_windows - windows0;
-            aggregate_free(c->agg);
-            c->agg = NULL;
-        }
-        naive = best(naive, run(c, &in, NAIVE, VMS, seconds, &round));
+        if (one_round(c, &in, seconds, &round, &f))
+            return 2;
     }
     if (c->stats.lines_rejected || c->stats.agg_late) {
         fprintf(stderr, "collector_parse: %" PRIu64 " lines rejected, %" PRIu64 " late\n",
                 c->stats.lines_rejected, c->stats.agg_late);
         return 1;
     }
-    printf("%-52s %9.0f lines/s per core  (target >= 5000000: %s)\n",
-           "forward (parse + validate + batch)", fwd, fwd >= 5e6 ? "met" : "NOT met");
-    for (int k = 0; k < 2; k++) {
-        char what[80];
-        snprintf(what, sizeof(what), "aggregate (10 s windows), %d series", vms[k] * LINES_PER_MSG);
-        printf("%-52s %9.0f lines/s per core  (target >= 2000000: %s; %" PRIu64 " windows)\n", what,
-               agg[k], agg[k] >= 2e6 ? "met" : "NOT met", windows[k]);
-    }
-    printf("%-52s %9.0f lines/s per core\n", "naive byte-by-byte validator (peer)", naive);
-    printf("ratio to naive: forward %.2f, aggregate %.2f (%d series) and %.2f (%d series)\n",
-           fwd / naive, agg[0] / naive, VMS * LINES_PER_MSG, agg[1] / naive,
-           SMALL_VMS * LINES_PER_MSG);
-    /* The targets were set where the naive validator reaches 4,000,000: as ratios they hold
-     * on a slower or busier machine too. */
-    printf("targets as ratios to naive (5.0 M and 2.0 M beside 4.0 M): forward >= 1.25 %s, "
-           "aggregate >= 0.50 %s (%d series)\n",
-           fwd / naive >= 1.25 ? "met" : "NOT met", agg[0] / naive >= 0.5 ? "met" : "NOT met",
-           VMS * LINES_PER_MSG);
+    report(&f);
     for (int v = 0; v < VMS; v++) {
         free(in.text[v]);
         free(in.ts_at[v]);
