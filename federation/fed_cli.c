@@ -354,6 +354,8 @@ static int cmd_status(struct fed *f, struct cmd *c)
     const char *ns = c->argc > 1 ? c->argv[1] : NULL, *mci = c->argc > 2 ? c->argv[2] : NULL;
     struct fed_error e;
     int first = 1, rc = 0;
+    /* The one namespace asked for, as a list: it must live as long as the loop below. */
+    char *given_ns[1] = {(char *)ns};
     if (c->json && !mci)
         printf("[");
     if (mci) {
@@ -364,7 +366,7 @@ static int cmd_status(struct fed *f, struct cmd *c)
         if (ns) {
             if (fed_check_id("namespace", ns, &e) < 0)
                 return fail_op(&e);
-            nss = (char *[]){(char *)ns};
+            nss = given_ns;
             nn = 1;
         } else if (fed_store_list(fed_store_of(f), NULL, &nss, &nn, &e) < 0) {
             return fail_op(&e);
