@@ -80,7 +80,7 @@ static const char usage[] =
     "\n"
     "  --dry-run sends the request with dryRun=All: the API server checks it, nothing\n"
     "  changes. --driver NAME and --state-dir DIR are short for --set driver=NAME and\n"
-    "  --set state_dir=DIR. Options may come before or after the command.\n"
+    "  --set state.dir=DIR. Options may come before or after the command.\n"
     "\n"
     "DRIVERS\n"
     "  local       A VM is a local process tree: the real damselfly-agent, installed into\n"
@@ -126,7 +126,7 @@ static const char usage[] =
     "\n"
     "EXAMPLES\n"
     "  A configuration file for the tumblebug driver (dotted keys are nested objects):\n"
-    "    {\"state_dir\": \"/var/lib/damselfly/federation\", \"driver\": \"tumblebug\",\n"
+    "    {\"state\": {\"dir\": \"/var/lib/damselfly/federation\"}, \"driver\": \"tumblebug\",\n"
     "     \"tumblebug\": {\"url\": \"http://tb:1323/tumblebug\", \"user\": \"default\",\n"
     "                   \"password\": \"default\"}}\n"
     "  damselfly-fed --driver local --set local.mqtt_url=tcp://127.0.0.1:1883 \\\n"
@@ -148,7 +148,7 @@ struct cli_config {
 
 #define K(f) offsetof(struct cli_config, f)
 static const struct dsf_cfg_key cli_keys[] = {
-    {"state_dir", DSF_CFG_STR, "/var/lib/damselfly/federation", K(state_dir),
+    {"state.dir", DSF_CFG_STR, "/var/lib/damselfly/federation", K(state_dir),
      "where the model (mci/<ns>/<mci>.json) and the drivers' files are kept", 0, 0},
     {"driver", DSF_CFG_STR, "local", K(driver), "local, tumblebug or kubernetes", 0, 0},
     {"wait_timeout", DSF_CFG_DURATION, "120s", K(wait_timeout_ms),
@@ -241,7 +241,7 @@ static int split_args(int argc, char **argv, char **gargv, int *gargc, struct cm
             if (i + 1 >= argc)
                 return usage_error("option %s needs a value", a);
             char *s;
-            if (asprintf(&s, "%s=%s", a[2] == 'd' ? "driver" : "state_dir", argv[++i]) < 0)
+            if (asprintf(&s, "%s=%s", a[2] == 'd' ? "driver" : "state.dir", argv[++i]) < 0)
                 return 1;
             sets[(*nsets)++] = s;
             gargv[(*gargc)++] = "--set";
@@ -633,31 +633,43 @@ static int check_names(const struct cmd *c)
     return 0;
 }
 
-static int run(struct fed *f, struct cmd *c)
+static int cmd_vm_one(struct fed *f, struct cmd *c)
 {
-    const char *name = c->argv[0];
-    int rc = check_names(c);
-    if (rc)
-        return rc;
-    if (!strcmp(name, "create-mci"))
-        return cmd_create(f, c);
-    if (!strcmp(name, "vm"))
-        return cmd_vm(f, c, 0);
-    if (!strcmp(name, "mci"))
-        return cmd_vm(f, c, 1);
-    if (!strcmp(name, "migrate"))
-        return cmd_migrate(f, c);
-    if (!strcmp(name, "scale-out"))
-        return cmd_scale_vms(f, c, 1);
-    if (!strcmp(name, "scale-in"))
-        return cmd_scale_vms(f, c, 0);
-    if (!strcmp(name, "status"))
-        return cmd_status(f, c);
-    if (!strcmp(name, "node"))
-        return cmd_node(f, c);
-    if (!strcmp(name, "scale"))
-        return cmd_scale(f, c);
-    return usage_error("unknown command '%s'", name);
+    return cmd_vm(f, c, 0);
+}
+static int cmd_vm_mci(struct fed *f, struct cmd *c)
+{
+    return cmd_vm(f, c, 1);
+}
+static int cmd_scale_out(struct fed *f, struct cmd *c)
+{
+    return cmd_scale_vms(f, c, 1);
+}
+static int cmd_scale_in(struct fed *f, struct cmd *c)
+{
+    return cmd_scale_vms(f, c, 0);
+}
+
+typedef int (*command_fn)(struct fed *f, struct cmd *c);
+
+/* The commands that act through a driver ("drivers" needs none). */
+static const struct {
+    const char *name;
+    command_fn run;
+} commands[] = {
+    {"create-mci", cmd_create}, {"vm", cmd_vm_one},           {"mci", cmd_vm_mci},
+    {"migrate", cmd_migrate},   {"scale-out", cmd_scale_out}, {"scale-in", cmd_scale_in},
+    {"status", cmd_status},     {"node", cmd_node},           {"scale", cmd_scale},
+};
+
+/* NULL for a command that does not exist. */
+static command_fn command_named(const char *name)
+{
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+        if (!strcmp(name, commands[i].name))
+            return commands[i].run;
+    }
+    return NULL;
 }
 
 /* ---- main ------------------------------------------------------------------------------------ */
@@ -718,7 +730,7 @@ static int validate(const struct dsf_cfg_section *secs, const char *origin, char
         return -1;
     }
     if (!c->state_dir || !c->state_dir[0]) {
-        snprintf(err, DSF_CFG_ERRLEN, "%s: state_dir is empty", origin);
+        snprintf(err, DSF_CFG_ERRLEN, "%s: state.dir is empty", origin);
         return -1;
     }
     return 0;
@@ -743,7 +755,7 @@ static int with_federation(const struct dsf_cfg_section *secs, struct cmd *c)
                 fed_error_format(&e, msg, sizeof(msg)));
         return e.kind == FED_EINVAL ? 2 : 1;
     }
-    int rc = run(f, c);
+    int rc = command_named(c->argv[0])(f, c);
     fed_close(f);
     return rc;
 }
@@ -777,7 +789,10 @@ int main(int argc, char **argv)
             rc = usage_error("no command given%s", "");
         } else if (rc == 0 && !strcmp(c.argv[0], "drivers")) {
             rc = cmd_drivers();
-        } else if (rc == 0) {
+        } else if (rc == 0 && !command_named(c.argv[0])) {
+            /* Before any driver or state is touched: a typo must not read as a failure. */
+            rc = usage_error("unknown command '%s'", c.argv[0]);
+        } else if (rc == 0 && !(rc = check_names(&c))) {
             rc = with_federation(secs, &c);
         }
     }
