@@ -1,5 +1,6 @@
 #define DSF_MODULE "fed-k8s"
 #include "federation/kubeconfig.h"
+#include "common/base64.h"
 #include "common/log.h"
 #include "federation/rest.h"
 
@@ -744,7 +745,7 @@ static int decode_field(struct kc_ctx *k, const json_t *obj, const char *key, ch
     const char *b64 = str_field(obj, key);
     if (!b64)
         return 0;
-    *out = fed_base64_decode(b64, strlen(b64), outlen);
+    *out = dsf_base64_decode(b64, strlen(b64), outlen);
     if (!*out)
         return kc_fail(k, "%s is not valid base64", key);
     return 0;

@@ -97,8 +97,4 @@ void fed_rest_call_name(const struct fed_rest *r, const struct fed_rest_call *ca
 int fed_rest_fail(struct fed_error *err, const struct fed_rest *r, const struct fed_rest_call *call,
                   const struct fed_rest_result *res);
 
-/* Decodes standard base64 (whitespace ignored). Returns a malloc'd buffer and its length,
- * NUL-terminated for convenience, or NULL on bad input. */
-char *fed_base64_decode(const char *in, size_t inlen, size_t *outlen);
-
 #endif
