@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static int write_all(int fd, const char *p, size_t n)
@@ -53,6 +54,42 @@ int dsf_write_file_atomic(const char *dir, const char *name, const void *data, s
         close(dfd);
     }
     return 0;
+}
+
+/* One component: made, or already a directory. */
+static int make_one_dir(const char *dir, mode_t mode, char *err, size_t errlen)
+{
+    struct stat st;
+    if (mkdir(dir, mode) == 0)
+        return 0;
+    if (errno == EEXIST && stat(dir, &st) == 0 && !S_ISDIR(st.st_mode))
+        errno = ENOTDIR;
+    else if (errno == EEXIST)
+        return 0;
+    int saved = errno;
+    snprintf(err, errlen, "%s: %s", dir, strerror(saved));
+    errno = saved;
+    return -1;
+}
+
+int dsf_mkdir_p(const char *path, mode_t mode, char *err, size_t errlen)
+{
+    char tmp[4096];
+    if (!path[0] || snprintf(tmp, sizeof(tmp), "%s", path) >= (int)sizeof(tmp)) {
+        errno = path[0] ? ENAMETOOLONG : ENOENT;
+        snprintf(err, errlen, "%.200s: %s", path[0] ? path : "(empty path)", strerror(errno));
+        return -1;
+    }
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/' || p[-1] == '/')
+            continue;
+        *p = '\0';
+        int rc = make_one_dir(tmp, mode, err, errlen);
+        *p = '/';
+        if (rc < 0)
+            return -1;
+    }
+    return make_one_dir(tmp, mode, err, errlen);
 }
 
 char *dsf_read_file(const char *path, size_t *len)

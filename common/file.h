@@ -3,12 +3,17 @@
 #define DSF_FILE_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 /* Writes data to dir/name through a temporary file in dir, fsynced, renamed over the old
  * one, then fsyncs dir: a crash leaves the old content or the new one, never a torn mix.
  * 0, or -1 with err naming the file and the reason. */
 int dsf_write_file_atomic(const char *dir, const char *name, const void *data, size_t len,
                           char *err, size_t errlen);
+
+/* mkdir -p: creates path and its missing parents with mode. 0 when path is a directory
+ * afterwards; -1 with errno set and err naming the component that failed and why. */
+int dsf_mkdir_p(const char *path, mode_t mode, char *err, size_t errlen);
 
 /* The whole file, NUL-terminated (*len without the NUL, when len is given); NULL with errno
  * set when it cannot be read. The caller frees it. */

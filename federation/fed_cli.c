@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/config.h"
+#include "common/file.h"
 #include "common/log.h"
 #include "federation/driver.h"
 #include "federation/federation.h"
@@ -402,35 +403,6 @@ static int need_args(const struct cmd *c, int n, const char *synopsis)
     return 0;
 }
 
-static int read_file(const char *path, char **text, size_t *len)
-{
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return -1;
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
-    size_t r;
-    while (buf && (r = fread(buf + n, 1, cap - n, f)) > 0) {
-        n += r;
-        if (n == cap && n < (16u << 20)) {
-            char *g = realloc(buf, cap *= 2);
-            if (!g) {
-                free(buf);
-                buf = NULL;
-            }
-            buf = g;
-        } else if (n == cap) {
-            break;
-        }
-    }
-    fclose(f);
-    if (!buf)
-        return -1;
-    *text = buf;
-    *len = n;
-    return 0;
-}
-
 static int cmd_create(struct fed *f, struct cmd *c)
 {
     int rc = need_args(c, 3, "create-mci NS MCI --spec FILE");
@@ -438,9 +410,9 @@ static int cmd_create(struct fed *f, struct cmd *c)
         return rc;
     if (!c->spec)
         return usage_error("create-mci needs --spec FILE%s", "");
-    char *text;
     size_t len;
-    if (read_file(c->spec, &text, &len) < 0) {
+    char *text = dsf_read_file(c->spec, &len);
+    if (!text) {
         fprintf(stderr, "damselfly-fed: --spec %s: %s\n", c->spec, strerror(errno));
         return 2;
     }

@@ -20,7 +20,7 @@ struct fed_rest {
     char *ca_file, *cert_file, *key_file;
     char *ca_pem, *cert_pem, *key_pem;
     size_t ca_pem_len, cert_pem_len, key_pem_len;
-    int insecure, max_attempts;
+    int insecure, max_attempts, direct;
     long timeout_ms, connect_timeout_ms, backoff_ms, backoff_max_ms;
     size_t max_body;
     uint64_t rng;
@@ -99,6 +99,7 @@ static void copy_limits(struct fed_rest *r, const struct fed_rest_config *cfg)
     r->backoff_ms = or_default(cfg->backoff_ms, 200);
     r->backoff_max_ms = or_default(cfg->backoff_max_ms, 5000);
     r->max_body = cfg->max_body ? cfg->max_body : (size_t)64 << 20;
+    r->direct = cfg->direct;
 }
 
 struct fed_rest *fed_rest_new(const struct fed_rest_config *cfg, char *err, size_t errlen)
@@ -290,6 +291,8 @@ static CURLcode perform_once(struct fed_rest *r, const struct fed_rest_call *c, 
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
                      r->connect_timeout_ms < timeout_ms ? r->connect_timeout_ms : timeout_ms);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    if (r->direct)
+        curl_easy_setopt(e, CURLOPT_NOPROXY, "*");
     curl_easy_setopt(e, CURLOPT_USERAGENT, r->user_agent);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);

@@ -32,6 +32,7 @@ struct fed_rest_config {
     long backoff_max_ms;     /* default 5000 */
     size_t max_body;         /* largest response kept; default 64 MiB */
     const char *user_agent;  /* default "damselfly-federation/<version>" */
+    int direct;              /* never through a proxy from the environment (loopback) */
 };
 
 /* Call flags. */

@@ -115,22 +115,6 @@ static int vm_dir(const struct local *l, const struct fed_vm *vm, char *buf, siz
                                                                                              : -1;
 }
 
-static int mkdirs(const char *path, struct fed_error *err)
-{
-    char tmp[PATH_MAX];
-    snprintf(tmp, sizeof(tmp), "%s", path);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p == '/') {
-            *p = 0;
-            mkdir(tmp, 0755);
-            *p = '/';
-        }
-    }
-    if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-        return fed_fail(err, FED_EIO, "mkdir", errno, "%s: %s", path, strerror(errno));
-    return 0;
-}
-
 static int open_log(const char *dir, const char *name, int trunc, struct fed_error *err)
 {
     char path[PATH_MAX + 32];
@@ -686,7 +670,7 @@ static int local_create(void *ctx, struct fed_vm *vm, struct fed_error *err)
     if (fed_check_id("csp", vm->spec.csp, err) < 0 ||
         fed_check_id("region", vm->spec.region, err) < 0)
         return -1;
-    if (mkdirs(dir, err) < 0)
+    if (fed_mkdir_p(dir, "mkdir", err) < 0)
         return -1;
     if ((p.port = pick_port(l)) < 0)
         return fed_fail(err, FED_EIO, "create vm", 0, "no free loopback port");
