@@ -392,11 +392,10 @@ static void shorten(char *out, size_t cap, const char *in, size_t len)
     out[o] = '\0';
 }
 
-static void describe_answer(const char *url, const struct fed_rest_call *c,
-                            const struct fed_rest_result *res, char *err, size_t errlen)
+/* The answer's body, shortened ("(empty body)" when there is none), and how many attempts
+ * it took when more than one: the part of an error message that describes an answer. */
+static const char *answer_text(const struct fed_rest_result *res, char *out, size_t len)
 {
-    if (!err)
-        return;
     char body[ERR_BODY_MAX + 8];
     if (res->body.len)
         shorten(body, sizeof(body), res->body.data, res->body.len);
@@ -405,7 +404,18 @@ static void describe_answer(const char *url, const struct fed_rest_call *c,
     char tail[48] = "";
     if (res->attempts > 1)
         snprintf(tail, sizeof(tail), " (after %d attempts)", res->attempts);
-    snprintf(err, errlen, "%s %s: %ld: %s%s", c->method, url, res->status, body, tail);
+    snprintf(out, len, "%s%s", body, tail);
+    return out;
+}
+
+static void describe_answer(const char *url, const struct fed_rest_call *c,
+                            const struct fed_rest_result *res, char *err, size_t errlen)
+{
+    if (!err)
+        return;
+    char body[ERR_BODY_MAX + 64];
+    snprintf(err, errlen, "%s %s: %ld: %s", c->method, url, res->status,
+             answer_text(res, body, sizeof(body)));
 }
 
 static void describe_failure(struct fed_rest *r, const char *url, const struct fed_rest_call *c,
@@ -454,16 +464,9 @@ int fed_rest_fail(struct fed_error *err, const struct fed_rest *r, const struct 
     if (!res->status)
         return fed_fail(err, res->timed_out ? FED_ETIMEOUT : FED_EBACKEND, name, 0, "%s",
                         res->reason[0] ? res->reason : "no answer");
-    char body[ERR_BODY_MAX + 8];
-    if (res->body.len)
-        shorten(body, sizeof(body), res->body.data, res->body.len);
-    else
-        snprintf(body, sizeof(body), "(empty body)");
-    char tail[48] = "";
-    if (res->attempts > 1)
-        snprintf(tail, sizeof(tail), " (after %d attempts)", res->attempts);
+    char body[ERR_BODY_MAX + 64];
     return fed_fail(err, res->status == 404 ? FED_ENOTFOUND : FED_EBACKEND, name, (int)res->status,
-                    "%s%s", body, tail);
+                    "%s", answer_text(res, body, sizeof(body)));
 }
 
 /* ---- the call ---- */

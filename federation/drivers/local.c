@@ -279,15 +279,23 @@ static int local_resume(void *ctx, struct fed_vm *vm, struct fed_error *err)
     return local_set_frozen(ctx, vm, 0, err);
 }
 
+/* Stops every process of the VM (its recorded ones in p); Failed when some survive. */
+static int stop_vm(struct local *l, struct fed_vm *vm, struct procs *p, struct fed_error *err)
+{
+    local_load_procs(vm, p);
+    if (local_stop_procs(l, vm, p, err) < 0) {
+        vm->state = FED_VM_FAILED;
+        return -1;
+    }
+    return 0;
+}
+
 static int local_terminate(void *ctx, struct fed_vm *vm, struct fed_error *err)
 {
     struct local *l = ctx;
     struct procs p;
-    local_load_procs(vm, &p);
-    if (local_stop_procs(l, vm, &p, err) < 0) {
-        vm->state = FED_VM_FAILED;
+    if (stop_vm(l, vm, &p, err) < 0)
         return -1;
-    }
     if (p.cgroup[0])
         local_remove_cgroup(l, vm, p.cgroup);
     vm->state = FED_VM_TERMINATED;
@@ -301,11 +309,8 @@ static int local_reboot(void *ctx, struct fed_vm *vm, struct fed_error *err)
 {
     struct local *l = ctx;
     struct procs p;
-    local_load_procs(vm, &p);
-    if (local_stop_procs(l, vm, &p, err) < 0) {
-        vm->state = FED_VM_FAILED;
+    if (stop_vm(l, vm, &p, err) < 0)
         return -1;
-    }
     if (p.port <= 0 && (p.port = local_pick_port(l)) < 0)
         return fed_fail(err, FED_EIO, "reboot", 0, "no free loopback port");
     if (local_start_procs(l, vm, &p, err) < 0) {

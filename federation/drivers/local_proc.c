@@ -21,18 +21,27 @@
 
 /* ---- /proc ----------------------------------------------------------------------------- */
 
-int lp_proc_stat(pid_t pid, char *state, pid_t *pgrp, uint64_t *start)
+/* A /proc or cgroup file, NUL-terminated: one read, as the kernel makes them (their size
+ * is 0 to stat, so dsf_read_file's stdio is no better here). Its length, or -1. */
+static ssize_t read_pseudo_file(const char *path, char *buf, size_t len)
 {
-    char path[64], buf[1024];
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    int fd = pid > 0 ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -1;
-    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    ssize_t n = read(fd, buf, len - 1);
     close(fd);
     if (n <= 0)
         return -1;
     buf[n] = 0;
+    return n;
+}
+
+int lp_proc_stat(pid_t pid, char *state, pid_t *pgrp, uint64_t *start)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    if (pid <= 0 || read_pseudo_file(path, buf, sizeof(buf)) < 0)
+        return -1;
     /* The command name is in parentheses and may itself hold ") ": parse after the last. */
     char *p = strrchr(buf, ')');
     if (!p || p[1] != ' ')
@@ -156,14 +165,8 @@ int lp_cg_frozen(const char *dir)
 {
     char path[4200], buf[512];
     snprintf(path, sizeof(path), "%s/cgroup.events", dir);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    if (read_pseudo_file(path, buf, sizeof(buf)) < 0)
         return -1;
-    ssize_t n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    if (n <= 0)
-        return -1;
-    buf[n] = 0;
     const char *p = strstr(buf, "frozen ");
     return p && p[7] == '1';
 }
