@@ -2,6 +2,7 @@
 #define DSF_MODULE "notify"
 #include "alarm/notify.h"
 #include "alarm/notify/internal.h"
+#include "common/file.h"
 #include "common/http_client.h"
 #include "common/log.h"
 #include "common/loop.h"
@@ -52,8 +53,9 @@ static void on_am_timer(evutil_socket_t fd, short what, void *arg)
 struct notifier *notifier_new(struct event_base *base, const char *config_path,
                               const char *state_dir, char *err, size_t errlen)
 {
-    if (mkdir(state_dir, 0700) && errno != EEXIST) {
-        snprintf(err, errlen, "state directory %s: %s", state_dir, strerror(errno));
+    char why[600];
+    if (dsf_mkdir_p(state_dir, 0700, why, sizeof(why)) < 0) {
+        snprintf(err, errlen, "state directory %s", why);
         return NULL;
     }
     struct notifier *n = calloc(1, sizeof(*n));

@@ -56,6 +56,42 @@ int dsf_write_file_atomic(const char *dir, const char *name, const void *data, s
     return 0;
 }
 
+/* One component: made, or already a directory. */
+static int make_one_dir(const char *dir, mode_t mode, char *err, size_t errlen)
+{
+    struct stat st;
+    if (mkdir(dir, mode) == 0)
+        return 0;
+    if (errno == EEXIST && stat(dir, &st) == 0 && !S_ISDIR(st.st_mode))
+        errno = ENOTDIR;
+    else if (errno == EEXIST)
+        return 0;
+    int saved = errno;
+    snprintf(err, errlen, "%s: %s", dir, strerror(saved));
+    errno = saved;
+    return -1;
+}
+
+int dsf_mkdir_p(const char *path, mode_t mode, char *err, size_t errlen)
+{
+    char tmp[4096];
+    if (!path[0] || snprintf(tmp, sizeof(tmp), "%s", path) >= (int)sizeof(tmp)) {
+        errno = path[0] ? ENAMETOOLONG : ENOENT;
+        snprintf(err, errlen, "%.200s: %s", path[0] ? path : "(empty path)", strerror(errno));
+        return -1;
+    }
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/' || p[-1] == '/')
+            continue;
+        *p = '\0';
+        int rc = make_one_dir(tmp, mode, err, errlen);
+        *p = '/';
+        if (rc < 0)
+            return -1;
+    }
+    return make_one_dir(tmp, mode, err, errlen);
+}
+
 char *dsf_read_file(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
@@ -192,26 +228,4 @@ void dsf_file_writer_free(struct dsf_file_writer *w)
     pthread_mutex_destroy(&w->lock);
     pthread_cond_destroy(&w->wake);
     free(w);
-}
-
-int dsf_mkdir_p(const char *path, mode_t mode, char *err, size_t errlen)
-{
-    char dir[4096];
-    if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir)) {
-        snprintf(err, errlen, "%.100s...: path too long", path);
-        return -1;
-    }
-    for (char *p = dir + 1;; p++) {
-        if (*p != '/' && *p != '\0')
-            continue;
-        char c = *p;
-        *p = '\0';
-        if (mkdir(dir, mode) && errno != EEXIST) {
-            snprintf(err, errlen, "cannot create directory %s: %s", dir, strerror(errno));
-            return -1;
-        }
-        *p = c;
-        if (!c)
-            return 0;
-    }
 }

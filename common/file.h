@@ -11,8 +11,8 @@
 int dsf_write_file_atomic(const char *dir, const char *name, const void *data, size_t len,
                           char *err, size_t errlen);
 
-/* Creates path and its missing parents (as mkdir -p); 0, or -1 with err naming the
- * directory that could not be made and why. */
+/* mkdir -p: creates path and its missing parents with mode. 0 when path is a directory
+ * afterwards; -1 with errno set and err naming the component that failed and why. */
 int dsf_mkdir_p(const char *path, mode_t mode, char *err, size_t errlen);
 
 /* The whole file, NUL-terminated (*len without the NUL, when len is given); NULL with errno

@@ -113,6 +113,8 @@ const struct fed_driver *fed_driver_find(const char *name, struct fed_error *err
 int64_t fed_now_ms(void);      /* CLOCK_MONOTONIC, ms */
 int64_t fed_wall_ms(void);     /* CLOCK_REALTIME, ms */
 void fed_sleep_ms(int64_t ms); /* restarts after signals */
+/* mkdir -p (mode 0755) through dsf_mkdir_p; the error is call's, with errno as status. */
+int fed_mkdir_p(const char *path, const char *call, struct fed_error *err);
 
 /* Exponential backoff with jitter: 100 ms, 200 ms, ... capped at max_ms, never past the
  * deadline. */

@@ -24,22 +24,6 @@ int fed_unsupported(const struct fed *f, const char *what, struct fed_error *err
 
 /* ---- open and close ------------------------------------------------------------------ */
 
-static int make_dir(const char *path, struct fed_error *err)
-{
-    char tmp[4096];
-    snprintf(tmp, sizeof(tmp), "%s", path);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p == '/') {
-            *p = 0;
-            mkdir(tmp, 0755);
-            *p = '/';
-        }
-    }
-    if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-        return fed_fail(err, FED_EIO, "mkdir", errno, "%s: %s", path, strerror(errno));
-    return 0;
-}
-
 /* Fills the driver's options from its key table: defaults, then JSON, then key=value. */
 static int own_options(struct fed *f, const struct fed_config *c, struct fed_error *err)
 {
@@ -68,7 +52,7 @@ struct fed *fed_open_driver(const struct fed_driver *drv, const struct fed_confi
 {
     if (!drv || !c || !c->state_dir || !c->state_dir[0]) {
         fed_fail(err, FED_EINVAL, "open", 0,
-                 !drv ? "no driver given" : "no state directory given (state_dir)");
+                 !drv ? "no driver given" : "no state directory given (state.dir)");
         return NULL;
     }
     struct fed *f = calloc(1, sizeof(*f));
@@ -84,7 +68,7 @@ struct fed *fed_open_driver(const struct fed_driver *drv, const struct fed_confi
     char mci_dir[4096], drv_dir[4096];
     snprintf(mci_dir, sizeof(mci_dir), "%s/mci", c->state_dir);
     snprintf(drv_dir, sizeof(drv_dir), "%s/%s", c->state_dir, drv->name);
-    if (make_dir(drv_dir, err) < 0 || !(f->store = fed_store_open(mci_dir, err)))
+    if (fed_mkdir_p(drv_dir, "mkdir", err) < 0 || !(f->store = fed_store_open(mci_dir, err)))
         goto fail;
     const void *opts = c->driver_options;
     if (!opts) {

@@ -8,9 +8,11 @@
 #include <string.h>
 
 #include "common/config.h"
+#include "common/file.h"
 #include "common/log.h"
 #include "federation/driver.h"
 #include "federation/federation.h"
+#include "federation/fed_cli.h"
 
 static const char usage[] =
     "DESCRIPTION\n"
@@ -80,7 +82,7 @@ static const char usage[] =
     "\n"
     "  --dry-run sends the request with dryRun=All: the API server checks it, nothing\n"
     "  changes. --driver NAME and --state-dir DIR are short for --set driver=NAME and\n"
-    "  --set state_dir=DIR. Options may come before or after the command.\n"
+    "  --set state.dir=DIR. Options may come before or after the command.\n"
     "\n"
     "DRIVERS\n"
     "  local       A VM is a local process tree: the real damselfly-agent, installed into\n"
@@ -126,7 +128,7 @@ static const char usage[] =
     "\n"
     "EXAMPLES\n"
     "  A configuration file for the tumblebug driver (dotted keys are nested objects):\n"
-    "    {\"state_dir\": \"/var/lib/damselfly/federation\", \"driver\": \"tumblebug\",\n"
+    "    {\"state\": {\"dir\": \"/var/lib/damselfly/federation\"}, \"driver\": \"tumblebug\",\n"
     "     \"tumblebug\": {\"url\": \"http://tb:1323/tumblebug\", \"user\": \"default\",\n"
     "                   \"password\": \"default\"}}\n"
     "  damselfly-fed --driver local --set local.mqtt_url=tcp://127.0.0.1:1883 \\\n"
@@ -148,7 +150,7 @@ struct cli_config {
 
 #define K(f) offsetof(struct cli_config, f)
 static const struct dsf_cfg_key cli_keys[] = {
-    {"state_dir", DSF_CFG_STR, "/var/lib/damselfly/federation", K(state_dir),
+    {"state.dir", DSF_CFG_STR, "/var/lib/damselfly/federation", K(state_dir),
      "where the model (mci/<ns>/<mci>.json) and the drivers' files are kept", 0, 0},
     {"driver", DSF_CFG_STR, "local", K(driver), "local, tumblebug or kubernetes", 0, 0},
     {"wait_timeout", DSF_CFG_DURATION, "120s", K(wait_timeout_ms),
@@ -158,21 +160,6 @@ static const struct dsf_cfg_key cli_keys[] = {
     DSF_CFG_END,
 };
 #undef K
-
-struct cmd {
-    int argc;
-    char **argv; /* positional arguments, command first */
-    const char *spec, *region, *csp, *common_spec, *new_id, *timeout, *grace;
-    int dry_run, json;
-};
-
-static int usage_error(const char *fmt, const char *arg)
-{
-    fprintf(stderr, "damselfly-fed: ");
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, ". Try 'damselfly-fed --help'.\n");
-    return 2;
-}
 
 /* ---- argument split ---------------------------------------------------------------------- */
 
@@ -232,430 +219,34 @@ static int split_args(int argc, char **argv, char **gargv, int *gargc, struct cm
             only_pos = 1;
         } else if (takes_value(a)) {
             if (i + 1 >= argc)
-                return usage_error("option %s needs a value", a);
+                return fed_cli_usage_error("option %s needs a value", a);
             gargv[(*gargc)++] = argv[i++];
             gargv[(*gargc)++] = argv[i];
         } else if (is_global_flag(a)) {
             gargv[(*gargc)++] = argv[i];
         } else if (!strcmp(a, "--driver") || !strcmp(a, "--state-dir")) {
             if (i + 1 >= argc)
-                return usage_error("option %s needs a value", a);
+                return fed_cli_usage_error("option %s needs a value", a);
             char *s;
-            if (asprintf(&s, "%s=%s", a[2] == 'd' ? "driver" : "state_dir", argv[++i]) < 0)
+            if (asprintf(&s, "%s=%s", a[2] == 'd' ? "driver" : "state.dir", argv[++i]) < 0)
                 return 1;
             sets[(*nsets)++] = s;
             gargv[(*gargc)++] = "--set";
             gargv[(*gargc)++] = s;
         } else if ((dst = cmd_option(c, a))) {
             if (i + 1 >= argc)
-                return usage_error("option %s needs a value", a);
+                return fed_cli_usage_error("option %s needs a value", a);
             *dst = argv[++i];
         } else if (!strcmp(a, "--dry-run")) {
             c->dry_run = 1;
         } else if (!strcmp(a, "--json")) {
             c->json = 1;
         } else {
-            return usage_error("unknown option '%s'", a);
+            return fed_cli_usage_error("unknown option '%s'", a);
         }
     }
     gargv[*gargc] = NULL;
     return 0;
-}
-
-/* ---- output --------------------------------------------------------------------------------- */
-
-static int fail_op(const struct fed_error *e)
-{
-    char msg[800];
-    fprintf(stderr, "damselfly-fed: %s\n", fed_error_format(e, msg, sizeof(msg)));
-    return e->kind == FED_EINVAL && !strcmp(e->call, "driver") ? 2 : 1;
-}
-
-/* vm: only that VM's row (the MCI's status still counts them all); NULL for every VM. */
-static void print_mci(const struct fed_mci *m, const char *vm)
-{
-    char status[96];
-    printf("MCI %s/%s  driver %s  status %s\n", m->ns, m->id, m->driver[0] ? m->driver : "-",
-           fed_mci_status(m, status, sizeof(status)));
-    printf("  %-20s %-12s %-11s %-10s %-14s %-22s %s\n", "VM", "SUBGROUP", "STATUS", "CSP",
-           "REGION", "ADDRESS", "DETAIL");
-    for (size_t i = 0; i < m->nvms; i++) {
-        const struct fed_vm *v = &m->vms[i];
-        if (vm && strcmp(v->id, vm))
-            continue;
-        printf("  %-20s %-12s %-11s %-10s %-14s %-22s %s%s%s%s\n", v->id, v->subgroup,
-               fed_vm_state_name(v->state), v->spec.csp, v->spec.region,
-               v->address[0] ? v->address : "-", v->autogen ? "autogen " : "", v->driver_data,
-               v->message[0] ? " " : "", v->message);
-    }
-}
-
-/* The MCI's JSON, with only VM vm when given. */
-static void print_mci_json(struct fed_mci *m, const char *vm, int first)
-{
-    for (size_t i = m->nvms; vm && i-- > 0;) {
-        if (strcmp(m->vms[i].id, vm))
-            fed_mci_remove_vm(m, m->vms[i].id);
-    }
-    char *text = fed_mci_to_json(m);
-    printf("%s%s", first ? "" : ",\n", text ? text : "null");
-    free(text);
-}
-
-/*
- * Refreshes the MCI from the driver and prints it (vm: only that VM). When the driver could
- * not read a VM's status, what is known is still printed, but the command fails: a status
- * that could not be checked must not look like a checked one to a script.
- */
-static int show_mci(struct fed *f, const char *ns, const char *mci, const char *vm, int json,
-                    int *first)
-{
-    struct fed_mci m;
-    struct fed_error e, stale;
-    fed_error_clear(&stale);
-    if (fed_mci_refresh(f, ns, mci, &m, &e) < 0) {
-        if (e.kind == FED_EUNSUPPORTED) {
-            fed_mci_free(&m);
-            if (fed_store_get(fed_store_of(f), ns, mci, &m, &e) < 0)
-                return fail_op(&e);
-        } else if (!m.id[0]) {
-            fed_mci_free(&m);
-            return fail_op(&e);
-        } else {
-            stale = e;
-        }
-    }
-    if (vm && !fed_mci_find_vm(&m, vm)) {
-        fed_fail(&e, FED_ENOTFOUND, "find vm", 0, "no VM '%s' in MCI %s/%s", vm, ns, mci);
-        fed_mci_free(&m);
-        return fail_op(&e);
-    }
-    if (json)
-        print_mci_json(&m, vm, *first);
-    else
-        print_mci(&m, vm);
-    fflush(stdout);
-    *first = 0;
-    fed_mci_free(&m);
-    if (stale.kind == FED_OK)
-        return 0;
-    fail_op(&stale);
-    fprintf(stderr,
-            "damselfly-fed: %s/%s: VMs whose status could not be read are shown as last "
-            "known\n",
-            ns, mci);
-    return 1;
-}
-
-static int cmd_status(struct fed *f, struct cmd *c)
-{
-    if (c->argc > 3)
-        return usage_error("status takes at most NS and MCI, not '%s'", c->argv[3]);
-    const char *ns = c->argc > 1 ? c->argv[1] : NULL, *mci = c->argc > 2 ? c->argv[2] : NULL;
-    struct fed_error e;
-    int first = 1, rc = 0;
-    if (c->json && !mci)
-        printf("[");
-    if (mci) {
-        rc = show_mci(f, ns, mci, NULL, c->json, &first);
-    } else {
-        char **nss = NULL, **mcis;
-        size_t nn = 0, nm;
-        if (ns) {
-            if (fed_check_id("namespace", ns, &e) < 0)
-                return fail_op(&e);
-            nss = (char *[]){(char *)ns};
-            nn = 1;
-        } else if (fed_store_list(fed_store_of(f), NULL, &nss, &nn, &e) < 0) {
-            return fail_op(&e);
-        }
-        for (size_t i = 0; i < nn; i++) {
-            if (fed_store_list(fed_store_of(f), nss[i], &mcis, &nm, &e) < 0) {
-                rc = fail_op(&e);
-                continue;
-            }
-            for (size_t j = 0; j < nm; j++) {
-                int r = show_mci(f, nss[i], mcis[j], NULL, c->json, &first);
-                rc = rc ? rc : r;
-            }
-            fed_names_free(mcis, nm);
-        }
-        if (!ns)
-            fed_names_free(nss, nn);
-    }
-    if (c->json)
-        printf(mci ? "\n" : "]\n");
-    return rc;
-}
-
-/* ---- commands ------------------------------------------------------------------------------ */
-
-static int need_args(const struct cmd *c, int n, const char *synopsis)
-{
-    if (c->argc != n) {
-        fprintf(stderr, "damselfly-fed: usage: damselfly-fed %s. Try 'damselfly-fed --help'.\n",
-                synopsis);
-        return 2;
-    }
-    return 0;
-}
-
-static int read_file(const char *path, char **text, size_t *len)
-{
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return -1;
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
-    size_t r;
-    while (buf && (r = fread(buf + n, 1, cap - n, f)) > 0) {
-        n += r;
-        if (n == cap && n < (16u << 20)) {
-            char *g = realloc(buf, cap *= 2);
-            if (!g) {
-                free(buf);
-                buf = NULL;
-            }
-            buf = g;
-        } else if (n == cap) {
-            break;
-        }
-    }
-    fclose(f);
-    if (!buf)
-        return -1;
-    *text = buf;
-    *len = n;
-    return 0;
-}
-
-static int cmd_create(struct fed *f, struct cmd *c)
-{
-    int rc = need_args(c, 3, "create-mci NS MCI --spec FILE");
-    if (rc)
-        return rc;
-    if (!c->spec)
-        return usage_error("create-mci needs --spec FILE%s", "");
-    char *text;
-    size_t len;
-    if (read_file(c->spec, &text, &len) < 0) {
-        fprintf(stderr, "damselfly-fed: --spec %s: %s\n", c->spec, strerror(errno));
-        return 2;
-    }
-    struct fed_vm_spec *specs;
-    size_t n;
-    char name[FED_NAME_MAX] = "";
-    struct fed_error e;
-    if (fed_mci_request_parse(text, len, name, sizeof(name), &specs, &n, &e) < 0) {
-        free(text);
-        char msg[800];
-        fprintf(stderr, "damselfly-fed: --spec %s: %s\n", c->spec,
-                fed_error_format(&e, msg, sizeof(msg)));
-        return 2;
-    }
-    free(text);
-    rc = fed_create_mci(f, c->argv[1], c->argv[2], NULL, specs, n, &e) < 0 ? fail_op(&e) : 0;
-    for (size_t i = 0; i < n; i++)
-        fed_vm_spec_free(&specs[i]);
-    free(specs);
-    if (rc == 0) {
-        int first = 1;
-        if ((rc = show_mci(f, c->argv[1], c->argv[2], NULL, 0, &first)))
-            fprintf(stderr,
-                    "damselfly-fed: %s/%s was created, but its status could not be read back: "
-                    "do not create it again; see 'status %s %s'\n",
-                    c->argv[1], c->argv[2], c->argv[1], c->argv[2]);
-    }
-    return rc;
-}
-
-static int cmd_vm(struct fed *f, struct cmd *c, int whole_mci)
-{
-    const char *syn = whole_mci ? "mci suspend|resume|reboot|terminate|delete NS MCI"
-                                : "vm suspend|resume|reboot|terminate|delete|status NS MCI VM";
-    if (c->argc < 2)
-        return need_args(c, -1, syn);
-    int rc = need_args(c, whole_mci ? 4 : 5, syn);
-    if (rc)
-        return rc;
-    const char *verb = c->argv[1], *ns = c->argv[2], *mci = c->argv[3];
-    const char *vm = whole_mci ? NULL : c->argv[4];
-    struct fed_error e;
-    enum fed_action a;
-    if (!strcmp(verb, "delete")) {
-        rc = whole_mci ? fed_mci_delete(f, ns, mci, &e) : fed_vm_delete(f, ns, mci, vm, &e);
-    } else if (!whole_mci && !strcmp(verb, "status")) {
-        int first = 1;
-        rc = show_mci(f, ns, mci, vm, c->json, &first);
-        if (c->json)
-            printf("\n");
-        return rc;
-    } else if (fed_action_parse(verb, &a) == 0 && a != FED_ACT_NONE && a != FED_ACT_CREATE) {
-        rc = whole_mci ? fed_mci_action(f, ns, mci, a, &e) : fed_vm_action(f, ns, mci, vm, a, &e);
-    } else {
-        return usage_error("unknown action '%s' (use suspend, resume, reboot, terminate or "
-                           "delete)",
-                           verb);
-    }
-    if (rc < 0)
-        return fail_op(&e);
-    printf("%s %s/%s%s%s: done\n", verb, ns, mci, vm ? "/" : "", vm ? vm : "");
-    return 0;
-}
-
-static int cmd_migrate(struct fed *f, struct cmd *c)
-{
-    int rc = need_args(c, 4, "migrate NS MCI VM --region REGION [--csp CSP]");
-    if (rc)
-        return rc;
-    if (!c->region)
-        return usage_error("migrate needs --region REGION%s", "");
-    struct fed_migrate_options o = {c->region, c->csp, c->common_spec, c->new_id};
-    char new_id[FED_NAME_MAX];
-    struct fed_error e;
-    if (fed_migrate(f, c->argv[1], c->argv[2], c->argv[3], &o, new_id, sizeof(new_id), &e) < 0)
-        return fail_op(&e);
-    printf("migrated %s/%s/%s to %s\n", c->argv[1], c->argv[2], c->argv[3], new_id);
-    return 0;
-}
-
-static int parse_count(const char *s, int min, int *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (!*s || *end || errno || v < min || v > 100000)
-        return -1;
-    *out = (int)v;
-    return 0;
-}
-
-static int cmd_scale_vms(struct fed *f, struct cmd *c, int out)
-{
-    int rc = need_args(c, 5, out ? "scale-out NS MCI SUBGROUP N" : "scale-in NS MCI SUBGROUP N");
-    if (rc)
-        return rc;
-    int n;
-    if (parse_count(c->argv[4], 1, &n) < 0)
-        return usage_error("N '%s' must be a positive integer", c->argv[4]);
-    struct fed_error e;
-    int done = out ? fed_scale_out(f, c->argv[1], c->argv[2], c->argv[3], n, &e)
-                   : fed_scale_in(f, c->argv[1], c->argv[2], c->argv[3], n, &e);
-    if (done < 0)
-        return fail_op(&e);
-    printf("%s %s/%s/%s: %d VMs %s\n", out ? "scale-out" : "scale-in", c->argv[1], c->argv[2],
-           c->argv[3], done, out ? "added" : "removed");
-    return 0;
-}
-
-static int cmd_node(struct fed *f, struct cmd *c)
-{
-    int rc = need_args(c, 3, "node cordon|uncordon|drain NODE");
-    if (rc)
-        return rc;
-    const char *verb = c->argv[1], *node = c->argv[2];
-    struct fed_error e;
-    if (!strcmp(verb, "cordon") || !strcmp(verb, "uncordon")) {
-        rc = fed_node_cordon(f, node, verb[0] == 'c', c->dry_run, &e);
-    } else if (!strcmp(verb, "drain")) {
-        struct fed_drain_options o = {.grace_period_s = -1, .dry_run = c->dry_run};
-        if (c->timeout && dsf_parse_duration_ms(c->timeout, &o.timeout_ms) < 0)
-            return usage_error("--timeout '%s': use a duration like 90s or 5m", c->timeout);
-        if (c->grace && parse_count(c->grace, 0, &o.grace_period_s) < 0)
-            return usage_error("--grace-period '%s': use seconds (0 or more)", c->grace);
-        rc = fed_node_drain(f, node, &o, &e);
-    } else {
-        return usage_error("unknown node action '%s' (use cordon, uncordon or drain)", verb);
-    }
-    if (rc < 0)
-        return fail_op(&e);
-    printf("%s %s%s: done\n", verb, node, c->dry_run ? " (dry run)" : "");
-    return 0;
-}
-
-static int cmd_scale(struct fed *f, struct cmd *c)
-{
-    int rc = need_args(c, 5, "scale deployment|machinedeployment NS NAME REPLICAS");
-    if (rc)
-        return rc;
-    enum fed_scale_kind kind;
-    int n, old;
-    if (fed_scale_kind_parse(c->argv[1], &kind) < 0)
-        return usage_error("unknown kind '%s' (use deployment or machinedeployment)", c->argv[1]);
-    if (parse_count(c->argv[4], 0, &n) < 0)
-        return usage_error("REPLICAS '%s' must be an integer >= 0", c->argv[4]);
-    struct fed_error e;
-    if (fed_scale(f, kind, c->argv[2], c->argv[3], n, c->dry_run, &old, &e) < 0)
-        return fail_op(&e);
-    printf("scaled %s %s/%s from %d to %d%s\n", c->argv[1], c->argv[2], c->argv[3], old, n,
-           c->dry_run ? " (dry run)" : "");
-    return 0;
-}
-
-static int cmd_drivers(void)
-{
-    for (const struct fed_driver *const *d = fed_drivers; *d; d++)
-        printf("%-12s %s\n", (*d)->name, (*d)->summary ? (*d)->summary : "");
-    return 0;
-}
-
-/* Names given on the command line are checked before anything is done: a bad one is a usage
- * error (exit 2), not a failed operation. */
-static int check_names(const struct cmd *c)
-{
-    static const struct {
-        const char *cmd;
-        int first; /* index of NS */
-        const char *what[3];
-    } rules[] = {
-        {"create-mci", 1, {"namespace", "mci", NULL}},
-        {"vm", 2, {"namespace", "mci", "vm"}},
-        {"mci", 2, {"namespace", "mci", NULL}},
-        {"migrate", 1, {"namespace", "mci", "vm"}},
-        {"scale-out", 1, {"namespace", "mci", "subgroup"}},
-        {"scale-in", 1, {"namespace", "mci", "subgroup"}},
-        {"status", 1, {"namespace", "mci", NULL}},
-    };
-    for (size_t r = 0; r < sizeof(rules) / sizeof(rules[0]); r++) {
-        if (strcmp(c->argv[0], rules[r].cmd))
-            continue;
-        for (int k = 0; k < 3 && rules[r].what[k]; k++) {
-            int i = rules[r].first + k;
-            struct fed_error e;
-            if (i < c->argc && fed_check_id(rules[r].what[k], c->argv[i], &e) < 0) {
-                fprintf(stderr, "damselfly-fed: %s\n", e.message);
-                return 2;
-            }
-        }
-    }
-    return 0;
-}
-
-static int run(struct fed *f, struct cmd *c)
-{
-    const char *name = c->argv[0];
-    int rc = check_names(c);
-    if (rc)
-        return rc;
-    if (!strcmp(name, "create-mci"))
-        return cmd_create(f, c);
-    if (!strcmp(name, "vm"))
-        return cmd_vm(f, c, 0);
-    if (!strcmp(name, "mci"))
-        return cmd_vm(f, c, 1);
-    if (!strcmp(name, "migrate"))
-        return cmd_migrate(f, c);
-    if (!strcmp(name, "scale-out"))
-        return cmd_scale_vms(f, c, 1);
-    if (!strcmp(name, "scale-in"))
-        return cmd_scale_vms(f, c, 0);
-    if (!strcmp(name, "status"))
-        return cmd_status(f, c);
-    if (!strcmp(name, "node"))
-        return cmd_node(f, c);
-    if (!strcmp(name, "scale"))
-        return cmd_scale(f, c);
-    return usage_error("unknown command '%s'", name);
 }
 
 /* ---- main ------------------------------------------------------------------------------------ */
@@ -717,7 +308,7 @@ static int validate(const struct dsf_cfg_section *secs, const char *origin, char
         return -1;
     }
     if (!c->state_dir || !c->state_dir[0]) {
-        snprintf(err, errlen, "%s: state_dir is empty", origin);
+        snprintf(err, errlen, "%s: state.dir is empty", origin);
         return -1;
     }
     return 0;
@@ -742,7 +333,7 @@ static int with_federation(const struct dsf_cfg_section *secs, struct cmd *c)
                 fed_error_format(&e, msg, sizeof(msg)));
         return e.kind == FED_EINVAL ? 2 : 1;
     }
-    int rc = run(f, c);
+    int rc = fed_cli_command(c->argv[0])(f, c);
     fed_close(f);
     return rc;
 }
@@ -773,10 +364,13 @@ int main(int argc, char **argv)
         if (rc == 1) {
             rc = 0; /* --help, --version, --check */
         } else if (rc == 0 && c.argc == 0) {
-            rc = usage_error("no command given%s", "");
+            rc = fed_cli_usage_error("no command given%s", "");
         } else if (rc == 0 && !strcmp(c.argv[0], "drivers")) {
-            rc = cmd_drivers();
-        } else if (rc == 0) {
+            rc = fed_cli_drivers();
+        } else if (rc == 0 && !fed_cli_command(c.argv[0])) {
+            /* Before any driver or state is touched: a typo must not read as a failure. */
+            rc = fed_cli_usage_error("unknown command '%s'", c.argv[0]);
+        } else if (rc == 0 && !(rc = fed_cli_check_names(&c))) {
             rc = with_federation(secs, &c);
         }
     }

@@ -2,12 +2,8 @@
  * Where the Kubernetes driver finds its API server and credentials: a kubeconfig file or
  * the in-cluster service account.
  *
- * A kubeconfig may be JSON or YAML. YAML support is a careful subset that covers what
- * kubectl, kind, minikube, k3s and cloud CLIs write: block mappings and sequences
- * (including "- " items at the parent's indentation), plain, single- and double-quoted
- * scalars, literal and folded block scalars, flow collections on one line ({}, [a, b]),
- * comments and a leading "---". Anchors, aliases, tags and multi-document files are
- * refused with a message naming the line.
+ * A kubeconfig may be JSON or YAML (read with libyaml: one document; anchors, aliases and
+ * tags are refused with a message naming the line, as no kubeconfig writer uses them).
  *
  * Used fields: current-context (or an explicit context) -> context.cluster, context.user,
  * context.namespace; cluster.server, certificate-authority(-data), insecure-skip-tls-verify;
@@ -53,8 +49,15 @@ void kubeconfig_free(struct kube_config *c);
 /* Fills the connection part of a REST config (pointers into c; c must outlive it). */
 void kubeconfig_rest_config(const struct kube_config *c, struct fed_rest_config *rc);
 
-/* The YAML subset reader on its own: returns a JSON tree (scalars are strings, true/false
- * booleans, null/~ null) or NULL with "line N: ..." in err. JSON input is accepted too. */
+/* The YAML reader on its own: returns a JSON tree (scalars are strings, plain true/false
+ * booleans, plain null/~/nothing null) or NULL with "line N: ..." in err. JSON input is
+ * accepted too. */
 json_t *kubeconfig_yaml_parse(const char *text, size_t len, char *err, size_t errlen);
+
+/* A secret file's content (a token, a namespace) without its trailing line break or
+ * blanks; NULL with "path: reason" in err. The caller frees it. */
+char *kubeconfig_read_trimmed(const char *path, char *err, size_t errlen);
+/* len of s without its trailing line breaks and blanks. */
+size_t kubeconfig_trimmed_len(const char *s, size_t len);
 
 #endif

@@ -20,7 +20,7 @@ struct fed_rest {
     char *ca_file, *cert_file, *key_file;
     char *ca_pem, *cert_pem, *key_pem;
     size_t ca_pem_len, cert_pem_len, key_pem_len;
-    int insecure, max_attempts;
+    int insecure, max_attempts, direct;
     long timeout_ms, connect_timeout_ms, backoff_ms, backoff_max_ms;
     size_t max_body;
     uint64_t rng;
@@ -99,6 +99,7 @@ static void copy_limits(struct fed_rest *r, const struct fed_rest_config *cfg)
     r->backoff_ms = or_default(cfg->backoff_ms, 200);
     r->backoff_max_ms = or_default(cfg->backoff_max_ms, 5000);
     r->max_body = cfg->max_body ? cfg->max_body : (size_t)64 << 20;
+    r->direct = cfg->direct;
 }
 
 struct fed_rest *fed_rest_new(const struct fed_rest_config *cfg, char *err, size_t errlen)
@@ -290,6 +291,8 @@ static CURLcode perform_once(struct fed_rest *r, const struct fed_rest_call *c, 
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
                      r->connect_timeout_ms < timeout_ms ? r->connect_timeout_ms : timeout_ms);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    if (r->direct)
+        curl_easy_setopt(e, CURLOPT_NOPROXY, "*");
     curl_easy_setopt(e, CURLOPT_USERAGENT, r->user_agent);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
@@ -389,11 +392,10 @@ static void shorten(char *out, size_t cap, const char *in, size_t len)
     out[o] = '\0';
 }
 
-static void describe_answer(const char *url, const struct fed_rest_call *c,
-                            const struct fed_rest_result *res, char *err, size_t errlen)
+/* The answer's body, shortened ("(empty body)" when there is none), and how many attempts
+ * it took when more than one: the part of an error message that describes an answer. */
+static const char *answer_text(const struct fed_rest_result *res, char *out, size_t len)
 {
-    if (!err)
-        return;
     char body[ERR_BODY_MAX + 8];
     if (res->body.len)
         shorten(body, sizeof(body), res->body.data, res->body.len);
@@ -402,7 +404,18 @@ static void describe_answer(const char *url, const struct fed_rest_call *c,
     char tail[48] = "";
     if (res->attempts > 1)
         snprintf(tail, sizeof(tail), " (after %d attempts)", res->attempts);
-    snprintf(err, errlen, "%s %s: %ld: %s%s", c->method, url, res->status, body, tail);
+    snprintf(out, len, "%s%s", body, tail);
+    return out;
+}
+
+static void describe_answer(const char *url, const struct fed_rest_call *c,
+                            const struct fed_rest_result *res, char *err, size_t errlen)
+{
+    if (!err)
+        return;
+    char body[ERR_BODY_MAX + 64];
+    snprintf(err, errlen, "%s %s: %ld: %s", c->method, url, res->status,
+             answer_text(res, body, sizeof(body)));
 }
 
 static void describe_failure(struct fed_rest *r, const char *url, const struct fed_rest_call *c,
@@ -451,16 +464,9 @@ int fed_rest_fail(struct fed_error *err, const struct fed_rest *r, const struct 
     if (!res->status)
         return fed_fail(err, res->timed_out ? FED_ETIMEOUT : FED_EBACKEND, name, 0, "%s",
                         res->reason[0] ? res->reason : "no answer");
-    char body[ERR_BODY_MAX + 8];
-    if (res->body.len)
-        shorten(body, sizeof(body), res->body.data, res->body.len);
-    else
-        snprintf(body, sizeof(body), "(empty body)");
-    char tail[48] = "";
-    if (res->attempts > 1)
-        snprintf(tail, sizeof(tail), " (after %d attempts)", res->attempts);
+    char body[ERR_BODY_MAX + 64];
     return fed_fail(err, res->status == 404 ? FED_ENOTFOUND : FED_EBACKEND, name, (int)res->status,
-                    "%s%s", body, tail);
+                    "%s", answer_text(res, body, sizeof(body)));
 }
 
 /* ---- the call ---- */
@@ -538,56 +544,4 @@ void fed_rest_escape(struct dsf_buf *b, const char *s)
             buf_putc(b, hex[ch & 15]);
         }
     }
-}
-
-static int b64_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
-char *fed_base64_decode(const char *in, size_t inlen, size_t *outlen)
-{
-    char *out = malloc(inlen / 4 * 3 + 4);
-    if (!out)
-        return NULL;
-    size_t o = 0;
-    uint32_t acc = 0;
-    int bits = 0, pad = 0;
-    for (size_t i = 0; i < inlen; i++) {
-        unsigned char c = (unsigned char)in[i];
-        if (c == ' ' || c == '\n' || c == '\r' || c == '\t')
-            continue;
-        if (c == '=') {
-            pad++;
-            continue;
-        }
-        int v = b64_value(c);
-        if (v < 0 || pad) { /* data after padding is not base64 */
-            free(out);
-            return NULL;
-        }
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (char)((acc >> bits) & 0xff);
-        }
-    }
-    if (pad > 2 || bits >= 6) { /* a lone 6-bit group cannot encode a byte */
-        free(out);
-        return NULL;
-    }
-    out[o] = '\0';
-    *outlen = o;
-    return out;
 }

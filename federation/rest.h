@@ -32,6 +32,7 @@ struct fed_rest_config {
     long backoff_max_ms;     /* default 5000 */
     size_t max_body;         /* largest response kept; default 64 MiB */
     const char *user_agent;  /* default "damselfly-federation/<version>" */
+    int direct;              /* never through a proxy from the environment (loopback) */
 };
 
 /* Call flags. */
@@ -96,9 +97,5 @@ void fed_rest_call_name(const struct fed_rest *r, const struct fed_rest_call *ca
  */
 int fed_rest_fail(struct fed_error *err, const struct fed_rest *r, const struct fed_rest_call *call,
                   const struct fed_rest_result *res);
-
-/* Decodes standard base64 (whitespace ignored). Returns a malloc'd buffer and its length,
- * NUL-terminated for convenience, or NULL on bad input. */
-char *fed_base64_decode(const char *in, size_t inlen, size_t *outlen);
 
 #endif

@@ -42,24 +42,6 @@ struct fed_store {
     size_t n;
 };
 
-static int mkdir_p(const char *path, struct fed_error *err)
-{
-    char tmp[4096];
-    if (snprintf(tmp, sizeof(tmp), "%s", path) >= (int)sizeof(tmp))
-        return fed_fail(err, FED_EINVAL, "mkdir", ENAMETOOLONG, "path too long: %s", path);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = 0;
-        if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-            return fed_fail(err, FED_EIO, "mkdir", errno, "%s: %s", tmp, strerror(errno));
-        *p = '/';
-    }
-    if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-        return fed_fail(err, FED_EIO, "mkdir", errno, "%s: %s", tmp, strerror(errno));
-    return 0;
-}
-
 static void file_path(const struct fed_store *s, const char *ns, const char *mci, char *buf,
                       size_t len)
 {
@@ -251,7 +233,7 @@ struct fed_store *fed_store_open(const char *dir, struct fed_error *err)
         fed_fail(err, FED_EINVAL, "open store", 0, "no state directory given");
         return NULL;
     }
-    if (mkdir_p(dir, err) < 0)
+    if (fed_mkdir_p(dir, "mkdir", err) < 0)
         return NULL;
     struct fed_store *s = calloc(1, sizeof(*s));
     char lockpath[4096];
@@ -326,7 +308,7 @@ static int save(struct fed_store *s, const struct fed_mci *m, struct fed_error *
         return fed_fail(err, FED_EIO, "save mci", ENOMEM, "out of memory");
     struct stat st;
     int fresh = stat(dir, &st) < 0;
-    int rc = mkdir_p(dir, err);
+    int rc = fed_mkdir_p(dir, "mkdir", err);
     if (rc == 0) {
         char name[300], why[512];
         snprintf(name, sizeof(name), "%s.json", m->id);

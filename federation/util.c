@@ -1,5 +1,5 @@
-/* Helpers shared by the library and the drivers: clocks, bounded backoff, and the driver's
- * per-VM JSON data. */
+/* Helpers shared by the library and the drivers: clocks, bounded backoff, directories and
+ * the driver's per-VM JSON data. */
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -8,6 +8,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "common/file.h"
 #include "federation/driver.h"
 
 static int64_t clock_ms(clockid_t id)
@@ -34,6 +35,15 @@ void fed_sleep_ms(int64_t ms)
     struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
     while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
     }
+}
+
+int fed_mkdir_p(const char *path, const char *call, struct fed_error *err)
+{
+    char msg[600];
+    if (dsf_mkdir_p(path, 0755, msg, sizeof(msg)) == 0)
+        return 0;
+    int e = errno;
+    return fed_fail(err, e == ENAMETOOLONG ? FED_EINVAL : FED_EIO, call, e, "%s", msg);
 }
 
 void fed_backoff_init(struct fed_backoff *b, int64_t timeout_ms)

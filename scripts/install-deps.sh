@@ -7,6 +7,7 @@ build_pkgs=(
   build-essential cmake pkg-config clang file
   libpaho-mqtt-dev librdkafka-dev libjansson-dev libcurl4-openssl-dev
   libevent-dev libssl-dev libcap-dev libcmocka-dev zlib1g-dev libzstd-dev liblz4-dev libsasl2-dev
+  libyaml-dev
 )
 test_pkgs=(
   mosquitto mosquitto-clients influxdb kafkacat prometheus victoria-metrics

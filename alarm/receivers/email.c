@@ -1,6 +1,8 @@
 /* The email: an RFC 5322 message (CRLF line ends) listing the group's alerts. */
 #include "alarm/notify/internal.h"
 
+#include "common/base64.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,26 +10,13 @@
 #include <sys/random.h>
 #include <time.h>
 
-static void put_base64(struct dsf_buf *out, const unsigned char *p, size_t n)
-{
-    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    for (size_t i = 0; i < n; i += 3) {
-        unsigned v = (unsigned)p[i] << 16 | (i + 1 < n ? (unsigned)p[i + 1] << 8 : 0) |
-                     (i + 2 < n ? p[i + 2] : 0);
-        buf_putc(out, b64[(v >> 18) & 63]);
-        buf_putc(out, b64[(v >> 12) & 63]);
-        buf_putc(out, i + 1 < n ? b64[(v >> 6) & 63] : '=');
-        buf_putc(out, i + 2 < n ? b64[v & 63] : '=');
-    }
-}
-
 /* Header values must be 7-bit: anything else goes as an RFC 2047 encoded word. */
 static void put_header_text(struct dsf_buf *out, const char *s)
 {
     for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
         if (*c >= 0x80) {
             buf_puts(out, "=?UTF-8?B?");
-            put_base64(out, (const unsigned char *)s, strlen(s));
+            dsf_base64_append(out, s, strlen(s));
             buf_puts(out, "?=");
             return;
         }

@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,21 +17,31 @@
 
 #include "federation/driver.h"
 #include "federation/drivers/local_proc.h"
+#include "federation/rest.h"
 
 /* ---- /proc ----------------------------------------------------------------------------- */
+
+/* A /proc or cgroup file, NUL-terminated: one read, as the kernel makes them (their size
+ * is 0 to stat, so dsf_read_file's stdio is no better here). Its length, or -1. */
+static ssize_t read_pseudo_file(const char *path, char *buf, size_t len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, buf, len - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    buf[n] = 0;
+    return n;
+}
 
 int lp_proc_stat(pid_t pid, char *state, pid_t *pgrp, uint64_t *start)
 {
     char path[64], buf[1024];
     snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    int fd = pid > 0 ? open(path, O_RDONLY | O_CLOEXEC) : -1;
-    if (fd < 0)
+    if (pid <= 0 || read_pseudo_file(path, buf, sizeof(buf)) < 0)
         return -1;
-    ssize_t n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    if (n <= 0)
-        return -1;
-    buf[n] = 0;
     /* The command name is in parentheses and may itself hold ") ": parse after the last. */
     char *p = strrchr(buf, ')');
     if (!p || p[1] != ' ')
@@ -131,17 +140,8 @@ int lp_cgroup2_root(char *buf, size_t len)
 
 int lp_cg_create(const char *dir, struct fed_error *err)
 {
-    char tmp[4096];
-    snprintf(tmp, sizeof(tmp), "%s", dir);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p == '/') {
-            *p = 0;
-            mkdir(tmp, 0755);
-            *p = '/';
-        }
-    }
-    if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-        return fed_fail(err, FED_EIO, "mkdir cgroup", errno, "%s: %s", dir, strerror(errno));
+    if (fed_mkdir_p(dir, "mkdir cgroup", err) < 0)
+        return -1;
     char probe[4200];
     snprintf(probe, sizeof(probe), "%s/cgroup.freeze", dir);
     if (access(probe, W_OK) < 0)
@@ -165,14 +165,8 @@ int lp_cg_frozen(const char *dir)
 {
     char path[4200], buf[512];
     snprintf(path, sizeof(path), "%s/cgroup.events", dir);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    if (read_pseudo_file(path, buf, sizeof(buf)) < 0)
         return -1;
-    ssize_t n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    if (n <= 0)
-        return -1;
-    buf[n] = 0;
     const char *p = strstr(buf, "frozen ");
     return p && p[7] == '1';
 }
@@ -390,64 +384,33 @@ int lp_which(const char *prog, char *out, size_t len)
 
 /* ---- HTTP probe ---------------------------------------------------------------------------- */
 
-static int wait_fd(int fd, short events, int64_t deadline)
-{
-    int64_t left = deadline - fed_now_ms();
-    if (left <= 0)
-        return -1;
-    struct pollfd p = {.fd = fd, .events = events};
-    int r = poll(&p, 1, (int)left);
-    return r == 1 ? 0 : -1;
-}
-
 char *lp_http_get(int port, const char *path, int *code, int timeout_ms)
 {
+    char base[64];
+    snprintf(base, sizeof(base), "http://127.0.0.1:%d", port);
+    struct fed_rest_config cfg = {
+        .base_url = base,
+        .timeout_ms = timeout_ms,
+        .connect_timeout_ms = timeout_ms,
+        .max_attempts = 1, /* the callers poll */
+        .max_body = HTTP_MAX,
+        .direct = 1,
+    };
+    char err[200];
+    struct fed_rest *r = fed_rest_new(&cfg, err, sizeof(err));
+    struct fed_rest_call call = {.method = "GET", .path = path, .flags = FED_REST_NO_RETRY};
+    struct fed_rest_result res = {0};
     *code = -1;
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return NULL;
-    int64_t deadline = fed_now_ms() + timeout_ms;
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    char req[512];
-    int n = snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: 127.0.0.1:%d\r\n\r\n", path, port);
-    size_t got = 0, cap = 0;
-    char *resp = NULL, *body = NULL;
-    int soerr = 0;
-    socklen_t sl = sizeof(soerr);
-    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0 &&
-        (errno != EINPROGRESS || wait_fd(fd, POLLOUT, deadline) < 0 ||
-         getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0 || soerr))
-        goto out;
-    if (send(fd, req, (size_t)n, MSG_NOSIGNAL) != n)
-        goto out;
-    while (wait_fd(fd, POLLIN, deadline) == 0) {
-        if (got + 4096 + 1 > cap) {
-            if (cap >= HTTP_MAX)
-                goto out;
-            char *g = realloc(resp, cap = cap ? cap * 2 : 16384);
-            if (!g)
-                goto out;
-            resp = g;
+    char *body = NULL;
+    if (r) {
+        fed_rest_do(r, &call, &res, NULL, 0);
+        if (res.status > 0) {
+            *code = (int)res.status;
+            body = strdup(buf_cstr(&res.body));
         }
-        ssize_t r = recv(fd, resp + got, cap - got - 1, 0);
-        if (r < 0 && errno == EAGAIN)
-            continue;
-        if (r <= 0)
-            break;
-        got += (size_t)r;
+        fed_rest_result_free(&res);
     }
-    if (!resp)
-        goto out;
-    resp[got] = 0;
-    const char *b = strstr(resp, "\r\n\r\n");
-    if (sscanf(resp, "HTTP/%*d.%*d %d", code) != 1 || !b)
-        *code = -1;
-    else
-        body = strdup(b + 4);
-out:
-    free(resp);
-    close(fd);
+    fed_rest_free(r);
     return body;
 }
 

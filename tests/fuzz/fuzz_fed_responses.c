@@ -1,7 +1,8 @@
 /* libFuzzer target: the parsers of what the Kubernetes API server and CB-Tumblebug answer,
  * and the kubeconfig YAML reader. The first byte picks one ('p' PodList, 'n' Node, 's'
  * Scale, 'e' Status, 'v' Tumblebug VM, 'm' Tumblebug MCI, 'i' Tumblebug id list, 'y'
- * kubeconfig YAML); any other byte feeds the rest to all of them. Whatever the bytes, each
+ * kubeconfig YAML, 'k' a whole kubeconfig: YAML, context, cluster, user, base64 fields);
+ * any other byte feeds the rest to all of them. Whatever the bytes, each
  * parser must succeed or fail with a message, never crash or leak. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -93,11 +94,23 @@ static void yaml(const char *d, size_t n)
     json_decref(root);
 }
 
+static void kubeconfig(const char *d, size_t n)
+{
+    char err[512] = "";
+    struct kube_config kc;
+    int rc = kubeconfig_parse(d, n, NULL, "/nonexistent", "fuzz", &kc, err, sizeof(err));
+    if (rc != 0 && !err[0])
+        abort();
+    if (rc == 0 && !kc.server)
+        abort(); /* an accepted kubeconfig names its API server */
+    kubeconfig_free(&kc);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static void (*const all[])(const char *, size_t) = {pods,  node,   scale,  status,
-                                                        tb_vm, tb_mci, tb_ids, yaml};
-    static const char keys[] = "pnsevmiy";
+    static void (*const all[])(const char *, size_t) = {pods,   node,   scale, status,    tb_vm,
+                                                        tb_mci, tb_ids, yaml,  kubeconfig};
+    static const char keys[] = "pnsevmiyk";
     if (size == 0)
         return 0;
     /* A private copy: parsers must not rely on a NUL after the data. */

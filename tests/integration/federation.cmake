@@ -7,3 +7,5 @@ dsf_script(federation_k8s_cordon_drain_scale federation_k8s_cordon_drain_scale.s
 dsf_script(federation_k8s_auth_faults federation_k8s_auth_faults.sh)
 dsf_script(federation_tumblebug_lifecycle federation_tumblebug_lifecycle.sh)
 dsf_script(federation_tumblebug_errors federation_tumblebug_errors.sh)
+# The command line itself: usage errors and the state directory key.
+dsf_script(federation_cli_usage federation_cli_usage.sh)

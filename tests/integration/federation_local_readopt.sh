@@ -153,7 +153,7 @@ expect_fail 1 "workload program 'no-such-program-xyz' not found" fed create-mci 
 fed mci delete ns1 m2 >"$WORK/out" 2>&1 || fail "deleting the failed MCI failed: $(cat "$WORK/out")"
 "$FED" --help >"$WORK/help" || fail "--help failed"
 for want in COMMANDS DRIVERS TRANSITIONS FILES create-mci migrate scale-in "vm status" "node drain" \
-    local.mqtt_url tumblebug.url kubernetes.kubeconfig state_dir "EXIT STATUS" EXAMPLES; do
+    local.mqtt_url tumblebug.url kubernetes.kubeconfig state.dir "EXIT STATUS" EXAMPLES; do
     grep -qF -- "$want" "$WORK/help" || fail "--help does not mention $want"
 done
 

@@ -16,6 +16,15 @@ cat >"$WORK/mci.json" <<'EOF'
 EOF
 fed create-mci ns01 mci01 --spec "$WORK/mci.json" >"$WORK/out" 2>"$WORK/err" || fail "create-mci: $(cat "$WORK/err")"
 VM_PATH=/tumblebug/ns/ns01/mci/mci01/vm
+
+log "status of one namespace lists its MCIs and VMs"
+fed status ns01 >"$WORK/out" 2>"$WORK/err" || fail "status ns01 exited $?: $(cat "$WORK/err")"
+expect_in "$WORK/out" "MCI ns01/mci01"
+expect_in "$WORK/out" "g1-1"
+expect_in "$WORK/out" "g1-2"
+fed status --json ns01 >"$WORK/out" 2>"$WORK/err" || fail "status --json ns01 exited $?: $(cat "$WORK/err")"
+python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); assert [m["id"] for m in d] == ["mci01"], d' \
+    "$WORK/out" || fail "status --json ns01: $(head -c 800 "$WORK/out")"
 CONTROL=/tumblebug/ns/ns01/control/mci/mci01/vm
 
 log "404 from the control API"
