@@ -609,7 +609,7 @@ static void unsupported_and_unknown(void **state)
     assert_null(fed_open(&c, &e));
     struct fed_config none = {.state_dir = NULL};
     assert_null(fed_open_driver(&fake, &none, &e));
-    assert_non_null(strstr(e.message, "state_dir"));
+    assert_non_null(strstr(e.message, "state.dir"));
 
     /* Invalid specs never reach the driver. */
     struct fed_vm_spec s = spec("bad/name", 1, "r1");
