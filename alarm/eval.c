@@ -26,8 +26,7 @@ struct engine {
     uint32_t *offline_rules;
     size_t noffline;
     struct lru *lru; /* per rule: nodata deadlines, or pending offline alarms */
-    struct series **tab;
-    size_t cap, count; /* power of two; load kept under one half */
+    struct dsf_htab series;
     uint64_t max_series;
     double *scratch;
     size_t scratch_cap;
@@ -101,32 +100,16 @@ const char *series_key_part(const struct series *s, size_t i, char *out, size_t 
 
 /* ---- the series table ---- */
 
-static struct series **slot(struct engine *e, uint64_t h, uint32_t rule, const char *key,
-                            size_t keylen)
+static struct series *series_find(const struct engine *e, uint64_t h, uint32_t rule,
+                                  const char *key, size_t keylen)
 {
-    size_t mask = e->cap - 1;
-    for (size_t i = h & mask;; i = (i + 1) & mask) {
-        struct series *s = e->tab[i];
-        if (!s || (s->hash == h && s->rule == rule && s->keylen == keylen &&
-                   memcmp(s->key, key, keylen) == 0))
-            return &e->tab[i];
+    for (struct dsf_hlink *l = dsf_htab_first(&e->series, h); l; l = l->next) {
+        struct series *s = (struct series *)l;
+        if (l->hash == h && s->rule == rule && s->keylen == keylen &&
+            memcmp(s->key, key, keylen) == 0)
+            return s;
     }
-}
-
-static int table_grow(struct engine *e)
-{
-    size_t cap = e->cap ? e->cap * 2 : 1024;
-    struct series **old = e->tab, **tab = calloc(cap, sizeof(*tab));
-    if (!tab)
-        return -1;
-    size_t oldcap = e->cap;
-    e->tab = tab;
-    e->cap = cap;
-    for (size_t i = 0; i < oldcap; i++)
-        if (old[i])
-            *slot(e, old[i]->hash, old[i]->rule, old[i]->key, old[i]->keylen) = old[i];
-    free(old);
-    return 0;
+    return NULL;
 }
 
 static uint64_t key_hash(uint32_t rule, const char *key, size_t keylen)
@@ -137,17 +120,14 @@ static uint64_t key_hash(uint32_t rule, const char *key, size_t keylen)
 static struct series *series_get(struct engine *e, uint32_t rule, const char *key, size_t keylen,
                                  uint64_t h)
 {
-    struct series **sp = slot(e, h, rule, key, keylen);
-    if (*sp)
-        return *sp;
-    if (e->count >= e->max_series)
+    if (!e->series.nbuckets)
+        return NULL; /* no memory for the table at the last reload */
+    struct series *s = series_find(e, h, rule, key, keylen);
+    if (s)
+        return s;
+    if (e->series.count >= e->max_series)
         return NULL;
-    if ((e->count + 1) * 2 > e->cap) {
-        if (table_grow(e))
-            return NULL;
-        sp = slot(e, h, rule, key, keylen);
-    }
-    struct series *s = calloc(1, sizeof(*s));
+    s = calloc(1, sizeof(*s));
     if (!s || !(s->key = malloc(keylen + 1))) {
         free(s);
         return NULL;
@@ -155,10 +135,8 @@ static struct series *series_get(struct engine *e, uint32_t rule, const char *ke
     memcpy(s->key, key, keylen);
     s->key[keylen] = '\0';
     s->keylen = (uint32_t)keylen;
-    s->hash = h;
     s->rule = rule;
-    *sp = s;
-    e->count++;
+    dsf_htab_insert(&e->series, &s->link, h);
     return s;
 }
 
@@ -570,7 +548,7 @@ struct engine *engine_new(const struct engine_ops *ops, void *arg, uint64_t max_
     e->arg = arg;
     e->max_series = max_series ? max_series : UINT64_MAX;
     e->lru = calloc(1, sizeof(*e->lru));
-    if (!e->lru || table_grow(e)) {
+    if (!e->lru || dsf_htab_grow(&e->series)) {
         engine_free(e);
         return NULL;
     }
@@ -600,10 +578,43 @@ static int find_rule(struct rule **rules, size_t n, const char *name)
     return -1;
 }
 
+/* A series of the rules before a reload: kept under its rule's new index, or resolved and
+ * freed when its rule is gone or groups differently. */
+static void keep_series(struct engine *e, struct rule **old_rules, struct series *s, int no_table,
+                        int64_t now_ns)
+{
+    const struct rule *was = old_rules[s->rule];
+    int ni = find_rule(e->rules, e->nrules, was->name);
+    const struct rule *now = ni >= 0 ? e->rules[ni] : NULL;
+    if (!now || now->ngroup != was->ngroup || now->signal != was->signal) {
+        /* The alarm's rule is gone: resolve what it raised, then forget it. */
+        s->in_lru = 0;
+        if (s->state == ST_FIRING || s->state == ST_NODATA)
+            set_state(e, was, s, ST_RESOLVED, SEV_NONE, now_ns);
+        series_free(s);
+        return;
+    }
+    if (strcmp(now->source, was->source) != 0) {
+        window_free(&s->w);
+        hold_latches(s);
+    }
+    s->rule = (uint32_t)ni;
+    s->in_lru = 0;
+    s->lru_prev = s->lru_next = NULL;
+    if (no_table) {
+        series_free(s);
+        return;
+    }
+    dsf_htab_insert(&e->series, &s->link, key_hash(s->rule, s->key, s->keylen));
+    if (now->nodata_ms && s->state != ST_NODATA)
+        lru_append(e, s);
+    else if (now->signal == RULE_OFFLINE && s->state == ST_PENDING)
+        lru_append(e, s);
+}
+
 void engine_set_rules(struct engine *e, struct rule **rules, size_t n, int64_t now_ns)
 {
-    struct series **old = e->tab;
-    size_t oldcap = e->cap;
+    struct dsf_htab old = e->series;
     struct rule **old_rules = e->rules;
     size_t old_n = e->nrules;
     index_free(e);
@@ -611,45 +622,15 @@ void engine_set_rules(struct engine *e, struct rule **rules, size_t n, int64_t n
     e->rules = rules;
     e->nrules = n;
     e->lru = calloc(n + 1, sizeof(*e->lru));
-    e->tab = NULL;
-    e->cap = e->count = 0;
-    table_grow(e);
+    memset(&e->series, 0, sizeof(e->series));
+    int grown = dsf_htab_grow(&e->series);
     index_build(e);
-    for (size_t i = 0; i < oldcap; i++) {
-        struct series *s = old[i];
-        if (!s)
-            continue;
-        const struct rule *was = old_rules[s->rule];
-        int ni = find_rule(rules, n, was->name);
-        const struct rule *now = ni >= 0 ? rules[ni] : NULL;
-        if (!now || now->ngroup != was->ngroup || now->signal != was->signal) {
-            /* The alarm's rule is gone: resolve what it raised, then forget it. */
-            s->in_lru = 0;
-            if (s->state == ST_FIRING || s->state == ST_NODATA)
-                set_state(e, was, s, ST_RESOLVED, SEV_NONE, now_ns);
-            series_free(s);
-            continue;
+    for (size_t b = 0; b < old.nbuckets; b++)
+        for (struct dsf_hlink *l = old.bucket[b], *next; l; l = next) {
+            next = l->next;
+            keep_series(e, old_rules, (struct series *)l, grown, now_ns);
         }
-        if (strcmp(now->source, was->source) != 0) {
-            window_free(&s->w);
-            hold_latches(s);
-        }
-        s->rule = (uint32_t)ni;
-        s->hash = key_hash(s->rule, s->key, s->keylen);
-        s->in_lru = 0;
-        s->lru_prev = s->lru_next = NULL;
-        if ((e->count + 1) * 2 > e->cap && table_grow(e)) {
-            series_free(s);
-            continue;
-        }
-        *slot(e, s->hash, s->rule, s->key, s->keylen) = s;
-        e->count++;
-        if (now->nodata_ms && s->state != ST_NODATA)
-            lru_append(e, s);
-        else if (now->signal == RULE_OFFLINE && s->state == ST_PENDING)
-            lru_append(e, s);
-    }
-    free(old);
+    dsf_htab_free(&old);
     for (size_t i = 0; i < old_n; i++)
         rule_free(old_rules[i]);
     free(old_rules);
@@ -709,9 +690,9 @@ int engine_restore(struct engine *e, const char *rule, const char *key, const st
 void engine_foreach(struct engine *e, void (*fn)(void *arg, const struct rule *r, struct series *s),
                     void *arg)
 {
-    for (size_t i = 0; i < e->cap; i++)
-        if (e->tab[i])
-            fn(arg, e->rules[e->tab[i]->rule], e->tab[i]);
+    for (size_t b = 0; b < e->series.nbuckets; b++)
+        for (struct dsf_hlink *l = e->series.bucket[b]; l; l = l->next)
+            fn(arg, e->rules[((struct series *)l)->rule], (struct series *)l);
 }
 
 const struct engine_stats *engine_stats(const struct engine *e)
@@ -721,17 +702,19 @@ const struct engine_stats *engine_stats(const struct engine *e)
 
 size_t engine_series_count(const struct engine *e)
 {
-    return e->count;
+    return e->series.count;
 }
 
 void engine_free(struct engine *e)
 {
     if (!e)
         return;
-    for (size_t i = 0; i < e->cap; i++)
-        if (e->tab[i])
-            series_free(e->tab[i]);
-    free(e->tab);
+    for (size_t b = 0; b < e->series.nbuckets; b++)
+        for (struct dsf_hlink *l = e->series.bucket[b], *next; l; l = next) {
+            next = l->next;
+            series_free((struct series *)l);
+        }
+    dsf_htab_free(&e->series);
     index_free(e);
     free(e->lru);
     for (size_t i = 0; i < e->nrules; i++)

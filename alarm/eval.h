@@ -1,6 +1,6 @@
 /*
  * The evaluation engine: rules indexed by (measurement, field), one series per (rule,
- * group) in an open-addressing hash table, each with its sliding window and its state
+ * group) in a hash table (common/htab.h), each with its sliding window and its state
  * (inactive -> pending -> firing -> resolved, or nodata). Every sample is evaluated as it
  * arrives; only the deadman and the offline signal's `for` need the clock (engine_tick).
  * It owns no event loop and no I/O: transitions go to a callback, so the daemon, the tests
@@ -14,6 +14,7 @@
 
 #include "alarm/rule.h"
 #include "alarm/window.h"
+#include "common/htab.h"
 #include "common/ingest.h"
 
 enum alarm_state { ST_INACTIVE, ST_PENDING, ST_FIRING, ST_NODATA, ST_RESOLVED };
@@ -22,8 +23,8 @@ enum { SEV_NONE, SEV_WARN, SEV_CRIT, SEV_NODATA, SEV_OFFLINE };
 #define GROUP_SEP '\x1f' /* between the values of a group key */
 
 struct series {
-    uint64_t hash;
-    uint32_t rule; /* index in the engine's rules */
+    struct dsf_hlink link; /* first: the engine's table holds series */
+    uint32_t rule;         /* index in the engine's rules */
     uint32_t keylen;
     char *key; /* ns, mci, then the group_by tag values, joined by GROUP_SEP */
     struct window w;

@@ -3,6 +3,7 @@
 #include "collector/aggregate_impl.h"
 #include "collector/collector.h"
 #include "collector/writer.h"
+#include "common/htab.h"
 #include "common/log.h"
 #include "common/loop.h"
 
@@ -49,18 +50,6 @@ struct window {
 
 struct held; /* an emitted window's claims, until the store has its point */
 
-/* The series and the routes are each kept in a chained hash table; their entries begin with
- * a link. */
-struct link {
-    struct link *next;
-    uint64_t hash;
-};
-
-struct table {
-    struct link **bucket;
-    size_t nbuckets, count;
-};
-
 struct fieldspec {
     uint32_t off, n; /* the key in the series' names */
     uint8_t fn;
@@ -68,7 +57,7 @@ struct fieldspec {
 
 struct series {
     /* What a sample reads first, in the first cache lines: lookup, then its window. */
-    struct link link; /* first: the table's entries are series */
+    struct dsf_hlink link; /* first: the table's entries are series */
     uint32_t keylen;
     int cur; /* the slot the last sample went to */
     const struct rule *rule;
@@ -106,7 +95,7 @@ struct aggregate {
     size_t nrules;
     const struct rule *any;
     int64_t grace_ns, grace_ms;
-    struct table series, routes;
+    struct dsf_htab series, routes; /* entries begin with their link */
     struct event *sweep;
     struct dsf_buf key, out;
     /* The message being taken. */
@@ -292,40 +281,6 @@ static void series_key(struct aggregate *a, const struct lp_line *l, int missing
     *keylen = b->len;
 }
 
-/* Doubles the buckets; 0, or -1 without memory (chains get longer, lookups stay correct). */
-static int table_grow(struct table *t)
-{
-    size_t n = t->nbuckets ? t->nbuckets * 2 : 1024;
-    struct link **bucket = calloc(n, sizeof(*bucket));
-    if (!bucket)
-        return -1;
-    for (size_t i = 0; i < t->nbuckets; i++)
-        for (struct link *e = t->bucket[i], *next; e; e = next) {
-            next = e->next;
-            e->next = bucket[e->hash & (n - 1)];
-            bucket[e->hash & (n - 1)] = e;
-        }
-    free(t->bucket);
-    t->bucket = bucket;
-    t->nbuckets = n;
-    return 0;
-}
-
-static struct link *table_first(const struct table *t, uint64_t hash)
-{
-    return t->bucket[hash & (t->nbuckets - 1)];
-}
-
-static void table_insert(struct table *t, struct link *e, uint64_t hash)
-{
-    struct link **slot = &t->bucket[hash & (t->nbuckets - 1)];
-    e->hash = hash;
-    e->next = *slot;
-    *slot = e;
-    if (++t->count > t->nbuckets)
-        table_grow(t);
-}
-
 /* A series lives in one allocation, sized for the fields of its first line: header, key,
  * field specs and names, windows, accumulators. A sample then touches memory at known
  * offsets from the header, fetched together rather than one pointer after another. Fields
@@ -379,14 +334,14 @@ static struct series *series_get(struct aggregate *a, struct series *hint, const
     if (hint && hint->link.hash == h && hint->keylen == keylen &&
         memcmp(hint->key, key, keylen) == 0)
         return hint;
-    for (struct link *e = table_first(&a->series, h); e; e = e->next) {
+    for (struct dsf_hlink *e = dsf_htab_first(&a->series, h); e; e = e->next) {
         struct series *s = (struct series *)e;
         if (e->hash == h && s->keylen == keylen && memcmp(s->key, key, keylen) == 0)
             return s;
     }
     struct series *s = series_new(r, key, keylen, l);
     if (s)
-        table_insert(&a->series, &s->link, h);
+        dsf_htab_insert(&a->series, &s->link, h);
     return s;
 }
 
@@ -489,7 +444,7 @@ struct hop {
 };
 
 struct route {
-    struct link link; /* first: the table's entries are routes */
+    struct dsf_hlink link; /* first: the table's entries are routes */
     int64_t used_ms;
     uint32_t n, cap; /* hops of the last message; allocated */
     struct hop *hop;
@@ -562,7 +517,7 @@ static struct series *route_next(struct aggregate *a, uint32_t j)
 static struct route *route_for(struct aggregate *a, const char *id, size_t idlen)
 {
     uint64_t h = hash_bytes(id, idlen);
-    for (struct link *e = table_first(&a->routes, h); e; e = e->next) {
+    for (struct dsf_hlink *e = dsf_htab_first(&a->routes, h); e; e = e->next) {
         struct route *r = (struct route *)e;
         if (e->hash == h && r->idlen == idlen && memcmp(r->id, id, idlen) == 0)
             return r;
@@ -572,14 +527,14 @@ static struct route *route_for(struct aggregate *a, const char *id, size_t idlen
         return NULL;
     r->idlen = (uint32_t)idlen;
     memcpy(r->id, id, idlen);
-    table_insert(&a->routes, &r->link, h);
+    dsf_htab_insert(&a->routes, &r->link, h);
     return r;
 }
 
 static void routes_sweep(struct aggregate *a, int64_t now, int all)
 {
     for (size_t b = 0; b < a->routes.nbuckets; b++)
-        for (struct link **link = &a->routes.bucket[b], *e; (e = *link);) {
+        for (struct dsf_hlink **link = &a->routes.bucket[b], *e; (e = *link);) {
             struct route *r = (struct route *)e;
             if (!all && now - r->used_ms <= ROUTE_TTL_MS) {
                 link = &e->next;
@@ -921,7 +876,7 @@ size_t aggregate_end(struct aggregate *a, int forwarded, struct writer_mark **ma
 
 /* ---------------- sweep, flush, lifetime ---------------- */
 
-static void sweep_series(struct aggregate *a, struct link ***link, int64_t now)
+static void sweep_series(struct aggregate *a, struct dsf_hlink ***link, int64_t now)
 {
     struct series *s = (struct series *)**link;
     int64_t window_ms = s->rule->window_ns / 1000000;
@@ -948,7 +903,7 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
     int64_t now = dsf_mono_ms();
     routes_sweep(a, now, 0); /* first: no route may outlive its series */
     for (size_t b = 0; b < a->series.nbuckets; b++) {
-        struct link **link = &a->series.bucket[b];
+        struct dsf_hlink **link = &a->series.bucket[b];
         while (*link)
             sweep_series(a, &link, now);
     }
@@ -957,7 +912,7 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
 void aggregate_flush(struct aggregate *a)
 {
     for (size_t b = 0; a && b < a->series.nbuckets; b++)
-        for (struct link *e = a->series.bucket[b]; e; e = e->next)
+        for (struct dsf_hlink *e = a->series.bucket[b]; e; e = e->next)
             for (int i = 0; i < SLOTS; i++) {
                 struct series *s = (struct series *)e;
                 if (s->win[i].open)
@@ -991,7 +946,7 @@ struct aggregate *aggregate_new(struct collector *c, aggregate_sink sink, void *
         log_info("aggregating %s into %" PRId64 " ms windows", r->measurement,
                  r->window_ns / 1000000);
     }
-    if (table_grow(&a->series) || table_grow(&a->routes)) {
+    if (dsf_htab_grow(&a->series) || dsf_htab_grow(&a->routes)) {
         aggregate_free(a);
         snprintf(err, errlen, "out of memory");
         return NULL;
@@ -1012,13 +967,13 @@ void aggregate_free(struct aggregate *a)
     if (a->sweep)
         event_free(a->sweep);
     for (size_t b = 0; b < a->series.nbuckets; b++)
-        for (struct link *e = a->series.bucket[b], *next; e; e = next) {
+        for (struct dsf_hlink *e = a->series.bucket[b], *next; e; e = next) {
             next = e->next;
             series_free((struct series *)e);
         }
-    free(a->series.bucket);
+    dsf_htab_free(&a->series);
     routes_sweep(a, 0, 1);
-    free(a->routes.bucket);
+    dsf_htab_free(&a->routes);
     for (size_t i = 0; i < a->nrules; i++)
         agg_rule_free(&a->rules[i]);
     free(a->rules);

@@ -1,0 +1,28 @@
+#include "common/htab.h"
+
+#include <stdlib.h>
+
+int dsf_htab_grow(struct dsf_htab *t)
+{
+    size_t n = t->nbuckets ? t->nbuckets * 2 : 1024;
+    struct dsf_hlink **bucket = calloc(n, sizeof(*bucket));
+    if (!bucket)
+        return -1;
+    for (size_t i = 0; i < t->nbuckets; i++)
+        for (struct dsf_hlink *e = t->bucket[i], *next; e; e = next) {
+            next = e->next;
+            e->next = bucket[e->hash & (n - 1)];
+            bucket[e->hash & (n - 1)] = e;
+        }
+    free(t->bucket);
+    t->bucket = bucket;
+    t->nbuckets = n;
+    return 0;
+}
+
+void dsf_htab_free(struct dsf_htab *t)
+{
+    free(t->bucket);
+    t->bucket = NULL;
+    t->nbuckets = t->count = 0;
+}
