@@ -258,7 +258,7 @@ static int store_string(const struct dsf_cfg_key *k, const char *name, void *obj
     case DSF_CFG_LISTEN:
         if (check_listen(name, value, origin, err, errlen))
             return -1;
-    /* fall through: stored as a string */
+        __attribute__((fallthrough)); /* stored as a string */
     case DSF_CFG_STR: {
         char *copy = strdup(value);
         if (!copy)
