@@ -197,13 +197,6 @@ int kubeconfig_parse(const char *text, size_t len, const char *context, const ch
     return rc;
 }
 
-static void free_secret(char *p, size_t n)
-{
-    if (p)
-        explicit_bzero(p, n);
-    free(p);
-}
-
 void kubeconfig_free(struct kube_config *c)
 {
     free(c->server);
@@ -212,10 +205,10 @@ void kubeconfig_free(struct kube_config *c)
     free(c->key_file);
     free(c->ca_pem);
     free(c->cert_pem);
-    free_secret(c->key_pem, c->key_pem_len);
-    free_secret(c->token, c->token ? strlen(c->token) : 0);
+    fed_free_secret(c->key_pem, c->key_pem_len);
+    fed_free_secret(c->token, c->token ? strlen(c->token) : 0);
     free(c->username);
-    free_secret(c->password, c->password ? strlen(c->password) : 0);
+    fed_free_secret(c->password, c->password ? strlen(c->password) : 0);
     free(c->namespace);
     free(c->context);
     char origin[sizeof(c->origin)];

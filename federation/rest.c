@@ -140,7 +140,7 @@ struct fed_rest *fed_rest_new(const struct fed_rest_config *cfg, char *err, size
     return r;
 }
 
-static void free_secret(char *p, size_t n)
+void fed_free_secret(char *p, size_t n)
 {
     if (p && n)
         explicit_bzero(p, n);
@@ -156,15 +156,15 @@ void fed_rest_free(struct fed_rest *r)
     pthread_mutex_destroy(&r->mu);
     free(r->base);
     free(r->user);
-    free_secret(r->password, r->password ? strlen(r->password) : 0);
-    free_secret(r->auth_header, r->auth_header ? strlen(r->auth_header) : 0);
+    fed_free_secret(r->password, r->password ? strlen(r->password) : 0);
+    fed_free_secret(r->auth_header, r->auth_header ? strlen(r->auth_header) : 0);
     free(r->user_agent);
     free(r->ca_file);
     free(r->cert_file);
     free(r->key_file);
     free(r->ca_pem);
     free(r->cert_pem);
-    free_secret(r->key_pem, r->key_pem_len);
+    fed_free_secret(r->key_pem, r->key_pem_len);
     free(r);
 }
 

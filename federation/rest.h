@@ -76,6 +76,10 @@ int fed_rest_do(struct fed_rest *r, const struct fed_rest_call *call, struct fed
                 char *err, size_t errlen);
 void fed_rest_result_free(struct fed_rest_result *res);
 
+/* Frees a password, token or key after overwriting its n bytes: no copy of it is left in
+ * freed memory. */
+void fed_free_secret(char *p, size_t n);
+
 /* The base URL the client was made with (for messages). */
 const char *fed_rest_base(const struct fed_rest *r);
 

@@ -85,6 +85,24 @@ void local_free_strv(char **v)
     free(v);
 }
 
+/* argv in the VM's directory with the VM's environment, its output in log (truncated
+ * first), bounded by install_timeout. */
+static int run_logged(struct local *l, const struct fed_vm *vm, const char *dir, const char *call,
+                      char *const *argv, const char *log, struct fed_error *err)
+{
+    char **env = local_vm_env(vm, dir);
+    int fd = local_open_log(dir, log, 1, err);
+    int rc = -1;
+    if (fd >= 0 && env)
+        rc = lp_run(call, argv, env, dir, fd, l->o->install_timeout_ms, err);
+    else if (fd >= 0)
+        fed_fail(err, FED_EIO, call, ENOMEM, "out of memory");
+    if (fd >= 0)
+        close(fd);
+    local_free_strv(env);
+    return rc;
+}
+
 int local_install_agent(struct local *l, const struct fed_vm *vm, const char *dir, int port,
                         struct fed_error *err)
 {
@@ -119,14 +137,7 @@ int local_install_agent(struct local *l, const struct fed_vm *vm, const char *di
                     "--user",
                     l->o->agent_user,
                     NULL};
-    char **env = local_vm_env(vm, dir);
-    int fd = local_open_log(dir, "install.log", 1, err);
-    int rc = -1;
-    if (fd >= 0 && env)
-        rc = lp_run("install-agent.sh", argv, env, dir, fd, l->o->install_timeout_ms, err);
-    if (fd >= 0)
-        close(fd);
-    local_free_strv(env);
+    int rc = run_logged(l, vm, dir, "install-agent.sh", argv, "install.log", err);
     if (rc < 0) {
         char tail[300];
         size_t n = strlen(err ? err->message : "");
@@ -150,13 +161,5 @@ int local_run_user_data(struct local *l, const struct fed_vm *vm, const char *di
         return fed_fail(err, FED_EIO, "write user data", errno, "%s: %s", path, strerror(errno));
     chmod(path, 0700);
     char *argv[] = {"/bin/sh", path, NULL};
-    char **env = local_vm_env(vm, dir);
-    int fd = local_open_log(dir, "user-data.log", 1, err);
-    int rc = -1;
-    if (fd >= 0 && env)
-        rc = lp_run("user data", argv, env, dir, fd, l->o->install_timeout_ms, err);
-    if (fd >= 0)
-        close(fd);
-    local_free_strv(env);
-    return rc;
+    return run_logged(l, vm, dir, "user data", argv, "user-data.log", err);
 }
