@@ -15,10 +15,12 @@ struct agent_state *agents_get(struct agents *a, const char *ns, const char *mci
     int n = snprintf(key, sizeof(key), "%s/%s/%s", ns, mci, vm);
     if (n < 0 || (size_t)n >= sizeof(key))
         return NULL;
-    uint32_t h = dsf_fnv1a32(key, (size_t)n) % (sizeof(a->table) / sizeof(a->table[0]));
-    for (struct agent_state *s = a->table[h]; s; s = s->chain)
-        if (strcmp(s->key, key) == 0)
-            return s;
+    uint64_t h = dsf_fnv1a32(key, (size_t)n);
+    if (!a->table.nbuckets && dsf_htab_grow(&a->table))
+        return NULL;
+    for (struct dsf_hlink *l = dsf_htab_first(&a->table, h); l; l = l->next)
+        if (l->hash == h && strcmp(((struct agent_state *)l)->key, key) == 0)
+            return (struct agent_state *)l;
     struct agent_state *s = calloc(1, sizeof(*s));
     if (!s)
         return NULL;
@@ -30,8 +32,7 @@ struct agent_state *agents_get(struct agents *a, const char *ns, const char *mci
     buf_putc(&labels, '"');
     snprintf(s->labels, sizeof(s->labels), "%s", buf_cstr(&labels));
     buf_free(&labels);
-    s->chain = a->table[h];
-    a->table[h] = s;
+    dsf_htab_insert(&a->table, &s->link, h);
     s->next = a->all;
     a->all = s;
     a->count++;
@@ -154,6 +155,6 @@ void agents_free(struct agents *a)
         free(s);
         s = next;
     }
-    memset(a->table, 0, sizeof(a->table));
+    dsf_htab_free(&a->table);
     a->all = NULL;
 }

@@ -6,13 +6,15 @@
 #include <stdint.h>
 
 #include "common/buf.h"
+#include "common/htab.h"
 
 struct dsf_metrics;
 
 #define AGENT_SEQ_WINDOW 1024
 
 struct agent_state {
-    struct agent_state *chain, *next;
+    struct dsf_hlink link; /* first: the table's entries are agent_states */
+    struct agent_state *next;
     char key[200]; /* ns/mci/vm */
     char ack_topic[256];
     char boot[17];
@@ -32,7 +34,7 @@ struct agent_state {
 };
 
 struct agents {
-    struct agent_state *table[1024];
+    struct dsf_htab table; /* by ns/mci/vm */
     struct agent_state *all;
     uint64_t count;
     struct dsf_metrics *metrics;
