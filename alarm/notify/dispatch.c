@@ -7,6 +7,7 @@
  */
 #define DSF_MODULE "notify"
 #include "alarm/notify/internal.h"
+#include "common/bucket.h"
 #include "common/log.h"
 #include "common/loop.h"
 #include "common/metrics.h"
@@ -20,10 +21,7 @@
 
 static size_t slot_of(const char *key)
 {
-    uint32_t h = 2166136261u;
-    for (const unsigned char *c = (const unsigned char *)key; *c; c++)
-        h = (h ^ *c) * 16777619u;
-    return h % NF_GROUP_SLOTS;
+    return dsf_fnv1a32(key, strlen(key)) % NF_GROUP_SLOTS;
 }
 
 static void arm(struct nf_group *g, int64_t ms)

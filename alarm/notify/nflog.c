@@ -6,6 +6,7 @@
  */
 #define DSF_MODULE "notify"
 #include "alarm/notify/internal.h"
+#include "common/bucket.h"
 #include "common/log.h"
 #include "common/loop.h"
 
@@ -28,10 +29,7 @@
 
 static size_t slot_of(const char *key)
 {
-    uint32_t h = 2166136261u;
-    for (const unsigned char *c = (const unsigned char *)key; *c; c++)
-        h = (h ^ *c) * 16777619u;
-    return h % NF_LOG_SLOTS;
+    return dsf_fnv1a32(key, strlen(key)) % NF_LOG_SLOTS;
 }
 
 static void free_entry(struct nf_log_entry *e)
