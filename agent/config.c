@@ -110,13 +110,13 @@ struct dsf_cfg_section *agent_config_sections(struct agent *a)
     size_t n = 0, k = 0;
     while (dsf_inputs[n])
         n++;
-    struct dsf_cfg_section *secs = calloc(n + 5, sizeof(*secs));
+    struct dsf_cfg_section *secs = calloc(n + 7, sizeof(*secs));
     if (!secs)
         return NULL;
     a->sections = secs;
     secs[k++] = (struct dsf_cfg_section){"", agent_config_keys, &a->cfg, NULL};
-    secs[k++] = (struct dsf_cfg_section){"mqtt", dsf_mqtt_keys, &a->cfg.mqtt, NULL};
-    secs[k++] = (struct dsf_cfg_section){"kafka", dsf_kafka_keys, &a->cfg.kafka, NULL};
+    k += dsf_mqtt_sections(secs + k, &a->cfg.mqtt);
+    k += dsf_kafka_sections(secs + k, &a->cfg.kafka);
     secs[k++] = (struct dsf_cfg_section){"kafka", dsf_kafka_producer_keys, &a->cfg.kafka, NULL};
     for (size_t i = 0; i < n; i++) {
         struct agent_input *in = &a->inputs[a->ninputs++];

@@ -64,7 +64,7 @@ struct history {
 
 struct alarm {
     struct alarm_config cfg;
-    struct dsf_cfg_section sections[6];
+    struct dsf_cfg_section sections[8];
     struct dsf_daemon *daemon;
     struct event_base *base;
     struct dsf_bus *bus;

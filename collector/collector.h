@@ -70,7 +70,7 @@ struct collector_stats {
 
 struct collector {
     struct collector_config cfg;
-    struct dsf_cfg_section sections[6];
+    struct dsf_cfg_section sections[8];
     struct event_base *base;
     struct dsf_bus *bus;
     struct writer *writer;

@@ -4,20 +4,25 @@
 #include <stddef.h>
 
 #define M(field) offsetof(struct dsf_mqtt_config, field)
+#define A(field) offsetof(struct dsf_bus_auth, field)
 #define KF(field) offsetof(struct dsf_kafka_config, field)
+
+const struct dsf_cfg_key dsf_bus_auth_keys[] = {
+    {"username", DSF_CFG_STR, "", A(username), "user name (Kafka: SASL PLAIN)", 0, 0},
+    {"password", DSF_CFG_STR, "", A(password), "password", 0, 0},
+    {"tls_ca", DSF_CFG_STR, "", A(tls_ca), "CA certificate file (PEM)", 0, 0},
+    {"tls_cert", DSF_CFG_STR, "", A(tls_cert), "client certificate file (PEM)", 0, 0},
+    {"tls_key", DSF_CFG_STR, "", A(tls_key), "client key file (PEM)", 0, 0},
+    {"tls_insecure", DSF_CFG_BOOL, "false", A(tls_insecure),
+     "skip verifying the brokers' certificates (testing only)", 0, 0},
+    DSF_CFG_END,
+};
 
 const struct dsf_cfg_key dsf_mqtt_keys[] = {
     {"url", DSF_CFG_STR, "tcp://127.0.0.1:1883", M(url),
      "broker URL: tcp://host:port, or ssl://host:port for TLS", 0, 0},
     {"client_id", DSF_CFG_STR, "", M(client_id),
      "MQTT client id; empty: derived from the component's identity", 0, 0},
-    {"username", DSF_CFG_STR, "", M(username), "broker user name", 0, 0},
-    {"password", DSF_CFG_STR, "", M(password), "broker password", 0, 0},
-    {"tls_ca", DSF_CFG_STR, "", M(tls_ca), "CA certificate file (PEM)", 0, 0},
-    {"tls_cert", DSF_CFG_STR, "", M(tls_cert), "client certificate file (PEM)", 0, 0},
-    {"tls_key", DSF_CFG_STR, "", M(tls_key), "client key file (PEM)", 0, 0},
-    {"tls_insecure", DSF_CFG_BOOL, "false", M(tls_insecure),
-     "skip verifying the broker's certificate (testing only)", 0, 0},
     {"keepalive", DSF_CFG_INT, "10", M(keepalive_s),
      "keep-alive seconds; the broker publishes the Last Will after 1.5x this", 2, 3600},
     DSF_CFG_END,
@@ -37,13 +42,6 @@ const struct dsf_cfg_key dsf_mqtt_consumer_keys[] = {
 const struct dsf_cfg_key dsf_kafka_keys[] = {
     {"brokers", DSF_CFG_STR, "127.0.0.1:9092", KF(brokers),
      "bootstrap servers, host:port[,host:port]", 0, 0},
-    {"username", DSF_CFG_STR, "", KF(username), "SASL user (PLAIN)", 0, 0},
-    {"password", DSF_CFG_STR, "", KF(password), "SASL password", 0, 0},
-    {"tls_ca", DSF_CFG_STR, "", KF(tls_ca), "CA certificate file (PEM)", 0, 0},
-    {"tls_cert", DSF_CFG_STR, "", KF(tls_cert), "client certificate file (PEM)", 0, 0},
-    {"tls_key", DSF_CFG_STR, "", KF(tls_key), "client key file (PEM)", 0, 0},
-    {"tls_insecure", DSF_CFG_BOOL, "false", KF(tls_insecure),
-     "skip verifying the brokers' certificates (testing only)", 0, 0},
     DSF_CFG_END,
 };
 
@@ -58,15 +56,40 @@ const struct dsf_cfg_key dsf_kafka_producer_keys[] = {
     DSF_CFG_END,
 };
 
+size_t dsf_mqtt_sections(struct dsf_cfg_section *out, struct dsf_mqtt_config *mqtt)
+{
+    out[0] = (struct dsf_cfg_section){"mqtt", dsf_mqtt_keys, mqtt, NULL};
+    out[1] = (struct dsf_cfg_section){"mqtt", dsf_bus_auth_keys, &mqtt->auth, NULL};
+    return 2;
+}
+
+size_t dsf_kafka_sections(struct dsf_cfg_section *out, struct dsf_kafka_config *kafka)
+{
+    out[0] = (struct dsf_cfg_section){"kafka", dsf_kafka_keys, kafka, NULL};
+    out[1] = (struct dsf_cfg_section){"kafka", dsf_bus_auth_keys, &kafka->auth, NULL};
+    return 2;
+}
+
 size_t dsf_bus_consumer_sections(struct dsf_cfg_section *out, struct dsf_mqtt_config *mqtt,
                                  struct dsf_kafka_config *kafka, const char *const *mqtt_defaults,
                                  const char *const *kafka_defaults)
 {
-    out[0] = (struct dsf_cfg_section){"mqtt", dsf_mqtt_keys, mqtt, NULL};
-    out[1] = (struct dsf_cfg_section){"mqtt", dsf_mqtt_consumer_keys, mqtt, mqtt_defaults};
-    out[2] = (struct dsf_cfg_section){"kafka", dsf_kafka_keys, kafka, NULL};
-    out[3] = (struct dsf_cfg_section){"kafka", dsf_kafka_consumer_keys, kafka, kafka_defaults};
-    return 4;
+    size_t n = dsf_mqtt_sections(out, mqtt);
+    out[n++] = (struct dsf_cfg_section){"mqtt", dsf_mqtt_consumer_keys, mqtt, mqtt_defaults};
+    n += dsf_kafka_sections(out + n, kafka);
+    out[n++] = (struct dsf_cfg_section){"kafka", dsf_kafka_consumer_keys, kafka, kafka_defaults};
+    return n;
+}
+
+/* The credentials and TLS files of one transport; "" is "not set". */
+static void set_auth(struct dsf_bus_options *o, const struct dsf_bus_auth *a)
+{
+    o->username = dsf_bus_opt(a->username);
+    o->password = dsf_bus_opt(a->password);
+    o->tls_ca = dsf_bus_opt(a->tls_ca);
+    o->tls_cert = dsf_bus_opt(a->tls_cert);
+    o->tls_key = dsf_bus_opt(a->tls_key);
+    o->tls_insecure = a->tls_insecure;
 }
 
 void dsf_bus_connection(struct dsf_bus_options *o, const struct dsf_mqtt_config *mqtt,
@@ -75,12 +98,7 @@ void dsf_bus_connection(struct dsf_bus_options *o, const struct dsf_mqtt_config 
     if (use_kafka) {
         o->kind = DSF_BUS_KAFKA;
         o->brokers = kafka->brokers;
-        o->username = dsf_bus_opt(kafka->username);
-        o->password = dsf_bus_opt(kafka->password);
-        o->tls_ca = dsf_bus_opt(kafka->tls_ca);
-        o->tls_cert = dsf_bus_opt(kafka->tls_cert);
-        o->tls_key = dsf_bus_opt(kafka->tls_key);
-        o->tls_insecure = kafka->tls_insecure;
+        set_auth(o, &kafka->auth);
         o->group_id = dsf_bus_opt(kafka->group);
         o->compression = dsf_bus_opt(kafka->compression);
         o->linger_ms = (int)kafka->linger_ms;
@@ -89,12 +107,7 @@ void dsf_bus_connection(struct dsf_bus_options *o, const struct dsf_mqtt_config 
     }
     o->kind = DSF_BUS_MQTT;
     o->brokers = mqtt->url;
-    o->username = dsf_bus_opt(mqtt->username);
-    o->password = dsf_bus_opt(mqtt->password);
-    o->tls_ca = dsf_bus_opt(mqtt->tls_ca);
-    o->tls_cert = dsf_bus_opt(mqtt->tls_cert);
-    o->tls_key = dsf_bus_opt(mqtt->tls_key);
-    o->tls_insecure = mqtt->tls_insecure;
+    set_auth(o, &mqtt->auth);
     o->keepalive_s = (int)mqtt->keepalive_s;
     /* The session outlives a restart only when kept for a whole second or more. */
     o->session_expiry_s = (uint32_t)(mqtt->session_expiry_ms / 1000);

@@ -13,9 +13,15 @@
 
 struct dsf_bus_options;
 
+/* Credentials and TLS, the same keys under mqtt.* and kafka.* (SASL PLAIN for Kafka). */
+struct dsf_bus_auth {
+    char *username, *password, *tls_ca, *tls_cert, *tls_key;
+    int tls_insecure; /* skip verifying the brokers' certificates */
+};
+
 struct dsf_mqtt_config {
-    char *url, *client_id, *username, *password, *tls_ca, *tls_cert, *tls_key;
-    int tls_insecure;
+    char *url, *client_id;
+    struct dsf_bus_auth auth;
     int64_t keepalive_s;
     /* Consumers of metric buckets (collector, alarm engine). */
     char *buckets; /* "all", "none", or a list and ranges: "0-15,32" */
@@ -25,25 +31,31 @@ struct dsf_mqtt_config {
 };
 
 struct dsf_kafka_config {
-    char *brokers, *username, *password, *tls_ca, *tls_cert, *tls_key;
-    int tls_insecure;
+    char *brokers;
+    struct dsf_bus_auth auth;
     char *group;       /* consumers */
     char *compression; /* producers */
     int64_t linger_ms;
 };
 
-/* Connection: url, client_id, username, password, tls_*, keepalive. */
+/* Connection: url, client_id, keepalive; then the auth rows (dsf_bus_auth_keys) in their own
+ * section on the struct's auth member. */
 extern const struct dsf_cfg_key dsf_mqtt_keys[];
+extern const struct dsf_cfg_key dsf_bus_auth_keys[];
 /* Bucket consumers: buckets, buckets_total, session_expiry. */
 extern const struct dsf_cfg_key dsf_mqtt_consumer_keys[];
-/* Connection: brokers, username, password, tls_*. */
+/* Connection: brokers (and the auth rows). */
 extern const struct dsf_cfg_key dsf_kafka_keys[];
 extern const struct dsf_cfg_key dsf_kafka_consumer_keys[]; /* group */
 extern const struct dsf_cfg_key dsf_kafka_producer_keys[]; /* compression, linger */
 
-/* The four sections of a bucket consumer (collector, alarm engine): mqtt connection and
- * consumer rows, kafka connection and consumer rows, each group with its defaults ("key=value"
- * lists, NULL-terminated, or NULL). Returns the number written (4). */
+/* The connection sections of a transport: its keys and its auth rows (2 written). */
+size_t dsf_mqtt_sections(struct dsf_cfg_section *out, struct dsf_mqtt_config *mqtt);
+size_t dsf_kafka_sections(struct dsf_cfg_section *out, struct dsf_kafka_config *kafka);
+
+/* The sections of a bucket consumer (collector, alarm engine): mqtt connection and consumer
+ * rows, kafka connection and consumer rows, each group with its defaults ("key=value" lists,
+ * NULL-terminated, or NULL). Returns the number written (6). */
 size_t dsf_bus_consumer_sections(struct dsf_cfg_section *out, struct dsf_mqtt_config *mqtt,
                                  struct dsf_kafka_config *kafka, const char *const *mqtt_defaults,
                                  const char *const *kafka_defaults);

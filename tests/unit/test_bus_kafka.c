@@ -502,12 +502,8 @@ static void test_connection_mapping(void **state)
         struct dsf_mqtt_config mqtt;
         struct dsf_kafka_config kafka;
     } cfg = {0};
-    const struct dsf_cfg_section secs[] = {
-        {"mqtt", dsf_mqtt_keys, &cfg.mqtt, NULL},
-        {"mqtt", dsf_mqtt_consumer_keys, &cfg.mqtt, NULL},
-        {"kafka", dsf_kafka_keys, &cfg.kafka, NULL},
-        {NULL, NULL, NULL, NULL},
-    };
+    struct dsf_cfg_section secs[8] = {{0}};
+    dsf_bus_consumer_sections(secs, &cfg.mqtt, &cfg.kafka, NULL, NULL);
     const char *json = "{\"mqtt\": {\"url\": \"tcp://broker.invalid:1883\", \"username\": \"mu\","
                        " \"password\": \"mp\", \"tls_ca\": \"m-ca.pem\", \"tls_cert\": \"m.crt\","
                        " \"tls_key\": \"m.key\", \"tls_insecure\": true,"
