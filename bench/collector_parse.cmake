@@ -6,8 +6,10 @@ add_executable(collector_parse
   ${CMAKE_SOURCE_DIR}/collector/pipeline.c
   ${CMAKE_SOURCE_DIR}/collector/agents.c
   ${CMAKE_SOURCE_DIR}/collector/aggregate.c
+  ${CMAKE_SOURCE_DIR}/collector/aggregate_emit.c
   ${CMAKE_SOURCE_DIR}/collector/aggregate_format.c
   ${CMAKE_SOURCE_DIR}/collector/aggregate_rules.c
+  ${CMAKE_SOURCE_DIR}/collector/aggregate_series.c
   ${CMAKE_SOURCE_DIR}/collector/marks.c
   ${CMAKE_SOURCE_DIR}/collector/progress.c
   ${CMAKE_SOURCE_DIR}/collector/ack.c

@@ -1,113 +1,17 @@
+/* Aggregation's intake: each line to its series (through its agent's route, prefetched a few
+ * lines ahead) and window, folded there. The whole per-line path is in this file, so that the
+ * compiler sees it at once. */
 #define DSF_MODULE "aggregate"
 #include "collector/aggregate.h"
 #include "collector/aggregate_impl.h"
 #include "collector/collector.h"
 #include "collector/writer.h"
 #include "common/htab.h"
-#include "common/log.h"
 #include "common/loop.h"
 
-#include <event2/event.h>
-#include <inttypes.h>
-#include <math.h>
 #include <stddef.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Open windows per series: the current one, the previous during its grace, and room for
- * out-of-order samples; more than that emits the oldest early. */
-#define SLOTS 4
-
-/* A field's state in a window: only what its function needs, so that a series' windows stay
- * small (32 bytes a field) and a sample touches few cache lines. */
-struct acc {
-    union lp_value v;    /* mean: the float sum; sum, min, max, last: the typed result */
-    int64_t last_ts;     /* last: the sample v came from */
-    struct dsf_buf *str; /* last of a string field, escaped as it came; NULL until one comes */
-    uint32_t count;
-    uint8_t type; /* enum dsf_vtype of the first value; later values of another type conflict */
-};
-
-struct claim; /* one message's marks, released when everything holding it is stored */
-
-/* The claims a window holds, and an emitted window until stored. A 10 s window of 2 s
- * samples holds 5: inline, no allocation, in the cache lines the window already uses. */
-#define INLINE_CLAIMS 6
-struct claim_list {
-    struct claim **heap; /* NULL while the inline room suffices */
-    uint32_t n, cap;
-    struct claim *inl[INLINE_CLAIMS];
-};
-
-struct window {
-    int64_t start;
-    int64_t touched_ms; /* monotonic time of the last sample folded in */
-    uint32_t samples;
-    int open;
-    struct claim_list claims;
-};
-
-struct held; /* an emitted window's claims, until the store has its point */
-
-struct fieldspec {
-    uint32_t off, n; /* the key in the series' names */
-    uint8_t fn;
-};
-
-struct series {
-    /* What a sample reads first, in the first cache lines: lookup, then its window. */
-    struct dsf_hlink link; /* first: the table's entries are series */
-    uint32_t keylen;
-    int cur; /* the slot the last sample went to */
-    const struct rule *rule;
-    int64_t max_ts;       /* newest sample time */
-    int64_t emitted_upto; /* start of the newest window emitted; older samples are late */
-    int64_t due;          /* no open window can be passed before max_ts reaches this */
-    int64_t seen_ms;
-    struct acc *acc[SLOTS]; /* each window's accumulators, one per field */
-    struct window *win;     /* SLOTS of them */
-    struct fieldspec *fields;
-    uint32_t nfields, capfields;
-    char *names; /* field keys, escaped, one after the other */
-    uint32_t nameslen, namescap;
-    struct held *inflight;
-    char *end;  /* of the one allocation (see series_new) */
-    char key[]; /* measurement and sorted tags: the emitted point's head */
-};
-
-struct claim {
-    struct writer_mark *marks[2];
-    size_t n;
-    int refs, failed;
-};
-
-struct held {
-    struct held *next, **pprev; /* the series' windows in flight */
-    struct claim_list claims;
-};
-
-struct aggregate {
-    struct collector *c;
-    aggregate_sink sink;
-    void *sink_ctx;
-    struct rule *rules;
-    size_t nrules;
-    const struct rule *any;
-    int64_t grace_ns, grace_ms;
-    struct dsf_htab series, routes; /* entries begin with their link */
-    struct event *sweep;
-    struct dsf_buf key, out;
-    /* The message being taken. */
-    struct dsf_buf ident[3]; /* its identity tag values, escaped */
-    struct writer_mark *marks[2];
-    size_t nmarks;
-    struct claim *claim;
-    int duplicate; /* a copy of a message already folded: its lines are not folded again */
-    int64_t now_ms;
-    struct route *route; /* its agent's */
-    uint32_t line;       /* lines taken */
-};
 
 static const struct rule *rule_for(const struct aggregate *a, struct lp_span m)
 {
@@ -119,39 +23,10 @@ static const struct rule *rule_for(const struct aggregate *a, struct lp_span m)
 
 /* ---------------- durability claims ---------------- */
 
-static void claim_release(struct claim *cl, int failed)
-{
-    cl->failed |= failed;
-    if (--cl->refs > 0)
-        return;
-    if (cl->failed)
-        writer_marks_abandon(cl->marks, cl->n);
-    else
-        writer_marks_done(cl->marks, cl->n);
-    free(cl);
-}
-
-static void claim_stored(void *owner, uint64_t value, const char *tag)
-{
-    claim_release(owner, 0);
-}
-
-static void claim_dropped(void *owner, uint64_t value, const char *tag)
-{
-    claim_release(owner, 1);
-}
-
-static const struct writer_mark_ops claim_ops = {claim_stored, claim_dropped};
-
-static struct claim **list_items(struct claim_list *l)
-{
-    return l->heap ? l->heap : l->inl;
-}
-
 /* Adds a reference to cl; 0, or -1 without memory. */
 static int list_hold(struct claim_list *l, struct claim *cl)
 {
-    struct claim **items = list_items(l);
+    struct claim **items = agg_list_items(l);
     if (l->n && items[l->n - 1] == cl)
         return 0; /* the message's previous line already holds it here */
     uint32_t cap = l->heap ? l->cap : INLINE_CLAIMS;
@@ -168,45 +43,6 @@ static int list_hold(struct claim_list *l, struct claim *cl)
     cl->refs++;
     return 0;
 }
-
-static void list_release(struct claim_list *l, int failed)
-{
-    struct claim **items = list_items(l);
-    for (uint32_t i = 0; i < l->n; i++)
-        claim_release(items[i], failed);
-    free(l->heap);
-    *l = (struct claim_list){0};
-}
-
-/* The claims change hands, from an emitted window to its held record. */
-static void list_move(struct claim_list *to, struct claim_list *from)
-{
-    *to = *from;
-    *from = (struct claim_list){0};
-}
-
-static void held_finish(struct held *h, int failed)
-{
-    if (h->pprev) {
-        *h->pprev = h->next;
-        if (h->next)
-            h->next->pprev = h->pprev;
-    }
-    list_release(&h->claims, failed);
-    free(h);
-}
-
-static void held_stored(void *owner, uint64_t value, const char *tag)
-{
-    held_finish(owner, 0);
-}
-
-static void held_dropped(void *owner, uint64_t value, const char *tag)
-{
-    held_finish(owner, 1);
-}
-
-static const struct writer_mark_ops held_ops = {held_stored, held_dropped};
 
 /* ---------------- series ---------------- */
 
@@ -281,51 +117,6 @@ static void series_key(struct aggregate *a, const struct lp_line *l, int missing
     *keylen = b->len;
 }
 
-/* A series lives in one allocation, sized for the fields of its first line: header, key,
- * field specs and names, windows, accumulators. A sample then touches memory at known
- * offsets from the header, fetched together rather than one pointer after another. Fields
- * that come later move the specs, names or accumulators to their own allocations. */
-static size_t align8(size_t n)
-{
-    return (n + 7) & ~(size_t)7;
-}
-
-static int in_block(const struct series *s, const void *p)
-{
-    return (const char *)p >= (const char *)s && (const char *)p < s->end;
-}
-
-static struct series *series_new(const struct rule *r, const char *key, size_t keylen,
-                                 const struct lp_line *l)
-{
-    uint32_t cap = l->nfields > 4 ? l->nfields : 4, names = 16;
-    for (uint32_t j = 0; j < l->nfields; j++)
-        names += l->fields[j].key.n;
-    size_t at_fields = align8(sizeof(struct series) + keylen);
-    size_t at_names = at_fields + cap * sizeof(struct fieldspec);
-    size_t at_win = align8(at_names + names);
-    size_t at_acc = at_win + SLOTS * sizeof(struct window);
-    size_t size = at_acc + SLOTS * (size_t)cap * sizeof(struct acc);
-    struct series *s = calloc(1, size);
-    if (!s)
-        return NULL;
-    char *base = (char *)s;
-    memcpy(s->key, key, keylen);
-    s->keylen = (uint32_t)keylen;
-    s->rule = r;
-    s->max_ts = s->emitted_upto = INT64_MIN;
-    s->due = INT64_MAX;
-    s->fields = (struct fieldspec *)(base + at_fields);
-    s->capfields = cap;
-    s->names = base + at_names;
-    s->namescap = names;
-    s->win = (struct window *)(base + at_win);
-    for (int w = 0; w < SLOTS; w++)
-        s->acc[w] = (struct acc *)(base + at_acc) + (size_t)w * cap;
-    s->end = base + size;
-    return s;
-}
-
 /* hint: the series the route expects, checked like any other. */
 static struct series *series_get(struct aggregate *a, struct series *hint, const struct rule *r,
                                  const char *key, size_t keylen, const struct lp_line *l)
@@ -339,79 +130,11 @@ static struct series *series_get(struct aggregate *a, struct series *hint, const
         if (e->hash == h && s->keylen == keylen && memcmp(s->key, key, keylen) == 0)
             return s;
     }
-    struct series *s = series_new(r, key, keylen, l);
+    struct series *s = agg_series_new(r, key, keylen, l);
     if (s)
         dsf_htab_insert(&a->series, &s->link, h);
     return s;
 }
-
-static void series_free(struct series *s)
-{
-    for (int w = 0; w < SLOTS; w++) {
-        for (uint32_t i = 0; i < s->capfields; i++)
-            if (s->acc[w][i].str) {
-                buf_free(s->acc[w][i].str);
-                free(s->acc[w][i].str);
-            }
-        if (!in_block(s, s->acc[w]))
-            free(s->acc[w]);
-        list_release(&s->win[w].claims, 1);
-    }
-    while (s->inflight)
-        held_finish(s->inflight, 1);
-    if (!in_block(s, s->fields))
-        free(s->fields);
-    if (!in_block(s, s->names))
-        free(s->names);
-    free(s);
-}
-
-/* Moves an array out of the block (or grows it), keeping its first used bytes. */
-static void *regrow(struct series *s, void *p, size_t used, size_t size)
-{
-    int inside = in_block(s, p);
-    void *grown = inside ? malloc(size) : realloc(p, size);
-    if (grown && inside)
-        memcpy(grown, p, used);
-    if (grown)
-        memset((char *)grown + used, 0, size - used);
-    return grown;
-}
-
-static int add_field(struct series *s, const struct lp_kv *kv)
-{
-    if (s->nfields == s->capfields) {
-        uint32_t cap = s->capfields * 2;
-        struct fieldspec *f = regrow(s, s->fields, s->nfields * sizeof(*f), cap * sizeof(*f));
-        if (!f)
-            return -1;
-        s->fields = f;
-        for (int w = 0; w < SLOTS; w++) {
-            struct acc *acc = regrow(s, s->acc[w], s->capfields * sizeof(*acc), cap * sizeof(*acc));
-            if (!acc)
-                return -1; /* the arrays grown so far are merely larger */
-            s->acc[w] = acc;
-        }
-        s->capfields = cap;
-    }
-    if (s->nameslen + kv->key.n > s->namescap) {
-        uint32_t cap = 2 * (s->nameslen + kv->key.n);
-        char *names = regrow(s, s->names, s->nameslen, cap);
-        if (!names)
-            return -1;
-        s->names = names;
-        s->namescap = cap;
-    }
-    struct fieldspec *f = &s->fields[s->nfields];
-    f->off = s->nameslen;
-    f->n = kv->key.n;
-    f->fn = agg_field_fn(s->rule, kv->key.p, kv->key.n, (uint8_t)kv->type);
-    memcpy(s->names + s->nameslen, kv->key.p, kv->key.n);
-    s->nameslen += kv->key.n;
-    return (int)s->nfields++;
-}
-
-/* The series' index for a field; fields usually come in the same order, so try j first. */
 static int field_index(struct series *s, const struct lp_kv *kv, uint32_t j)
 {
     if (j < s->nfields && s->fields[j].n == kv->key.n &&
@@ -421,7 +144,7 @@ static int field_index(struct series *s, const struct lp_kv *kv, uint32_t j)
         if (s->fields[i].n == kv->key.n &&
             memcmp(s->names + s->fields[i].off, kv->key.p, kv->key.n) == 0)
             return (int)i;
-    return add_field(s, kv);
+    return agg_add_field(s, kv);
 }
 
 /* ---------------- routes ----------------
@@ -434,7 +157,6 @@ static int field_index(struct series *s, const struct lp_kv *kv, uint32_t j)
 #define ROUTE_AHEAD 4      /* lines: their parsing covers a fetch from memory */
 #define ROUTE_MAX 1024     /* lines of one message that are followed */
 #define ROUTE_TTL_MS 30000 /* series live at least SERIES_KEEP_MS */
-#define SERIES_KEEP_MS 60000
 
 struct hop {
     struct series *s; /* NULL: the line was not folded */
@@ -482,7 +204,7 @@ static void route_set(struct aggregate *a, uint32_t j, struct series *s, const s
     if (!s)
         return;
     size_t head = offsetof(struct series, key) + s->keylen;
-    if (in_block(s, s->names)) /* the field specs and names follow the key */
+    if (agg_in_block(s, s->names)) /* the field specs and names follow the key */
         head = (size_t)(s->names + s->nameslen - (char *)s);
     h->hot = (uint32_t)head;
     h->win = (const char *)w;
@@ -531,7 +253,7 @@ static struct route *route_for(struct aggregate *a, const char *id, size_t idlen
     return r;
 }
 
-static void routes_sweep(struct aggregate *a, int64_t now, int all)
+void agg_routes_sweep(struct aggregate *a, int64_t now, int all)
 {
     for (size_t b = 0; b < a->routes.nbuckets; b++)
         for (struct dsf_hlink **link = &a->routes.bucket[b], *e; (e = *link);) {
@@ -547,7 +269,7 @@ static void routes_sweep(struct aggregate *a, int64_t now, int all)
         }
 }
 
-/* ---------------- folding and emitting ---------------- */
+/* ---------------- folding ---------------- */
 
 /* -1 when a < b, 0 when equal, 1 when greater, for two numbers of the same type. */
 static int num_cmp(uint8_t type, union lp_value a, union lp_value b)
@@ -609,103 +331,6 @@ static int fold(struct acc *acc, uint8_t fn, const struct lp_kv *kv, int64_t ts)
     return 0;
 }
 
-/* Appends ",key=value" (or " key=value" first); 0 when the value cannot be written. */
-static int put_field(struct dsf_buf *out, const char *names, const struct fieldspec *f,
-                     const struct acc *acc, int first)
-{
-    union lp_value v = acc->v;
-    uint8_t type = acc->type;
-    if (f->fn == FN_MEAN) {
-        v.f = acc->v.f / acc->count;
-        type = DSF_V_FLOAT;
-    } else if (f->fn == FN_COUNT) {
-        v.i = acc->count;
-        type = DSF_V_INT;
-    }
-    if (type == DSF_V_FLOAT && !isfinite(v.f))
-        return 0; /* a sum or mean that overflowed: line protocol has no infinity */
-    buf_putc(out, first ? ' ' : ',');
-    buf_put(out, names + f->off, f->n);
-    buf_putc(out, '=');
-    if (type == DSF_V_STR) {
-        buf_putc(out, '"');
-        if (acc->str)
-            buf_put(out, acc->str->data, acc->str->len);
-        buf_putc(out, '"');
-    } else {
-        agg_put_value(out, type, v);
-    }
-    return 1;
-}
-
-static int sink_writer(void *ctx, const char *lines, size_t len, uint32_t nlines,
-                       struct writer_mark *const *marks, size_t nmarks)
-{
-    return writer_add(ctx, lines, len, nlines, marks, nmarks);
-}
-
-/* The window becomes one point at its start; its claims wait for the store with it. */
-static void emit(struct aggregate *a, struct series *s, struct window *w)
-{
-    struct dsf_buf *out = &a->out;
-    buf_reset(out);
-    buf_put(out, s->key, s->keylen);
-    int nout = 0;
-    for (uint32_t i = 0; i < s->nfields; i++) {
-        struct acc *acc = &s->acc[w - s->win][i];
-        if (acc->count && put_field(out, s->names, &s->fields[i], acc, nout == 0))
-            nout++;
-        else if (acc->count)
-            a->c->stats.agg_conflicts++;
-        acc->count = 0;
-    }
-    buf_putc(out, ' ');
-    agg_put_i64(out, w->start);
-    buf_putc(out, '\n');
-    if (w->start > s->emitted_upto)
-        s->emitted_upto = w->start;
-    w->open = 0;
-    uint32_t samples = w->samples;
-    w->samples = 0;
-    struct held *h = calloc(1, sizeof(*h));
-    struct writer_mark *m = h ? writer_mark_new(&held_ops, h, 0, "") : NULL;
-    if (!m) {
-        free(h);
-        a->c->stats.dropped_lines += samples;
-        list_release(&w->claims, 1);
-        return;
-    }
-    list_move(&h->claims, &w->claims);
-    h->next = s->inflight;
-    if (h->next)
-        h->next->pprev = &h->next;
-    h->pprev = &s->inflight;
-    s->inflight = h;
-    if (!nout) {
-        writer_marks_done(&m, 1); /* nothing writable: the conflicts are counted */
-    } else if (a->sink(a->sink_ctx, out->data, out->len, 1, &m, 1)) {
-        a->c->stats.dropped_lines += samples; /* counted; their senders are not acked */
-        writer_marks_abandon(&m, 1);
-    } else {
-        a->c->stats.agg_windows++;
-    }
-}
-
-/* Windows before start whose end plus the grace the series has passed. */
-static void emit_passed(struct aggregate *a, struct series *s, int64_t start)
-{
-    int64_t window = s->rule->window_ns;
-    s->due = INT64_MAX;
-    for (int i = 0; i < SLOTS; i++) {
-        struct window *w = &s->win[i];
-        int64_t end = w->open ? w->start + window + a->grace_ns : INT64_MAX;
-        if (w->start < start && end <= s->max_ts)
-            emit(a, s, w);
-        else if (end < s->due)
-            s->due = end;
-    }
-}
-
 /* The slot for the window starting at start, opened if need be; NULL when late. */
 static struct window *window_for(struct aggregate *a, struct series *s, int64_t start)
 {
@@ -728,7 +353,7 @@ static struct window *window_for(struct aggregate *a, struct series *s, int64_t 
     if (!free_slot) {
         if (start < oldest->start)
             return NULL;
-        emit(a, s, oldest);
+        agg_emit(a, s, oldest);
         free_slot = oldest;
     }
     free_slot->open = 1;
@@ -817,7 +442,7 @@ int aggregate_take(struct aggregate *a, const struct lp_line *l, int missing)
     if (l->ts > s->max_ts)
         s->max_ts = l->ts;
     if (s->max_ts >= s->due)
-        emit_passed(a, s, start);
+        agg_emit_passed(a, s, start);
     return 1;
 }
 
@@ -863,123 +488,13 @@ size_t aggregate_end(struct aggregate *a, int forwarded, struct writer_mark **ma
     a->claim = NULL;
     size_t n = 0;
     if (forwarded) {
-        if ((marks[0] = writer_mark_new(&claim_ops, cl, 0, ""))) {
+        if ((marks[0] = writer_mark_new(&agg_claim_ops, cl, 0, ""))) {
             cl->refs++;
             n = 1;
         } else {
             cl->failed = 1;
         }
     }
-    claim_release(cl, 0);
+    agg_claim_release(cl, 0);
     return n;
-}
-
-/* ---------------- sweep, flush, lifetime ---------------- */
-
-static void sweep_series(struct aggregate *a, struct dsf_hlink ***link, int64_t now)
-{
-    struct series *s = (struct series *)**link;
-    int64_t window_ms = s->rule->window_ns / 1000000;
-    int open = 0;
-    for (int i = 0; i < SLOTS; i++) {
-        struct window *w = &s->win[i];
-        if (w->open && now - w->touched_ms >= window_ms + a->grace_ms)
-            emit(a, s, w); /* the series went quiet: its agent stopped or moved */
-        open |= w->open;
-    }
-    int64_t keep = window_ms * 10 > SERIES_KEEP_MS ? window_ms * 10 : SERIES_KEEP_MS;
-    if (!open && !s->inflight && now - s->seen_ms > keep) {
-        **link = s->link.next;
-        series_free(s);
-        a->series.count--;
-        return;
-    }
-    *link = &s->link.next;
-}
-
-static void on_sweep(evutil_socket_t fd, short what, void *arg)
-{
-    struct aggregate *a = arg;
-    int64_t now = dsf_mono_ms();
-    routes_sweep(a, now, 0); /* first: no route may outlive its series */
-    for (size_t b = 0; b < a->series.nbuckets; b++) {
-        struct dsf_hlink **link = &a->series.bucket[b];
-        while (*link)
-            sweep_series(a, &link, now);
-    }
-}
-
-void aggregate_flush(struct aggregate *a)
-{
-    for (size_t b = 0; a && b < a->series.nbuckets; b++)
-        for (struct dsf_hlink *e = a->series.bucket[b]; e; e = e->next)
-            for (int i = 0; i < SLOTS; i++) {
-                struct series *s = (struct series *)e;
-                if (s->win[i].open)
-                    emit(a, s, &s->win[i]);
-            }
-}
-
-struct aggregate *aggregate_new(struct collector *c, aggregate_sink sink, void *sink_ctx, char *err,
-                                size_t errlen)
-{
-    struct aggregate *a = calloc(1, sizeof(*a));
-    const struct dsf_strlist *rules = &c->cfg.aggregate.rules;
-    if (!a || !(a->rules = calloc(rules->count + 1, sizeof(*a->rules)))) {
-        free(a);
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
-    a->c = c;
-    a->sink = sink ? sink : sink_writer;
-    a->sink_ctx = sink ? sink_ctx : c->writer;
-    a->grace_ms = c->cfg.aggregate.grace_ms;
-    a->grace_ns = a->grace_ms * 1000000;
-    for (; a->nrules < rules->count; a->nrules++) {
-        struct rule *r = &a->rules[a->nrules];
-        if (agg_rule_parse(rules->items[a->nrules], r, err, errlen)) {
-            aggregate_free(a);
-            return NULL;
-        }
-        if (strcmp(r->measurement, "*") == 0)
-            a->any = r;
-        log_info("aggregating %s into %" PRId64 " ms windows", r->measurement,
-                 r->window_ns / 1000000);
-    }
-    if (dsf_htab_grow(&a->series) || dsf_htab_grow(&a->routes)) {
-        aggregate_free(a);
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
-    if (c->base) {
-        a->sweep = event_new(c->base, -1, EV_PERSIST, on_sweep, a);
-        struct timeval tv = {0, 500000};
-        if (a->sweep)
-            event_add(a->sweep, &tv);
-    }
-    return a;
-}
-
-void aggregate_free(struct aggregate *a)
-{
-    if (!a)
-        return;
-    if (a->sweep)
-        event_free(a->sweep);
-    for (size_t b = 0; b < a->series.nbuckets; b++)
-        for (struct dsf_hlink *e = a->series.bucket[b], *next; e; e = next) {
-            next = e->next;
-            series_free((struct series *)e);
-        }
-    dsf_htab_free(&a->series);
-    routes_sweep(a, 0, 1);
-    dsf_htab_free(&a->routes);
-    for (size_t i = 0; i < a->nrules; i++)
-        agg_rule_free(&a->rules[i]);
-    free(a->rules);
-    buf_free(&a->key);
-    buf_free(&a->out);
-    for (int k = 0; k < 3; k++)
-        buf_free(&a->ident[k]);
-    free(a);
 }
