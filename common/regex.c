@@ -172,8 +172,10 @@ static int check_cost(struct scan *s, const char *pattern)
         total += part;
         if (total > DSF_REGEX_MAX_NODES)
             return refuse(s, "expands to more than %d elements", DSF_REGEX_MAX_NODES);
+        /* glibc takes a stray ')' as a literal, but it would close the "^(" of an anchored
+         * pattern and let what follows repeat the whole of it: refused, like RE2 does. */
         if (*s->p == ')')
-            s->p++; /* unbalanced: regcomp reports it */
+            return refuse(s, "a ')' without its '('");
     }
     return 0;
 }

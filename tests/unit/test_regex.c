@@ -62,6 +62,10 @@ static void costly_patterns_are_refused_naming_the_limit(void **state)
     refused("(x*)*y", DSF_REGEX_REFUSED, "repeated group that repeats", NULL);
     refused("((a{50})b){50}", DSF_REGEX_REFUSED, "repeated group that repeats", NULL);
     refused("a{1000}", DSF_REGEX_REFUSED, "repetition count 1000 over 100", NULL);
+    /* A stray ')' would close the "^(" of an anchored pattern, and what follows would
+     * repeat the whole of it (found by fuzzing the notifier's matchers). */
+    refused("x)+++++++++++++++++y) z)(", DSF_REGEX_REFUSED, "a ')' without its '('", NULL);
+    refused("a)b", DSF_REGEX_REFUSED, "without its", NULL);
     refused("a{1,99999999999999999999}", DSF_REGEX_REFUSED, "over 100", NULL);
     char deep[64] = "", many[256] = "", wide[512] = "", llong[1100];
     for (int i = 0; i < 17; i++)
