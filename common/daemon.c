@@ -25,6 +25,7 @@ struct dsf_daemon {
     char http_listen_default[300];
     struct event_base *base;
     struct dsf_http_server *server;
+    struct dsf_buf reply; /* /metrics and /healthz bodies, reused from one request to the next */
     int stopping;
 };
 
@@ -55,9 +56,8 @@ static const struct dsf_cfg_key http_keys[] = {
     DSF_CFG_END,
 };
 
-static int validate(const struct dsf_cfg_section *secs, const char *origin, char *err,
-                    size_t errlen);
-static const struct dsf_daemon_def *validating; /* dsf_cli's validate takes no context */
+/* The daemon whose configuration dsf_cli is checking: its validate takes no context. */
+static const struct dsf_daemon *validating;
 
 static int build_sections(struct dsf_daemon *d)
 {
@@ -81,25 +81,26 @@ static int build_sections(struct dsf_daemon *d)
 static int validate(const struct dsf_cfg_section *secs, const char *origin, char *err,
                     size_t errlen)
 {
-    const struct dsf_log_config *log = NULL;
-    for (const struct dsf_cfg_section *s = secs; s->keys; s++)
-        if (s->keys == log_keys)
-            log = s->obj;
+    const struct dsf_log_config *log = &validating->log;
+    const struct dsf_http_config *http = &validating->http;
     enum dsf_log_level level;
     enum dsf_log_format format;
-    if (log && dsf_log_parse_level(log->level, &level)) {
-        snprintf(err, errlen,
-                 "%s: key 'log.level': expected error, warn, info or debug, "
-                 "got '%s'",
+    if (dsf_log_parse_level(log->level, &level)) {
+        snprintf(err, errlen, "%s: key 'log.level': expected error, warn, info or debug, got '%s'",
                  origin, log->level);
         return -1;
     }
-    if (log && dsf_log_parse_format(log->format, &format)) {
+    if (dsf_log_parse_format(log->format, &format)) {
         snprintf(err, errlen, "%s: key 'log.format': expected text or json, got '%s'", origin,
                  log->format);
         return -1;
     }
-    return validating->validate ? validating->validate(secs, origin, err, errlen) : 0;
+    if (*http->tls_cert && !*http->tls_key) {
+        snprintf(err, errlen, "%s: key 'http.tls_key' is required with http.tls_cert", origin);
+        return -1;
+    }
+    const struct dsf_daemon_def *def = validating->def;
+    return def->validate ? def->validate(secs, origin, err, errlen) : 0;
 }
 
 static void on_stop(void *arg)
@@ -125,31 +126,31 @@ static void on_hup(void *arg)
 
 static void serve_metrics(struct evhttp_request *req, void *arg)
 {
-    const struct dsf_daemon *d = arg;
+    struct dsf_daemon *d = arg;
     const struct dsf_daemon_def *def = d->def;
+    struct dsf_buf *out = &d->reply;
     if (!dsf_http_only_get(req))
         return;
-    struct dsf_buf out = {0};
+    buf_reset(out);
     if (def->render_metrics)
-        def->render_metrics(def->ctx, &out);
+        def->render_metrics(def->ctx, out);
     if (def->metrics)
-        metrics_render(def->metrics(def->ctx), &out);
-    dsf_daemon_render_self(def->name, &out);
-    dsf_http_reply(req, out.oom ? 500 : 200, "text/plain; version=0.0.4; charset=utf-8", out.data,
-                   out.len);
-    buf_free(&out);
+        metrics_render(def->metrics(def->ctx), out);
+    dsf_daemon_render_self(def->name, out);
+    dsf_http_reply(req, out->oom ? 500 : 200, "text/plain; version=0.0.4; charset=utf-8", out->data,
+                   out->len);
 }
 
 static void serve_health(struct evhttp_request *req, void *arg)
 {
-    const struct dsf_daemon *d = arg;
-    struct dsf_buf out = {0};
-    buf_puts(&out, "{\"status\":\"ok\"");
+    struct dsf_daemon *d = arg;
+    struct dsf_buf *out = &d->reply;
+    buf_reset(out);
+    buf_puts(out, "{\"status\":\"ok\"");
     if (d->def->health)
-        d->def->health(d->def->ctx, &out);
-    buf_puts(&out, "}\n");
-    dsf_http_reply(req, 200, "application/json", out.data, out.len);
-    buf_free(&out);
+        d->def->health(d->def->ctx, out);
+    buf_puts(out, "}\n");
+    dsf_http_reply(req, 200, "application/json", out->data, out->len);
 }
 
 static int start_http(struct dsf_daemon *d)
@@ -211,7 +212,7 @@ int dsf_daemon_main(const struct dsf_daemon_def *def, int argc, char **argv)
         fprintf(stderr, "%s: out of memory\n", def->prog);
         return 1;
     }
-    validating = def;
+    validating = &d;
     const struct dsf_cli cli = {
         .prog = def->prog,
         .summary = def->summary,
@@ -233,6 +234,7 @@ int dsf_daemon_main(const struct dsf_daemon_def *def, int argc, char **argv)
     } else if (rc == 1) {
         rc = 0; /* --help, --version, --check passed */
     }
+    buf_free(&d.reply);
     dsf_cfg_free(d.sections);
     free(d.sections);
     return rc;

@@ -6,7 +6,8 @@
 #   only node_exporter's own names draw warnings) and has process_* and damselfly_build_info;
 #   /healthz answers without a token while /metrics needs it; SIGHUP is handled (logged, the
 #   daemon lives on); SIGTERM stops it with status 0; --check refuses a bad http.listen and
-#   a bad DAMSELFLY_* value naming the variable and the value; a mistyped DAMSELFLY_* name
+#   a bad DAMSELFLY_* value naming the variable and the value, and http.tls_cert without
+#   http.tls_key; a mistyped DAMSELFLY_* name
 #   is warned about.
 . "$(dirname "$0")/lib.sh"
 which=${1:?agent, collector or alarm}
@@ -46,6 +47,10 @@ for bad in 127.0.0.1:99999 5 "[::1]"; do
     fi
     grep -q "http.listen" "$WORK/check.out" || fail "no key named for http.listen=$bad"
 done
+if "$BIN" "${args[@]}" --set "http.tls_cert=$WORK/cert.pem" --check >"$WORK/check.out" 2>&1; then
+    fail "--check accepted http.tls_cert without http.tls_key"
+fi
+grep -q "http.tls_key" "$WORK/check.out" || fail "no http.tls_key named: $(cat "$WORK/check.out")"
 env_name=DAMSELFLY_HTTP_LISTEN
 if env "$env_name=nope:x" "$BIN" "${args[@]}" --check >"$WORK/check.out" 2>&1; then
     fail "--check accepted $env_name=nope:x"
