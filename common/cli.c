@@ -63,8 +63,9 @@ int dsf_cli_parse(const struct dsf_cli *cli, int argc, char **argv)
                 fprintf(stderr, "%s: --log-level: expected error, warn, info or debug\n",
                         cli->prog);
                 rc = 2;
+            } else {
+                dsf_log_set_level(level);
             }
-            dsf_log_set_level(level);
             break;
         case 'C':
             check_only = 1;
