@@ -25,12 +25,16 @@ static void family(struct dsf_buf *out, const char *name, const char *type, cons
     buf_putc(out, '\n');
 }
 
+/* The boot time does not change: /proc/stat is read at the first scrape only. */
 static double boot_time_s(void)
 {
-    char *stat = dsf_read_file("/proc/stat", NULL);
-    const char *line = stat ? strstr(stat, "\nbtime ") : NULL;
-    double t = line ? strtod(line + 7, NULL) : 0;
-    free(stat);
+    static double t = -1;
+    if (t < 0) {
+        char *stat = dsf_read_file("/proc/stat", NULL);
+        const char *line = stat ? strstr(stat, "\nbtime ") : NULL;
+        t = line ? strtod(line + 7, NULL) : 0;
+        free(stat);
+    }
     return t;
 }
 
