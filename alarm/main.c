@@ -30,14 +30,11 @@ static const char usage[] =
     "  curl -s 127.0.0.1:9102/api/v1/alarms\n";
 
 static struct alarm ctx;
-static struct event *drain_timer;
-static int64_t drain_deadline;
 
-static void check_drained(evutil_socket_t fd, short what, void *arg)
+static int store_drained(void *arg)
 {
     struct alarm *a = arg;
-    if (!a->store || store_idle(a->store) || dsf_mono_ms() > drain_deadline)
-        dsf_daemon_exit(a->daemon);
+    return !a->store || store_idle(a->store);
 }
 
 /* Stop evaluating, give the store the events still pending (at most 2 s), then exit. */
@@ -50,11 +47,7 @@ static void stop(void *arg)
     a->bus = NULL;
     if (a->store)
         store_flush(a->store);
-    drain_deadline = dsf_mono_ms() + 2000;
-    if (!drain_timer)
-        drain_timer = event_new(a->base, -1, EV_PERSIST, check_drained, a);
-    struct timeval tv = {0, 20000};
-    event_add(drain_timer, &tv);
+    dsf_daemon_exit_when_idle(a->daemon, store_drained, a, 2000, 20);
 }
 
 static void reload(void *arg)
@@ -238,8 +231,6 @@ static void fini(void *arg)
         event_free(a->resend);
     if (a->save_timer)
         event_free(a->save_timer);
-    if (drain_timer)
-        event_free(drain_timer);
     for (size_t i = 0; i < a->nrule_errors; i++)
         free(a->rule_errors[i]);
     free(a->rule_errors);

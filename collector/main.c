@@ -171,14 +171,10 @@ static void register_metrics(struct collector *c)
 }
 
 static struct collector coll;
-static struct event *drain_timer;
-static int64_t drain_deadline;
 
-static void check_drained(evutil_socket_t fd, short what, void *arg)
+static int drained(void *arg)
 {
-    struct collector *c = arg;
-    if (writer_pending_bytes(c->writer) == 0 || dsf_mono_ms() > drain_deadline)
-        dsf_daemon_exit(c->daemon);
+    return writer_pending_bytes(((struct collector *)arg)->writer) == 0;
 }
 
 /* Stop taking input, write what is pending (bounded), so its acks go out, then exit. */
@@ -188,10 +184,7 @@ static void stop(void *arg)
     log_info("stopping: writing what is pending (at most 5 s)");
     aggregate_flush(c->agg); /* open windows become points now rather than never */
     writer_flush(c->writer);
-    drain_deadline = dsf_mono_ms() + 5000;
-    drain_timer = event_new(c->base, -1, EV_PERSIST, check_drained, c);
-    struct timeval tv = {0, 50000};
-    event_add(drain_timer, &tv);
+    dsf_daemon_exit_when_idle(c->daemon, drained, c, 5000, 50);
 }
 
 static int start(void *arg, struct dsf_daemon *d)
@@ -238,8 +231,6 @@ static void fini(void *arg)
     metrics_free(&c->metrics);
     if (c->heartbeat)
         event_free(c->heartbeat);
-    if (drain_timer)
-        event_free(drain_timer);
 }
 
 int main(int argc, char **argv)

@@ -27,6 +27,10 @@ struct dsf_daemon {
     struct dsf_http_server *server;
     struct dsf_buf reply; /* /metrics and /healthz bodies, reused from one request to the next */
     int stopping;
+    struct event *drain; /* dsf_daemon_exit_when_idle's check */
+    int (*idle)(void *);
+    void *idle_arg;
+    int64_t drain_deadline_ms;
 };
 
 #define L(field) offsetof(struct dsf_log_config, field)
@@ -229,6 +233,8 @@ int dsf_daemon_main(const struct dsf_daemon_def *def, int argc, char **argv)
         dsf_http_free(d.server); /* no request reaches a daemon being torn down */
         if (def->fini)
             def->fini(def->ctx);
+        if (d.drain)
+            event_free(d.drain);
         if (d.base)
             event_base_free(d.base);
     } else if (rc == 1) {
@@ -258,6 +264,27 @@ const struct dsf_http_config *dsf_daemon_http_config(const struct dsf_daemon *d)
 void dsf_daemon_exit(struct dsf_daemon *d)
 {
     event_base_loopbreak(d->base);
+}
+
+static void check_drained(evutil_socket_t fd, short what, void *arg)
+{
+    struct dsf_daemon *d = arg;
+    if (d->idle(d->idle_arg) || dsf_mono_ms() > d->drain_deadline_ms)
+        dsf_daemon_exit(d);
+}
+
+void dsf_daemon_exit_when_idle(struct dsf_daemon *d, int (*idle)(void *arg), void *arg,
+                               int64_t limit_ms, int64_t poll_ms)
+{
+    d->idle = idle;
+    d->idle_arg = arg;
+    d->drain_deadline_ms = dsf_mono_ms() + limit_ms;
+    if (!d->drain && !(d->drain = event_new(d->base, -1, EV_PERSIST, check_drained, d))) {
+        dsf_daemon_exit(d);
+        return;
+    }
+    struct timeval tv = {(time_t)(poll_ms / 1000), (suseconds_t)(poll_ms % 1000 * 1000)};
+    event_add(d->drain, &tv);
 }
 
 void dsf_daemon_default_id(char **id, const char *fallback)

@@ -11,6 +11,7 @@
 #define DSF_DAEMON_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "common/buf.h"
 #include "common/config.h"
@@ -66,6 +67,10 @@ struct dsf_http_server *dsf_daemon_http(const struct dsf_daemon *d);
 const struct dsf_http_config *dsf_daemon_http_config(const struct dsf_daemon *d);
 /* Ends the loop: the orderly stop is done. */
 void dsf_daemon_exit(struct dsf_daemon *d);
+/* Ends the loop once idle(arg) says nothing is left to hand over, checked every poll_ms, or
+ * after at most limit_ms: the end of a stop that drains what the daemon holds. */
+void dsf_daemon_exit_when_idle(struct dsf_daemon *d, int (*idle)(void *arg), void *arg,
+                               int64_t limit_ms, int64_t poll_ms);
 
 /* An empty id key (*id == "") becomes the host name, or fallback without one. */
 void dsf_daemon_default_id(char **id, const char *fallback);
