@@ -60,10 +60,10 @@ void dsf_log_set_format(enum dsf_log_format format)
  * UTF-8 (messages may quote what came from the network) replaced by U+FFFD. */
 static size_t json_escape(const char *s, char *out, size_t cap)
 {
-    size_t n = 0;
-    while (*s && n + 8 < cap) {
+    size_t n = 0, left = strlen(s);
+    while (left && n + 8 < cap) {
         unsigned char c = (unsigned char)*s;
-        size_t seq = c < 0x80 ? 1 : utf8_sequence_len((const unsigned char *)s, strlen(s));
+        size_t seq = c < 0x80 ? 1 : utf8_sequence_len((const unsigned char *)s, left);
         if (c == '"' || c == '\\') {
             out[n++] = '\\';
             out[n++] = (char)c;
@@ -77,7 +77,8 @@ static size_t json_escape(const char *s, char *out, size_t cap)
             memcpy(out + n, s, seq);
             n += seq;
         }
-        s += seq ? seq : 1;
+        s += seq;
+        left -= seq;
     }
     out[n] = '\0';
     return n;
