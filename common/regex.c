@@ -137,6 +137,8 @@ static double scan_group(struct scan *s, int *multi)
                 atom = scan_group(s, &atom_multi);
                 if (atom < 0)
                     return -1;
+                if (atom == 0)
+                    atom = 1; /* "()" is still an element an operator repeats */
                 if (*s->p == ')')
                     s->p++;
                 s->depth--;

@@ -66,6 +66,10 @@ static void costly_patterns_are_refused_naming_the_limit(void **state)
      * repeat the whole of it (found by fuzzing the notifier's matchers). */
     refused("x)+++++++++++++++++y) z)(", DSF_REGEX_REFUSED, "a ')' without its '('", NULL);
     refused("a)b", DSF_REGEX_REFUSED, "without its", NULL);
+    /* An empty group is an element too: "()" followed by stacked operators made glibc's
+     * regcomp recurse until the stack overflowed. */
+    refused("()++++++++++++++++++++++", DSF_REGEX_REFUSED, "stacked", NULL);
+    refused("(()+)+", DSF_REGEX_REFUSED, "repeated group that repeats", NULL);
     refused("a{1,99999999999999999999}", DSF_REGEX_REFUSED, "over 100", NULL);
     char deep[64] = "", many[256] = "", wide[512] = "", llong[1100];
     for (int i = 0; i < 17; i++)
