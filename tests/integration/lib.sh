@@ -60,13 +60,28 @@ bg() {
 }
 
 # start_mosquitto [PORT]: sets MQTT_PORT, MQTT_URL, MOSQUITTO_PID. Sessions and queued
-# messages persist in $WORK/mosquitto across a restart on the same port.
+# messages persist in $WORK/mosquitto across a restart on the same port. By default every
+# client is admitted and may use every topic. With MQTT_AUTH=1 the broker applies the trust
+# model of docs/security.md instead, from the files `scripts/damselfly bus-acl` writes into
+# MQTT_ACL_DIR (default $WORK/bus) for the principals MQTT_PRINCIPALS names (bus-acl options,
+# e.g. "--agent ns1/mci1/vm1 --collector c1"; the operator is always one): anonymous clients
+# are refused, and a principal logs in as NAME with the password `mqtt_creds NAME` prints.
 start_mosquitto() {
     MQTT_PORT=${1:-$(free_port)}
     mkdir -p "$WORK/mosquitto"
+    local access="allow_anonymous true"
+    if [ "${MQTT_AUTH:-0}" = 1 ]; then
+        MQTT_ACL_DIR=${MQTT_ACL_DIR:-$WORK/bus}
+        # shellcheck disable=SC2086 # MQTT_PRINCIPALS is a list of options
+        "$DSF_SRC/scripts/damselfly" bus-acl "$MQTT_ACL_DIR" --operator ${MQTT_PRINCIPALS:-} \
+            >"$WORK/bus-acl.out" 2>&1 || fail "damselfly bus-acl: $(cat "$WORK/bus-acl.out")"
+        access="allow_anonymous false
+password_file $MQTT_ACL_DIR/passwd
+acl_file $MQTT_ACL_DIR/acl"
+    fi
     cat >"$WORK/mosquitto.conf" <<CONF
 listener $MQTT_PORT 127.0.0.1
-allow_anonymous true
+$access
 persistence true
 persistence_location $WORK/mosquitto/
 max_queued_messages 100000
@@ -75,6 +90,22 @@ CONF
     MOSQUITTO_PID=$BG_PID
     MQTT_URL="tcp://127.0.0.1:$MQTT_PORT"
     wait_for 10 port_open "$MQTT_PORT" || fail "mosquitto did not start on $MQTT_PORT"
+}
+
+# start_mosquitto_auth BUS_ACL_OPTIONS...: start_mosquitto with MQTT_AUTH=1 for these
+# principals; a later start_mosquitto (a restart) keeps them.
+start_mosquitto_auth() {
+    MQTT_AUTH=1
+    MQTT_PRINCIPALS="$*"
+    start_mosquitto
+}
+
+# mqtt_creds NAME: the password bus-acl generated for principal NAME (its creds file: '%' and
+# '/' of the name escaped as %25 and %2F).
+mqtt_creds() {
+    local f=${1//%/%25}
+    cat "${MQTT_ACL_DIR:?start_mosquitto_auth first}/creds/${f//\//%2F}" ||
+        fail "no credentials for principal '$1' in $MQTT_ACL_DIR"
 }
 
 # start_influxd: InfluxDB 1.x with a temporary config and data dir; sets INFLUX_URL.
