@@ -2,7 +2,9 @@
 # The README's main command: `scripts/damselfly up` starts the pipeline on the embedded
 # defaults (broker, InfluxDB, collector, alarm engine, agent), `status` reports every part
 # healthy, the agent's samples are stored in InfluxDB, the alarm engine runs the shipped
-# rules, `down` stops everything it started.
+# rules, `down` stops everything it started. The broker admits only the principals `up`
+# issued (an anonymous client is refused, the operator reads the stream with the options
+# file `up` prints), and `bus-user add` admits a new agent on the running broker.
 . "$(dirname "$0")/lib.sh"
 
 export DAMSELFLY_STATE="$WORK/state" DAMSELFLY_BUILD="$DSF_BUILD"
@@ -20,7 +22,22 @@ for part in mosquitto influxd collector alarm agent; do
 done
 grep -q '"status":"ok"' "$WORK/status.log" || fail "status: agent not healthy"
 grep -q '"connected":true' "$WORK/status.log" || fail "status: collector not connected"
-timeout 10 mosquitto_sub -p "$DAMSELFLY_MQTT_PORT" -V 5 -t 'dsf/m/#' -C 1 >"$WORK/one.msg" ||
+grep -q "^broker access: users of $DAMSELFLY_STATE/bus/passwd" "$WORK/status.log" ||
+    fail "status: the broker does not require credentials"
+out=$(mosquitto_pub -p "$DAMSELFLY_MQTT_PORT" -V 5 -q 1 -t dsf/m/0/x/y/z -m anon 2>&1) &&
+    fail "the broker of damselfly up accepted an anonymous client"
+grep -qi 'not authori[sz]ed' <<<"$out" || fail "anonymous publish: unexpected error: $out"
+grep -q "XDG_CONFIG_HOME=$DAMSELFLY_STATE/operator mosquitto_sub" "$WORK/up.log" ||
+    fail "up does not say how the operator reads the stream"
+[ "$(stat -c %a "$DAMSELFLY_STATE/bus/creds/operator")" = 600 ] || fail "operator creds not 0600"
+for part in collector alarm agent; do
+    [ "$(stat -c %a "$DAMSELFLY_STATE/$part-bus.json")" = 600 ] || fail "$part-bus.json not 0600"
+done
+for f in "$DAMSELFLY_STATE"/bus/creds/*; do cat "$f"; echo; done >"$WORK/passwords"
+ps -eo args >"$WORK/ps.out"
+grep -qFf "$WORK/passwords" "$WORK/ps.out" && fail "a bus password is on a command line"
+XDG_CONFIG_HOME="$DAMSELFLY_STATE/operator" timeout 10 \
+    mosquitto_sub -p "$DAMSELFLY_MQTT_PORT" -V 5 -t 'dsf/m/#' -C 1 >"$WORK/one.msg" ||
     fail "no message from the agent started by damselfly up"
 grep -q '^cpu,cpu=cpu-total,ns=default,mci=local' "$WORK/one.msg" || fail "unexpected message"
 curl -sf "http://$DAMSELFLY_HTTP/api/v1/snapshot" >/dev/null || fail "pull endpoint"
@@ -29,11 +46,24 @@ stored() {
 }
 wait_for 20 stored || fail "no cpu point reached InfluxDB: $("$LAUNCHER" status 2>&1)"
 "$LAUNCHER" status | grep '^cpu points stored'
-rules=$(curl -sf "http://$DAMSELFLY_ALARM_HTTP/api/v1/rules" |
+token=$DAMSELFLY_STATE/alarm/http.token # the alarm API's token, when the engine made one
+auth=()
+if [ -f "$token" ]; then
+    grep -qF "alarm API token: $token" "$WORK/up.log" || fail "up does not say where the token is"
+    auth=(-H "Authorization: Bearer $(cat "$token")")
+fi
+rules=$(curl -sf "${auth[@]}" "http://$DAMSELFLY_ALARM_HTTP/api/v1/rules" |
     python3 -c 'import json,sys; d=json.load(sys.stdin); print(len(d.get("rules", d) if isinstance(d, dict) else d))') ||
     fail "the alarm engine's rules API does not answer"
 [ "$rules" -eq "$(ls "$DSF_SRC"/deploy/alarm.d/*.json | wc -l)" ] ||
     fail "the alarm engine loaded $rules rules, not those of deploy/alarm.d"
+"$LAUNCHER" bus-user add ns9/mci9/vm9 >"$WORK/bus-user.log" 2>&1 ||
+    fail "bus-user add: $(cat "$WORK/bus-user.log")"
+vm9() {
+    mosquitto_pub -p "$DAMSELFLY_MQTT_PORT" -V 5 -q 1 -u ns9/mci9/vm9 \
+        -P "$(cat "$DAMSELFLY_STATE/bus/creds/ns9%2Fmci9%2Fvm9")" -t dsf/m/0/ns9/mci9/vm9 -m x
+}
+wait_for 5 vm9 || fail "an agent added by bus-user cannot publish to the running broker"
 "$LAUNCHER" down >"$WORK/down.log" 2>&1 || fail "damselfly down"
 sleep 1
 for pid in $pids; do

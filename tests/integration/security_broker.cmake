@@ -1,0 +1,2 @@
+dsf_script(security_broker_acl security_broker_acl.sh)
+dsf_script(security_broker_user security_broker_user.sh)
