@@ -1,2 +1,3 @@
 dsf_script(security_broker_acl security_broker_acl.sh)
 dsf_script(security_broker_user security_broker_user.sh)
+dsf_script(security_broker_cert security_broker_cert.sh)
