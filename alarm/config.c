@@ -7,9 +7,9 @@
 #define K(field) offsetof(struct alarm_config, field)
 
 const struct dsf_cfg_key alarm_config_keys[] = {
-    {"id", DSF_CFG_STR, "", K(id),
-     "engine id (MQTT client id, events' engine field); empty: the "
-     "host name",
+    {"id", DSF_CFG_ID, "", K(id),
+     "engine id (MQTT client id, events' engine field; 1-63 bytes, no / + #); empty: the host "
+     "name",
      0, 0},
     {"input", DSF_CFG_STR, "mqtt", K(input), "mqtt or kafka", 0, 0},
     {"rules.dir", DSF_CFG_STR, "/etc/damselfly/alarm.d", K(rules_dir),
@@ -19,12 +19,12 @@ const struct dsf_cfg_key alarm_config_keys[] = {
     {"state.dir", DSF_CFG_STR, "/var/lib/damselfly/alarm", K(state_dir),
      "where the alarms' states (and the notifier's log and silences) persist across restarts", 0,
      0},
-    {"notify.config", DSF_CFG_STR, "", K(notify.config),
+    {"notify.config", DSF_CFG_FILE, "", K(notify.config),
      "the notifier's routing file (schemas/alarm-notify.schema.json); empty: no notifications", 0,
      0},
     {"notify.resend", DSF_CFG_DURATION, "1m", K(notify.resend_ms),
      "how often a firing alarm is handed to the notifier again (it deduplicates)", 1000, 86400000},
-    {"output.url", DSF_CFG_STR, "", K(output.url),
+    {"output.url", DSF_CFG_URL, "", K(output.url),
      "InfluxDB 1.x base URL for the dsf_alarm measurement; empty: off", 0, 0},
     {"output.db", DSF_CFG_STR, "damselfly", K(output.db), "database", 0, 0},
     {"output.username", DSF_CFG_STR, "", K(output.username), "basic auth user", 0, 0},

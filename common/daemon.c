@@ -55,8 +55,8 @@ static const struct dsf_cfg_key http_keys[] = {
     {"token", DSF_CFG_STR, "", H(token), "require this bearer token (but on /healthz)", 0, 0},
     {"username", DSF_CFG_STR, "", H(username), "require basic auth with this user", 0, 0},
     {"password", DSF_CFG_STR, "", H(password), "basic auth password", 0, 0},
-    {"tls_cert", DSF_CFG_STR, "", H(tls_cert), "serve HTTPS with this certificate (PEM)", 0, 0},
-    {"tls_key", DSF_CFG_STR, "", H(tls_key), "private key for http.tls_cert (PEM)", 0, 0},
+    {"tls_cert", DSF_CFG_FILE, "", H(tls_cert), "serve HTTPS with this certificate (PEM)", 0, 0},
+    {"tls_key", DSF_CFG_FILE, "", H(tls_key), "private key for http.tls_cert (PEM)", 0, 0},
     DSF_CFG_END,
 };
 
