@@ -8,9 +8,9 @@
 #define K(field) offsetof(struct agent_config, field)
 
 const struct dsf_cfg_key agent_config_keys[] = {
-    {"identity.ns", DSF_CFG_STR, NULL, K(identity.ns), "namespace of the VM (required)", 0, 0},
-    {"identity.mci", DSF_CFG_STR, NULL, K(identity.mci), "MCI the VM belongs to (required)", 0, 0},
-    {"identity.vm", DSF_CFG_STR, NULL, K(identity.vm), "VM id within the MCI (required)", 0, 0},
+    {"identity.ns", DSF_CFG_ID, NULL, K(identity.ns), "namespace of the VM (required)", 0, 0},
+    {"identity.mci", DSF_CFG_ID, NULL, K(identity.mci), "MCI the VM belongs to (required)", 0, 0},
+    {"identity.vm", DSF_CFG_ID, NULL, K(identity.vm), "VM id within the MCI (required)", 0, 0},
     {"identity.csp", DSF_CFG_STR, "", K(identity.csp), "cloud service provider (aws, gcp, ...)", 0,
      0},
     {"identity.region", DSF_CFG_STR, "", K(identity.region), "cloud region", 0, 0},
@@ -85,12 +85,6 @@ int agent_config_validate(const struct dsf_cfg_section *secs, const char *origin
             snprintf(err, errlen,
                      "%s: key '%s' is required (the VM's identity; cloud-init writes it)", origin,
                      required[i].key);
-            return -1;
-        }
-        if (strpbrk(required[i].value, "/+#")) {
-            snprintf(err, errlen,
-                     "%s: key '%s': '%s' may not contain '/', '+' or '#' (it is part of topics)",
-                     origin, required[i].key, required[i].value);
             return -1;
         }
     }

@@ -18,10 +18,13 @@ struct alarm_config {
     struct dsf_mqtt_config mqtt;
     struct dsf_kafka_config kafka;
     char *rules_dir;
+    int64_t rules_max;        /* rules held at most (files and API) */
+    uint64_t rules_max_bytes; /* largest rule body the API takes */
     char *state_dir;
     struct {
         char *config;
         int64_t resend_ms;
+        int64_t max_silences, max_silence_ms;
     } notify;
     struct {
         char *url, *db, *username, *password;
@@ -47,6 +50,7 @@ struct alarm_stats {
     uint64_t events, events_published, events_publish_failed;
     uint64_t store_points, store_failed_points, store_dropped_points, store_requests;
     uint64_t notifications, state_saves, state_save_failures;
+    uint64_t api_rules_max, api_rule_too_large; /* API writes refused by a cap */
 };
 
 struct event_base;

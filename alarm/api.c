@@ -10,6 +10,7 @@
 #include "common/http.h"
 #include "common/log.h"
 #include "common/metric_json.h"
+#include "common/metrics.h"
 
 #include <event2/buffer.h>
 #include <event2/http.h>
@@ -84,10 +85,36 @@ static int body_text(struct evhttp_request *req, char **text, size_t *len)
     return 0;
 }
 
+/* rules.max_bytes and rules.max: what one more rule through the API may cost. 0, or -1
+ * after answering. */
+static int within_caps(struct evhttp_request *req, struct alarm *a, const char *name)
+{
+    char err[300];
+    size_t len = evbuffer_get_length(evhttp_request_get_input_buffer(req));
+    if (len > a->cfg.rules_max_bytes) {
+        dsf_count(&a->stats.api_rule_too_large, 1);
+        snprintf(err, sizeof(err), "the rule has %zu bytes, more than rules.max_bytes (%llu)", len,
+                 (unsigned long long)a->cfg.rules_max_bytes);
+        reply_error(req, 413, err);
+        return -1;
+    }
+    if (!engine_rule_by_name(a->engine, name) &&
+        engine_rule_count(a->engine) >= (size_t)a->cfg.rules_max) {
+        dsf_count(&a->stats.api_rules_max, 1);
+        snprintf(err, sizeof(err), "rules.max (%lld) reached: delete a rule first",
+                 (long long)a->cfg.rules_max);
+        reply_error(req, 409, err);
+        return -1;
+    }
+    return 0;
+}
+
 static void put_rule(struct evhttp_request *req, struct alarm *a, const char *name)
 {
     char *text, err[1024];
     size_t len;
+    if (within_caps(req, a, name))
+        return;
     if (body_text(req, &text, &len)) {
         reply_error(req, 500, "out of memory");
         return;
@@ -322,11 +349,12 @@ int alarm_api_start(struct alarm *a, char *err, size_t errlen)
 {
     if (!a->http)
         return 0;
+    /* Writes (PUT and DELETE of a rule, the reload) need the write token: common/http.h. */
     dsf_http_route(a->http, "/api/v1/rules", serve_rules, a, 0);
-    dsf_http_route(a->http, "/api/v1/rules/*", serve_rule, a, 0);
+    dsf_http_route(a->http, "/api/v1/rules/*", serve_rule, a, DSF_HTTP_WRITES);
     dsf_http_route(a->http, "/api/v1/alarms", serve_alarms, a, 0);
     dsf_http_route(a->http, "/api/v1/history", serve_history, a, 0);
-    dsf_http_route(a->http, "/api/v1/reload", serve_reload, a, 0);
+    dsf_http_route(a->http, "/api/v1/reload", serve_reload, a, DSF_HTTP_WRITES);
 #ifdef DSF_HAVE_NOTIFIER
     if (a->notifier && notifier_register_api(a->notifier, a->http)) {
         snprintf(err, errlen, "cannot add the silences API");

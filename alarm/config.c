@@ -7,24 +7,38 @@
 #define K(field) offsetof(struct alarm_config, field)
 
 const struct dsf_cfg_key alarm_config_keys[] = {
-    {"id", DSF_CFG_STR, "", K(id),
-     "engine id (MQTT client id, events' engine field); empty: the "
-     "host name",
+    {"id", DSF_CFG_ID, "", K(id),
+     "engine id (MQTT client id, events' engine field; 1-63 bytes, no / + #); empty: the host "
+     "name",
      0, 0},
     {"input", DSF_CFG_STR, "mqtt", K(input), "mqtt or kafka", 0, 0},
     {"rules.dir", DSF_CFG_STR, "/etc/damselfly/alarm.d", K(rules_dir),
      "directory of rule files (*.json, schemas/alarm-rule.schema.json); re-read on SIGHUP and "
      "POST /api/v1/reload",
      0, 0},
+    {"rules.max", DSF_CFG_INT, "10000", K(rules_max),
+     "rules held at most; beyond it the API refuses new rules (409) and a reload refuses the "
+     "files' extra rules, counted",
+     1, 1000000},
+    {"rules.max_bytes", DSF_CFG_SIZE, "64KiB", K(rules_max_bytes),
+     "largest rule body PUT /api/v1/rules/{name} takes (413 beyond it, counted)", 1024, 4194304},
     {"state.dir", DSF_CFG_STR, "/var/lib/damselfly/alarm", K(state_dir),
      "where the alarms' states (and the notifier's log and silences) persist across restarts", 0,
      0},
-    {"notify.config", DSF_CFG_STR, "", K(notify.config),
+    {"notify.config", DSF_CFG_FILE, "", K(notify.config),
      "the notifier's routing file (schemas/alarm-notify.schema.json); empty: no notifications", 0,
      0},
     {"notify.resend", DSF_CFG_DURATION, "1m", K(notify.resend_ms),
      "how often a firing alarm is handed to the notifier again (it deduplicates)", 1000, 86400000},
-    {"output.url", DSF_CFG_STR, "", K(output.url),
+    {"notify.max_silences", DSF_CFG_INT, "1000", K(notify.max_silences),
+     "silences kept at most, expired ones included (the oldest expired go first); beyond it "
+     "POST /api/v1/silences is refused (409, counted)",
+     1, 1000000},
+    {"notify.max_silence_duration", DSF_CFG_DURATION, "30d", K(notify.max_silence_ms),
+     "longest silence POST /api/v1/silences takes (endsAt - startsAt; 400 beyond it, counted); "
+     "0: no limit",
+     0, 86400000.0 * 36500},
+    {"output.url", DSF_CFG_URL, "", K(output.url),
      "InfluxDB 1.x base URL for the dsf_alarm measurement; empty: off", 0, 0},
     {"output.db", DSF_CFG_STR, "damselfly", K(output.db), "database", 0, 0},
     {"output.username", DSF_CFG_STR, "", K(output.username), "basic auth user", 0, 0},

@@ -23,11 +23,18 @@ static const char usage[] =
     "  when its samples stop; every change is published on dsf/alarm/{ns}/{mci}/{rule}, written\n"
     "  to InfluxDB as dsf_alarm, handed to the notifier and kept in state.dir across restarts.\n"
     "  Rules are JSON files in rules.dir (see docs/alarm.md); SIGHUP or POST /api/v1/reload\n"
-    "  re-reads them; --check also checks every rule and exits 2 if one is refused.\n\n"
+    "  re-reads them; --check also checks every rule and exits 2 if one is refused.\n"
+    "  The HTTP API's GETs are open; its writes (PUT and DELETE of rules, POST /api/v1/reload,\n"
+    "  POST and DELETE of silences) need 'Authorization: Bearer TOKEN' with the token made at\n"
+    "  the first start in state.dir/http.token (mode 0600; http.token_file to move it,\n"
+    "  http.auth=none to turn it off). Caps: rules.max, rules.max_bytes, notify.max_silences,\n"
+    "  notify.max_silence_duration.\n\n"
     "EXAMPLES\n"
     "  damselfly-alarm --set rules.dir=/etc/damselfly/alarm.d --set output.url=http://influx:8086\n"
     "  damselfly-alarm --set input=kafka --set kafka.brokers=k1:9092\n"
-    "  curl -s 127.0.0.1:9102/api/v1/alarms\n";
+    "  curl -s 127.0.0.1:9102/api/v1/alarms\n"
+    "  curl -s -XPOST -H \"Authorization: Bearer $(cat /var/lib/damselfly/alarm/http.token)\" \\\n"
+    "      127.0.0.1:9102/api/v1/reload\n";
 
 static struct alarm ctx;
 
@@ -130,6 +137,10 @@ static void register_metrics(struct alarm *a)
          &s->state_saves},
         {"damselfly_alarm_state_saves_total", "State file writes.", "result=\"failed\"",
          &s->state_save_failures},
+        {"damselfly_alarm_api_refused_total", "API writes refused by a cap.",
+         "reason=\"rules_max\"", &s->api_rules_max},
+        {"damselfly_alarm_api_refused_total", "API writes refused by a cap.",
+         "reason=\"rules_max_bytes\"", &s->api_rule_too_large},
     };
     for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++)
         metrics_add_u64(m, counters[i].name, DSF_COUNTER, counters[i].help, counters[i].labels,
@@ -162,6 +173,9 @@ static int start_notifier(struct alarm *a)
         log_error("notify.config: %s", err);
         return -1;
     }
+    if (a->notifier)
+        notifier_set_silence_limits(a->notifier, (size_t)a->cfg.notify.max_silences,
+                                    a->cfg.notify.max_silence_ms);
 #else
     if (*a->cfg.notify.config) {
         log_error("notify.config: this build has no notifier");
@@ -294,6 +308,7 @@ int main(int argc, char **argv)
                    "arrive, deadman and agent-offline alarms, events and notifications.",
         .usage = usage,
         .http_listen = "127.0.0.1:9102",
+        .state_dir_key = "state.dir",
         .sections = a->sections,
         .validate = alarm_config_validate,
         .check = check,

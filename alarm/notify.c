@@ -170,6 +170,16 @@ void notifier_render_metrics(const struct notifier *n, struct dsf_buf *out)
         active += now >= n->sil.v[i].starts_ns && now < n->sil.v[i].ends_ns;
     prom_family(out, "damselfly_alarm_silences_active", "gauge", "Silences in force now.");
     buf_printf(out, "damselfly_alarm_silences_active %zu\n", active);
+    prom_family(out, "damselfly_alarm_silences_refused_total", "counter",
+                "POST /api/v1/silences refused: invalid, or over notify.max_silences or "
+                "notify.max_silence_duration.");
+    buf_printf(out,
+               "damselfly_alarm_silences_refused_total{reason=\"invalid\"} %llu\n"
+               "damselfly_alarm_silences_refused_total{reason=\"max_silences\"} %llu\n"
+               "damselfly_alarm_silences_refused_total{reason=\"max_silence_duration\"} %llu\n",
+               (unsigned long long)dsf_read(&n->sil.refused_invalid),
+               (unsigned long long)dsf_read(&n->sil.refused_max),
+               (unsigned long long)dsf_read(&n->sil.refused_too_long));
     prom_family(out, "damselfly_alarm_notify_groups", "gauge", "Alert groups being tracked.");
     buf_printf(out, "damselfly_alarm_notify_groups %zu\n", n->ngroups);
     prom_family(out, "damselfly_alarm_notify_dropped_total", "counter",

@@ -52,6 +52,10 @@ void notifier_push(struct notifier *n, const struct alarm_alert *a);
 /* Adds /api/v1/silences (GET list, POST create, DELETE /api/v1/silences/{id}) to the server. */
 int notifier_register_api(struct notifier *n, struct dsf_http_server *http);
 
+/* The silences' caps (the alarm engine's notify.max_silences and max_silence_duration; 0 ms:
+ * no limit on the duration). */
+void notifier_set_silence_limits(struct notifier *n, size_t max, int64_t max_duration_ms);
+
 /* Prometheus text of the notifier's counters (sent, failed, retried, rate limited, silenced,
  * per receiver). */
 void notifier_render_metrics(const struct notifier *n, struct dsf_buf *out);

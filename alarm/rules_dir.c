@@ -57,6 +57,20 @@ static size_t drop_duplicates(struct rule **rules, size_t n, struct loading *l)
     return kept;
 }
 
+/* rules.max: the rules past it (in file order) are refused, so a reload cannot hold more
+ * than the API lets in. */
+static size_t drop_beyond_max(struct rule **rules, size_t n, size_t max, struct loading *l)
+{
+    for (size_t i = max; i < n; i++) {
+        char msg[512];
+        snprintf(msg, sizeof(msg), "%s: rule '%s': refused: rules.max (%zu) reached",
+                 rules[i]->origin, rules[i]->name, max);
+        note_error(l, msg);
+        rule_free(rules[i]);
+    }
+    return n < max ? n : max;
+}
+
 int alarm_load_rules(struct alarm *a)
 {
     struct dirent **names;
@@ -88,6 +102,7 @@ int alarm_load_rules(struct alarm *a)
     }
     free(names);
     size_t kept = drop_duplicates(rules, n, &l);
+    kept = drop_beyond_max(rules, kept, (size_t)a->cfg.rules_max, &l);
     bad += n - kept;
     engine_set_rules(a->engine, rules, kept, dsf_now_ns());
     for (size_t i = 0; i < a->nrule_errors; i++)

@@ -8,12 +8,12 @@
 #define K(field) offsetof(struct collector_config, field)
 
 const struct dsf_cfg_key collector_config_keys[] = {
-    {"id", DSF_CFG_STR, "", K(id), "collector id (topics dsf/c/{id}/...); empty: the host name", 0,
-     0},
+    {"id", DSF_CFG_ID, "", K(id),
+     "collector id (topics dsf/c/{id}/...; 1-63 bytes, no / + #); empty: the host name", 0, 0},
     {"input", DSF_CFG_STR, "mqtt", K(input), "mqtt or kafka", 0, 0},
     {"mqtt.follow_assign", DSF_CFG_BOOL, "false", K(mqtt.follow_assign),
      "follow the balancer's retained assignment on dsf/c/{id}/assign", 0, 0},
-    {"output.url", DSF_CFG_STR, "http://127.0.0.1:8086", K(output.url),
+    {"output.url", DSF_CFG_URL, "http://127.0.0.1:8086", K(output.url),
      "time-series store base URL", 0, 0},
     {"output.api", DSF_CFG_STR, "v1", K(output.api),
      "v1 (InfluxDB 1.x /write), v2 (InfluxDB 2.x/3 /api/v2/write) or vm (VictoriaMetrics)", 0, 0},
@@ -60,9 +60,9 @@ const struct dsf_cfg_key collector_config_keys[] = {
     {"skew", DSF_CFG_DURATION, "5m", K(skew_ms),
      "samples further than this from the collector's clock are counted as skewed", 1000,
      86400000 * 365.0},
-    {"dlq.topic", DSF_CFG_STR, "", K(dlq_topic),
-     "where rejected input goes, with a reason; empty: the bus's DLQ topic (dsf/dlq, on "
-     "Kafka dsf.dlq)",
+    {"dlq.topic", DSF_CFG_TOPIC, "", K(dlq_topic),
+     "where rejected input goes, with a reason (one topic: no wildcards); empty: the bus's DLQ "
+     "topic (dsf/dlq, on Kafka dsf.dlq)",
      0, 0},
     {"heartbeat", DSF_CFG_DURATION, "2s", K(heartbeat_ms),
      "how often the load report goes to dsf/c/{id}/hb", 100, 600000},

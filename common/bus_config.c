@@ -10,17 +10,19 @@
 const struct dsf_cfg_key dsf_bus_auth_keys[] = {
     {"username", DSF_CFG_STR, "", A(username), "user name (Kafka: SASL PLAIN)", 0, 0},
     {"password", DSF_CFG_STR, "", A(password), "password", 0, 0},
-    {"tls_ca", DSF_CFG_STR, "", A(tls_ca), "CA certificate file (PEM)", 0, 0},
-    {"tls_cert", DSF_CFG_STR, "", A(tls_cert), "client certificate file (PEM)", 0, 0},
-    {"tls_key", DSF_CFG_STR, "", A(tls_key), "client key file (PEM)", 0, 0},
+    {"tls_ca", DSF_CFG_FILE, "", A(tls_ca), "CA certificate file (PEM)", 0, 0},
+    {"tls_cert", DSF_CFG_FILE, "", A(tls_cert), "client certificate file (PEM)", 0, 0},
+    {"tls_key", DSF_CFG_FILE, "", A(tls_key), "client key file (PEM)", 0, 0},
     {"tls_insecure", DSF_CFG_BOOL, "false", A(tls_insecure),
      "skip verifying the brokers' certificates (testing only)", 0, 0},
     DSF_CFG_END,
 };
 
 const struct dsf_cfg_key dsf_mqtt_keys[] = {
-    {"url", DSF_CFG_STR, "tcp://127.0.0.1:1883", M(url),
-     "broker URL: tcp://host:port, or ssl://host:port for TLS", 0, 0},
+    {"url", DSF_CFG_MQTT_URL, "tcp://127.0.0.1:1883", M(url),
+     "broker URL: tcp://host:port (or mqtt://), ssl://host:port (or mqtts://) for TLS, "
+     "ws://host:port/path or wss:// for websockets",
+     0, 0},
     {"client_id", DSF_CFG_STR, "", M(client_id),
      "MQTT client id; empty: derived from the component's identity", 0, 0},
     {"keepalive", DSF_CFG_INT, "10", M(keepalive_s),

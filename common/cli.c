@@ -99,6 +99,8 @@ int dsf_cli_parse(const struct dsf_cli *cli, int argc, char **argv)
                 rc = 2;
         if (rc == 0 && cli->validate && cli->validate(cli->sections, origin, err, sizeof(err)))
             rc = 2;
+        if (rc == 0 && dsf_cfg_check_files(cli->sections, origin, err, sizeof(err)))
+            rc = 2;
         if (rc == 2)
             fprintf(stderr, "%s: configuration error: %s\n", cli->prog, err);
     }

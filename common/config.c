@@ -1,5 +1,6 @@
 #define DSF_MODULE "config"
 #include "common/config.h"
+#include "common/config_impl.h"
 #include "common/file.h"
 #include "common/http.h"
 #include "common/log.h"
@@ -45,8 +46,24 @@ static const char *type_name(enum dsf_cfg_type t)
         return "string list";
     case DSF_CFG_LISTEN:
         return "address";
+    case DSF_CFG_TOPIC:
+        return "topic";
+    case DSF_CFG_ID:
+        return "id";
+    case DSF_CFG_URL:
+    case DSF_CFG_MQTT_URL:
+        return "URL";
+    case DSF_CFG_FILE:
+        return "file";
     }
     return "value";
+}
+
+/* Types stored as a char * the config struct owns. */
+static int is_string_type(enum dsf_cfg_type t)
+{
+    return t == DSF_CFG_STR || t == DSF_CFG_LISTEN || t == DSF_CFG_TOPIC || t == DSF_CFG_ID ||
+           t == DSF_CFG_URL || t == DSF_CFG_MQTT_URL || t == DSF_CFG_FILE;
 }
 
 /* A key's full name is its section's prefix, a dot, and its row's key. */
@@ -259,6 +276,14 @@ static int store_string(const struct dsf_cfg_key *k, const char *name, void *obj
         if (check_listen(name, value, origin, err, errlen))
             return -1;
         __attribute__((fallthrough)); /* stored as a string */
+    case DSF_CFG_TOPIC:
+    case DSF_CFG_ID:
+    case DSF_CFG_URL:
+    case DSF_CFG_MQTT_URL:
+        if (dsf_cfg_check_value(k, name, value, origin, err, errlen))
+            return -1;
+        __attribute__((fallthrough));
+    case DSF_CFG_FILE: /* read by dsf_cfg_check_files, once the last origin set it */
     case DSF_CFG_STR: {
         char *copy = strdup(value);
         if (!copy)
@@ -325,6 +350,11 @@ static int store_json(const struct dsf_cfg_key *k, const char *name, void *obj, 
         return store_string(k, name, obj, json_string_value(v), origin, err, errlen);
     case DSF_CFG_STR:
     case DSF_CFG_LISTEN:
+    case DSF_CFG_TOPIC:
+    case DSF_CFG_ID:
+    case DSF_CFG_URL:
+    case DSF_CFG_MQTT_URL:
+    case DSF_CFG_FILE:
         if (!json_is_string(v))
             break;
         return store_string(k, name, obj, json_string_value(v), origin, err, errlen);
@@ -430,6 +460,15 @@ int dsf_cfg_set_value(const struct dsf_cfg_section *secs, const char *key, const
     if (!k)
         return fail(err, errlen, "%s: unknown key '%s' (see --help for the keys)", origin, key);
     return store_string(k, key, obj, value, origin, err, errlen);
+}
+
+const char *dsf_cfg_str(const struct dsf_cfg_section *secs, const char *key)
+{
+    void *obj;
+    const struct dsf_cfg_key *k = find_key(secs, key, &obj);
+    if (!k || !is_string_type(k->type))
+        return NULL;
+    return *(char **)((char *)obj + k->offset);
 }
 
 int dsf_cfg_set(const struct dsf_cfg_section *secs, const char *assignment, const char *origin,
@@ -570,7 +609,7 @@ void dsf_cfg_free(const struct dsf_cfg_section *secs)
     for (; secs->keys; secs++)
         for (const struct dsf_cfg_key *k = secs->keys; k->key; k++) {
             char *field = (char *)secs->obj + k->offset;
-            if (k->type == DSF_CFG_STR || k->type == DSF_CFG_LISTEN) {
+            if (is_string_type(k->type)) {
                 free(*(char **)field);
                 *(char **)field = NULL;
             } else if (k->type == DSF_CFG_STRLIST) {
@@ -583,7 +622,11 @@ void dsf_cfg_help(const struct dsf_cfg_section *secs, const char *env_prefix, FI
 {
     fprintf(out, "CONFIGURATION KEYS\n"
                  "  Set in the JSON config file (dotted keys are nested objects), with\n"
-                 "  --set key=value, or with the environment variable shown.\n\n");
+                 "  --set key=value, or with the environment variable shown.\n"
+                 "  Checked at start and by --check: an id is 1-63 bytes without '/', '+',\n"
+                 "  '#' or control characters; a topic is one topic to publish on (no '+' or\n"
+                 "  '#'); a URL is scheme://host[:port]... with a scheme the key names; a file\n"
+                 "  must be readable. An empty value means unset.\n\n");
     for (; secs->keys; secs++) {
         for (const struct dsf_cfg_key *k = secs->keys; k->key; k++) {
             char full[256], env[300];

@@ -20,6 +20,14 @@ enum dsf_cfg_type {
     DSF_CFG_SIZE,     /* uint64_t bytes; "8MiB", "64KiB", "1G" or bytes as number */
     DSF_CFG_STRLIST,  /* struct dsf_strlist; JSON array or comma-separated string */
     DSF_CFG_LISTEN,   /* char *: "host:port", "[v6]:port" or ":port" (port 0-65535); "": off */
+    /* Strings checked for what they are used as, so a value that would break later is
+     * refused at start and by --check, naming the key and the value. "" is always allowed
+     * (unset: off, or a default the component derives). */
+    DSF_CFG_TOPIC,    /* char *: a concrete MQTT topic to publish on: no + or # (dsf_check_topic) */
+    DSF_CFG_ID,       /* char *: an MQTT client id and topic segment (dsf_check_id) */
+    DSF_CFG_URL,      /* char *: an http:// or https:// URL (dsf_check_url) */
+    DSF_CFG_MQTT_URL, /* char *: a broker URL: tcp, mqtt, ssl, mqtts, ws or wss (dsf_check_url) */
+    DSF_CFG_FILE,     /* char *: a file that must be readable (dsf_cfg_check_files) */
 };
 
 struct dsf_strlist {
@@ -73,6 +81,25 @@ int dsf_cfg_set_value(const struct dsf_cfg_section *secs, const char *key, const
 int dsf_cfg_env(const struct dsf_cfg_section *secs, const char *prefix, char *err, size_t errlen);
 void dsf_cfg_help(const struct dsf_cfg_section *secs, const char *env_prefix, FILE *out);
 void dsf_cfg_free(const struct dsf_cfg_section *secs);
+
+/* The string value of key (any string-like row), or NULL when no such key. */
+const char *dsf_cfg_str(const struct dsf_cfg_section *secs, const char *key);
+/* Opens every DSF_CFG_FILE that is set: -1 with err naming the first that cannot be read. Run
+ * once everything is loaded (a later origin may change the path). */
+int dsf_cfg_check_files(const struct dsf_cfg_section *secs, const char *origin, char *err,
+                        size_t errlen);
+
+/* Checks of the string row types, for values that do not come through a table: 0, or -1
+ * with why (what is wrong, without the key or the value). */
+/* 1 to 63 bytes of UTF-8 without '/', '+', '#', control characters or spaces at either end. */
+int dsf_check_id(const char *v, char *why, size_t whylen);
+/* 1 to 65535 bytes of UTF-8 without '+', '#', control characters or a leading '$'. */
+int dsf_check_topic(const char *v, char *why, size_t whylen);
+/* scheme://host[:port][/path][?query]: a scheme in the NULL-terminated list, a host name
+ * or [v6] address, a port of 1-65535, no spaces or control characters; a path only when
+ * with_path is set. */
+int dsf_check_url(const char *v, const char *const *schemes, int with_path, char *why,
+                  size_t whylen);
 
 int dsf_parse_duration_ms(const char *s, int64_t *out);
 int dsf_parse_size(const char *s, uint64_t *out);

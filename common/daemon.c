@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 struct dsf_log_config {
@@ -52,11 +53,23 @@ static const struct dsf_cfg_key log_level_alias[] = {
 static const struct dsf_cfg_key http_keys[] = {
     {"listen", DSF_CFG_LISTEN, "", H(listen),
      "HTTP address (/metrics, /healthz, the API); empty: off", 0, 0},
-    {"token", DSF_CFG_STR, "", H(token), "require this bearer token (but on /healthz)", 0, 0},
-    {"username", DSF_CFG_STR, "", H(username), "require basic auth with this user", 0, 0},
+    {"token", DSF_CFG_STR, "", H(token),
+     "require this bearer token on every request (but /healthz); empty: see http.auth", 0, 0},
+    {"username", DSF_CFG_STR, "", H(username),
+     "require basic auth with this user on every request (but /healthz)", 0, 0},
     {"password", DSF_CFG_STR, "", H(password), "basic auth password", 0, 0},
-    {"tls_cert", DSF_CFG_STR, "", H(tls_cert), "serve HTTPS with this certificate (PEM)", 0, 0},
-    {"tls_key", DSF_CFG_STR, "", H(tls_key), "private key for http.tls_cert (PEM)", 0, 0},
+    {"auth", DSF_CFG_STR, "token", H(auth),
+     "without http.token and http.username: token (GET and HEAD are open; POST, PUT, PATCH and "
+     "DELETE need 'Authorization: Bearer' with the token of http.token_file) or none (no "
+     "authentication at all; warned at start)",
+     0, 0},
+    {"token_file", DSF_CFG_STR, "", H(token_file),
+     "the write token's file, created (mode 0600, a random token) at the first start and read "
+     "at the next; empty: http.token in the state directory (state.dir) of a daemon that has "
+     "one; only a daemon with routes that change things (the alarm engine's API) uses it",
+     0, 0},
+    {"tls_cert", DSF_CFG_FILE, "", H(tls_cert), "serve HTTPS with this certificate (PEM)", 0, 0},
+    {"tls_key", DSF_CFG_FILE, "", H(tls_key), "private key for http.tls_cert (PEM)", 0, 0},
     DSF_CFG_END,
 };
 
@@ -103,6 +116,17 @@ static int validate(const struct dsf_cfg_section *secs, const char *origin, char
         snprintf(err, errlen, "%s: key 'http.tls_key' is required with http.tls_cert", origin);
         return -1;
     }
+    if (strcmp(http->auth, "token") != 0 && strcmp(http->auth, "none") != 0) {
+        snprintf(err, errlen, "%s: key 'http.auth': expected token or none, got '%s'", origin,
+                 http->auth);
+        return -1;
+    }
+    if (strcmp(http->auth, "none") == 0 && (*http->token || *http->username)) {
+        snprintf(err, errlen,
+                 "%s: key 'http.auth': none contradicts http.%s, which turns authentication on",
+                 origin, *http->token ? "token" : "username");
+        return -1;
+    }
     const struct dsf_daemon_def *def = validating->def;
     return def->validate ? def->validate(secs, origin, err, errlen) : 0;
 }
@@ -140,6 +164,7 @@ static void serve_metrics(struct evhttp_request *req, void *arg)
         def->render_metrics(def->ctx, out);
     if (def->metrics)
         metrics_render(def->metrics(def->ctx), out);
+    dsf_http_render_metrics(d->server, out);
     dsf_daemon_render_self(def->name, out);
     dsf_http_reply(req, out->oom ? 500 : 200, "text/plain; version=0.0.4; charset=utf-8", out->data,
                    out->len);
@@ -169,6 +194,7 @@ static int start_http(struct dsf_daemon *d)
         .bearer_token = h->token,
         .basic_user = h->username,
         .basic_pw = h->password,
+        .open_writes = strcmp(h->auth, "none") == 0,
     };
     char err[512];
     if (!(d->server = dsf_http_new(d->base, &opt, err, sizeof(err)))) {
@@ -176,8 +202,59 @@ static int start_http(struct dsf_daemon *d)
         return -1;
     }
     dsf_http_route(d->server, "/metrics", serve_metrics, d, 0);
-    dsf_http_route(d->server, "/healthz", serve_health, d, 1);
+    dsf_http_route(d->server, "/healthz", serve_health, d, DSF_HTTP_PUBLIC);
     log_info("serving HTTP on %s%s", h->listen, *h->tls_cert ? " (TLS)" : "");
+    if (opt.open_writes)
+        log_warn("http.auth=none: anyone who reaches %s may use every route, also those that "
+                 "change things",
+                 h->listen);
+    return 0;
+}
+
+/* Where the write token lives: http.token_file, else in the state directory. 0, or -1 when
+ * the daemon has neither. */
+static int token_path(const struct dsf_daemon *d, char *out, size_t cap)
+{
+    const char *dir =
+        d->def->state_dir_key ? dsf_cfg_str(d->sections, d->def->state_dir_key) : NULL;
+    if (*d->http.token_file)
+        snprintf(out, cap, "%s", d->http.token_file);
+    else if (dir && *dir)
+        snprintf(out, cap, "%s/http.token", dir);
+    else
+        return -1;
+    return 0;
+}
+
+/* Once the daemon's routes are in: those that change things need the token of the token
+ * file, unless http.token or basic auth guards everything or http.auth is none. */
+static int setup_write_token(struct dsf_daemon *d)
+{
+    const struct dsf_http_config *h = &d->http;
+    if (!d->server || !dsf_http_has_write_routes(d->server) || *h->token || *h->username ||
+        strcmp(h->auth, "none") == 0)
+        return 0;
+    char path[4096], token[DSF_HTTP_TOKEN_MAX + 1], err[DSF_CFG_ERRLEN + 4096];
+    int created;
+    if (token_path(d, path, sizeof(path))) {
+        log_error("http: the API's writes need a token: set http.token_file or http.token");
+        return 2;
+    }
+    if (dsf_http_token_file(path, token, &created, err, sizeof(err))) {
+        log_error("http.token_file: %s", err);
+        return 2;
+    }
+    if (dsf_http_set_write_token(d->server, token)) {
+        log_error("http: out of memory");
+        return 1;
+    }
+    struct stat st;
+    if (stat(path, &st) == 0 && (st.st_mode & 077))
+        log_warn("http.token_file %s may be read by others (mode %04o): chmod 600 it", path,
+                 (unsigned)(st.st_mode & 07777));
+    log_info("HTTP writes (POST, PUT, PATCH, DELETE) need 'Authorization: Bearer TOKEN' with the "
+             "token in %s (%s)",
+             path, created ? "created now" : "kept from an earlier start");
     return 0;
 }
 
@@ -202,6 +279,8 @@ static int run(struct dsf_daemon *d)
     if (start_http(d))
         return 1;
     int rc = def->start(def->ctx, d);
+    if (rc == 0)
+        rc = setup_write_token(d);
     if (rc == 0) {
         log_info("%s %s started", def->prog, dsf_version_string());
         event_base_dispatch(d->base);

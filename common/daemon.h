@@ -3,9 +3,9 @@
  * and its start, stop, reload and teardown; the skeleton does the rest the same way for all:
  * the command line (-c, --set, DAMSELFLY_*, --check, --help, --version with the commit), the
  * log level and format (log.level, log.format=json), the event loop and signals (SIGTERM and
- * SIGINT stop, SIGHUP reloads), the HTTP server (http.*: TLS and authentication) with
- * /metrics (the daemon's families, process_* and damselfly_build_info) and /healthz, and an
- * orderly teardown.
+ * SIGINT stop, SIGHUP reloads), the HTTP server (http.*: TLS and authentication, a write
+ * token by default for routes that change things) with /metrics (the daemon's families,
+ * process_* and damselfly_build_info) and /healthz, and an orderly teardown.
  */
 #ifndef DSF_DAEMON_H
 #define DSF_DAEMON_H
@@ -24,6 +24,8 @@ struct dsf_metrics;
 /* The HTTP endpoint's keys (http.*), the same in every daemon. */
 struct dsf_http_config {
     char *listen, *token, *username, *password, *tls_cert, *tls_key;
+    char *auth;       /* "token" or "none" */
+    char *token_file; /* the write token's file; "": {state dir}/http.token */
 };
 
 struct dsf_daemon_def {
@@ -32,6 +34,10 @@ struct dsf_daemon_def {
     const char *summary;     /* one line for --help */
     const char *usage;       /* DESCRIPTION and EXAMPLES paragraphs for --help */
     const char *http_listen; /* default of http.listen; "" for off */
+    /* The key of the daemon's state directory ("state.dir"), where the write token's file
+     * goes by default; NULL: none (then a daemon with write routes needs http.token or
+     * http.token_file). */
+    const char *state_dir_key;
     /* The daemon's own sections (its keys and the shared groups it takes), ending with a
      * NULL keys pointer. The skeleton adds log.* and http.*. */
     const struct dsf_cfg_section *sections;

@@ -1,6 +1,8 @@
 #define DSF_MODULE "http"
 #include "common/http.h"
+#include "common/buf.h"
 #include "common/log.h"
+#include "common/metrics.h"
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -22,7 +24,7 @@ struct route {
     struct dsf_http_server *server;
     dsf_http_handler fn;
     void *arg;
-    int public;
+    int flags;    /* DSF_HTTP_PUBLIC, DSF_HTTP_WRITES */
     char *prefix; /* a route ending in slash-star: every path under its base */
 };
 
@@ -30,6 +32,9 @@ struct dsf_http_server {
     struct evhttp *http;
     struct evhttp_bound_socket *sock;
     char *expected_auth; /* full Authorization header value, or NULL */
+    int guard_reads;     /* expected_auth guards every route but the public ones */
+    int open_writes;     /* no authentication at all */
+    uint64_t refused_unauthorized, refused_read_only;
     struct route *routes[32];
     size_t nroutes;
 #ifdef DSF_HAVE_TLS
@@ -85,6 +90,8 @@ void dsf_http_reply(struct evhttp_request *req, int code, const char *content_ty
                          : code == 401 ? "Unauthorized"
                          : code == 404 ? "Not Found"
                          : code == 405 ? "Method Not Allowed"
+                         : code == 409 ? "Conflict"
+                         : code == 413 ? "Payload Too Large"
                                        : "Error";
     evhttp_send_reply(req, code, reason, out);
     evbuffer_free(out);
@@ -99,10 +106,11 @@ static int same_secret(const char *a, const char *b, size_t n)
     return diff == 0;
 }
 
+/* A missing expected value (a write token not set yet) authorises nothing. */
 static int authorised(const struct dsf_http_server *s, struct evhttp_request *req)
 {
     if (!s->expected_auth)
-        return 1;
+        return 0;
     const char *got = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
     size_t want = strlen(s->expected_auth);
     if (!got || strlen(got) != want)
@@ -110,16 +118,48 @@ static int authorised(const struct dsf_http_server *s, struct evhttp_request *re
     return same_secret(got, s->expected_auth, want);
 }
 
+static void refuse_unauthorized(struct dsf_http_server *s, struct evhttp_request *req)
+{
+    int basic = s->expected_auth && strncmp(s->expected_auth, "Basic", 5) == 0;
+    evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
+                      basic ? "Basic realm=\"damselfly\"" : "Bearer realm=\"damselfly\"");
+    const char *msg =
+        s->guard_reads
+            ? "{\"error\":\"authentication required\"}\n"
+            : "{\"error\":\"authentication required: this request changes something and needs "
+              "'Authorization: Bearer TOKEN' (the daemon logs where its token file is: "
+              "http.token_file)\"}\n";
+    dsf_count(&s->refused_unauthorized, 1);
+    dsf_http_reply(req, 401, "application/json", msg, strlen(msg));
+}
+
+static int is_write(struct evhttp_request *req)
+{
+    enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+    return cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD;
+}
+
+/* Authentication first where it guards everything, so an unauthenticated client learns
+ * nothing about the routes; then writes, refused on read-only routes and, without the
+ * token, everywhere else. */
 static void dispatch(struct evhttp_request *req, void *p)
 {
     struct route *r = p;
-    if (!r->public && !authorised(r->server, req)) {
-        evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
-                          strncmp(r->server->expected_auth, "Bearer", 6) == 0
-                              ? "Bearer realm=\"damselfly\""
-                              : "Basic realm=\"damselfly\"");
-        const char *msg = "authentication required\n";
-        dsf_http_reply(req, 401, "text/plain", msg, strlen(msg));
+    struct dsf_http_server *s = r->server;
+    int public = r->flags & DSF_HTTP_PUBLIC, write = is_write(req);
+    if (!public && s->guard_reads && !authorised(s, req)) {
+        refuse_unauthorized(s, req);
+        return;
+    }
+    if (write && !(r->flags & DSF_HTTP_WRITES)) {
+        const char *msg = "{\"error\":\"read-only: GET or HEAD\"}\n";
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
+        dsf_count(&s->refused_read_only, 1);
+        dsf_http_reply(req, 405, "application/json", msg, strlen(msg));
+        return;
+    }
+    if (write && !public && !s->guard_reads && !s->open_writes && !authorised(s, req)) {
+        refuse_unauthorized(s, req);
         return;
     }
     r->fn(req, r->arg);
@@ -216,7 +256,7 @@ struct dsf_http_server *dsf_http_new(struct event_base *base, const struct dsf_h
         return NULL;
     }
     evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
-                                            EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD);
+                                            EVHTTP_REQ_PATCH | EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD);
     evhttp_set_max_headers_size(s->http, 16384);
     evhttp_set_max_body_size(s->http, 4 << 20);
     evhttp_set_timeout(s->http, 30);
@@ -229,6 +269,8 @@ struct dsf_http_server *dsf_http_new(struct event_base *base, const struct dsf_h
     } else if (opt->basic_user && *opt->basic_user) {
         s->expected_auth = basic_header(opt->basic_user, opt->basic_pw ? opt->basic_pw : "");
     }
+    s->guard_reads = s->expected_auth != NULL;
+    s->open_writes = !s->guard_reads && opt->open_writes;
     if (opt->tls_cert && *opt->tls_cert) {
 #ifdef DSF_HAVE_TLS
         if (setup_tls(s, opt, err, errlen)) {
@@ -252,14 +294,14 @@ struct dsf_http_server *dsf_http_new(struct event_base *base, const struct dsf_h
 }
 
 int dsf_http_route(struct dsf_http_server *s, const char *path, dsf_http_handler fn, void *arg,
-                   int public)
+                   int flags)
 {
     if (s->nroutes == sizeof(s->routes) / sizeof(s->routes[0]))
         return -1;
     struct route *r = calloc(1, sizeof(*r));
     if (!r)
         return -1;
-    *r = (struct route){s, fn, arg, public, NULL};
+    *r = (struct route){s, fn, arg, flags, NULL};
     size_t n = strlen(path);
     if (n >= 2 && strcmp(path + n - 2, "/*") == 0) {
         if (!(r->prefix = strndup(path, n - 1))) {
@@ -271,6 +313,39 @@ int dsf_http_route(struct dsf_http_server *s, const char *path, dsf_http_handler
     }
     s->routes[s->nroutes++] = r;
     return evhttp_set_cb(s->http, path, dispatch, r);
+}
+
+int dsf_http_has_write_routes(const struct dsf_http_server *s)
+{
+    for (size_t i = 0; i < s->nroutes; i++)
+        if (s->routes[i]->flags & DSF_HTTP_WRITES)
+            return 1;
+    return 0;
+}
+
+int dsf_http_set_write_token(struct dsf_http_server *s, const char *token)
+{
+    if (s->guard_reads)
+        return 0;
+    size_t n = strlen(token) + 8;
+    char *auth = malloc(n);
+    if (!auth)
+        return -1;
+    snprintf(auth, n, "Bearer %s", token);
+    free(s->expected_auth);
+    s->expected_auth = auth;
+    return 0;
+}
+
+void dsf_http_render_metrics(const struct dsf_http_server *s, struct dsf_buf *out)
+{
+    prom_family(out, "damselfly_http_requests_refused_total", "counter",
+                "HTTP requests refused before reaching their handler.");
+    buf_printf(out,
+               "damselfly_http_requests_refused_total{reason=\"unauthorized\"} %llu\n"
+               "damselfly_http_requests_refused_total{reason=\"read_only\"} %llu\n",
+               (unsigned long long)dsf_read(&s->refused_unauthorized),
+               (unsigned long long)dsf_read(&s->refused_read_only));
 }
 
 int dsf_http_port(const struct dsf_http_server *s)

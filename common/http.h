@@ -1,32 +1,50 @@
 /*
- * HTTP server glue on libevent's evhttp: listen address parsing, optional TLS, bearer or
- * basic authentication in front of every route except the public ones (health probes).
+ * HTTP server glue on libevent's evhttp: listen address parsing, optional TLS, and
+ * authentication in front of the routes: a bearer token or basic auth for every route but
+ * the public ones (health probes), or, without those, a bearer token for writes only (every
+ * method but GET and HEAD), so reading stays open and changing needs the token.
  */
 #ifndef DSF_HTTP_H
 #define DSF_HTTP_H
 
 #include <stddef.h>
 
+struct dsf_buf;
 struct event_base;
 struct evhttp_request;
 
 struct dsf_http_options {
     const char *listen;                /* "127.0.0.1:9100", "[::1]:9100", ":9100" (all) */
     const char *tls_cert, *tls_key;    /* PEM files: both set turns HTTPS on */
-    const char *bearer_token;          /* require "Authorization: Bearer <token>" */
-    const char *basic_user, *basic_pw; /* or require basic auth */
+    const char *bearer_token;          /* every request needs "Authorization: Bearer <token>" */
+    const char *basic_user, *basic_pw; /* or basic auth */
+    /* Without either, GET and HEAD are open and a write (any other method) needs the token
+     * of dsf_http_set_write_token: refused until there is one, unless open_writes (no
+     * authentication at all). */
+    int open_writes;
 };
+
+/* Route flags. */
+#define DSF_HTTP_PUBLIC 1 /* served without authentication (/healthz) */
+#define DSF_HTTP_WRITES 2 /* takes writes (POST, PUT, PATCH, DELETE); elsewhere they get 405 */
 
 typedef void (*dsf_http_handler)(struct evhttp_request *req, void *arg);
 
 struct dsf_http_server;
 struct dsf_http_server *dsf_http_new(struct event_base *base, const struct dsf_http_options *opt,
                                      char *err, size_t errlen);
-/* public: served without authentication (for /healthz). A path ending in a slash and a star
- * ("/api/v1/rules/" then "*") takes every path below it; the handler reads the tail from the
- * request's URI. */
+/* flags: DSF_HTTP_PUBLIC, DSF_HTTP_WRITES, or 0 for a read-only route behind the
+ * authentication. A path ending in a slash and a star ("/api/v1/rules/" then "*") takes every
+ * path below it; the handler reads the tail from the request's URI. */
 int dsf_http_route(struct dsf_http_server *s, const char *path, dsf_http_handler fn, void *arg,
-                   int public);
+                   int flags);
+/* 1 when a route takes writes (so a write token is needed). */
+int dsf_http_has_write_routes(const struct dsf_http_server *s);
+/* The bearer token writes need when neither bearer_token nor basic auth guards everything.
+ * 0, or -1 out of memory (writes stay refused). */
+int dsf_http_set_write_token(struct dsf_http_server *s, const char *token);
+/* damselfly_http_requests_refused_total{reason="unauthorized"|"read_only"}. */
+void dsf_http_render_metrics(const struct dsf_http_server *s, struct dsf_buf *out);
 /* The port actually bound (useful with port 0). */
 int dsf_http_port(const struct dsf_http_server *s);
 void dsf_http_free(struct dsf_http_server *s);
@@ -35,6 +53,13 @@ void dsf_http_reply(struct evhttp_request *req, int code, const char *content_ty
                     const void *body, size_t len);
 /* 1 for GET and HEAD; otherwise answers 405 and returns 0. */
 int dsf_http_only_get(struct evhttp_request *req);
+/* The write token kept in a file: read from path when it exists (surrounding whitespace
+ * ignored; 16 to 256 printable characters), else created there with mode 0600 holding 32
+ * random bytes in hex. *created says which. token must hold 257 bytes. 0, or -1 with err
+ * naming the file. */
+#define DSF_HTTP_TOKEN_MAX 256
+int dsf_http_token_file(const char *path, char *token, int *created, char *err, size_t errlen);
+
 /* Splits "host:port" / "[v6]:port" / ":port"; 0 or -1. host is "" for all addresses. */
 int dsf_split_hostport(const char *s, char *host, size_t hostcap, int *port);
 

@@ -46,8 +46,11 @@ static void create(struct notifier *n, struct evhttp_request *req)
     const char *body = (const char *)evbuffer_pullup(in, -1);
     char id[37], err[NF_ERRLEN];
     int64_t now = dsf_now_ns();
-    if (nf_silences_add_json(&n->sil, body ? body : "", len, now, id, err, sizeof(err))) {
-        reply_error(req, 400, err);
+    int rc = nf_silences_add_json(&n->sil, body ? body : "", len, now, id, err, sizeof(err));
+    if (rc) {
+        reply_error(req, rc == NF_SILENCE_MAX ? 409 : rc == NF_SILENCE_OOM ? 500 : 400, err);
+        if (rc == NF_SILENCE_MAX || rc == NF_SILENCE_TOO_LONG)
+            log_warn("silence refused: %s", err);
         return;
     }
     nf_groups_remove_silenced(n, now);
@@ -116,7 +119,13 @@ static void handle_one(struct evhttp_request *req, void *arg)
 
 int notifier_register_api(struct notifier *n, struct dsf_http_server *http)
 {
-    if (dsf_http_route(http, "/api/v1/silences", handle, n, 0))
+    if (dsf_http_route(http, "/api/v1/silences", handle, n, DSF_HTTP_WRITES))
         return -1;
-    return dsf_http_route(http, SILENCES "*", handle_one, n, 0);
+    return dsf_http_route(http, SILENCES "*", handle_one, n, DSF_HTTP_WRITES);
+}
+
+void notifier_set_silence_limits(struct notifier *n, size_t max, int64_t max_duration_ms)
+{
+    n->sil.max = max;
+    n->sil.max_len_ns = max_duration_ms * 1000000;
 }

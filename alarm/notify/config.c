@@ -79,7 +79,7 @@ static const struct dsf_cfg_key email_table[] = {
     {"hello", DSF_CFG_STR, "localhost", E(hello), "Name sent in EHLO.", 0, 0},
     {"auth_username", DSF_CFG_STR, NULL, E(auth_username), "SMTP AUTH user.", 0, 0},
     {"auth_password", DSF_CFG_STR, NULL, E(auth_password), "SMTP AUTH password.", 0, 0},
-    {"ca_file", DSF_CFG_STR, NULL, E(ca_file), "Extra CA certificates (PEM).", 0, 0},
+    {"ca_file", DSF_CFG_FILE, NULL, E(ca_file), "Extra CA certificates (PEM).", 0, 0},
     {"require_tls", DSF_CFG_BOOL, "true", E(require_tls),
      "Refuse to send unless STARTTLS (or TLS on port 465) succeeds; false allows plain text "
      "(loopback test servers only).",
@@ -132,7 +132,8 @@ static int load_table(const struct dsf_cfg_key *table, void *obj, json_t *o, con
     json_decref(copy);
     if (!text)
         return ERR("%s: out of memory", origin);
-    int rc = dsf_cfg_load_json(secs, text, strlen(text), origin, e, sizeof(e));
+    int rc = dsf_cfg_load_json(secs, text, strlen(text), origin, e, sizeof(e)) ||
+             dsf_cfg_check_files(secs, origin, e, sizeof(e));
     free(text);
     if (rc) {
         /* The routing file's keys are documented in docs/alarm-notify.md, not in --help. */
@@ -148,8 +149,10 @@ static int check_url(const char *url, const char *origin, const char *key, char 
 {
     if (!url || !*url)
         return ERR("%s: key '%s' is required", origin, key);
-    if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
-        return ERR("%s: key '%s': expected an http:// or https:// URL, got '%s'", origin, key, url);
+    static const char *const schemes[] = {"http", "https", NULL};
+    char why[300];
+    if (dsf_check_url(url, schemes, 1, why, sizeof(why)))
+        return ERR("%s: key '%s': '%s': %s", origin, key, url, why);
     return 0;
 }
 

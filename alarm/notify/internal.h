@@ -211,10 +211,17 @@ struct nf_silence {
     char *created_by, *comment;
 };
 
+/* The caps' defaults: the alarm engine's notify.max_silences and max_silence_duration. */
+#define NF_SILENCES_MAX 1000
+#define NF_SILENCE_MAX_NS (30LL * 86400 * 1000000000)
+
 struct nf_silences {
     char *dir;
     struct nf_silence *v;
     size_t n, cap;
+    size_t max;         /* silences kept at most, expired ones included */
+    int64_t max_len_ns; /* longest endsAt - startsAt; 0: no limit */
+    uint64_t refused_invalid, refused_max, refused_too_long;
 };
 
 int nf_silences_open(struct nf_silences *s, const char *dir, char *err, size_t errlen);
@@ -222,7 +229,15 @@ void nf_silences_close(struct nf_silences *s);
 /* The active silence muting these labels at now, or NULL. */
 const struct nf_silence *nf_silences_match(const struct nf_silences *s, const struct nf_labels *l,
                                            int64_t now_ns);
-/* Parses Alertmanager's postable silence; returns the new id in id (37 bytes). */
+/* Parses Alertmanager's postable silence; returns the new id in id (37 bytes). 0, or with
+ * err: NF_SILENCE_INVALID (also counted), NF_SILENCE_TOO_LONG or NF_SILENCE_MAX (both
+ * counted and naming the limit), NF_SILENCE_OOM. */
+enum {
+    NF_SILENCE_INVALID = -1,
+    NF_SILENCE_TOO_LONG = -2,
+    NF_SILENCE_MAX = -3,
+    NF_SILENCE_OOM = -4
+};
 int nf_silences_add_json(struct nf_silences *s, const char *body, size_t len, int64_t now_ns,
                          char *id, char *err, size_t errlen);
 int nf_silences_expire(struct nf_silences *s, const char *id, int64_t now_ns);

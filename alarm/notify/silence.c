@@ -7,6 +7,7 @@
 #include "alarm/notify/internal.h"
 #include "common/log.h"
 #include "common/loop.h"
+#include "common/metrics.h"
 
 #include <inttypes.h>
 #include <jansson.h>
@@ -290,25 +291,78 @@ static int append(struct nf_silences *s, const struct nf_silence *x)
     return 0;
 }
 
+/* The silence that expired first is forgotten. 0, or -1 when none has expired. */
+static int forget_oldest_expired(struct nf_silences *s, int64_t now_ns)
+{
+    size_t oldest = s->n;
+    for (size_t i = 0; i < s->n; i++)
+        if (s->v[i].ends_ns <= now_ns && (oldest == s->n || s->v[i].ends_ns < s->v[oldest].ends_ns))
+            oldest = i;
+    if (oldest == s->n)
+        return -1;
+    free_silence(&s->v[oldest]);
+    memmove(&s->v[oldest], &s->v[oldest + 1], (s->n - oldest - 1) * sizeof(*s->v));
+    s->n--;
+    return 0;
+}
+
+/* Room for one more under the cap, made by forgetting expired silences; active and pending
+ * ones are never pushed out. 0, or -1 when too many are in force. */
+static int make_room(struct nf_silences *s, int64_t now_ns)
+{
+    while (s->n >= s->max)
+        if (forget_oldest_expired(s, now_ns))
+            return -1;
+    return 0;
+}
+
+/* The caps: a silence longer than max_len_ns, or one more when max are in force. */
+static int within_limits(struct nf_silences *s, const struct nf_silence *x, int64_t now_ns,
+                         char *err, size_t errlen)
+{
+    if (s->max_len_ns > 0 && x->ends_ns - x->starts_ns > s->max_len_ns) {
+        dsf_count(&s->refused_too_long, 1);
+        snprintf(err, errlen,
+                 "key 'endsAt': the silence would last %.1f days, longer than "
+                 "notify.max_silence_duration (%.1f days)",
+                 (double)(x->ends_ns - x->starts_ns) / 864e11, (double)s->max_len_ns / 864e11);
+        return NF_SILENCE_TOO_LONG;
+    }
+    if (make_room(s, now_ns)) {
+        dsf_count(&s->refused_max, 1);
+        snprintf(err, errlen,
+                 "notify.max_silences (%zu) reached: expire a silence first (DELETE "
+                 "/api/v1/silences/{id})",
+                 s->max);
+        return NF_SILENCE_MAX;
+    }
+    return 0;
+}
+
 int nf_silences_add_json(struct nf_silences *s, const char *body, size_t len, int64_t now_ns,
                          char *id, char *err, size_t errlen)
 {
     json_error_t jerr;
     json_t *o = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!o) {
+        dsf_count(&s->refused_invalid, 1);
         snprintf(err, errlen, "invalid JSON at line %d: %s", jerr.line, jerr.text);
-        return -1;
+        return NF_SILENCE_INVALID;
     }
     struct nf_silence x;
     int rc = parse_silence(&x, o, now_ns, 0, err, errlen);
     json_decref(o);
+    if (rc)
+        dsf_count(&s->refused_invalid, 1);
+    if (rc == 0)
+        rc = within_limits(s, &x, now_ns, err, errlen);
     if (rc == 0 && append(s, &x)) {
         snprintf(err, errlen, "out of memory");
-        rc = -1;
+        rc = NF_SILENCE_OOM;
     }
     if (rc) {
         free_silence(&x);
-        return -1;
+        return rc;
     }
     snprintf(id, 37, "%s", x.id);
     save(s);
@@ -333,6 +387,8 @@ int nf_silences_expire(struct nf_silences *s, const char *id, int64_t now_ns)
 int nf_silences_open(struct nf_silences *s, const char *dir, char *err, size_t errlen)
 {
     memset(s, 0, sizeof(*s));
+    s->max = NF_SILENCES_MAX;
+    s->max_len_ns = NF_SILENCE_MAX_NS;
     if (!(s->dir = strdup(dir))) {
         snprintf(err, errlen, "out of memory");
         return -1;

@@ -20,6 +20,9 @@ start_alarm() {
     sleep 0.5 # its subscriptions are confirmed just after the connection
 }
 alarm_connected() { curl -sf "$API/healthz" | grep -q '"connected":true'; }
+# auth: the header API writes (PUT, POST, DELETE) need: the token the engine keeps in
+# state.dir/http.token (common/daemon.c).
+auth() { printf 'Authorization: Bearer %s' "$(cat "$WORK/state/http.token")"; }
 
 # capture_events: records every event on dsf/alarm/# in $WORK/sub-events.log as "topic payload".
 capture_events() {

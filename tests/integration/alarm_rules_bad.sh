@@ -62,12 +62,12 @@ wait_for 5 state_is good firing || fail "the good rule did not fire"
 wait_for 5 state_is also_good firing || fail "the good rule beside a bad one did not fire"
 
 # The API: a bad rule is refused naming the key, nothing is written.
-code=$(curl -s -o "$WORK/put.json" -w '%{http_code}' -XPUT "$API/api/v1/rules/api_rule" \
+code=$(curl -s -o "$WORK/put.json" -w '%{http_code}' -H "$(auth)" -XPUT "$API/api/v1/rules/api_rule" \
     -d '{"select":{"measurement":"cpu","field":"usage_user"},"crit":90,"window":-1,"reduce":"max"}')
 [ "$code" = 400 ] || fail "PUT of a negative window answered $code"
 grep -q "key 'window'" "$WORK/put.json" || fail "PUT's refusal does not name the key: $(cat "$WORK/put.json")"
 [ ! -e "$WORK/rules/api_rule.json" ] || fail "a refused rule was written"
-code=$(curl -s -o "$WORK/put.json" -w '%{http_code}' -XPUT "$API/api/v1/rules/api_rule" \
+code=$(curl -s -o "$WORK/put.json" -w '%{http_code}' -H "$(auth)" -XPUT "$API/api/v1/rules/api_rule" \
     -d '{"select":{"measurement":"cpu","field":"usage_system","tags":[{"tag":"cpu","op":"!~","value":"cpu[0-9]+"}]},"crit":50}')
 [ "$code" = 201 ] || fail "PUT of a good rule answered $code: $(cat "$WORK/put.json")"
 [ -s "$WORK/rules/api_rule.json" ] || fail "PUT did not store the rule as a file"
@@ -77,7 +77,7 @@ sleep 1
 state_is api_rule none || fail "the !~ matcher let cpu0 through"
 send vm2 "cpu,cpu=cpu-total usage_system=70 $(now_ns)"
 wait_for 5 state_is api_rule firing || fail "the rule added through the API does not evaluate"
-code=$(curl -s -o /dev/null -w '%{http_code}' -XDELETE "$API/api/v1/rules/api_rule")
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "$(auth)" -XDELETE "$API/api/v1/rules/api_rule")
 [ "$code" = 200 ] || fail "DELETE answered $code"
 [ ! -e "$WORK/rules/api_rule.json" ] || fail "DELETE left the file"
 wait_for 5 state_is api_rule none || fail "the deleted rule's alarm is still active"
@@ -91,7 +91,7 @@ rule unknown '{"name":"unknown","select":{"measurement":"cpu","field":"usage_use
 kill -HUP "$ALARM_PID"
 wait_for 5 sh -c "curl -sf '$API/api/v1/rules/unknown' | grep -q '\"for\"'" ||
     fail "SIGHUP did not load the fixed rule"
-code=$(curl -s -o "$WORK/reload.json" -w '%{http_code}' -XPOST "$API/api/v1/reload")
+code=$(curl -s -o "$WORK/reload.json" -w '%{http_code}' -H "$(auth)" -XPOST "$API/api/v1/reload")
 [ "$code" = 200 ] || fail "POST /api/v1/reload answered $code"
 grep -q '"rules":3' "$WORK/reload.json" || fail "reload: $(cat "$WORK/reload.json")"
 stop_alarm_clean

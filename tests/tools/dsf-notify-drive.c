@@ -114,7 +114,8 @@ static int start(struct drive *d)
         return -1;
     }
     if (d->listen) {
-        struct dsf_http_options o = {.listen = d->listen};
+        /* The silences' semantics are tested here; the write token in security_api_auth. */
+        struct dsf_http_options o = {.listen = d->listen, .open_writes = 1};
         if (!(d->http = dsf_http_new(d->base, &o, err, sizeof(err)))) {
             fprintf(stderr, "api: %s\n", err);
             return -1;

@@ -102,6 +102,13 @@ static void test_refusals(void **state)
     refused("{\"route\":{\"receiver\":\"a\"},\"receivers\":[{\"name\":\"a\",\"webhook_configs\":"
             "[{\"url\":\"ftp://x\"}]}]}",
             "webhook_configs[0]", "url");
+    refused("{\"route\":{\"receiver\":\"a\"},\"receivers\":[{\"name\":\"a\",\"webhook_configs\":"
+            "[{\"url\":\"http://x:99999/hook\"}]}]}",
+            "webhook_configs[0]", "port");
+    refused("{\"route\":{\"receiver\":\"a\"},\"receivers\":[{\"name\":\"a\",\"email_configs\":"
+            "[{\"to\":\"x@y\",\"from\":\"a@b\",\"smarthost\":\"h:25\",\"ca_file\":"
+            "\"/nonexistent/ca.pem\"}]}]}",
+            "key 'ca_file'", "/nonexistent/ca.pem");
     refused("{\"route\":{\"receiver\":\"nobody\"},\"receivers\":[{\"name\":\"a\"}]}", "nobody",
             "not defined");
     refused(

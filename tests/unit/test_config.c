@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -142,7 +143,8 @@ static void invalid_json_names_the_position(void **state)
 static void set_and_env_override(void **state)
 {
     struct fixture *f = *state;
-    assert_int_equal(dsf_cfg_set(f->secs, "inputs.cpu.path=/host/proc", "--set", f->err, sizeof(f->err)), 0);
+    assert_int_equal(
+        dsf_cfg_set(f->secs, "inputs.cpu.path=/host/proc", "--set", f->err, sizeof(f->err)), 0);
     assert_string_equal(f->p.path, "/host/proc");
     assert_int_equal(dsf_cfg_set(f->secs, "peers=x:1,y:2,z:3", "--set", f->err, sizeof(f->err)), 0);
     assert_int_equal(f->m.peers.count, 3);
@@ -191,6 +193,159 @@ static void help_lists_every_key(void **state)
     free(text);
 }
 
+struct typed_opts {
+    char *topic, *id, *url, *broker, *file;
+};
+
+#define T(f) offsetof(struct typed_opts, f)
+static const struct dsf_cfg_key typed_keys[] = {
+    {"dlq.topic", DSF_CFG_TOPIC, "", T(topic), "a topic", 0, 0},
+    {"id", DSF_CFG_ID, "", T(id), "an id", 0, 0},
+    {"output.url", DSF_CFG_URL, "http://127.0.0.1:8086", T(url), "a store", 0, 0},
+    {"mqtt.url", DSF_CFG_MQTT_URL, "tcp://127.0.0.1:1883", T(broker), "a broker", 0, 0},
+    {"mqtt.tls_ca", DSF_CFG_FILE, "", T(file), "a CA file", 0, 0},
+    DSF_CFG_END,
+};
+
+struct typed_fixture {
+    struct typed_opts o;
+    struct dsf_cfg_section secs[2];
+    char err[DSF_CFG_ERRLEN];
+};
+
+static int typed_setup(void **state)
+{
+    struct typed_fixture *f = calloc(1, sizeof(*f));
+    f->secs[0] = (struct dsf_cfg_section){"", typed_keys, &f->o, NULL};
+    assert_int_equal(dsf_cfg_defaults(f->secs, f->err, sizeof(f->err)), 0);
+    *state = f;
+    return 0;
+}
+
+static int typed_teardown(void **state)
+{
+    struct typed_fixture *f = *state;
+    dsf_cfg_free(f->secs);
+    free(f);
+    return 0;
+}
+
+/* set KEY VALUE: 0 or -1; a refusal names the origin, the key and the value. */
+static int set(struct typed_fixture *f, const char *key, const char *value, const char *shown)
+{
+    int rc = dsf_cfg_set_value(f->secs, key, value, "--set", f->err, sizeof(f->err));
+    if (rc == 0)
+        return 0;
+    char want[300];
+    snprintf(want, sizeof(want), "--set: key '%s': '%s': ", key, shown ? shown : value);
+    if (strncmp(f->err, want, strlen(want)) != 0)
+        fail_msg("error '%s' does not start with '%s'", f->err, want);
+    return rc;
+}
+
+static void topics_and_ids_are_checked(void **state)
+{
+    struct typed_fixture *f = *state;
+    assert_int_equal(set(f, "dlq.topic", "dsf/dlq/c1", NULL), 0);
+    assert_string_equal(dsf_cfg_str(f->secs, "dlq.topic"), "dsf/dlq/c1");
+    assert_int_equal(set(f, "dlq.topic", "", NULL), 0); /* unset: the default topic */
+    assert_int_equal(set(f, "dlq.topic", "dsf/+", NULL), -1);
+    assert_non_null(strstr(f->err, "wildcards"));
+    assert_int_equal(set(f, "dlq.topic", "dsf/#", NULL), -1);
+    assert_int_equal(set(f, "dlq.topic", "$SYS/x", NULL), -1);
+    assert_int_equal(set(f, "dlq.topic", "dsf/\x01", "dsf/\\x01"), -1);
+    assert_int_equal(set(f, "dlq.topic", "dsf/\xff", "dsf/\\xff"), -1); /* not UTF-8 */
+
+    assert_int_equal(set(f, "id", "collector-1.eu_west", NULL), 0);
+    assert_int_equal(set(f, "id", "vm \xc3\xa9t\xc3\xa9", NULL), 0);
+    assert_int_equal(set(f, "id", "", NULL), 0); /* unset: the host name */
+    const struct {
+        const char *value, *shown;
+    } bad[] = {{"a/b", "a/b"},    {"a+b", "a+b"},    {"a#b", "a#b"},     {" a", " a"},
+               {"a\t", "a\\x09"}, {"\x7f", "\\x7f"}, {"\xc3(", "\\xc3("}};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(set(f, "id", bad[i].value, bad[i].shown), -1);
+    char longest[65];
+    memset(longest, 'x', 63);
+    longest[63] = '\0';
+    assert_int_equal(set(f, "id", longest, NULL), 0);
+    longest[63] = 'x';
+    longest[64] = '\0';
+    assert_int_equal(set(f, "id", longest, NULL), -1);
+    assert_non_null(strstr(f->err, "at most 63"));
+    /* The JSON file goes through the same check, and is named. */
+    const char *json = "{\"id\": \"c/1\"}";
+    assert_int_equal(
+        dsf_cfg_load_json(f->secs, json, strlen(json), "c.json", f->err, sizeof(f->err)), -1);
+    assert_non_null(strstr(f->err, "c.json: key 'id': 'c/1'"));
+}
+
+static void urls_are_checked(void **state)
+{
+    struct typed_fixture *f = *state;
+    const char *good_http[] = {"http://influx:8086", "https://user:pw@[::1]:8086/influx?x=1",
+                               "HTTP://127.0.0.1", ""};
+    for (size_t i = 0; i < sizeof(good_http) / sizeof(good_http[0]); i++)
+        assert_int_equal(set(f, "output.url", good_http[i], NULL), 0);
+    const char *bad_http[] = {"garbage",       "ftp://x/",     "http://",
+                              "http://a b",    "http://x:0",   "http://x:65536",
+                              "http://x:8o86", "http://[::1/", "http://h\xc3\xa9"};
+    for (size_t i = 0; i < sizeof(bad_http) / sizeof(bad_http[0]); i++)
+        assert_int_equal(set(f, "output.url", bad_http[i], NULL), -1);
+    const char *good_mqtt[] = {"tcp://127.0.0.1:1883", "mqtt://broker",    "ssl://b:8883/",
+                               "mqtts://[::1]:8883",   "ws://b:8080/mqtt", "wss://b/mqtt"};
+    for (size_t i = 0; i < sizeof(good_mqtt) / sizeof(good_mqtt[0]); i++)
+        assert_int_equal(set(f, "mqtt.url", good_mqtt[i], NULL), 0);
+    const char *bad_mqtt[] = {
+        "garbage",           "127.0.0.1:1883", "http://b:1883",        "tcp://b:1883/x",
+        "tcp://user@b:1883", "tcp://:1883",    "unix:///run/mqtt.sock"};
+    for (size_t i = 0; i < sizeof(bad_mqtt) / sizeof(bad_mqtt[0]); i++)
+        assert_int_equal(set(f, "mqtt.url", bad_mqtt[i], NULL), -1);
+    assert_non_null(strstr(f->err, "tcp://, mqtt://, ssl://, mqtts://, ws://, wss://"));
+    char why[200];
+    static const char *const schemes[] = {"kafka", NULL};
+    assert_int_equal(dsf_check_url("kafka://b:9092", schemes, 0, why, sizeof(why)), 0);
+    assert_int_equal(dsf_check_url("kafka://b:9092/x", schemes, 0, why, sizeof(why)), -1);
+}
+
+static void files_are_checked_once_loaded(void **state)
+{
+    struct typed_fixture *f = *state;
+    char path[] = "/tmp/dsf-test-config-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    assert_int_equal(dsf_cfg_check_files(f->secs, "test.json", f->err, sizeof(f->err)), 0);
+    /* A missing file loads (a later origin may change it) and is refused by the check. */
+    assert_int_equal(set(f, "mqtt.tls_ca", "/nonexistent/ca.pem", NULL), 0);
+    assert_int_equal(dsf_cfg_check_files(f->secs, "test.json", f->err, sizeof(f->err)), -1);
+    assert_string_equal(f->err, "test.json: key 'mqtt.tls_ca': cannot read '/nonexistent/ca.pem': "
+                                "No such file or directory");
+    assert_int_equal(set(f, "mqtt.tls_ca", "/tmp", NULL), 0);
+    assert_int_equal(dsf_cfg_check_files(f->secs, "test.json", f->err, sizeof(f->err)), -1);
+    assert_non_null(strstr(f->err, "a directory"));
+    assert_int_equal(set(f, "mqtt.tls_ca", path, NULL), 0);
+    assert_int_equal(dsf_cfg_check_files(f->secs, "test.json", f->err, sizeof(f->err)), 0);
+    unlink(path);
+    assert_null(dsf_cfg_str(f->secs, "no.such.key"));
+}
+
+static void help_names_the_types(void **state)
+{
+    struct typed_fixture *f = *state;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    dsf_cfg_help(f->secs, "DAMSELFLY_", out);
+    fclose(out);
+    assert_non_null(strstr(text, "dlq.topic (topic, default: none)"));
+    assert_non_null(strstr(text, "id (id, default: none)"));
+    assert_non_null(strstr(text, "mqtt.url (URL, default: tcp://127.0.0.1:1883)"));
+    assert_non_null(strstr(text, "mqtt.tls_ca (file, default: none)"));
+    assert_non_null(strstr(text, "an id is 1-63 bytes"));
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -203,6 +358,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(set_and_env_override, setup, teardown),
         cmocka_unit_test_setup_teardown(parsers, setup, teardown),
         cmocka_unit_test_setup_teardown(help_lists_every_key, setup, teardown),
+        cmocka_unit_test_setup_teardown(topics_and_ids_are_checked, typed_setup, typed_teardown),
+        cmocka_unit_test_setup_teardown(urls_are_checked, typed_setup, typed_teardown),
+        cmocka_unit_test_setup_teardown(files_are_checked_once_loaded, typed_setup, typed_teardown),
+        cmocka_unit_test_setup_teardown(help_names_the_types, typed_setup, typed_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -14,8 +14,10 @@
 #include <event2/http.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/buf.h"
 #include "common/http.h"
 #include "common/http_client.h"
 #include "common/loop.h"
@@ -68,8 +70,8 @@ static void requests_round_trip(void **state)
     struct dsf_http_options opt = {.listen = "127.0.0.1:0", .bearer_token = "t0k"};
     struct dsf_http_server *srv = dsf_http_new(base, &opt, err, sizeof(err));
     assert_non_null(srv);
-    dsf_http_route(srv, "/echo", echo, NULL, 0);
-    dsf_http_route(srv, "/busy", busy, NULL, 1);
+    dsf_http_route(srv, "/echo", echo, NULL, DSF_HTTP_WRITES);
+    dsf_http_route(srv, "/busy", busy, NULL, DSF_HTTP_PUBLIC);
     char url[128];
     struct dsf_http_client *c = dsf_http_client_new(base);
     const char *auth[] = {"Authorization: Bearer t0k", NULL};
@@ -134,9 +136,108 @@ static void timeouts_refusals_and_cancel_report_once(void **state)
     event_base_free(base);
 }
 
+/* status METHOD URL [TOKEN]: one request's status, run to its end. */
+static long status(struct event_base *base, struct dsf_http_client *c, const char *method,
+                   const char *url, const char *token)
+{
+    char auth[128];
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token ? token : "");
+    const char *headers[] = {auth, NULL};
+    struct dsf_http_request req = {
+        .method = method, .url = url, .headers = token ? headers : NULL, .body = "x", .len = 1};
+    struct result r = {0};
+    assert_int_equal(dsf_http_client_send(c, &req, on_done, &r), 0);
+    run_until(base, &r, 1);
+    return r.status;
+}
+
+/* Without a bearer token or basic auth for everything, reads are open and writes need the
+ * write token: refused until it is set, then taken; read-only routes answer writes 405. */
+static void writes_need_the_write_token(void **state)
+{
+    struct event_base *base = dsf_loop_new();
+    char err[256], rw[128], ro[128];
+    struct dsf_http_options opt = {.listen = "127.0.0.1:0"};
+    struct dsf_http_server *srv = dsf_http_new(base, &opt, err, sizeof(err));
+    assert_non_null(srv);
+    dsf_http_route(srv, "/ro", echo, NULL, 0);
+    assert_int_equal(dsf_http_has_write_routes(srv), 0);
+    dsf_http_route(srv, "/rw/*", echo, NULL, DSF_HTTP_WRITES);
+    assert_int_equal(dsf_http_has_write_routes(srv), 1);
+    snprintf(rw, sizeof(rw), "http://127.0.0.1:%d/rw/x", dsf_http_port(srv));
+    snprintf(ro, sizeof(ro), "http://127.0.0.1:%d/ro", dsf_http_port(srv));
+    struct dsf_http_client *c = dsf_http_client_new(base);
+    assert_int_equal(status(base, c, "GET", rw, NULL), 200);
+    assert_int_equal(status(base, c, "POST", rw, NULL), 401); /* no token set yet */
+    assert_int_equal(status(base, c, "POST", rw, ""), 401);
+    assert_int_equal(dsf_http_set_write_token(srv, "0123456789abcdef"), 0);
+    assert_int_equal(status(base, c, "POST", rw, NULL), 401);
+    assert_int_equal(status(base, c, "DELETE", rw, "0123456789abcdeX"), 401);
+    assert_int_equal(status(base, c, "PATCH", rw, "0123456789abcdef"), 200);
+    assert_int_equal(status(base, c, "DELETE", rw, "0123456789abcdef"), 200);
+    assert_int_equal(status(base, c, "POST", ro, "0123456789abcdef"), 405);
+    assert_int_equal(status(base, c, "GET", ro, NULL), 200);
+    struct dsf_buf m = {0};
+    dsf_http_render_metrics(srv, &m);
+    assert_non_null(strstr(buf_cstr(&m), "{reason=\"unauthorized\"} 4\n"));
+    assert_non_null(strstr(buf_cstr(&m), "{reason=\"read_only\"} 1\n"));
+    buf_free(&m);
+    dsf_http_free(srv);
+
+    opt.open_writes = 1; /* http.auth=none */
+    srv = dsf_http_new(base, &opt, err, sizeof(err));
+    dsf_http_route(srv, "/rw/*", echo, NULL, DSF_HTTP_WRITES);
+    snprintf(rw, sizeof(rw), "http://127.0.0.1:%d/rw/x", dsf_http_port(srv));
+    assert_int_equal(status(base, c, "POST", rw, NULL), 200);
+    dsf_http_free(srv);
+    dsf_http_client_free(c);
+    event_base_free(base);
+}
+
+static void token_file_is_made_once_and_private(void **state)
+{
+    char dir[] = "/tmp/dsf-test-token-XXXXXX", path[128], token[DSF_HTTP_TOKEN_MAX + 1];
+    char again[DSF_HTTP_TOKEN_MAX + 1], err[512];
+    int created;
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/sub/http.token", dir);
+    assert_int_equal(dsf_http_token_file(path, token, &created, err, sizeof(err)), 0);
+    assert_int_equal(created, 1);
+    assert_int_equal(strlen(token), 64);
+    assert_int_equal(strspn(token, "0123456789abcdef"), 64);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    assert_int_equal(dsf_http_token_file(path, again, &created, err, sizeof(err)), 0);
+    assert_int_equal(created, 0);
+    assert_string_equal(again, token);
+    /* An operator's own token, with a newline; a short one and a world-writable file are
+     * refused. */
+    FILE *f = fopen(path, "w");
+    fputs("  my-own-token-of-20ch\n", f);
+    fclose(f);
+    assert_int_equal(dsf_http_token_file(path, again, &created, err, sizeof(err)), 0);
+    assert_string_equal(again, "my-own-token-of-20ch");
+    chmod(path, 0666);
+    assert_int_equal(dsf_http_token_file(path, again, &created, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "chmod 600"));
+    chmod(path, 0600);
+    f = fopen(path, "w");
+    fputs("short\n", f);
+    fclose(f);
+    assert_int_equal(dsf_http_token_file(path, again, &created, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, path));
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/sub", dir);
+    rmdir(path);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(writes_need_the_write_token),
+        cmocka_unit_test(token_file_is_made_once_and_private),
         cmocka_unit_test(requests_round_trip),
         cmocka_unit_test(timeouts_refusals_and_cancel_report_once),
     };

@@ -1,0 +1,4 @@
+# The bus trust model's HTTP and configuration parts: the API's write token and caps, and
+# the configuration values refused at start and by --check.
+dsf_script(security_api_auth security_api_auth.sh)
+dsf_script(security_bad_config security_bad_config.sh)
