@@ -170,13 +170,41 @@ struct buffer_entry *buffer_next_queued(struct buffer *b)
     return NULL;
 }
 
+static struct buffer_sent *sent_slot(struct buffer *b, const char *boot)
+{
+    struct buffer_sent *oldest = &b->sent[0];
+    for (size_t i = 0; i < BUFFER_SENT_BOOTS; i++) {
+        struct buffer_sent *s = &b->sent[i];
+        if (s->last_use && strcmp(s->boot, boot) == 0)
+            return s;
+        if (s->last_use < oldest->last_use)
+            oldest = s;
+    }
+    snprintf(oldest->boot, sizeof(oldest->boot), "%s", boot);
+    oldest->max_seq = 0;
+    return oldest;
+}
+
 void buffer_mark_inflight(struct buffer *b, struct buffer_entry *e, int64_t now_ms)
 {
     if (e->sent_ms)
         b->resent++;
     e->state = ENTRY_INFLIGHT;
-    e->sent_ms = now_ms;
+    /* Never 0: 0 means "not published by this run", which acks cannot release. */
+    e->sent_ms = now_ms ? now_ms : 1;
     b->inflight++;
+    struct buffer_sent *s = sent_slot(b, e->boot);
+    s->last_use = ++b->sent_uses;
+    if (e->seq > s->max_seq)
+        s->max_seq = e->seq;
+}
+
+uint64_t buffer_sent_max(const struct buffer *b, const char *boot)
+{
+    for (size_t i = 0; i < BUFFER_SENT_BOOTS; i++)
+        if (b->sent[i].last_use && strcmp(b->sent[i].boot, boot) == 0)
+            return b->sent[i].max_seq;
+    return 0;
 }
 
 void buffer_delivered(struct buffer *b, uint64_t seq, int ok)
@@ -199,12 +227,29 @@ void buffer_delivered(struct buffer *b, uint64_t seq, int ok)
     buffer_refill(b);
 }
 
-void buffer_ack_range(struct buffer *b, const char *boot, uint64_t lo, uint64_t hi)
+/* Binary search of the sorted, disjoint ranges. */
+static int in_ranges(const struct seq_range *r, size_t n, uint64_t seq)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (seq < r[mid].lo)
+            hi = mid;
+        else if (seq > r[mid].hi)
+            lo = mid + 1;
+        else
+            return 1;
+    }
+    return 0;
+}
+
+size_t buffer_ack_ranges(struct buffer *b, const char *boot, const struct seq_range *r, size_t n)
 {
     struct buffer_entry **pp = &b->head, *prev = NULL;
+    size_t released = 0;
     while (*pp) {
         struct buffer_entry *e = *pp;
-        if (e->seq < lo || e->seq > hi || strcmp(e->boot, boot) != 0) {
+        if (!e->sent_ms || strcmp(e->boot, boot) != 0 || !in_ranges(r, n, e->seq)) {
             prev = e;
             pp = &e->next;
             continue;
@@ -218,8 +263,16 @@ void buffer_ack_range(struct buffer *b, const char *boot, uint64_t lo, uint64_t 
             b->inflight--;
         recycle(b, e);
         b->released++;
+        released++;
     }
     buffer_refill(b);
+    return released;
+}
+
+size_t buffer_ack_range(struct buffer *b, const char *boot, uint64_t lo, uint64_t hi)
+{
+    struct seq_range r = {lo, hi};
+    return buffer_ack_ranges(b, boot, &r, 1);
 }
 
 void buffer_requeue_inflight(struct buffer *b)

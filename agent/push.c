@@ -1,5 +1,6 @@
 #define DSF_MODULE "push"
 #include "agent/push.h"
+#include "agent/ack.h"
 #include "agent/agent.h"
 #include "agent/buffer.h"
 #include "common/bus.h"
@@ -11,21 +12,46 @@
 #include "common/topic.h"
 
 #include <event2/event.h>
-#include <jansson.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* What repeats is warned about once, then at most once a minute; counters carry the rest. */
+struct warn_limit {
+    int64_t last_ms;
+    uint64_t held_back;
+};
 
 struct push {
     struct agent *agent;
     struct dsf_bus *bus;
     struct event *timer;
-    char status_topic[512], req_topic[512], ack_topic[512];
+    char status_topic[512], req_topic[512], ack_topic[512], reply_prefix[512];
     char online[512], offline[512];
     int64_t window;
     int collector_acks;
+    int status_foreign;         /* someone else's status is retained on our topic */
+    int64_t status_restored_ms; /* when we last put ours back */
+    struct warn_limit ack_warn, request_warn, status_warn;
     uint64_t published, delivered, failed, requests, acks;
+    uint64_t acks_refused[ACK_VERDICTS];
+    uint64_t requests_refused, status_overwritten;
 };
+
+/* 1 when a warning may be logged now; *held_back: how many were not since the last one. */
+static int warn_due(struct warn_limit *w, uint64_t *held_back)
+{
+    int64_t now = dsf_mono_ms();
+    if (w->last_ms && now - w->last_ms < 60000) {
+        w->held_back++;
+        return 0;
+    }
+    w->last_ms = now;
+    *held_back = w->held_back;
+    w->held_back = 0;
+    return 1;
+}
 
 static void publish_queued(struct push *p)
 {
@@ -65,6 +91,7 @@ int push_connected(const struct push *p)
 static void on_connect(void *arg)
 {
     struct push *p = arg;
+    p->status_foreign = 0; /* the bus has just published ours */
     /* Whatever was in flight on the old connection may be lost: send it again, in order. */
     buffer_requeue_inflight(p->agent->buffer);
     publish_queued(p);
@@ -79,6 +106,8 @@ static void on_disconnect(void *arg, const char *reason)
 static void on_delivered(void *arg, uint64_t token, int ok)
 {
     struct push *p = arg;
+    if (token == 0)
+        return; /* a status or an on-demand answer, not a buffered message */
     if (ok)
         p->delivered++;
     else
@@ -90,37 +119,63 @@ static void on_delivered(void *arg, uint64_t token, int ok)
 /* {"boot": "...", "ranges": [[lo, hi], ...]}: the collector stored exactly these. */
 static void handle_ack(struct push *p, const struct dsf_bus_message *m)
 {
-    json_error_t jerr;
-    json_t *root = json_loadb(m->payload, m->len, 0, &jerr), *ranges = NULL;
-    const char *boot = NULL;
-    if (!root || json_unpack(root, "{s:s, s:o}", "boot", &boot, "ranges", &ranges) ||
-        !json_is_array(ranges)) {
-        log_warn("ignoring a malformed ack on %s", m->topic);
-        json_decref(root);
+    char why[256];
+    size_t released;
+    enum ack_verdict v =
+        ack_apply(p->agent->buffer, m->payload, m->len, &released, why, sizeof(why));
+    if (v == ACK_APPLIED) {
+        p->acks++;
+        log_debug("ack released %zu message(s)", released);
+        publish_queued(p); /* the spool may have refilled the buffer */
         return;
     }
-    size_t i;
-    json_t *r;
-    json_array_foreach(ranges, i, r)
-    {
-        json_int_t lo = -1, hi = -1;
-        if (json_unpack(r, "[II]", &lo, &hi) == 0 && lo >= 0 && hi >= lo)
-            buffer_ack_range(p->agent->buffer, boot, (uint64_t)lo, (uint64_t)hi);
-    }
-    p->acks++;
-    json_decref(root);
-    publish_queued(p);
+    p->acks_refused[v]++;
+    uint64_t held_back;
+    if (v == ACK_STALE) /* a message resent after buffer.ack_timeout, acked twice */
+        log_debug("ack on %s changes nothing: %s", m->topic, why);
+    else if (warn_due(&p->ack_warn, &held_back))
+        log_warn("refused an ack on %s, nothing released (%s): %s; %" PRIu64
+                 " more refused since the last warning",
+                 m->topic, ack_verdict_name(v), why, held_back);
 }
 
-/* On-demand collection for agents behind NAT: reply on the v5 response topic with the
- * request's correlation data. The request payload may be {"fmt":"lp"}; JSON otherwise. */
+/* A topic from the network, cut and with control characters replaced, fit for one log line. */
+static const char *printable(const char *s, char *out, size_t cap)
+{
+    size_t i = 0;
+    for (; s[i] && i + 1 < cap; i++)
+        out[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
+    out[i] = '\0';
+    return out;
+}
+
+/* Only the agent's own reply topics: a request must not make it publish on another agent's
+ * metrics, an alarm topic or anything else its broker account may reach. */
+static int request_allowed(struct push *p, const struct dsf_bus_message *m)
+{
+    const char *topic = m->response_topic;
+    if (topic && dsf_topic_is_agent_reply(topic, p->agent->bus_key))
+        return 1;
+    p->requests_refused++;
+    uint64_t held_back;
+    char shown[200];
+    if (warn_due(&p->request_warn, &held_back))
+        log_warn("refused an on-demand request with %s%s%s: answers go only to %s; %" PRIu64
+                 " more refused since the last warning",
+                 topic ? "the response topic '" : "no response topic",
+                 topic ? printable(topic, shown, sizeof(shown)) : "", topic ? "'" : "",
+                 p->reply_prefix, held_back);
+    return 0;
+}
+
+/* On-demand collection for agents behind NAT: reply on the v5 response topic (one of the
+ * agent's own reply topics) with the request's correlation data. The request payload may be
+ * {"fmt":"lp"}; JSON otherwise. */
 static void handle_request(struct push *p, const struct dsf_bus_message *m)
 {
     struct agent *a = p->agent;
-    if (!m->response_topic || !*m->response_topic) {
-        log_warn("on-demand request without a response topic: ignored");
+    if (!request_allowed(p, m))
         return;
-    }
     int want_lp = m->len && memmem(m->payload, m->len, "\"lp\"", 4) != NULL;
     batch_reset(&a->snapshot);
     agent_collect(a, &a->snapshot, dsf_now_ns());
@@ -138,8 +193,57 @@ static void handle_request(struct push *p, const struct dsf_bus_message *m)
         .fmt = want_lp ? "lp" : "json",
     };
     p->requests++;
+    char shown[200];
     if (dsf_bus_publish(p->bus, &reply, 1, 0, 0))
-        log_warn("could not answer the on-demand request on %s", m->response_topic);
+        log_warn("could not answer the on-demand request on %s",
+                 printable(m->response_topic, shown, sizeof(shown)));
+}
+
+/* Publishes our status again (retained) after another one replaced it; at most once a second,
+ * so that two agents configured with one identity do not flood the broker. */
+static void restore_status(struct push *p)
+{
+    int64_t now = dsf_mono_ms();
+    if (!p->status_foreign || !dsf_bus_connected(p->bus) ||
+        (p->status_restored_ms && now - p->status_restored_ms < 1000))
+        return;
+    struct dsf_bus_message m = {
+        .topic = p->status_topic, .payload = p->online, .len = strlen(p->online)};
+    if (dsf_bus_publish(p->bus, &m, 1, 1, 0) == 0) {
+        p->status_foreign = 0;
+        p->status_restored_ms = now;
+    }
+}
+
+/* What a foreign status says, for the log: never its raw bytes. */
+static const char *status_word(const struct dsf_bus_message *m)
+{
+    if (m->len == 0)
+        return "an empty status (cleared)";
+    if (memmem(m->payload, m->len, "\"offline\"", 9))
+        return "an offline status";
+    if (memmem(m->payload, m->len, "\"online\"", 8))
+        return "an online status of another run or address";
+    return "a status of another shape";
+}
+
+/* The retained status is what the alarm engine and the control side believe: anything on our
+ * status topic but what we last published (a forged offline, a cleared status, a second agent
+ * with this identity, the Will of a connection the broker replaced) is overwritten with ours.
+ * Our own publish comes back here unchanged and is left alone. */
+static void handle_status(struct push *p, const struct dsf_bus_message *m)
+{
+    size_t len = strlen(p->online);
+    if (m->len == len && memcmp(m->payload, p->online, len) == 0)
+        return;
+    p->status_overwritten++;
+    p->status_foreign = 1;
+    uint64_t held_back;
+    if (warn_due(&p->status_warn, &held_back))
+        log_warn("another client published %s on %s%s: publishing ours again; %" PRIu64
+                 " more since the last warning",
+                 status_word(m), m->topic, m->retained ? " (retained)" : "", held_back);
+    restore_status(p);
 }
 
 static void on_message(void *arg, const struct dsf_bus_message *m)
@@ -149,6 +253,8 @@ static void on_message(void *arg, const struct dsf_bus_message *m)
         handle_ack(p, m);
     else if (strcmp(m->topic, p->req_topic) == 0)
         handle_request(p, m);
+    else if (strcmp(m->topic, p->status_topic) == 0)
+        handle_status(p, m);
 }
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)
@@ -159,6 +265,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     if (n)
         log_info("%zu message(s) unacknowledged after %lldms: sending again", n,
                  (long long)p->agent->cfg.buffer.ack_timeout_ms);
+    restore_status(p);
     push_kick(p);
 }
 
@@ -183,9 +290,29 @@ static void register_metrics(struct push *p)
                     "Publishes the broker refused or that failed; they are sent again.", NULL,
                     &p->failed);
     metrics_add_u64(m, "damselfly_agent_acks_total", DSF_COUNTER,
-                    "End-to-end acknowledgements received from collectors.", NULL, &p->acks);
+                    "End-to-end acks from collectors that released messages.", NULL, &p->acks);
+    static const char *const refused[ACK_VERDICTS] = {
+        [ACK_STALE] = "reason=\"stale\"",
+        [ACK_MALFORMED] = "reason=\"malformed\"",
+        [ACK_UNKNOWN_BOOT] = "reason=\"unknown_boot\"",
+        [ACK_UNSENT] = "reason=\"unsent\"",
+    };
+    for (int v = 0; v < ACK_VERDICTS; v++)
+        if (refused[v])
+            metrics_add_u64(m, "damselfly_agent_acks_rejected_total", DSF_COUNTER,
+                            "Acks that released nothing: stale (all released already) or "
+                            "refused whole (malformed, unknown boot, seqs never published).",
+                            refused[v], &p->acks_refused[v]);
     metrics_add_u64(m, "damselfly_agent_requests_total", DSF_COUNTER,
                     "On-demand collection requests answered over the bus.", NULL, &p->requests);
+    metrics_add_u64(m, "damselfly_agent_requests_refused_total", DSF_COUNTER,
+                    "On-demand requests refused: no response topic, or one not under the "
+                    "agent's reply topic.",
+                    "reason=\"response_topic\"", &p->requests_refused);
+    metrics_add_u64(m, "damselfly_agent_status_overwritten_total", DSF_COUNTER,
+                    "Statuses another client published on the agent's status topic (the agent "
+                    "publishes its own again).",
+                    NULL, &p->status_overwritten);
 }
 
 struct push *push_new(struct agent *a, char *err, size_t errlen)
@@ -202,6 +329,7 @@ struct push *push_new(struct agent *a, char *err, size_t errlen)
     dsf_topic_agent_key(p->status_topic, sizeof(p->status_topic), a->bus_key, "status");
     dsf_topic_agent_key(p->req_topic, sizeof(p->req_topic), a->bus_key, "req");
     dsf_topic_agent_key(p->ack_topic, sizeof(p->ack_topic), a->bus_key, "ack");
+    dsf_topic_agent_key(p->reply_prefix, sizeof(p->reply_prefix), a->bus_key, "reply[/...]");
     status_json(a, "online", p->online, sizeof(p->online));
     status_json(a, "offline", p->offline, sizeof(p->offline));
     char client_id[256];
@@ -227,6 +355,7 @@ struct push *push_new(struct agent *a, char *err, size_t errlen)
     }
     if (!kafka) {
         dsf_bus_subscribe(p->bus, p->req_topic, 1);
+        dsf_bus_subscribe(p->bus, p->status_topic, 1); /* to see a status we did not write */
         if (p->collector_acks)
             dsf_bus_subscribe(p->bus, p->ack_topic, 1);
     }
@@ -243,6 +372,9 @@ void push_free(struct push *p)
         return;
     if (p->timer)
         event_free(p->timer);
+    /* Before the offline status goes out: its echo would arrive after the loop has stopped. */
+    if (p->bus && strcmp(p->agent->cfg.push.mode, "kafka") != 0)
+        dsf_bus_unsubscribe(p->bus, p->status_topic);
     dsf_bus_free(p->bus);
     free(p);
 }

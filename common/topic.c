@@ -1,4 +1,5 @@
 #include "common/topic.h"
+#include "common/utf8.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -117,6 +118,22 @@ int dsf_topic_parse_agent(const char *topic, const char *leaf, struct dsf_identi
         return -1;
     const char *p = identity(topic + 6, id);
     return p && *p == '/' && strcmp(p + 1, leaf) == 0 ? 0 : -1;
+}
+
+int dsf_topic_is_agent_reply(const char *topic, const char *key)
+{
+    size_t klen = strlen(key);
+    if (strncmp(topic, "dsf/a/", 6) != 0 || strncmp(topic + 6, key, klen) != 0)
+        return 0;
+    const char *rest = topic + 6 + klen;
+    if (strncmp(rest, "/reply", 6) != 0)
+        return 0;
+    rest += 6;
+    if (*rest == '\0')
+        return 1;
+    /* "reply/" alone names an empty level: refused with the rest of the malformed. */
+    return *rest == '/' && rest[1] != '\0' && strpbrk(rest, "+#") == NULL &&
+           utf8_valid(rest, strlen(rest));
 }
 
 const char *dsf_topic_kafka(const char *topic)

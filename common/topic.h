@@ -2,7 +2,8 @@
  * The bus's topic grammar (docs/architecture.md), built and parsed only here:
  *
  *   metrics        {root}/m/{bucket}/{ns}/{mci}/{vm}    the agents' samples
- *   agent          {root}/a/{ns}/{mci}/{vm}/{leaf}       status (retained), ack, req
+ *   agent          {root}/a/{ns}/{mci}/{vm}/{leaf}       status (retained), ack, req,
+ *                                                         reply[/...] (on-demand answers)
  *   collector      {root}/c/{id}/{leaf}                  hb (heartbeat), assign (retained)
  *   alarm          {root}/alarm/{ns}/{mci}/{rule}        alarm state changes
  *   action         {root}/action/...                     healing actions
@@ -58,6 +59,11 @@ enum dsf_topic_family dsf_topic_family(const char *topic);
 int dsf_topic_parse_metrics(const char *topic, struct dsf_identity *id, uint32_t *bucket);
 /* {root}/a/{ns}/{mci}/{vm}/{leaf}: 0 when the topic is that agent topic with this leaf. */
 int dsf_topic_parse_agent(const char *topic, const char *leaf, struct dsf_identity *id);
+
+/* 1 when topic is where the agent keyed key ("ns/mci/vm") may answer an on-demand request:
+ * {root}/a/{key}/reply, or below it ({root}/a/{key}/reply/x/y) with no wildcard and valid
+ * UTF-8; 0 for any other topic, so a request cannot make the agent publish elsewhere. */
+int dsf_topic_is_agent_reply(const char *topic, const char *key);
 
 /* The "ns/mci/vm" part of a metrics topic (the Kafka key), or NULL for another shape. */
 const char *dsf_topic_metrics_key_of(const char *topic);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # On-demand monitoring over MQTT for agents behind NAT: a request on dsf/a/{ns}/{mci}/{vm}/req
-# with an MQTT v5 response topic and correlation data gets a fresh collection back (JSON by
-# default, line protocol when asked), carrying the correlation data.
+# with an MQTT v5 response topic under the agent's reply topic (dsf/a/{ns}/{mci}/{vm}/reply/...)
+# and correlation data gets a fresh collection back (JSON by default, line protocol when
+# asked), carrying the correlation data.
 . "$(dirname "$0")/lib.sh"
 
 start_mosquitto
@@ -12,7 +13,8 @@ wait_for 10 grep -q 'connected to' "$WORK/agent.log" || fail "agent did not conn
 sleep 0.5
 
 request() { # PAYLOAD OUTFILE
-    timeout 15 mosquitto_rr -V 5 -p "$MQTT_PORT" -t dsf/a/ns1/mci1/nat1/req -e "reply/$RANDOM" \
+    timeout 15 mosquitto_rr -V 5 -p "$MQTT_PORT" -t dsf/a/ns1/mci1/nat1/req \
+        -e "dsf/a/ns1/mci1/nat1/reply/$RANDOM" \
         -D publish correlation-data "corr-42" -m "$1" -W 10 -F '%D|%p' >"$2"
 }
 request '{}' "$WORK/json.out" || fail "no answer to a JSON request"

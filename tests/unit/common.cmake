@@ -2,6 +2,8 @@ dsf_common_unit(common_config ${CMAKE_CURRENT_LIST_DIR}/test_config.c)
 dsf_common_unit(common_lp ${CMAKE_CURRENT_LIST_DIR}/test_lp.c)
 dsf_common_unit(common_metrics ${CMAKE_CURRENT_LIST_DIR}/test_metrics.c)
 dsf_unit(agent_buffer ${CMAKE_CURRENT_LIST_DIR}/test_buffer.c)
+# agent/ack.c: exact unsigned 64-bit seqs, and acks checked against what was published.
+dsf_unit(agent_ack ${CMAKE_CURRENT_LIST_DIR}/test_agent_ack.c)
 dsf_common_unit(common_http ${CMAKE_CURRENT_LIST_DIR}/test_http.c)
 target_link_libraries(common_http ${CURL_LIB})
 dsf_common_unit(common_spool ${CMAKE_CURRENT_LIST_DIR}/test_spool.c)

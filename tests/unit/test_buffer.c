@@ -81,6 +81,11 @@ static void collector_mode_waits_for_ack_and_resends(void **state)
     buffer_ack_range(&b, "boot1", 3, 3);
     assert_int_equal(b.messages, 0);
     assert_int_equal(b.bytes, 0);
+    /* Not published yet: no ack can vouch for it. */
+    append(&b, 5, 100);
+    assert_int_equal(buffer_ack_range(&b, "boot1", 1, 5), 0);
+    assert_int_equal(b.messages, 1);
+    assert_true(buffer_sent_max(&b, "boot1") == 4);
     buffer_free(&b);
 }
 

@@ -64,6 +64,24 @@ static void agent_topics(void **state)
     assert_string_equal(dsf_topic_kafka(t), "dsf.agents");
 }
 
+static void agent_reply_topics(void **state)
+{
+    const char *key = "ns1/web/vm1";
+    assert_true(dsf_topic_is_agent_reply("dsf/a/ns1/web/vm1/reply", key));
+    assert_true(dsf_topic_is_agent_reply("dsf/a/ns1/web/vm1/reply/console/42", key));
+    const char *bad[] = {
+        "dsf/a/ns1/web/vm1/reply/",     "dsf/a/ns1/web/vm1/replyx",
+        "dsf/a/ns1/web/vm1/reply/+",    "dsf/a/ns1/web/vm1/reply/a/#",
+        "dsf/a/ns1/web/vm1/status",     "dsf/a/ns1/web/vm2/reply",
+        "dsf/a/ns1/web/vm1x/reply",     "dsf/m/0/ns1/web/vm1",
+        "dsf/alarm/ns1/web/cpu_hot",    "reply/me",
+        "dsf/a/ns1/web/vm1/reply/\xff", "",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (dsf_topic_is_agent_reply(bad[i], key))
+            fail_msg("accepted %s", bad[i]);
+}
+
 static void other_families(void **state)
 {
     char t[64];
@@ -86,9 +104,8 @@ static void other_families(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(metrics_roundtrip),
-        cmocka_unit_test(metrics_refused),
-        cmocka_unit_test(agent_topics),
+        cmocka_unit_test(metrics_roundtrip), cmocka_unit_test(metrics_refused),
+        cmocka_unit_test(agent_topics),      cmocka_unit_test(agent_reply_topics),
         cmocka_unit_test(other_families),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
