@@ -266,7 +266,7 @@ static void kafka_destroy(void *impl)
     if (kb->ev_resub)
         event_free(kb->ev_resub);
     free(kb->applied);
-    dsf_handoff_free(kb->probe_ho);
+    dsf_handoff_free(kb->probe_ho, NULL);
     if (kb->pipefd[0] >= 0)
         close(kb->pipefd[0]);
     if (kb->pipefd[1] >= 0)

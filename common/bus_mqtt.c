@@ -51,6 +51,19 @@ struct publish_ctx {
     uint64_t token;
 };
 
+static void free_received(struct received *r)
+{
+    if (!r)
+        return;
+    free(r->topic);
+    free(r->payload);
+    free(r->boot);
+    free(r->fmt);
+    free(r->response_topic);
+    free(r->correlation);
+    free(r);
+}
+
 static void post(struct mqtt_bus *b, const struct bus_event *ev)
 {
     if (dsf_handoff_post(b->events, ev) == 0)
@@ -58,11 +71,7 @@ static void post(struct mqtt_bus *b, const struct bus_event *ev)
     /* The hand-off queue is sized far above the in-flight window; losing an event would
      * leave a message unconfirmed, which the sender's buffer retries after its timeout. */
     log_warn("event queue full: dropped a %s event", ev->kind == EV_MESSAGE ? "message" : "status");
-    if (ev->msg) {
-        free(ev->msg->topic);
-        free(ev->msg->payload);
-        free(ev->msg);
-    }
+    free_received(ev->msg);
 }
 
 static void on_connected(void *ctx, char *cause)
@@ -146,17 +155,6 @@ static void copy_properties(struct received *r, const MQTTProperties *props)
             r->m.correlation_len = (size_t)p->value.data.len;
         }
     }
-}
-
-static void free_received(struct received *r)
-{
-    free(r->topic);
-    free(r->payload);
-    free(r->boot);
-    free(r->fmt);
-    free(r->response_topic);
-    free(r->correlation);
-    free(r);
 }
 
 static int on_arrived(void *ctx, char *topic, int topic_len, MQTTAsync_message *msg)
@@ -340,6 +338,15 @@ static int mqtt_connected(const void *impl)
     return ((const struct mqtt_bus *)impl)->connected;
 }
 
+/* Messages still queued when the bus stops (a retained status arriving during shutdown). */
+static void discard_event(void *arg, void *item)
+{
+    (void)arg;
+    struct bus_event *ev = item;
+    if (ev->kind == EV_MESSAGE)
+        free_received(ev->msg);
+}
+
 static void mqtt_destroy(void *impl)
 {
     struct mqtt_bus *b = impl;
@@ -353,7 +360,7 @@ static void mqtt_destroy(void *impl)
             MQTTAsync_waitForCompletion(b->client, 0, 50);
         MQTTAsync_destroy(&b->client);
     }
-    dsf_handoff_free(b->events);
+    dsf_handoff_free(b->events, discard_event);
     for (size_t i = 0; i < b->nsubs; i++)
         free(b->subs[i].topic);
     free(b->subs);

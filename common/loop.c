@@ -111,7 +111,7 @@ struct dsf_handoff *dsf_handoff_new(struct event_base *base, size_t item_size, s
     h->scratch = malloc(item_size);
     h->wake = event_new(base, -1, 0, drain, h);
     if (!h->items || !h->scratch || !h->wake) {
-        dsf_handoff_free(h);
+        dsf_handoff_free(h, NULL);
         return NULL;
     }
     pthread_mutex_init(&h->lock, NULL);
@@ -137,10 +137,12 @@ int dsf_handoff_post(struct dsf_handoff *h, const void *item)
     return 0;
 }
 
-void dsf_handoff_free(struct dsf_handoff *h)
+void dsf_handoff_free(struct dsf_handoff *h, dsf_handoff_fn discard)
 {
     if (!h)
         return;
+    for (; discard && h->count; h->count--, h->head = (h->head + 1) % h->capacity)
+        discard(h->arg, h->items + h->head * h->item_size);
     if (h->wake)
         event_free(h->wake);
     free(h->items);

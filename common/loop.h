@@ -29,6 +29,8 @@ typedef void (*dsf_handoff_fn)(void *arg, void *item);
 struct dsf_handoff *dsf_handoff_new(struct event_base *base, size_t item_size, size_t capacity,
                                     dsf_handoff_fn fn, void *arg);
 int dsf_handoff_post(struct dsf_handoff *h, const void *item);
-void dsf_handoff_free(struct dsf_handoff *h);
+/* discard (may be NULL) releases what each item still pending owns: the loop stops before
+ * draining everything the other threads posted. */
+void dsf_handoff_free(struct dsf_handoff *h, dsf_handoff_fn discard);
 
 #endif
