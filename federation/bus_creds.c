@@ -174,21 +174,17 @@ static int rewrite(const char *text, const char *user, const char *line, struct 
     return out->oom ? -1 : 0;
 }
 
-/* Replaces the file, keeping the mode and owner the broker reads it with (the atomic write
- * makes a new 0600 file of ours). */
+/* Replaces the file with the mode and owner the broker reads it with, already on the new
+ * file when it takes the name: a reload at any moment finds a file it may read. */
 static int replace_file(const char *path, const char *dir, const char *name,
                         const struct dsf_buf *data, const struct stat *old, struct fed_error *err)
 {
     char msg[512];
-    if (dsf_write_file_atomic(dir, name, data->data ? data->data : "", data->len, msg,
-                              sizeof(msg)) < 0)
-        return fed_fail(err, FED_EIO, "write password file", errno, "%s", msg);
-    if (chmod(path, old->st_mode & 07777) < 0 ||
-        ((old->st_uid != geteuid() || old->st_gid != getegid()) &&
-         chown(path, old->st_uid, old->st_gid) < 0))
-        log_warn("%s: could not restore mode %o and owner %d:%d (%s): the broker may not read it",
-                 path, (unsigned)(old->st_mode & 07777), (int)old->st_uid, (int)old->st_gid,
-                 strerror(errno));
+    if (dsf_write_file_atomic_like(dir, name, data->data ? data->data : "", data->len, old, msg,
+                                   sizeof(msg)) < 0)
+        return fed_fail(err, FED_EIO, "write password file", errno,
+                        "%s (mode %o, owner %d:%d kept from %s)", msg,
+                        (unsigned)(old->st_mode & 07777), (int)old->st_uid, (int)old->st_gid, path);
     return 0;
 }
 

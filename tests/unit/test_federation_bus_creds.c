@@ -1,8 +1,8 @@
 /* The agents' broker users: the "$7$" lines match what mosquitto_passwd (mosquitto 2.0.11)
- * writes, a grant adds one user with a fresh password and keeps every other line, the
- * mode of the file survives its replacement, revoke removes only that user, and threads
- * granting at once lose nobody. (federation_local_credentials checks a real broker takes
- * the lines.) */
+ * writes, a grant adds one user with a fresh password and keeps every other line, the mode
+ * and group of the file survive its replacement, revoke removes only that user, and
+ * threads granting at once lose nobody. (federation_local_credentials checks a real broker
+ * takes the lines.) */
 #include <pthread.h>
 #include <regex.h>
 #include <setjmp.h>
@@ -109,6 +109,10 @@ static void test_grant_revoke(void **state)
 {
     (void)state;
     struct fed_error err;
+    /* As root, a group the broker reads it with (another than ours) must survive too. */
+    gid_t group = getegid() == 0 ? 1 : getegid();
+    if (geteuid() == 0)
+        assert_int_equal(chown(file, 0, group), 0);
     struct fed_bus *b = fed_bus_open(file, NULL, &err);
     assert_non_null(b);
     assert_true(fed_bus_enabled(b));
@@ -136,6 +140,7 @@ static void test_grant_revoke(void **state)
     struct stat st;
     assert_int_equal(stat(file, &st), 0);
     assert_int_equal(st.st_mode & 07777, 0640);
+    assert_int_equal(st.st_gid, group);
     /* Revoke removes that user only: the operator, the comment and the blank line stay. */
     assert_int_equal(fed_bus_grant(b, "ns1/m1/web-10", pw, sizeof(pw), &err), 0);
     assert_int_equal(fed_bus_revoke_vm(b, "ns1", "m1", "web-1", &err), 0);
