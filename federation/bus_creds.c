@@ -267,13 +267,21 @@ static int generate(char *password, size_t len, unsigned char *salt, struct fed_
     return rc;
 }
 
+/* A name that is one line's "user:" of the file. */
+static int bad_user(const char *user, const char *call, struct fed_error *err)
+{
+    if (!user[0] || strpbrk(user, ":\n\r") || strlen(user) > FED_BUS_USER_MAX)
+        return fed_fail(err, FED_EINVAL, call, 0, "'%.200s' is not a broker user name", user);
+    return 0;
+}
+
 int fed_bus_grant(struct fed_bus *b, const char *user, char *password, size_t len,
                   struct fed_error *err)
 {
     if (!fed_bus_enabled(b))
         return fed_fail(err, FED_EINVAL, "grant", 0, "bus.password_file is not set");
-    if (!user[0] || strchr(user, ':') || strchr(user, '\n') || strlen(user) > FED_BUS_USER_MAX)
-        return fed_fail(err, FED_EINVAL, "grant", 0, "'%s' is not a broker user name", user);
+    if (bad_user(user, "grant", err) < 0)
+        return -1;
     unsigned char salt[FED_BUS_SALT_LEN];
     char line[FED_BUS_LINE_MAX];
     if (generate(password, len, salt, err) < 0)
@@ -298,7 +306,7 @@ int fed_bus_revoke(struct fed_bus *b, const char *user, struct fed_error *err)
 {
     if (!fed_bus_enabled(b))
         return 0;
-    if (edit(b, user, NULL, err) < 0)
+    if (bad_user(user, "revoke", err) < 0 || edit(b, user, NULL, err) < 0)
         return -1;
     char what[FED_BUS_USER_MAX + 32];
     snprintf(what, sizeof(what), "broker user %s removed", user);

@@ -154,6 +154,7 @@ static void test_grant_revoke(void **state)
     assert_string_equal(text, "# operators\noperator:$7$101$AAAAAAAAAAAAAAAA$xx==\n\n");
     free(text);
     assert_int_equal(fed_bus_grant(b, "bad:user", pw, sizeof(pw), &err), -1);
+    assert_int_equal(fed_bus_revoke(b, "x\nbad:user", &err), -1);
     fed_bus_close(b);
 }
 
