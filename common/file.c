@@ -24,8 +24,24 @@ static int write_all(int fd, const char *p, size_t n)
     return 0;
 }
 
+/* The mode and owner of like, on the temporary file before it takes the name. */
+static int take_mode_owner(int fd, const struct stat *like)
+{
+    if (fchmod(fd, like->st_mode & 07777) != 0)
+        return -1;
+    if (like->st_uid == geteuid() && like->st_gid == getegid())
+        return 0;
+    return fchown(fd, like->st_uid, like->st_gid);
+}
+
 int dsf_write_file_atomic(const char *dir, const char *name, const void *data, size_t len,
                           char *err, size_t errlen)
+{
+    return dsf_write_file_atomic_like(dir, name, data, len, NULL, err, errlen);
+}
+
+int dsf_write_file_atomic_like(const char *dir, const char *name, const void *data, size_t len,
+                               const struct stat *like, char *err, size_t errlen)
 {
     char path[4096], tmp[4200];
     snprintf(path, sizeof(path), "%s/%s", dir, name);
@@ -36,7 +52,8 @@ int dsf_write_file_atomic(const char *dir, const char *name, const void *data, s
         snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
         return -1;
     }
-    int ok = write_all(fd, data, len) == 0 && fsync(fd) == 0;
+    int ok = write_all(fd, data, len) == 0 && (!like || take_mode_owner(fd, like) == 0) &&
+             fsync(fd) == 0;
     int saved = errno;
     if (close(fd) != 0 && ok) {
         ok = 0;

@@ -10,6 +10,13 @@
  * 0, or -1 with err naming the file and the reason. */
 int dsf_write_file_atomic(const char *dir, const char *name, const void *data, size_t len,
                           char *err, size_t errlen);
+/* The same, the new file getting the mode and owner of like (a stat of the old one) before
+ * it is renamed into place, so that no reader (a server reloading it under its own user)
+ * ever finds it with other permissions; like NULL: mode 0600, the caller's owner. Fails
+ * when the owner cannot be given (not root). */
+struct stat;
+int dsf_write_file_atomic_like(const char *dir, const char *name, const void *data, size_t len,
+                               const struct stat *like, char *err, size_t errlen);
 
 /* mkdir -p: creates path and its missing parents with mode. 0 when path is a directory
  * afterwards; -1 with errno set and err naming the component that failed and why. */

@@ -50,9 +50,14 @@ Transport:
   --push MODE           mqtt, kafka or off (default: mqtt when --mqtt-url is given, kafka
                         when --kafka-brokers is given, else the agent's default)
   --mqtt-url URL        tcp://host:1883 or ssl://host:8883
-  --mqtt-username NAME
-  --mqtt-password PASS  (visible in the process list while this runs; the config file is
-                        readable only by root and the agent's group)
+  --mqtt-username NAME  the agent's broker user: {ns}/{mci}/{vm} where the broker's ACL
+                        gives each agent its own topics
+  --mqtt-password-file FILE
+                        read the broker password from FILE (one line); or set
+                        DAMSELFLY_MQTT_PASSWORD in the environment
+  --mqtt-password PASS  the same on the command line, where every user of the host sees it
+                        while this runs: prefer the two above
+                        The config file holding it is mode 0600, owned by --user.
   --kafka-brokers LIST  host:port[,host:port...]
   --http-listen ADDR    address of /metrics and /api/v1/snapshot, e.g. 127.0.0.1:9100;
                         "" turns the endpoint off
@@ -78,9 +83,9 @@ EOF
 
 binary="" url="" sha256="" prefix="/" unit_src=""
 ns="" mci="" vm="" host="" csp="" region=""
-push="" mqtt_url="" mqtt_username="" mqtt_password="" kafka_brokers=""
+push="" mqtt_url="" mqtt_username="" mqtt_password="" mqtt_password_file="" kafka_brokers=""
 http_listen="" http_listen_set=0 http_token="" interval=""
-user="damselfly" no_start=0 keep_config=0 identity_given=0
+user="damselfly" no_start=0 keep_config=0 identity_given=0 mqtt_password_given=0
 
 while [ $# -gt 0 ]; do
     opt=$1
@@ -109,8 +114,8 @@ while [ $# -gt 0 ]; do
         continue
         ;;
     --binary | --url | --sha256 | --prefix | --unit | --ns | --mci | --vm | --host | --csp | \
-        --region | --push | --mqtt-url | --mqtt-username | --mqtt-password | --kafka-brokers | \
-        --http-listen | --http-token | --interval | --user)
+        --region | --push | --mqtt-url | --mqtt-username | --mqtt-password | \
+        --mqtt-password-file | --kafka-brokers | --http-listen | --http-token | --interval | --user)
         if [ $has_val -eq 0 ]; then
             [ $# -ge 2 ] || die "$opt needs a value (see --help)"
             val=$2
@@ -139,7 +144,8 @@ while [ $# -gt 0 ]; do
     --push) push=$val ;;
     --mqtt-url) mqtt_url=$val ;;
     --mqtt-username) mqtt_username=$val ;;
-    --mqtt-password) mqtt_password=$val ;;
+    --mqtt-password) mqtt_password=$val mqtt_password_given=1 ;;
+    --mqtt-password-file) mqtt_password_file=$val ;;
     --kafka-brokers) kafka_brokers=$val ;;
     --http-listen) http_listen=$val http_listen_set=1 ;;
     --http-token) http_token=$val ;;
@@ -149,6 +155,22 @@ while [ $# -gt 0 ]; do
 done
 
 # ---- checks --------------------------------------------------------------------------
+
+# The password: from at most one of the file, the option and the environment. A file's
+# trailing newline (echo, cloud-init's write_files) is not part of it.
+if [ -n "$mqtt_password_file" ] && [ $mqtt_password_given -eq 1 ]; then
+    die "give --mqtt-password-file or --mqtt-password, not both"
+fi
+if [ -n "$mqtt_password_file" ]; then
+    [ -f "$mqtt_password_file" ] && [ -r "$mqtt_password_file" ] ||
+        die "--mqtt-password-file '$mqtt_password_file' is not a readable file"
+    mqtt_password=$(<"$mqtt_password_file")
+    case $mqtt_password in
+    *$'\n'*) die "--mqtt-password-file '$mqtt_password_file' has more than one line" ;;
+    esac
+elif [ $mqtt_password_given -eq 0 ] && [ -n "${DAMSELFLY_MQTT_PASSWORD:-}" ]; then
+    mqtt_password=$DAMSELFLY_MQTT_PASSWORD
+fi
 
 case $prefix in
 /*) ;;
@@ -169,7 +191,8 @@ esac
 [ ${#user} -le 32 ] || die "--user '$user' is longer than 32 characters"
 
 if [ $keep_config -eq 1 ]; then
-    if [ $identity_given -eq 1 ] || [ -n "$push$mqtt_url$mqtt_username$mqtt_password" ] ||
+    if [ $identity_given -eq 1 ] || [ -n "$push$mqtt_url$mqtt_username$mqtt_password_file" ] ||
+        [ $mqtt_password_given -eq 1 ] ||
         [ -n "$kafka_brokers$http_token$interval" ] || [ $http_listen_set -eq 1 ]; then
         die "--keep-config keeps the existing config: drop the identity and transport options, or drop --keep-config"
     fi
@@ -411,15 +434,16 @@ fi
 # ---- install -------------------------------------------------------------------------
 
 [ -z "$bin_src" ] || put_file "$work/agent.bin" "$bin_dst" 0755
-# The config may hold the broker password: root and the agent's group only.
+# The config may hold the broker password: readable by the agent's user only (the agent
+# reads it again at each SIGHUP, after it has dropped its privileges).
 if [ $keep_config -eq 0 ]; then
-    put_file "$work/agent.json" "$cfg_dst" 0640
+    put_file "$work/agent.json" "$cfg_dst" 0600
 else
-    chmod 0640 "$cfg_dst"
+    chmod 0600 "$cfg_dst"
 fi
 chmod 0755 "$(dirname "$cfg_dst")"
 if [ $have_user -eq 1 ]; then
-    chown "root:$(id -gn "$user")" "$cfg_dst"
+    chown "$user:$(id -gn "$user")" "$cfg_dst"
 elif [ "$prefix" = "/" ]; then
     note "warning: user $user does not exist yet: $cfg_dst stays readable by root only"
 fi

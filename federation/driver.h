@@ -37,6 +37,7 @@
 #include <stdint.h>
 
 #include "common/config.h"
+#include "federation/bus_creds.h"
 #include "federation/federation.h"
 
 struct fed_driver {
@@ -52,8 +53,13 @@ struct fed_driver {
     const struct dsf_cfg_key *keys;
     size_t options_size;
 
-    /* state_dir: a directory the driver may keep files in (created by the library). */
-    void *(*open)(const void *options, const char *state_dir, struct fed_error *err);
+    /* state_dir: a directory the driver may keep files in (created by the library). bus:
+     * the agents' broker credentials (bus_creds.h; never NULL, maybe disabled), owned by
+     * the library and valid until close: a driver that creates VMs grants each VM's agent
+     * its user when it creates the VM, hands the password to the VM with the agent, and
+     * revokes the user when it terminates the VM. */
+    void *(*open)(const void *options, const char *state_dir, struct fed_bus *bus,
+                  struct fed_error *err);
     void (*close)(void *ctx);
 
     /* ---- VMs (any may be NULL) ---- */

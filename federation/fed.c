@@ -80,7 +80,8 @@ struct fed *fed_open_driver(const struct fed_driver *drv, const struct fed_confi
         fed_unsupported(f, "open", err);
         goto fail;
     }
-    if (!(f->ctx = drv->open(opts, drv_dir, err)))
+    if (!(f->bus = fed_bus_open(c->bus_password_file, c->bus_broker_pid_file, err)) ||
+        !(f->ctx = drv->open(opts, drv_dir, f->bus, err)))
         goto fail;
     return f;
 fail:
@@ -94,6 +95,7 @@ void fed_close(struct fed *f)
         return;
     if (f->ctx && f->drv->close)
         f->drv->close(f->ctx);
+    fed_bus_close(f->bus);
     if (f->own_options) {
         dsf_cfg_free(f->own_secs);
         free(f->own_options);

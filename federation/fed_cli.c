@@ -100,6 +100,16 @@ static const char usage[] =
     "              pod's service account. node and scale commands only.\n"
     "  A command the driver does not support fails with \"driver X does not support Y\".\n"
     "\n"
+    "BROKER CREDENTIALS\n"
+    "  With bus.password_file (mosquitto's password file), each VM the local or tumblebug\n"
+    "  driver creates gets a broker user {ns}/{mci}/{vm} with a random password, added as a\n"
+    "  $7$ line (mosquitto_passwd's format) before the broker is sent SIGHUP (pid from\n"
+    "  bus.broker_pid_file; without it, reload the broker yourself). The password reaches\n"
+    "  the agent through install-agent.sh --mqtt-password-file (local) or the VM's user data,\n"
+    "  tumblebug.agent_cloud_init filled for that VM (tumblebug: one create request per VM).\n"
+    "  Terminating the VM removes the user. It is never printed. Without bus.password_file\n"
+    "  the agents connect without credentials (warned).\n"
+    "\n"
     "TRANSITIONS\n"
     "  Running: suspend, reboot, terminate. Suspended: resume, terminate. Failed and\n"
     "  Undefined: reboot, terminate. Creating and the in-progress states (Suspending,\n"
@@ -146,6 +156,8 @@ struct cli_config {
     char *driver;
     int64_t wait_timeout_ms;
     int64_t online_timeout_ms;
+    char *bus_password_file;
+    char *bus_broker_pid_file;
 };
 
 #define K(f) offsetof(struct cli_config, f)
@@ -157,6 +169,15 @@ static const struct dsf_cfg_key cli_keys[] = {
      "bound on each wait of a composite operation (a new VM Running)", 100, 86400000},
     {"online_timeout", DSF_CFG_DURATION, "60s", K(online_timeout_ms),
      "bound on the wait for a new VM's agent to report online (migrate)", 100, 86400000},
+    {"bus.password_file", DSF_CFG_STR, "", K(bus_password_file),
+     "mosquitto password file the local and tumblebug drivers add each new VM's agent user "
+     "({ns}/{mci}/{vm}, random password) to and remove it from at terminate; empty: agents "
+     "connect without credentials",
+     0, 0},
+    {"bus.broker_pid_file", DSF_CFG_STR, "", K(bus_broker_pid_file),
+     "pid file of the broker, sent SIGHUP after each change of bus.password_file; empty: "
+     "reload the broker yourself",
+     0, 0},
     DSF_CFG_END,
 };
 #undef K
@@ -324,6 +345,8 @@ static int with_federation(const struct dsf_cfg_section *secs, struct cmd *c)
         .driver_options = driver_options(secs, cfg->driver),
         .wait_timeout_ms = cfg->wait_timeout_ms,
         .online_timeout_ms = cfg->online_timeout_ms,
+        .bus_password_file = cfg->bus_password_file,
+        .bus_broker_pid_file = cfg->bus_broker_pid_file,
     };
     struct fed_error e;
     struct fed *f = d ? fed_open_driver(d, &fc, &e) : NULL;

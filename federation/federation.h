@@ -253,6 +253,11 @@ struct fed_config {
      * agent to report online (0: 60 s). */
     int64_t wait_timeout_ms;
     int64_t online_timeout_ms;
+    /* Broker credentials of the agents on new VMs (bus_creds.h): mosquitto's password file
+     * (NULL or "": not provisioned, agents connect without credentials) and the broker's pid
+     * file for the SIGHUP that reloads it (NULL or "": the operator reloads it). */
+    const char *bus_password_file;
+    const char *bus_broker_pid_file;
     /* Is the agent of this VM reporting? 1 yes, 0 not (yet), -1 cannot tell (err). NULL:
      * the driver's agent_online hook; neither: migrate does not wait for the agent. */
     int (*agent_online)(void *arg, const struct fed_vm *vm, struct fed_error *err);

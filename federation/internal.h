@@ -10,6 +10,7 @@ struct fed {
     struct fed_store *store;
     const struct fed_driver *drv;
     void *ctx;
+    struct fed_bus *bus;
     void *own_options; /* filled by the library from driver_json/driver_set, or NULL */
     struct dsf_cfg_section own_secs[2];
     int64_t wait_timeout_ms, online_timeout_ms;

@@ -93,7 +93,8 @@ static int oom(struct fed_error *err, const char *what)
 
 /* ---- open / close ---- */
 
-static void *k8s_open(const void *options, const char *state_dir, struct fed_error *err)
+static void *k8s_open(const void *options, const char *state_dir, struct fed_bus *bus,
+                      struct fed_error *err)
 {
     const struct k8s_options *o = options;
     struct k8s_ctx *c = calloc(1, sizeof(*c));

@@ -182,7 +182,8 @@ static int setup_freezer(struct local *l, struct fed_error *err)
     return 0;
 }
 
-static void *local_open(const void *options, const char *state_dir, struct fed_error *err)
+static void *local_open(const void *options, const char *state_dir, struct fed_bus *bus,
+                        struct fed_error *err)
 {
     struct local *l = calloc(1, sizeof(*l));
     if (!l) {
@@ -190,6 +191,7 @@ static void *local_open(const void *options, const char *state_dir, struct fed_e
         return NULL;
     }
     l->o = options;
+    l->bus = bus;
     /* Absolute, so that the cgroup tag (dir_tag) of two state directories given relative to
      * different working directories differs, and the VMs' paths hold from any cwd. */
     char abs[PATH_MAX];
@@ -298,6 +300,11 @@ static int local_terminate(void *ctx, struct fed_vm *vm, struct fed_error *err)
         return -1;
     if (p.cgroup[0])
         local_remove_cgroup(l, vm, p.cgroup);
+    struct fed_error e;
+    /* The VM is gone either way: a user left behind is reported, not a failed terminate. */
+    if (fed_bus_revoke_vm(l->bus, vm->ns, vm->mci, vm->id, &e) < 0)
+        log_error("%s/%s/%s terminated, but its broker user stays: %s", vm->ns, vm->mci, vm->id,
+                  e.message);
     vm->state = FED_VM_TERMINATED;
     fed_vm_data_set_int(vm, "stopped", 1);
     local_write_run_file(l, vm);

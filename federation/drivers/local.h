@@ -29,6 +29,7 @@ struct local_options {
 
 struct local {
     const struct local_options *o;
+    struct fed_bus *bus;    /* the agents' broker credentials (borrowed) */
     char dir[DIR_MAX];      /* <state>/local */
     char install[PATH_MAX]; /* install-agent.sh */
     char agent[PATH_MAX];   /* damselfly-agent to install */
@@ -57,7 +58,9 @@ const char *local_log_tail(const char *dir, const char *name, char *buf, size_t 
 /* The environment of a VM's processes; free it with local_free_strv. */
 char **local_vm_env(const struct fed_vm *vm, const char *dir);
 void local_free_strv(char **v);
-/* install-agent.sh --prefix dir, with the VM's identity and its agent's HTTP port. */
+/* install-agent.sh --prefix dir, with the VM's identity, its agent's HTTP port and its
+ * broker credentials (granted here when provisioning is on; revoked again when the install
+ * fails). */
 int local_install_agent(struct local *l, const struct fed_vm *vm, const char *dir, int port,
                         struct fed_error *err);
 /* The spec's user data, after the agent is in place (0 when there is none). */

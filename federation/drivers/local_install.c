@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "federation/bus_creds.h"
 #include "federation/driver.h"
 #include "federation/drivers/local.h"
 #include "federation/drivers/local_proc.h"
@@ -103,8 +104,29 @@ static int run_logged(struct local *l, const struct fed_vm *vm, const char *dir,
     return rc;
 }
 
-int local_install_agent(struct local *l, const struct fed_vm *vm, const char *dir, int port,
-                        struct fed_error *err)
+/* The password in a 0600 file of the VM's directory, for --mqtt-password-file: never on a
+ * command line, which every user of the host can read. */
+static int write_password_file(const char *dir, const char *password, char *path, size_t len,
+                               struct fed_error *err)
+{
+    if (snprintf(path, len, "%s/.mqtt-password.XXXXXX", dir) >= (int)len)
+        return fed_fail(err, FED_EIO, "password file", ENAMETOOLONG, "%s: path too long", dir);
+    int fd = mkostemp(path, O_CLOEXEC);
+    if (fd < 0) {
+        fed_fail(err, FED_EIO, "password file", errno, "%s: %s", path, strerror(errno));
+        path[0] = 0;
+        return -1;
+    }
+    size_t n = strlen(password);
+    int ok = write(fd, password, n) == (ssize_t)n;
+    if (close(fd) != 0 || !ok)
+        return fed_fail(err, FED_EIO, "password file", errno, "%s: %s", path, strerror(errno));
+    return 0;
+}
+
+/* install-agent.sh with the VM's values; user and pwfile are "" without credentials. */
+static int run_install(struct local *l, const struct fed_vm *vm, const char *dir, int port,
+                       const char *user, const char *pwfile, struct fed_error *err)
 {
     char listen[64], interval[32];
     snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
@@ -136,7 +158,18 @@ int local_install_agent(struct local *l, const struct fed_vm *vm, const char *di
                     interval,
                     "--user",
                     l->o->agent_user,
+                    NULL,
+                    NULL,
+                    NULL,
+                    NULL,
                     NULL};
+    if (user[0]) {
+        size_t n = sizeof(argv) / sizeof(argv[0]) - 5;
+        argv[n++] = "--mqtt-username";
+        argv[n++] = (char *)user;
+        argv[n++] = "--mqtt-password-file";
+        argv[n++] = (char *)pwfile;
+    }
     int rc = run_logged(l, vm, dir, "install-agent.sh", argv, "install.log", err);
     if (rc < 0) {
         char tail[300];
@@ -145,6 +178,27 @@ int local_install_agent(struct local *l, const struct fed_vm *vm, const char *di
             snprintf(err->message + n, sizeof(err->message) - n, ": %s",
                      local_log_tail(dir, "install.log", tail, sizeof(tail)));
     }
+    return rc;
+}
+
+int local_install_agent(struct local *l, const struct fed_vm *vm, const char *dir, int port,
+                        struct fed_error *err)
+{
+    char user[FED_BUS_USER_MAX + 1], password[FED_BUS_PASSWORD_MAX], pwfile[PATH_MAX] = "";
+    if (fed_bus_provision(l->bus, vm->ns, vm->mci, vm->id, user, sizeof(user), password,
+                          sizeof(password), err) < 0)
+        return -1;
+    int creds = password[0] != 0;
+    int rc = creds ? write_password_file(dir, password, pwfile, sizeof(pwfile), err) : 0;
+    explicit_bzero(password, sizeof(password));
+    if (rc == 0)
+        rc = run_install(l, vm, dir, port, creds ? user : "", pwfile, err);
+    if (pwfile[0])
+        unlink(pwfile);
+    struct fed_error e;
+    /* Nothing was installed that could use them. */
+    if (rc < 0 && creds && fed_bus_revoke_vm(l->bus, vm->ns, vm->mci, vm->id, &e) < 0)
+        log_warn("%s: %s", user, e.message);
     return rc;
 }
 

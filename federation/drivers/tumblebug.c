@@ -38,6 +38,17 @@ static const struct dsf_cfg_key tb_keys[] = {
      60000},
     {"retries", DSF_CFG_INT, "3", K(retries),
      "retries of a request after a network error, 5xx or 429 (exponential backoff)", 0, 10},
+    {"agent_cloud_init", DSF_CFG_STR, "", K(agent_cloud_init),
+     "user data template each new VM gets, filled for that VM (deploy/cloud-init/agent.yaml: "
+     "installs the agent with the VM's identity and broker credentials); empty: no user data. "
+     "Required with bus.password_file",
+     0, 0},
+    {"mqtt_url", DSF_CFG_STR, "", K(mqtt_url),
+     "broker the VMs' agents push to (${MQTT_URL} of agent_cloud_init)", 0, 0},
+    {"release_url", DSF_CFG_STR, "", K(release_url),
+     "where the VMs download damselfly-agent and install-agent.sh (${RELEASE_URL} of "
+     "agent_cloud_init)",
+     0, 0},
     {"delete_on_terminate", DSF_CFG_BOOL, "true", K(delete_on_terminate),
      "after terminating a VM, delete its Tumblebug object (DELETE .../vm/{vm})", 0, 0},
     DSF_CFG_END,
@@ -114,7 +125,8 @@ static int64_t remaining_ms(int64_t deadline)
 
 /* ---- open / close ---- */
 
-static void *tb_open(const void *options, const char *state_dir, struct fed_error *err)
+static void *tb_open(const void *options, const char *state_dir, struct fed_bus *bus,
+                     struct fed_error *err)
 {
     const struct tb_options *o = options;
     const struct tb_dialect *d = !o->api || !strcmp(o->api, "v0.11") || !strcmp(o->api, "0.11")
@@ -133,6 +145,12 @@ static void *tb_open(const void *options, const char *state_dir, struct fed_erro
     }
     c->o = o;
     c->d = d;
+    c->bus = bus;
+    if (tb_user_data_open(c, err) < 0) {
+        tb_user_data_close(c);
+        free(c);
+        return NULL;
+    }
     struct fed_rest_config rc = {
         .base_url = o->url,
         .basic_user = o->user && o->user[0] ? o->user : NULL,
@@ -144,6 +162,7 @@ static void *tb_open(const void *options, const char *state_dir, struct fed_erro
     c->rest = fed_rest_new(&rc, msg, sizeof(msg));
     if (!c->rest) {
         fed_fail(err, FED_EINVAL, "open tumblebug", 0, "%s", msg);
+        tb_user_data_close(c);
         free(c);
         return NULL;
     }
@@ -157,6 +176,7 @@ static void tb_close(void *ctx)
     if (!c)
         return;
     fed_rest_free(c->rest);
+    tb_user_data_close(c);
     free(c);
 }
 
@@ -287,6 +307,11 @@ static int tb_terminate(void *ctx, struct fed_vm *vm, struct fed_error *err)
     struct tb_ctx *c = ctx;
     if (act(c, vm, "terminate", FED_VM_TERMINATED, err))
         return -1;
+    struct fed_error e;
+    /* The VM is gone either way: a user left behind is reported, not a failed terminate. */
+    if (fed_bus_revoke_vm(c->bus, vm->ns, vm->mci, vm->id, &e) < 0)
+        log_error("%s/%s/%s terminated, but its broker user stays: %s", vm->ns, vm->mci, vm->id,
+                  e.message);
     return c->o->delete_on_terminate ? delete_object(c, vm, err) : 0;
 }
 

@@ -11,6 +11,7 @@
 
 struct tb_options {
     char *url, *user, *password, *api;
+    char *agent_cloud_init, *mqtt_url, *release_url;
     int64_t timeout_ms, create_timeout_ms, action_timeout_ms, poll_ms, retries;
     int delete_on_terminate;
 };
@@ -26,6 +27,8 @@ struct tb_ctx {
     const struct tb_options *o;
     const struct tb_dialect *d;
     struct fed_rest *rest;
+    struct fed_bus *bus; /* the agents' broker credentials (borrowed) */
+    char *ud_template;   /* tumblebug.agent_cloud_init's text; NULL: VMs get no user data */
 };
 
 /* One request to path (under the base URL) with the driver's retries; flags FED_REST_*. */
@@ -52,6 +55,20 @@ int tb_known(const struct fed_vm *vms, size_t n, const char *id);
 /* Is sg one of the MCI's subgroups (GET .../subgroup: {"output": [ids]})? */
 int tb_has_subgroup(struct tb_ctx *c, const char *ns, const char *mci, const char *sg, int *exists,
                     struct fed_error *err);
+
+/* ---- tumblebug_userdata.c: the agent's cloud-init user data of each VM ---- */
+
+/* Loads tumblebug.agent_cloud_init and checks the values it needs; refuses provisioned
+ * credentials without it (they would have no way to the VM). */
+int tb_user_data_open(struct tb_ctx *c, struct fed_error *err);
+void tb_user_data_close(struct tb_ctx *c);
+/* The user data of the VM Tumblebug will name id, with the broker credentials granted to
+ * "{ns}/{mci}/{id}" when provisioning is on: *out is malloc'd (free it with
+ * tb_user_data_free), NULL when the driver sends no user data. */
+int tb_user_data(struct tb_ctx *c, const struct fed_vm *vm, const char *id, char **out,
+                 struct fed_error *err);
+/* Wipes (it may hold a password) and frees. */
+void tb_user_data_free(char *ud);
 
 /* The driver's create_mci, create_vm and scale_out (tumblebug_create.c). */
 int tb_create_mci(void *ctx, const char *ns, const char *mci, const char *description,

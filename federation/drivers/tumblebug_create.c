@@ -13,6 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+static int create_each(struct tb_ctx *c, const char *desc, struct fed_vm *vms, size_t n,
+                       struct fed_error *err);
+
 static json_t *labels_json(const struct fed_vm_spec *s)
 {
     json_t *l = json_object();
@@ -21,8 +24,10 @@ static json_t *labels_json(const struct fed_vm_spec *s)
     return l;
 }
 
-/* One subgroup request: Tumblebug's TbVmDynamicReq (v0.11) or its v0.13 renaming. */
-static json_t *subgroup_req(struct tb_ctx *c, const char *sg, int size, const struct fed_vm_spec *s)
+/* One subgroup request: Tumblebug's TbVmDynamicReq (v0.11) or its v0.13 renaming, with the
+ * VM's user data (ud, may be NULL) when the subgroup is one VM. */
+static json_t *subgroup_req(struct tb_ctx *c, const char *sg, int size, const struct fed_vm_spec *s,
+                            const char *ud)
 {
     char n[16];
     snprintf(n, sizeof(n), "%d", size);
@@ -39,6 +44,8 @@ static json_t *subgroup_req(struct tb_ctx *c, const char *sg, int size, const st
         snprintf(n, sizeof(n), "%d", s->root_disk_size_gb);
         json_object_set_new(o, "rootDiskSize", json_string(n));
     }
+    if (ud)
+        json_object_set_new(o, "userData", json_string(ud));
     return o;
 }
 
@@ -77,16 +84,16 @@ static int count_in(const struct fed_vm *vms, size_t n, const char *sg)
     return c;
 }
 
-/* POST .../mciDynamic with every subgroup of vms[]. */
+/* POST .../mciDynamic with every subgroup of vms[] (ud: the user data of a single VM). */
 static int post_mci_dynamic(struct tb_ctx *c, const char *ns, const char *mci, const char *desc,
                             const struct fed_vm *vms, size_t n, const size_t *firsts, size_t nsg,
-                            struct fed_error *err)
+                            const char *ud, struct fed_error *err)
 {
     json_t *list = json_array();
     for (size_t i = 0; list && i < nsg; i++) {
         const struct fed_vm *v = &vms[firsts[i]];
         json_array_append_new(
-            list, subgroup_req(c, v->subgroup, count_in(vms, n, v->subgroup), &v->spec));
+            list, subgroup_req(c, v->subgroup, count_in(vms, n, v->subgroup), &v->spec, ud));
     }
     json_t *body = json_pack("{s:s, s:s, s:s, s:o}", "name", mci, "description", desc ? desc : "",
                              "installMonAgent", "no", c->d->req_vms, list);
@@ -103,12 +110,12 @@ static int post_mci_dynamic(struct tb_ctx *c, const char *ns, const char *mci, c
 
 /* POST .../vmDynamic: a new subgroup of size VMs in an existing MCI. */
 static int post_vm_dynamic(struct tb_ctx *c, const struct fed_vm *vm, const char *sg, int size,
-                           struct fed_error *err)
+                           const char *ud, struct fed_error *err)
 {
     struct dsf_buf path = {0};
     struct fed_rest_result res = {0};
     tb_mci_path(c, &path, vm->ns, vm->mci, c->d->vm_dynamic, NULL);
-    int rc = post_json(c, buf_cstr(&path), subgroup_req(c, sg, size, &vm->spec), &res, err);
+    int rc = post_json(c, buf_cstr(&path), subgroup_req(c, sg, size, &vm->spec, ud), &res, err);
     fed_rest_result_free(&res);
     buf_free(&path);
     return rc;
@@ -189,6 +196,8 @@ int tb_create_mci(void *ctx, const char *ns, const char *mci, const char *descri
                   struct fed_vm *vms, size_t n, struct fed_error *err)
 {
     struct tb_ctx *c = ctx;
+    if (c->ud_template)
+        return create_each(c, description, vms, n, err);
     struct fed_vm *before = NULL;
     size_t nbefore = 0, *firsts = calloc(n + 1, sizeof(*firsts));
     int found = 0;
@@ -199,10 +208,10 @@ int tb_create_mci(void *ctx, const char *ns, const char *mci, const char *descri
     size_t nsg = first_of_subgroups(vms, n, firsts);
     int rc = tb_get_mci_vms(c, ns, mci, &before, &nbefore, &found, err);
     if (rc == 0 && !found)
-        rc = post_mci_dynamic(c, ns, mci, description, vms, n, firsts, nsg, err);
+        rc = post_mci_dynamic(c, ns, mci, description, vms, n, firsts, nsg, NULL, err);
     for (size_t g = 0; rc == 0 && found && g < nsg; g++) {
         const struct fed_vm *v = &vms[firsts[g]];
-        rc = post_vm_dynamic(c, v, v->subgroup, count_in(vms, n, v->subgroup), err);
+        rc = post_vm_dynamic(c, v, v->subgroup, count_in(vms, n, v->subgroup), NULL, err);
     }
     if (rc == 0)
         rc = adopt_all(c, vms, n, firsts, nsg, before, nbefore, err);
@@ -211,13 +220,16 @@ int tb_create_mci(void *ctx, const char *ns, const char *mci, const char *descri
     return rc;
 }
 
+/* POST .../subgroup/{sg} {"numVMsToAdd": n} (with the user data ud of a single VM). */
 static int post_scale_out(struct tb_ctx *c, const char *ns, const char *mci, const char *sg, int n,
-                          struct fed_error *err)
+                          const char *ud, struct fed_error *err)
 {
     char num[16];
     snprintf(num, sizeof(num), "%d", n);
     json_t *body = c->d->add_as_number ? json_pack("{s:i}", c->d->add_key, n)
                                        : json_pack("{s:s}", c->d->add_key, num);
+    if (body && ud)
+        json_object_set_new(body, "userData", json_string(ud));
     struct dsf_buf path = {0};
     struct fed_rest_result res = {0};
     int rc = post_json(c, tb_mci_path(c, &path, ns, mci, c->d->subgroup, sg), body, &res, err);
@@ -261,6 +273,89 @@ static int pick_subgroup(struct tb_ctx *c, const struct fed_vm *vm, const struct
                     vm->subgroup, vm->id, vm->spec.common_spec);
 }
 
+/* The id Tumblebug gives the next VM of subgroup sg: <sg>-1 in a new subgroup, one past the
+ * highest index in an existing one. */
+static void next_tb_id(const struct fed_vm *vms, size_t n, const char *sg, int exists, char *out,
+                       size_t len)
+{
+    long top = 0;
+    size_t sl = strlen(sg);
+    for (size_t i = 0; exists && i < n; i++) {
+        const char *id = vms[i].id;
+        char *end;
+        if (strcmp(vms[i].subgroup, sg) || strncmp(id, sg, sl) || id[sl] != '-')
+            continue;
+        long k = strtol(id + sl + 1, &end, 10);
+        if (!*end && k > top)
+            top = k;
+    }
+    snprintf(out, len, "%s-%ld", sg, top + 1);
+}
+
+/* The request that makes one VM in subgroup sg: mciDynamic for a new MCI, scale out of an
+ * existing subgroup, vmDynamic for a new one. */
+static int post_one(struct tb_ctx *c, struct fed_vm *vm, const char *desc, const char *sg,
+                    int found, int scale, const char *ud, struct fed_error *err)
+{
+    static const size_t first = 0;
+    if (!found)
+        return post_mci_dynamic(c, vm->ns, vm->mci, desc, vm, 1, &first, 1, ud, err);
+    return scale ? post_scale_out(c, vm->ns, vm->mci, sg, 1, ud, err)
+                 : post_vm_dynamic(c, vm, sg, 1, ud, err);
+}
+
+/*
+ * One VM, without waiting for it: the VM's user data names the id Tumblebug will give it
+ * (and carries the credentials granted to it), so that id is predicted and checked after.
+ * *made is set once Tumblebug has the VM (vm->id is then its name), also when a later check
+ * fails. scale_only: into the existing subgroup vm->subgroup (native scale out).
+ */
+static int create_one(struct tb_ctx *c, struct fed_vm *vm, const char *desc, int scale_only,
+                      int *made, struct fed_error *err)
+{
+    struct fed_vm *before = NULL, *after = NULL;
+    size_t nbefore = 0, nafter = 0;
+    int found, scale = 0;
+    char sg[FED_NAME_MAX], want[FED_NAME_MAX], *ud = NULL;
+    struct fed_error e;
+    snprintf(sg, sizeof(sg), "%s", vm->subgroup);
+    *made = 0;
+    int rc = tb_get_mci_vms(c, vm->ns, vm->mci, &before, &nbefore, &found, err);
+    if (rc == 0 && scale_only)
+        rc = found ? (scale = 1, 0)
+                   : fed_fail(err, FED_ENOTFOUND, "scale out", 0, "Tumblebug has no MCI %s/%s",
+                              vm->ns, vm->mci);
+    else if (rc == 0 && found)
+        rc = pick_subgroup(c, vm, before, nbefore, sg, sizeof(sg), &scale, err);
+    if (rc == 0) {
+        next_tb_id(before, nbefore, sg, scale, want, sizeof(want));
+        rc = tb_user_data(c, vm, want, &ud, err);
+    }
+    int sent_ud = ud != NULL;
+    if (rc == 0) {
+        rc = post_one(c, vm, desc, sg, found, scale, ud, err);
+        tb_user_data_free(ud);
+    }
+    if (rc == 0)
+        rc = tb_get_mci_vms(c, vm->ns, vm->mci, &after, &nafter, &found, err);
+    struct fed_vm *one = vm;
+    if (rc == 0 &&
+        (rc = adopt_new_ids(&one, 1, sg, before, nbefore, after, nafter, NULL, err)) == 0)
+        *made = 1;
+    if (rc == 0 && sent_ud && strcmp(vm->id, want))
+        rc = fed_fail(err, FED_EBACKEND, "create", 0,
+                      "Tumblebug named the new VM %s, but its user data was made for %s: its "
+                      "agent reports under the wrong name; terminate it",
+                      vm->id, want);
+    if (rc < 0 && sent_ud && fed_bus_revoke_vm(c->bus, vm->ns, vm->mci, want, &e) < 0)
+        log_warn("%s/%s/%s: %s", vm->ns, vm->mci, want, e.message);
+    if (rc == 0 && strcmp(sg, vm->subgroup) && fed_vm_data_set_str(vm, "tb_subgroup", sg))
+        rc = fed_fail(err, FED_EIO, "create", 0, "driver data of %s too large", vm->id);
+    tb_free_vms(before, nbefore);
+    tb_free_vms(after, nafter);
+    return rc;
+}
+
 /*
  * One VM into an MCI: a new MCI through mciDynamic, a new subgroup through vmDynamic, an
  * existing subgroup through its scale out. Tumblebug names the VM (<subgroup>-<i>); the
@@ -269,29 +364,30 @@ static int pick_subgroup(struct tb_ctx *c, const struct fed_vm *vm, const struct
 int tb_create_vm(void *ctx, struct fed_vm *vm, struct fed_error *err)
 {
     struct tb_ctx *c = ctx;
-    struct fed_vm *before = NULL, *after = NULL;
-    size_t nbefore = 0, nafter = 0;
-    int found, scale = 0;
-    char sg[FED_NAME_MAX];
-    int rc = tb_get_mci_vms(c, vm->ns, vm->mci, &before, &nbefore, &found, err);
-    if (rc == 0 && !found)
-        return tb_create_mci(ctx, vm->ns, vm->mci, "", vm, 1, err);
-    if (rc == 0)
-        rc = pick_subgroup(c, vm, before, nbefore, sg, sizeof(sg), &scale, err);
-    if (rc == 0)
-        rc = scale ? post_scale_out(c, vm->ns, vm->mci, sg, 1, err)
-                   : post_vm_dynamic(c, vm, sg, 1, err);
-    if (rc == 0)
-        rc = tb_get_mci_vms(c, vm->ns, vm->mci, &after, &nafter, &found, err);
     struct fed_vm *one = vm;
-    if (rc == 0)
-        rc = adopt_new_ids(&one, 1, sg, before, nbefore, after, nafter, NULL, err);
-    if (rc == 0 && strcmp(sg, vm->subgroup) && fed_vm_data_set_str(vm, "tb_subgroup", sg))
-        rc = fed_fail(err, FED_EIO, "create", 0, "driver data of %s too large", vm->id);
-    if (rc == 0)
-        rc = wait_all_running(c, &one, 1, err);
-    tb_free_vms(before, nbefore);
-    tb_free_vms(after, nafter);
+    int made;
+    if (create_one(c, vm, "", 0, &made, err) < 0)
+        return -1;
+    return wait_all_running(c, &one, 1, err);
+}
+
+/* With user data, each VM has its own: one request per VM, then they are waited for. */
+static int create_each(struct tb_ctx *c, const char *desc, struct fed_vm *vms, size_t n,
+                       struct fed_error *err)
+{
+    struct fed_vm **made = calloc(n, sizeof(*made));
+    size_t nmade = 0;
+    int rc = made ? 0 : tb_oom(err, "create");
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        int one;
+        rc = create_one(c, &vms[i], desc, 0, &one, err);
+        if (one)
+            made[nmade++] = &vms[i];
+    }
+    struct fed_error e;
+    if (nmade && wait_all_running(c, made, nmade, rc == 0 ? err : &e) < 0)
+        rc = -1;
+    free(made);
     return rc;
 }
 
@@ -321,6 +417,23 @@ static int init_new_vms(struct fed_vm *out, int n, const char *ns, const char *m
  * also when a step after the POST fails (the POST itself may have timed out after the cloud
  * acted): the caller must know of every VM that exists.
  */
+/* With user data: n scale outs of one VM, each with its own (see create_one). */
+static int scale_each(struct tb_ctx *c, struct fed_vm *out, int n, struct fed_vm **ptrs,
+                      size_t *named, struct fed_error *err)
+{
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < n; i++) {
+        int one;
+        rc = create_one(c, &out[i], "", 1, &one, err);
+        if (one)
+            ptrs[(*named)++] = &out[i];
+    }
+    struct fed_error e;
+    if (*named && wait_all_running(c, ptrs, *named, rc == 0 ? err : &e) < 0)
+        rc = -1;
+    return rc;
+}
+
 int tb_scale_out(void *ctx, const char *ns, const char *mci, const char *subgroup, int n,
                  const struct fed_vm_spec *tmpl, struct fed_vm **vms, size_t *nvms,
                  struct fed_error *err)
@@ -337,10 +450,13 @@ int tb_scale_out(void *ctx, const char *ns, const char *mci, const char *subgrou
     struct fed_vm **ptrs = calloc((size_t)n, sizeof(*ptrs));
     int rc =
         out && ptrs ? init_new_vms(out, n, ns, mci, subgroup, tmpl, err) : tb_oom(err, "scale out");
-    if (rc == 0)
+    int each = rc == 0 && c->ud_template;
+    if (each)
+        rc = scale_each(c, out, n, ptrs, &named, err);
+    if (rc == 0 && !each)
         rc = tb_get_mci_vms(c, ns, mci, &before, &nbefore, &found, err);
-    if (rc == 0) {
-        rc = post_scale_out(c, ns, mci, subgroup, n, err);
+    if (rc == 0 && !each) {
+        rc = post_scale_out(c, ns, mci, subgroup, n, NULL, err);
         struct fed_error e2;
         if (tb_get_mci_vms(c, ns, mci, &after, &nafter, &found, rc == 0 ? err : &e2) < 0)
             rc = -1;
@@ -351,9 +467,9 @@ int tb_scale_out(void *ctx, const char *ns, const char *mci, const char *subgrou
                           rc == 0 ? err : &e3) < 0)
             rc = -1;
     }
-    if (rc == 0)
+    if (rc == 0 && !each)
         rc = wait_all_running(c, ptrs, (size_t)n, err);
-    else if (named > 0)
+    else if (rc < 0 && named > 0)
         log_warn("scale out %s/%s/%s failed after Tumblebug created %zu VM(s): returned to be "
                  "recorded",
                  ns, mci, subgroup, named);

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # deploy/install-agent.sh into a directory (--prefix), twice, with the real agent binary:
 # the files land where the unit expects them, the config carries the identity and passes
-# the agent's own --check, a second run changes nothing, and bad input changes nothing.
+# the agent's own --check, a second run changes nothing, and bad input changes nothing; a
+# broker password given in a file or the environment lands in the config, which only its
+# owner may read, and is never printed.
 . "$(dirname "$0")/lib.sh"
 
 INSTALL="$DSF_SRC/deploy/install-agent.sh"
@@ -30,7 +32,7 @@ unit="$P/etc/systemd/system/damselfly-agent.service"
 [ -x "$bin" ] || fail "$bin not executable"
 cmp -s "$AGENT" "$bin" || fail "installed binary differs from $AGENT"
 [ -f "$cfg" ] || fail "$cfg not written"
-[ "$(stat -c %a "$cfg")" = 640 ] || fail "$cfg has mode $(stat -c %a "$cfg"), want 640 (it may hold a password)"
+[ "$(stat -c %a "$cfg")" = 600 ] || fail "$cfg has mode $(stat -c %a "$cfg"), want 600 (it may hold a password)"
 python3 -m json.tool "$cfg" >/dev/null || fail "$cfg is not valid JSON: $(cat "$cfg")"
 python3 - "$cfg" <<'EOF' || fail "config content wrong: $(cat "$cfg")"
 import json, sys
@@ -88,6 +90,39 @@ diff -u "$WORK/snap1" "$WORK/snap4" || fail "a refused run changed the installed
 for f in "$P"/etc/damselfly/* "$P"/usr/local/bin/*; do
     case ${f##*/} in agent.json | damselfly-agent) ;; *) fail "leftover file $f" ;; esac
 done
+
+log "broker password from a file or the environment: in the config, mode 0600, never printed"
+PW='s3cret+/pw"with\quote'
+printf '%s\n' "$PW" >"$WORK/pw"
+chmod 600 "$WORK/pw"
+cargs=(--binary "$AGENT" --ns test-ns --mci test-mci --vm vm-01 --mqtt-url tcp://127.0.0.1:1883
+    --mqtt-username test-ns/test-mci/vm-01)
+bash "$INSTALL" "${cargs[@]}" --prefix "$WORK/pf" --mqtt-password-file "$WORK/pw" >"$WORK/pf.log" 2>&1 ||
+    fail "--mqtt-password-file run failed: $(cat "$WORK/pf.log")"
+DAMSELFLY_MQTT_PASSWORD=$PW bash "$INSTALL" "${cargs[@]}" --prefix "$WORK/pe" >"$WORK/pe.log" 2>&1 ||
+    fail "DAMSELFLY_MQTT_PASSWORD run failed: $(cat "$WORK/pe.log")"
+for d in pf pe; do
+    c="$WORK/$d/etc/damselfly/agent.json"
+    python3 - "$c" "$PW" <<'EOF' || fail "$d: the password is not in the config: $(cat "$c")"
+import json, sys
+m = json.load(open(sys.argv[1]))["mqtt"]
+assert m == {"url": "tcp://127.0.0.1:1883", "username": "test-ns/test-mci/vm-01",
+             "password": sys.argv[2]}, m
+EOF
+    [ "$(stat -c %a "$c")" = 600 ] || fail "$c holds the password with mode $(stat -c %a "$c"), want 600"
+    grep -qF -- "$PW" "$WORK/$d.log" && fail "install-agent.sh printed the password: $(cat "$WORK/$d.log")"
+    "$WORK/$d/usr/local/bin/damselfly-agent" --config "$c" --check >"$WORK/check.log" 2>&1 ||
+        fail "$d: config rejected by --check: $(cat "$WORK/check.log")"
+done
+if bash "$INSTALL" "${cargs[@]}" --prefix "$WORK/pb" --mqtt-password-file "$WORK/pw" \
+    --mqtt-password x >"$WORK/pb.log" 2>&1; then
+    fail "--mqtt-password-file and --mqtt-password together accepted"
+fi
+if bash "$INSTALL" "${cargs[@]}" --prefix "$WORK/pb" --mqtt-password-file "$WORK/nope" >"$WORK/pb.log" 2>&1; then
+    fail "a missing --mqtt-password-file accepted"
+fi
+grep -q -- "--mqtt-password-file '$WORK/nope'" "$WORK/pb.log" || fail "error does not name the file: $(cat "$WORK/pb.log")"
+[ ! -e "$WORK/pb" ] || [ -z "$(find "$WORK/pb" -type f)" ] || fail "a refused run installed files"
 
 # systemd's own parser on the installed unit, with ExecStart pointed at the installed binary
 # (the check wants it to exist). systemd-analyze is absent from some containers: skip then.

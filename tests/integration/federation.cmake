@@ -2,6 +2,9 @@
 dsf_script(federation_local_lifecycle federation_local_lifecycle.sh)
 dsf_script(federation_local_readopt federation_local_readopt.sh)
 dsf_script(federation_local_sigstop federation_local_sigstop.sh)
+# The agents' broker users: provisioned at create, revoked at terminate, on a broker that
+# refuses anonymous clients.
+dsf_script(federation_local_credentials federation_local_credentials.sh)
 # The kubernetes and tumblebug drivers against the API doubles in tests/tools/ (and kubectl).
 dsf_script(federation_k8s_cordon_drain_scale federation_k8s_cordon_drain_scale.sh)
 dsf_script(federation_k8s_auth_faults federation_k8s_auth_faults.sh)

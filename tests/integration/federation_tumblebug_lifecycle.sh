@@ -4,7 +4,10 @@
 # status until the target state), subgroup scale out with numVMsToAdd, a new subgroup with
 # vmDynamic, scale in and terminate (control terminate, then DELETE), a migration to another
 # region (a subgroup of its own), and the same calls in the v0.13 path style. Every request
-# is checked against Tumblebug's documented paths, verbs, bodies and basic auth.
+# is checked against Tumblebug's documented paths, verbs, bodies and basic auth. With
+# bus.password_file, each VM is created by a request of its own whose user data (the
+# agent's cloud-init) carries the broker user and password added for it to the password
+# file, and terminate removes that user.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/federation_tumblebug_setup.sh"
 
@@ -112,6 +115,67 @@ expect_in "$WORK/reqs" "GET /tumblebug/ns/ns02/control/infra/infra01/node/g2-1?a
 expect_in "$WORK/reqs" "GET /tumblebug/ns/ns02/infra/infra01/node/g2-1 200 tbuser"
 expect_in "$WORK/reqs" 'POST /tumblebug/ns/ns02/infra/infra01/nodegroup/g1 200 tbuser {"numNodesToAdd":1}'
 grep -q "/mci/\|/vm/" "$WORK/reqs" && fail "v0.11 paths in v0.13 mode: $(grep '/mci/\|/vm/' "$WORK/reqs")"
+
+log "broker credentials: each new VM's user data carries its own user, terminate revokes it"
+printf 'operator:$7$101$AAAAAAAAAAAAAAAA$xx==\n' >"$WORK/passwd"
+fedc() {
+    fed --set bus.password_file="$WORK/passwd" \
+        --set tumblebug.agent_cloud_init="$DSF_SRC/deploy/cloud-init/agent.yaml" \
+        --set tumblebug.mqtt_url=tcp://broker.example.net:1883 \
+        --set tumblebug.release_url=https://downloads.example.net/damselfly/0.1.0 "$@"
+}
+if fed --set bus.password_file="$WORK/passwd" status >"$WORK/out" 2>&1; then
+    fail "bus.password_file without tumblebug.agent_cloud_init accepted"
+fi
+expect_in "$WORK/out" "tumblebug.agent_cloud_init is empty"
+since=$(($(log_lines) + 1))
+fedc create-mci ns03 mci03 --spec "$WORK/mci.json" >"$WORK/fedc.out" 2>&1 || fail "create: $(cat "$WORK/fedc.out")"
+fedc scale-out ns03 mci03 g1 1 >>"$WORK/fedc.out" 2>&1 || fail "scale-out: $(cat "$WORK/fedc.out")"
+for vm in g1-1 g1-2 g1-3 g2-1; do
+    [ "$(vm_state ns03 mci03 $vm)" = Running ] || fail "$vm is $(vm_state ns03 mci03 $vm)"
+done
+# One request per VM, each with the user data made for the VM Tumblebug then named.
+python3 - "$TB_LOG" "$since" "$WORK/passwd" "$WORK/passwords" <<'PY' || fail "user data: $(reqs "$since" | cut -c1-300)"
+import base64, hashlib, json, sys, yaml
+entries = [json.loads(l) for l in open(sys.argv[1])][int(sys.argv[2]) - 1:]
+lines = dict(l.rstrip("\n").split(":", 1) for l in open(sys.argv[3]) if ":" in l)
+seen = {}
+for e in entries:
+    if e["method"] != "POST":
+        continue
+    b = json.loads(e["body"])
+    subs = b.get("vm", [b])
+    for s in subs:
+        assert s.get("subGroupSize", "1") == "1" and s.get("numVMsToAdd", "1") == "1", e
+        ud = yaml.safe_load(s["userData"])
+        run = next(c for c in ud["runcmd"] if any(str(a).endswith("install-agent.sh") for a in c))
+        arg = lambda k: str(run[run.index(k) + 1])
+        files = {f["path"]: f for f in ud["write_files"]}
+        pw = files["/var/lib/damselfly-install/mqtt-password"]["content"].strip()
+        vm = arg("--vm")
+        assert arg("--ns") == "ns03" and arg("--mci") == "mci03", run
+        assert arg("--mqtt-username") == "ns03/mci03/" + vm, run
+        assert arg("--mqtt-url") == "tcp://broker.example.net:1883", run
+        assert pw and pw not in run, "no password, or it is on the command line"
+        _, kind, it, salt, want = lines["ns03/mci03/" + vm].split("$")
+        got = hashlib.pbkdf2_hmac("sha512", pw.encode(), base64.b64decode(salt), int(it), 64)
+        assert base64.b64encode(got).decode() == want, vm + ": the password does not match"
+        seen[vm] = pw
+assert sorted(seen) == ["g1-1", "g1-2", "g1-3", "g2-1"], sorted(seen)
+assert len(set(seen.values())) == 4, "VMs share a password"
+open(sys.argv[4], "w").write("\n".join(seen.values()) + "\n")
+PY
+expect_in "$WORK/fedc.out" "broker user ns03/mci03/g1-1 added"
+expect_in "$WORK/fedc.out" "bus.broker_pid_file is not set"
+fedc vm terminate ns03 mci03 g1-2 >>"$WORK/fedc.out" 2>&1 || fail "terminate: $(cat "$WORK/fedc.out")"
+grep -q '^ns03/mci03/g1-2:' "$WORK/passwd" && fail "g1-2's user survived its terminate"
+grep -q '^ns03/mci03/g1-1:' "$WORK/passwd" || fail "terminating g1-2 removed g1-1's user"
+fedc mci delete ns03 mci03 >>"$WORK/fedc.out" 2>&1 || fail "mci delete: $(cat "$WORK/fedc.out")"
+grep -q '^ns03/' "$WORK/passwd" && fail "users of the deleted MCI remain: $(cat "$WORK/passwd")"
+grep -q '^operator:' "$WORK/passwd" || fail "the operator's line is gone"
+while read -r pw; do
+    grep -qF -- "$pw" "$WORK/fedc.out" && fail "damselfly-fed printed a password"
+done <"$WORK/passwords"
 
 reqs >"$WORK/reqs"
 awk '$4 != "tbuser" && $2 != "/tumblebug/readyz"' "$WORK/reqs" | grep . && fail "requests without basic auth"

@@ -19,6 +19,10 @@ to Running, Suspended or Terminated after --transition-delay seconds, and Tumble
 transition rules are enforced (nothing on Terminated, in-progress states block, Suspended
 allows only resume or terminate, repeating the current state is refused except reboot).
 
+A subgroup request and a scale out may carry "userData" (a string: the cloud-init user data
+of the VMs they create). Upstream's requests have no such field; damselfly-fed sends it, one
+VM per request, when tumblebug.agent_cloud_init is set. It is kept with the VM, not shown.
+
 Faults for error tests (no auth):  POST /__double/fault
   {"method": "GET", "path": "/tumblebug/ns/ns01/mci/m1/vm/g1-1", "status": 500,
    "body": "...", "hang": 30, "times": 1}
@@ -89,7 +93,7 @@ def new_vm(ns, mci, sg, idx, req):
           "publicIP": "203.0.113.%d" % (SEQ[0] % 250 + 1), "privateIP": "10.0.0.%d" % (SEQ[0] % 250 + 1),
           "sshPort": "22", "monAgentStatus": "notInstalled", "systemMessage": "",
           "createdTime": time.strftime("%Y-%m-%d %H:%M:%S"), "label": req.get("label") or {},
-          "description": req.get("description") or ""}
+          "description": req.get("description") or "", "_userData": req.get("userData")}
     start(vm, "Creating", "Running", "create")
     return vm
 
@@ -111,7 +115,13 @@ def check_vm_req(req, node_style):
         raise TbError(400, "%s '%s' is not csp+region+spec" % (spec_key, req.get(spec_key, "")))
     if not req.get(image_key):
         raise TbError(400, "%s is required" % image_key)
+    check_user_data(req)
     return subgroup_size(req, node_style)
+
+
+def check_user_data(req):
+    if not isinstance(req.get("userData", ""), str):
+        raise TbError(400, "invalid request: userData must be a string")
 
 
 def add_subgroup(m, ns, req, node_style):
@@ -377,9 +387,11 @@ class Handler(BaseHTTPRequestHandler):
                 raise TbError(400, "%s must be a number between 1 and 100" %
                               ("numNodesToAdd" if node_style else "numVMsToAdd"))
             members = [v for v in m["vms"].values() if v["subGroupId"] == sg]
+            check_user_data(req)
             tmpl = {"commonSpec": members[0]["specId"] if members else "",
                     "commonImage": members[0]["imageId"] if members else "",
-                    "connectionName": members[0]["connectionName"] if members else ""}
+                    "connectionName": members[0]["connectionName"] if members else "",
+                    "userData": req.get("userData")}
             top = max([int(v["id"].rsplit("-", 1)[1]) for v in members] + [0])
             for i in range(top + 1, top + 1 + n):
                 vm = new_vm(ns, m["id"], sg, i, tmpl)

@@ -1,5 +1,6 @@
-# federation/: the model, the store and the composite operations (over a driver test double).
-foreach(what model store ops)
+# federation/: the model, the store, the composite operations (over a driver test double) and
+# the agents' broker users.
+foreach(what model store ops bus_creds)
   add_executable(federation_${what} ${CMAKE_CURRENT_LIST_DIR}/test_federation_${what}.c)
   target_link_libraries(federation_${what} dsf_federation ${CMOCKA_LIB})
   add_test(NAME federation_${what} COMMAND federation_${what})

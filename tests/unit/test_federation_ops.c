@@ -50,7 +50,7 @@ static int find(const char *id)
     return -1;
 }
 
-static void *f_open(const void *o, const char *dir, struct fed_error *err)
+static void *f_open(const void *o, const char *dir, struct fed_bus *bus, struct fed_error *err)
 {
     (void)o;
     (void)dir;
