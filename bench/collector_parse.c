@@ -19,6 +19,7 @@
 #include "collector/agents.h"
 #include "collector/collector.h"
 #include "collector/writer.h"
+#include "common/bucket.h"
 #include "common/log.h"
 #include "common/topic.h"
 
@@ -102,8 +103,10 @@ static void build(struct input *in)
         total += b.len;
         char vm[16];
         snprintf(vm, sizeof(vm), "vm-%04d", v);
-        dsf_topic_metrics(in->topic[v], sizeof(in->topic[v]), (uint32_t)(v % 64), "ns-prod",
-                          "mci-web", vm);
+        char key[64];
+        int klen = snprintf(key, sizeof(key), "ns-prod/mci-web/%s", vm);
+        dsf_topic_metrics(in->topic[v], sizeof(in->topic[v]), dsf_bucket(key, (size_t)klen, 64),
+                          "ns-prod", "mci-web", vm);
     }
     buf_free(&b);
     printf("input: %d messages of %d lines, %.0f bytes per line on average\n", VMS, LINES_PER_MSG,
@@ -242,7 +245,7 @@ static double run(struct collector *c, struct input *in, enum mode mode, int vms
             struct collector_message m = {.topic = in->topic[v],
                                           .payload = in->text[v],
                                           .len = in->len[v],
-                                          .boot = "bench",
+                                          .boot = "00000000000be0c1",
                                           .fmt = "lp",
                                           .seq = (uint64_t)*round, /* per agent: one a round */
                                           .has_seq = 1,

@@ -37,6 +37,12 @@ struct collector_config {
         struct dsf_strlist rules; /* "MEASUREMENT window=10s [default=FN] [FIELD=FN ...]" */
         int64_t grace_ms;
     } aggregate;
+    struct {
+        int64_t max_seq_jump; /* further from an agent's last seq: suspect */
+    } agents;
+    struct {
+        int64_t max_ahead_ms; /* epochs (the balancer's clock, ms) further ahead are refused */
+    } assign;
     int64_t skew_ms;
     char *dlq_topic;
     int64_t heartbeat_ms;
@@ -56,6 +62,26 @@ struct agents;
 struct dsf_http_server;
 struct aggregate;
 
+/* Why a whole message is refused (damselfly_collector_messages_rejected_total{reason}). */
+enum collector_refused {
+    REFUSED_BAD_TOPIC,
+    REFUSED_WRONG_BUCKET,
+    REFUSED_BAD_SEQ,
+    REFUSED_BAD_BOOT,
+    COLLECTOR_REFUSED_REASONS
+};
+extern const char *const collector_refused_names[COLLECTOR_REFUSED_REASONS];
+
+/* Why an assignment is not applied (damselfly_collector_assign_refused_total{reason}). */
+enum collector_assign_refused {
+    ASSIGN_STALE,
+    ASSIGN_MALFORMED,
+    ASSIGN_RANGE,
+    ASSIGN_AHEAD,
+    COLLECTOR_ASSIGN_REASONS
+};
+extern const char *const collector_assign_refused_names[COLLECTOR_ASSIGN_REASONS];
+
 /* Counters exported on /metrics; every drop has one. */
 struct collector_stats {
     uint64_t messages, lines_in, bytes_in, lines_rejected, lines_out, bytes_out;
@@ -66,6 +92,9 @@ struct collector_stats {
     uint64_t spooled_batches, spooled_lines, replayed_lines;
     uint64_t input_pauses;
     uint64_t agg_points, agg_windows, agg_late, agg_duplicates, agg_conflicts; /* aggregation */
+    uint64_t seq_suspect; /* seqs implausibly far from their agent's last one */
+    uint64_t refused[COLLECTOR_REFUSED_REASONS];       /* whole messages, to the DLQ */
+    uint64_t assign_refused[COLLECTOR_ASSIGN_REASONS]; /* assignments not applied */
 };
 
 struct collector {
@@ -97,6 +126,7 @@ struct collector_message {
     const char *boot, *fmt;
     uint64_t seq;
     int has_seq;
+    int seq_invalid;   /* a seq property that is not a number: the message is refused */
     int32_t partition; /* Kafka position, -1 for MQTT */
     int64_t offset;
 };

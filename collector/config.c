@@ -1,5 +1,6 @@
 #include "collector/aggregate.h"
 #include "collector/collector.h"
+#include "common/topic.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -57,6 +58,14 @@ const struct dsf_cfg_key collector_config_keys[] = {
      "how far a series' samples must pass a window's end before it is emitted (late samples "
      "are dropped and counted)",
      0, 3600000},
+    {"agents.max_seq_jump", DSF_CFG_INT, "1000000", K(agents.max_seq_jump),
+     "a seq further than this from its agent's last one is suspect: stored and counted, but "
+     "it moves the agent's seq tracking only when a second message agrees",
+     1024, 1e15},
+    {"assign.max_ahead", DSF_CFG_DURATION, "10m", K(assign.max_ahead_ms),
+     "assignment epochs (the balancer's clock in ms) further ahead of this collector's clock "
+     "are refused",
+     0, 86400000 * 365.0},
     {"skew", DSF_CFG_DURATION, "5m", K(skew_ms),
      "samples further than this from the collector's clock are counted as skewed", 1000,
      86400000 * 365.0},
@@ -90,13 +99,18 @@ int collector_config_validate(const struct dsf_cfg_section *secs, const char *or
     else if (strcmp(c->output.api, "v1") != 0 && strcmp(c->output.api, "v2") != 0 &&
              strcmp(c->output.api, "vm") != 0)
         bad = "output.api";
-    else if (strncmp(c->output.url, "http://", 7) != 0 && strncmp(c->output.url, "https://", 8))
-        bad = "output.url";
     else if (strcmp(c->output.gzip_mode, "auto") != 0 && strcmp(c->output.gzip_mode, "true") != 0 &&
              strcmp(c->output.gzip_mode, "false") != 0)
         bad = "output.gzip";
     if (bad) {
         snprintf(err, errlen, "%s: key '%s' has an unknown value (see --help)", origin, bad);
+        return -1;
+    }
+    /* DSF_CFG_TOPIC keeps wildcards out; a DLQ on a metrics topic would feed itself. */
+    if (dsf_topic_family(c->dlq_topic) == DSF_TOPIC_METRICS) {
+        snprintf(err, errlen,
+                 "%s: key 'dlq.topic' is '%s': the DLQ cannot be one of the metrics topics %s",
+                 origin, c->dlq_topic, dsf_topic_metrics_all);
         return -1;
     }
     char why[400];

@@ -52,42 +52,85 @@ static void apply_buckets(struct collector *c, const uint8_t *want)
         log_info("buckets: +%zu -%zu", added, removed);
 }
 
-static void handle_assign(struct collector *c, const struct dsf_bus_message *m)
+const char *const collector_assign_refused_names[COLLECTOR_ASSIGN_REASONS] = {
+    [ASSIGN_STALE] = "stale",
+    [ASSIGN_MALFORMED] = "malformed",
+    [ASSIGN_RANGE] = "range",
+    [ASSIGN_AHEAD] = "ahead",
+};
+
+/* The assignment's buckets as flags, or NULL (and the reason counted and logged). */
+static uint8_t *assign_buckets(struct collector *c, json_t *buckets, long long epoch)
 {
-    json_error_t jerr;
-    json_t *root = json_loadb(m->payload, m->len, 0, &jerr), *buckets;
-    json_int_t epoch = -1;
-    if (!root || json_unpack(root, "{s:I, s:o}", "epoch", &epoch, "buckets", &buckets) ||
-        !json_is_array(buckets)) {
-        log_warn("ignoring a malformed assignment on %s (want {\"epoch\":N,\"buckets\":[...]})",
-                 m->topic);
-        json_decref(root);
-        return;
-    }
-    if (epoch <= c->assign_epoch) {
-        json_decref(root);
-        return; /* stale or repeated */
-    }
     uint32_t total = (uint32_t)c->cfg.mqtt.buckets_total;
     uint8_t *want = calloc(total, 1);
     size_t i;
     json_t *v;
-    int ok = want != NULL;
+    if (!want)
+        return NULL;
     json_array_foreach(buckets, i, v)
     {
         json_int_t b = json_integer_value(v);
-        if (!json_is_integer(v) || b < 0 || b >= (json_int_t)total)
-            ok = 0;
-        else if (want)
-            want[b] = 1;
+        if (!json_is_integer(v) || b < 0 || b >= (json_int_t)total) {
+            c->stats.assign_refused[ASSIGN_RANGE]++;
+            log_warn("refusing assignment epoch %lld: bucket numbers outside 0..%u", epoch,
+                     total - 1);
+            free(want);
+            return NULL;
+        }
+        want[b] = 1;
     }
-    if (ok) {
+    return want;
+}
+
+/* Epochs are the balancer's wall-clock time in ms: one further ahead of this collector's
+ * clock than assign.max_ahead is implausible (a forged 2^63-1 would lock out every real
+ * assignment for good), one not above the epoch applied is stale. */
+static int epoch_acceptable(struct collector *c, long long epoch, const uint8_t *want)
+{
+    long long now_ms = (long long)(dsf_now_ns() / 1000000);
+    long long limit = now_ms + (long long)c->cfg.assign.max_ahead_ms;
+    if (epoch > limit) {
+        c->stats.assign_refused[ASSIGN_AHEAD]++;
+        log_warn("refusing assignment epoch %lld: more than assign.max_ahead (%lld ms) ahead of "
+                 "this collector's clock (epochs are the balancer's clock in ms; limit now %lld)",
+                 epoch, (long long)c->cfg.assign.max_ahead_ms, limit);
+        return 0;
+    }
+    if (epoch > c->assign_epoch)
+        return 1;
+    if (epoch == c->assign_epoch &&
+        memcmp(want, c->subscribed, (size_t)c->cfg.mqtt.buckets_total) == 0) {
+        log_debug("assignment epoch %lld again (the retained copy): nothing to do", epoch);
+        return 0;
+    }
+    c->stats.assign_refused[ASSIGN_STALE]++;
+    log_warn("refusing stale assignment epoch %lld: epoch %lld is applied", epoch,
+             (long long)c->assign_epoch);
+    return 0;
+}
+
+static void handle_assign(struct collector *c, const struct dsf_bus_message *m)
+{
+    if (!c->subscribed)
+        return; /* Kafka: the group assigns partitions */
+    json_error_t jerr;
+    json_t *root = json_loadb(m->payload, m->len, 0, &jerr), *buckets;
+    json_int_t epoch = -1;
+    if (!root || json_unpack(root, "{s:I, s:o}", "epoch", &epoch, "buckets", &buckets) ||
+        !json_is_array(buckets) || epoch < 1) {
+        c->stats.assign_refused[ASSIGN_MALFORMED]++;
+        log_warn("ignoring a malformed assignment on %s (want {\"epoch\":N,\"buckets\":[...]} "
+                 "with N >= 1)",
+                 m->topic);
+        json_decref(root);
+        return;
+    }
+    uint8_t *want = assign_buckets(c, buckets, (long long)epoch);
+    if (want && epoch_acceptable(c, (long long)epoch, want)) {
         c->assign_epoch = epoch;
         log_info("assignment epoch %lld: %zu buckets", (long long)epoch, json_array_size(buckets));
         apply_buckets(c, want);
-    } else {
-        log_warn("ignoring assignment epoch %lld: bucket numbers outside 0..%u", (long long)epoch,
-                 total - 1);
     }
     free(want);
     json_decref(root);
@@ -105,6 +148,7 @@ static void on_message(void *arg, const struct dsf_bus_message *m)
             .fmt = m->fmt,
             .seq = m->seq,
             .has_seq = m->has_seq,
+            .seq_invalid = m->seq_invalid,
             .partition = strcmp(c->cfg.input, "kafka") == 0 ? m->partition : -1,
             .offset = m->offset,
         };

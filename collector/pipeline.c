@@ -9,6 +9,7 @@
 #include "collector/agents.h"
 #include "collector/collector.h"
 #include "collector/writer.h"
+#include "common/bucket.h"
 #include "common/bus.h"
 #include "common/ingest.h"
 #include "common/log.h"
@@ -18,6 +19,7 @@
 #include "common/point.h"
 #include "common/topic.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,12 +104,13 @@ static const struct writer_mark_ops agent_mark = {agent_stored, NULL};
 /* Kafka commits are cumulative: an offset not stored holds the commit point back. */
 static const struct writer_mark_ops offset_mark = {offset_stored, offset_abandoned};
 
-/* The message's claims: the agent's seq (MQTT) or the partition offset (Kafka). */
+/* The message's claims: the agent's seq (MQTT) or the partition offset (Kafka). Without
+ * agent, or beyond the JSON integers agents read, the seq is not acked. */
 static size_t claim(struct collector *c, const struct collector_message *m,
                     struct agent_state *agent, struct writer_mark **marks)
 {
     size_t n = 0;
-    if (agent && m->has_seq && m->boot && m->partition < 0) {
+    if (agent && m->has_seq && m->seq <= INT64_MAX && m->boot && m->partition < 0) {
         if ((marks[n] = writer_mark_new(&agent_mark, agent, m->seq, m->boot)))
             n++;
     }
@@ -120,25 +123,112 @@ static size_t claim(struct collector *c, const struct collector_message *m,
     return n;
 }
 
+const char *const collector_refused_names[COLLECTOR_REFUSED_REASONS] = {
+    [REFUSED_BAD_TOPIC] = "bad_topic",
+    [REFUSED_WRONG_BUCKET] = "wrong_bucket",
+    [REFUSED_BAD_SEQ] = "bad_seq",
+    [REFUSED_BAD_BOOT] = "bad_boot",
+};
+
+/* A whole message refused for good: on the DLQ with the reason, counted. A Kafka offset counts
+ * as done (the commit passes it); an MQTT message is not acked: no false ack for a seq and
+ * boot the collector does not trust. */
+static void refuse(struct collector *c, const struct collector_message *m,
+                   enum collector_refused why, const char *reason)
+{
+    c->stats.lines_in++;
+    c->stats.refused[why]++;
+    pipeline_reject(c, m->topic, m->payload, m->len, reason);
+    if (m->partition >= 0) {
+        struct writer_mark *mark[1];
+        if (claim(c, m, NULL, mark))
+            writer_marks_done(mark, 1);
+    }
+}
+
+static int is_boot(const char *boot)
+{
+    return strlen(boot) == 16 && strspn(boot, "0123456789abcdefABCDEF") == 16;
+}
+
+/* The topic's bucket is the agent's: fnv1a32("ns/mci/vm") % buckets_total. A message on
+ * another bucket would reach another collector than the agent's other messages, and with
+ * broker ACLs that let an agent write any bucket of its own identity only the collectors can
+ * check it. 0, or -1 with the reason. */
+static int check_bucket(const struct collector *c, const struct dsf_identity *id, uint32_t bucket,
+                        char *why, size_t cap)
+{
+    char key[200];
+    int n = snprintf(key, sizeof(key), "%s/%s/%s", id->ns, id->mci, id->vm);
+    uint32_t total = (uint32_t)c->cfg.mqtt.buckets_total;
+    uint32_t want = dsf_bucket(key, (size_t)n, total);
+    if (bucket == want)
+        return 0;
+    snprintf(why, cap,
+             "bucket %" PRIu32 " is not the agent's: fnv1a32(\"%s\") %% %" PRIu32 " = %" PRIu32,
+             bucket, key, total, want);
+    return -1;
+}
+
+/* The topic, the bucket and the seq and boot properties; 0, or -1 once refused. */
+static int admit(struct collector *c, const struct collector_message *m, struct dsf_identity *id)
+{
+    uint32_t bucket;
+    char why[400];
+    if (dsf_topic_parse_metrics(m->topic, id, &bucket)) {
+        refuse(c, m, REFUSED_BAD_TOPIC, "topic is not dsf/m/{bucket}/{ns}/{mci}/{vm}");
+        return -1;
+    }
+    if (check_bucket(c, id, bucket, why, sizeof(why))) {
+        refuse(c, m, REFUSED_WRONG_BUCKET, why);
+        return -1;
+    }
+    if (m->seq_invalid || (m->has_seq && m->seq == 0)) {
+        refuse(c, m, REFUSED_BAD_SEQ, "property seq is not a number from 1 to 2^64-1");
+        return -1;
+    }
+    if (m->boot && !is_boot(m->boot)) {
+        refuse(c, m, REFUSED_BAD_BOOT, "property boot is not 16 hex digits");
+        return -1;
+    }
+    return 0;
+}
+
+/* Stored like any message of that agent (it passed the broker's ACL as that agent), but it
+ * does not move the agent's seq tracking: later messages are not taken for duplicates. */
+static void note_suspect(struct collector *c, const struct agent_state *agent,
+                         const struct collector_message *m)
+{
+    static int64_t logged_ms;
+    c->stats.seq_suspect++;
+    if (dsf_mono_ms() - logged_ms < 60000)
+        return; /* the counter has the rest */
+    logged_ms = dsf_mono_ms();
+    log_warn("%s: seq %llu (boot %s) is more than agents.max_seq_jump=%lld from the agent's last "
+             "seq %llu: stored, not acked, ignored by its seq tracking (%llu suspect so far)",
+             m->topic, (unsigned long long)m->seq, m->boot, (long long)c->cfg.agents.max_seq_jump,
+             (unsigned long long)agent->run.last_seq, (unsigned long long)c->stats.seq_suspect);
+}
+
 void pipeline_handle(struct collector *c, const struct collector_message *m)
 {
     struct dsf_identity id;
     c->stats.messages++;
     c->stats.bytes_in += m->len;
-    if (dsf_topic_parse_metrics(m->topic, &id, NULL)) {
-        c->stats.lines_in++;
-        pipeline_reject(c, m->topic, m->payload, m->len,
-                        "topic is not dsf/m/{bucket}/{ns}/{mci}/{vm}");
+    if (admit(c, m, &id))
         return;
-    }
     struct agent_state *agent = agents_get(c->agents, id.ns, id.mci, id.vm);
-    uint64_t duplicates = agent ? agent->duplicates : 0;
+    enum agent_seq verdict = AGENT_SEQ_NEXT;
     if (agent && m->has_seq)
-        agents_track(agent, m->boot, m->seq);
+        verdict = agents_track(agent, m->boot, m->seq, (uint64_t)c->cfg.agents.max_seq_jump);
+    if (verdict == AGENT_SEQ_SUSPECT)
+        note_suspect(c, agent, m);
     struct writer_mark *marks[2];
-    size_t nmarks = claim(c, m, agent, marks);
+    /* A suspect seq is stored but not acked: the collector cannot vouch that the agent sent
+     * it, and an ack naming it could only release what the agent holds under that seq. */
+    size_t nmarks = claim(c, m, verdict == AGENT_SEQ_SUSPECT ? NULL : agent, marks);
     if (c->agg) /* windows take over the marks of the messages they fold */
-        aggregate_begin(c->agg, &id, marks, nmarks, agent && agent->duplicates > duplicates);
+        aggregate_begin(c->agg, &id, marks, nmarks, verdict == AGENT_SEQ_DUPLICATE);
     buf_reset(&c->scratch);
     struct intake in = {c, m->topic, &id, &c->scratch, 0, dsf_now_ns()};
     intake_state.check_only = !c->agg; /* forwarding needs the lines checked, not converted */

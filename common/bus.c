@@ -83,3 +83,18 @@ const char *dsf_bus_kafka_topic(const char *t)
     const char *kafka = dsf_topic_kafka(t);
     return kafka ? kafka : t;
 }
+
+int dsf_bus_parse_seq(const char *text, size_t len, uint64_t *out)
+{
+    if (len == 0 || len > 20)
+        return -1;
+    uint64_t v = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned d = (unsigned char)text[i] - '0';
+        if (d > 9 || v > (UINT64_MAX - d) / 10)
+            return -1;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return 0;
+}

@@ -50,6 +50,8 @@ struct dsf_bus_message {
     size_t key_len;
     uint64_t seq; /* property "seq" when has_seq */
     int has_seq;
+    /* Received: a "seq" property that is not a decimal number of 64 bits (has_seq is 0). */
+    int seq_invalid;
     const char *boot;           /* property "boot", NULL for none */
     const char *fmt;            /* property "fmt", NULL for none */
     const char *response_topic; /* MQTT v5 request/response */

@@ -24,4 +24,8 @@ void *dsf_bus_kafka_new(struct event_base *base, const struct dsf_bus_options *o
                         const struct dsf_bus_callbacks *cb, const struct dsf_bus_ops **ops,
                         char *err, size_t errlen);
 
+/* A "seq" property or header: 1 to 20 decimal digits and nothing else (no sign, no space),
+ * within 64 bits. 0 with *out, or -1. */
+int dsf_bus_parse_seq(const char *text, size_t len, uint64_t *out);
+
 #endif

@@ -4,7 +4,6 @@
 #include "common/bus_kafka_impl.h"
 #include "common/log.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -171,18 +170,9 @@ void kbus_deliver_message(struct kbus *kb, const rd_kafka_message_t *rm)
     m.boot = header(h, "boot", bootbuf, sizeof(bootbuf), &bootheap);
     m.fmt = header(h, "fmt", fmtbuf, sizeof(fmtbuf), &fmtheap);
     const char *seq = header(h, "seq", seqbuf, sizeof(seqbuf), &seqheap);
-    if (seq && *seq) {
-        char *end;
-        errno = 0;
-        unsigned long long v = strtoull(seq, &end, 10);
-        if (errno == 0 && *end == '\0' && *seq != '-') {
-            m.seq = v;
-            m.has_seq = 1;
-        } else {
-            log_warn("topic %s [%" PRId32 "] offset %" PRId64 ": header seq '%.32s' is not a "
-                     "decimal number; ignoring it",
-                     ktopic, rm->partition, rm->offset, seq);
-        }
+    if (seq) { /* one that is not a number is the consumer's to refuse and count */
+        m.has_seq = dsf_bus_parse_seq(seq, strlen(seq), &m.seq) == 0;
+        m.seq_invalid = !m.has_seq;
     }
     m.topic = kbus_mqtt_topic(ktopic, m.key, rm->partition, topicbuf, sizeof(topicbuf), &topicheap);
 

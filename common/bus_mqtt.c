@@ -132,15 +132,10 @@ static void copy_properties(struct received *r, const MQTTProperties *props)
             size_t nlen = (size_t)p->value.data.len;
             const char *val = p->value.value.data;
             size_t vlen = (size_t)p->value.value.len;
-            if (nlen == 3 && memcmp(name, "seq", 3) == 0) {
-                char tmp[24];
-                if (vlen < sizeof(tmp)) {
-                    memcpy(tmp, val, vlen);
-                    tmp[vlen] = '\0';
-                    char *end;
-                    r->m.seq = strtoull(tmp, &end, 10);
-                    r->m.has_seq = end != tmp && *end == '\0';
-                }
+            if (nlen == 3 && memcmp(name, "seq", 3) == 0 && !r->m.has_seq && !r->m.seq_invalid) {
+                /* Strictly digits: strtoull would take "-1" or an overflow as 2^64-1. */
+                r->m.has_seq = dsf_bus_parse_seq(val, vlen, &r->m.seq) == 0;
+                r->m.seq_invalid = !r->m.has_seq;
             } else if (nlen == 4 && memcmp(name, "boot", 4) == 0 && !r->boot) {
                 r->m.boot = r->boot = dup_bytes(val, vlen);
             } else if (nlen == 3 && memcmp(name, "fmt", 3) == 0 && !r->fmt) {

@@ -38,11 +38,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 1)
         return 0;
     struct collector_message m = {
-        .topic = "dsf/m/3/ns1/mci1/vm1",
+        .topic = "dsf/m/35/ns1/mci1/vm1", /* its bucket: fnv1a32("ns1/mci1/vm1") % 64 */
         .payload = (const char *)data + 1,
         .len = size - 1,
         .fmt = data[0] & 1 ? "json" : "lp",
-        .boot = "b",
+        .boot = "00000000000000b1",
         .seq = data[0],
         .has_seq = 1,
         .partition = -1,

@@ -32,6 +32,8 @@ sys.exit(0 if want <= acked and not early else 1)
 PY
 }
 SEND="$DSF_BUILD/tests/tools/dsf-bus-send"
+VM1_TOPIC="dsf/m/$(bucket ns1/mci1/vm1 64)/ns1/mci1/vm1"
+VM1_BOOT=b000000000000001
 [ -x "$SEND" ] || fail "$SEND is missing (build with DAMSELFLY_KAFKA=ON)"
 start_mosquitto
 start_influxd
@@ -78,8 +80,12 @@ for vm in ("vm1", "vm2", "vm3"):
                 for l in lines]
     msgs[4], msgs[5] = msgs[5], msgs[4]    # 9.x s arrives after 10.x s: inside the grace
     msgs[14], msgs[15] = msgs[15], msgs[14]
-    topic = f"dsf/m/0/ns1/mci1/{vm}"
-    subprocess.run([send, "--mqtt", mqtt, "--topic", topic, "--seq", "1", "--boot", "b" + vm]
+    h = 2166136261 # the agent's bucket: fnv1a32("ns1/mci1/vm") % 64
+    for b in f"ns1/mci1/{vm}".encode():
+        h = ((h ^ b) * 16777619) & 0xffffffff
+    topic = f"dsf/m/{h % 64}/ns1/mci1/{vm}"
+    boot = f"b{int(vm[2:]):015x}" # 16 hex digits, as agents make them
+    subprocess.run([send, "--mqtt", mqtt, "--topic", topic, "--seq", "1", "--boot", boot]
                    + msgs, check=True)
     open(f"{work}/{vm}.first", "w").write(msgs[0])
 req = urllib.request.Request(influx + "/write?db=raw&precision=ns", data="\n".join(raw).encode())
@@ -103,9 +109,9 @@ log "windows emitted: $windows"
 # Neither a copy of a message sent again (seq 1 of vm1: a duplicate) nor a new message with
 # samples for a window already emitted (late) changes a stored point; both are counted. The
 # raw database gets neither.
-"$SEND" --mqtt "$MQTT_URL" --topic dsf/m/0/ns1/mci1/vm1 --seq 1 --boot bvm1 \
+"$SEND" --mqtt "$MQTT_URL" --topic "$VM1_TOPIC" --seq 1 --boot "$VM1_BOOT" \
     "$(cat "$WORK/vm1.first")" || fail "sending the copy failed"
-"$SEND" --mqtt "$MQTT_URL" --topic dsf/m/0/ns1/mci1/vm1 --seq 31 --boot bvm1 \
+"$SEND" --mqtt "$MQTT_URL" --topic "$VM1_TOPIC" --seq 31 --boot "$VM1_BOOT" \
     "$(sed 's/=[0-9.]*,/=999,/g' "$WORK/vm1.first")" || fail "sending the late message failed"
 duplicates() { metric "http://127.0.0.1:$CPORT/metrics" damselfly_collector_aggregate_duplicates_total; }
 counted() { [ "$(late_dropped)" = 5 ] && [ "$(duplicates)" = 5 ]; }
@@ -154,7 +160,7 @@ PY
 
 # Windows open at shutdown are written before the collector exits.
 T1=$((T0 + 70 * 1000000000))
-"$SEND" --mqtt "$MQTT_URL" --topic dsf/m/0/ns1/mci1/vm1 --seq 40 --boot bvm1 \
+"$SEND" --mqtt "$MQTT_URL" --topic "$VM1_TOPIC" --seq 40 --boot "$VM1_BOOT" \
     "cpu,cpu=cpu0,host=vm1.example usage_user=1.5,usage_system=2,usage_idle=3,usage_iowait=4 $((T1 + 1))
 cpu,cpu=cpu0,host=vm1.example usage_user=2.5,usage_system=1,usage_idle=5,usage_iowait=6 $((T1 + 2))" ||
     fail "sending the last window failed"

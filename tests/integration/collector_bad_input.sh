@@ -15,7 +15,7 @@ bg collector "$COLLECTOR" --set id=c1 --set mqtt.url="$MQTT_URL" --set output.ur
     --set output.db=dsf --set batch.interval=200ms --set http.listen="127.0.0.1:$CPORT"
 wait_for 10 curl -sf "http://127.0.0.1:$CPORT/healthz" || fail "collector did not start"
 sleep 0.5
-T=dsf/m/7/ns1/mci1/bad1
+T="dsf/m/$(bucket ns1/mci1/bad1 64)/ns1/mci1/bad1"
 now=$(date +%s%N)
 send() { mosquitto_pub -V 5 -p "$MQTT_PORT" -q 1 -t "$1" -f "$2" -D publish user-property fmt lp; }
 

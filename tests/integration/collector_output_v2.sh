@@ -30,7 +30,7 @@ import sys, time
 now = time.time_ns()
 for i in range(1, int(sys.argv[2]) + 1):
     print(f"v2test,vm={sys.argv[1]} x={i}i {now + i}")' "$1" "$2" >"$WORK/$1.lp"
-    mosquitto_pub -V 5 -p "$MQTT_PORT" -q 1 -t "dsf/m/1/ns1/m1/$1" -f "$WORK/$1.lp" \
+    mosquitto_pub -V 5 -p "$MQTT_PORT" -q 1 -t "dsf/m/$(bucket "ns1/m1/$1" 64)/ns1/m1/$1" -f "$WORK/$1.lp" \
         -D publish user-property fmt lp
 }
 stored_lines() { grep -cE "vm=$1[ ,]" "$WORK/stored.lp" || true; }

@@ -53,7 +53,7 @@ PY
 B=$(bucket ns1/mci1/vm1 64)
 mosquitto_pub -V 5 -p "$MQTT_PORT" -q 1 -t "dsf/m/$B/ns1/mci1/vm1" -f "$WORK/payload.lp" \
     -D publish user-property fmt lp -D publish user-property seq 1 \
-    -D publish user-property boot t1 || fail "publishing the corpus failed"
+    -D publish user-property boot 000000000000a0f1 || fail "publishing the corpus failed"
 total=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["lines"])' "$WORK/direct.json")
 handled() {
     local out rej

@@ -53,6 +53,7 @@ log "topics where a concrete topic is required"
 expect_bad collector dlq.topic 'dsf/+'
 expect_bad collector dlq.topic 'dsf/dlq/#'
 expect_bad collector dlq.topic '$SYS/dlq'
+expect_bad collector dlq.topic 'dsf/m/3/ns1/mci1/vm1' # the DLQ would feed itself
 
 log "ids"
 expect_bad collector id 'a/b'

@@ -79,7 +79,7 @@ static void publish_some(struct sender *s)
                                     .len = s->load->body.len,
                                     .seq = (uint64_t)cycle + 1,
                                     .has_seq = 1,
-                                    .boot = "bench0000000001",
+                                    .boot = "be0c000000000001",
                                     .fmt = "lp"};
         if (dsf_bus_publish(s->bus, &m, 1, 0, (uint64_t)s->next + 1) != 0)
             return; /* the client is full: continue on the next confirmation */
