@@ -17,12 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* What repeats is warned about once, then at most once a minute; counters carry the rest. */
-struct warn_limit {
-    int64_t last_ms;
-    uint64_t held_back;
-};
-
 struct push {
     struct agent *agent;
     struct dsf_bus *bus;
@@ -33,25 +27,11 @@ struct push {
     int collector_acks;
     int status_foreign;         /* someone else's status is retained on our topic */
     int64_t status_restored_ms; /* when we last put ours back */
-    struct warn_limit ack_warn, request_warn, status_warn;
+    struct dsf_log_limit ack_warn, request_warn, status_warn;
     uint64_t published, delivered, failed, requests, acks;
     uint64_t acks_refused[ACK_VERDICTS];
     uint64_t requests_refused, status_overwritten;
 };
-
-/* 1 when a warning may be logged now; *held_back: how many were not since the last one. */
-static int warn_due(struct warn_limit *w, uint64_t *held_back)
-{
-    int64_t now = dsf_mono_ms();
-    if (w->last_ms && now - w->last_ms < 60000) {
-        w->held_back++;
-        return 0;
-    }
-    w->last_ms = now;
-    *held_back = w->held_back;
-    w->held_back = 0;
-    return 1;
-}
 
 static void publish_queued(struct push *p)
 {
@@ -133,7 +113,7 @@ static void handle_ack(struct push *p, const struct dsf_bus_message *m)
     uint64_t held_back;
     if (v == ACK_STALE) /* a message resent after buffer.ack_timeout, acked twice */
         log_debug("ack on %s changes nothing: %s", m->topic, why);
-    else if (warn_due(&p->ack_warn, &held_back))
+    else if (dsf_log_due(&p->ack_warn, &held_back))
         log_warn("refused an ack on %s, nothing released (%s): %s; %" PRIu64
                  " more refused since the last warning",
                  m->topic, ack_verdict_name(v), why, held_back);
@@ -159,7 +139,7 @@ static int request_allowed(struct push *p, const struct dsf_bus_message *m)
     p->requests_refused++;
     uint64_t held_back;
     char shown[200];
-    if (warn_due(&p->request_warn, &held_back))
+    if (dsf_log_due(&p->request_warn, &held_back))
         log_warn("refused an on-demand request with %s%s%s: answers go only to %s; %" PRIu64
                  " more refused since the last warning",
                  topic ? "the response topic '" : "no response topic",
@@ -239,7 +219,7 @@ static void handle_status(struct push *p, const struct dsf_bus_message *m)
     p->status_overwritten++;
     p->status_foreign = 1;
     uint64_t held_back;
-    if (warn_due(&p->status_warn, &held_back))
+    if (dsf_log_due(&p->status_warn, &held_back))
         log_warn("another client published %s on %s%s: publishing ours again; %" PRIu64
                  " more since the last warning",
                  status_word(m), m->topic, m->retained ? " (retained)" : "", held_back);

@@ -45,7 +45,8 @@ void alarm_config_sections(struct alarm *a);
 
 /* Counters exported on /metrics; every drop has one. */
 struct alarm_stats {
-    uint64_t messages, lines_rejected, topics_rejected, status_messages, status_rejected;
+    uint64_t messages, lines_rejected, topics_rejected, wrong_bucket, status_messages,
+        status_rejected;
     uint64_t rules_loaded, rules_rejected, reloads, reload_failures;
     uint64_t events, events_published, events_publish_failed;
     uint64_t store_points, store_failed_points, store_dropped_points, store_requests;

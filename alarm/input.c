@@ -41,8 +41,18 @@ static const struct ingest_ops intake_ops = {take_line, reject_line};
 static void handle_metrics(struct alarm *a, const struct dsf_bus_message *m)
 {
     struct dsf_identity id;
-    if (dsf_topic_parse_metrics(m->topic, &id, NULL)) {
+    uint32_t bucket;
+    char why[300];
+    if (dsf_topic_parse_metrics(m->topic, &id, &bucket)) {
         dsf_count(&a->stats.topics_rejected, 1);
+        return;
+    }
+    if (dsf_bucket_check(&id, bucket, (uint32_t)a->cfg.mqtt.buckets_total, why, sizeof(why))) {
+        static struct dsf_log_limit limit;
+        dsf_count(&a->stats.wrong_bucket, 1);
+        if (dsf_log_due(&limit, NULL))
+            log_warn("message on %s ignored (counted in damselfly_alarm_dropped_total): %s",
+                     m->topic, why);
         return;
     }
     struct intake in = {a, &id, dsf_mono_ms()};

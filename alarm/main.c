@@ -106,6 +106,8 @@ static void register_metrics(struct alarm *a)
          &s->lines_rejected},
         {"damselfly_alarm_dropped_total", "Input not evaluated.", "reason=\"bad_topic\"",
          &s->topics_rejected},
+        {"damselfly_alarm_dropped_total", "Input not evaluated.", "reason=\"wrong_bucket\"",
+         &s->wrong_bucket},
         {"damselfly_alarm_dropped_total", "Input not evaluated.", "reason=\"bad_status\"",
          &s->status_rejected},
         {"damselfly_alarm_dropped_total", "Input not evaluated.", "reason=\"non_numeric\"",

@@ -42,10 +42,8 @@ void collector_backpressure(struct collector *c)
     uint64_t pending = writer_pending_bytes(c->writer), cap = c->cfg.batch.max_pending_bytes;
     if (!c->input_paused && pending > cap / 2 && strcmp(c->cfg.input, "kafka") == 0 &&
         dsf_bus_pause(c->bus, 1) == 0) {
-        static int64_t warned_ms;
-        int loud = dsf_mono_ms() - warned_ms > 60000; /* catching up pauses often: say it once */
-        if (loud)
-            warned_ms = dsf_mono_ms();
+        static struct dsf_log_limit limit;
+        int loud = dsf_log_due(&limit, NULL); /* catching up pauses often: say it once */
         c->input_paused = 1;
         c->stats.input_pauses++;
         dsf_log(loud ? DSF_LOG_WARN : DSF_LOG_DEBUG, DSF_MODULE,

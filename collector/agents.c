@@ -107,7 +107,7 @@ static enum agent_seq run_start(struct agent_state *s, struct agent_run *r, uint
 static void mark_move(struct agent_state *s, struct agent_run *r, uint64_t seq, uint64_t max_jump)
 {
     uint64_t from = r->last_seq, pending = r->pending_seq;
-    static int64_t logged_ms;
+    static struct dsf_log_limit limit;
     if (seq > from) {
         if (seq - from <= max_jump)
             s->gaps += seq - from - 2; /* pending and seq arrived */
@@ -116,11 +116,9 @@ static void mark_move(struct agent_state *s, struct agent_run *r, uint64_t seq, 
     } else {
         r->jump_from = r->jump_to = seq;
     }
-    if ((seq > from ? seq - from : from - seq) > max_jump && dsf_mono_ms() - logged_ms > 60000) {
-        logged_ms = dsf_mono_ms();
+    if ((seq > from ? seq - from : from - seq) > max_jump && dsf_log_due(&limit, NULL))
         log_warn("%s (boot %s): seq tracking moved from %llu to %llu, where two messages agree",
                  s->key, r->boot, (unsigned long long)from, (unsigned long long)seq);
-    }
     memset(r->seen, 0, sizeof(r->seen));
     r->seen[0] = 1;
     if (seq - pending < AGENT_SEQ_WINDOW)

@@ -151,25 +151,6 @@ static int is_boot(const char *boot)
     return strlen(boot) == 16 && strspn(boot, "0123456789abcdefABCDEF") == 16;
 }
 
-/* The topic's bucket is the agent's: fnv1a32("ns/mci/vm") % buckets_total. A message on
- * another bucket would reach another collector than the agent's other messages, and with
- * broker ACLs that let an agent write any bucket of its own identity only the collectors can
- * check it. 0, or -1 with the reason. */
-static int check_bucket(const struct collector *c, const struct dsf_identity *id, uint32_t bucket,
-                        char *why, size_t cap)
-{
-    char key[200];
-    int n = snprintf(key, sizeof(key), "%s/%s/%s", id->ns, id->mci, id->vm);
-    uint32_t total = (uint32_t)c->cfg.mqtt.buckets_total;
-    uint32_t want = dsf_bucket(key, (size_t)n, total);
-    if (bucket == want)
-        return 0;
-    snprintf(why, cap,
-             "bucket %" PRIu32 " is not the agent's: fnv1a32(\"%s\") %% %" PRIu32 " = %" PRIu32,
-             bucket, key, total, want);
-    return -1;
-}
-
 /* The topic, the bucket and the seq and boot properties; 0, or -1 once refused. */
 static int admit(struct collector *c, const struct collector_message *m, struct dsf_identity *id)
 {
@@ -179,7 +160,7 @@ static int admit(struct collector *c, const struct collector_message *m, struct 
         refuse(c, m, REFUSED_BAD_TOPIC, "topic is not dsf/m/{bucket}/{ns}/{mci}/{vm}");
         return -1;
     }
-    if (check_bucket(c, id, bucket, why, sizeof(why))) {
+    if (dsf_bucket_check(id, bucket, (uint32_t)c->cfg.mqtt.buckets_total, why, sizeof(why))) {
         refuse(c, m, REFUSED_WRONG_BUCKET, why);
         return -1;
     }
@@ -199,11 +180,10 @@ static int admit(struct collector *c, const struct collector_message *m, struct 
 static void note_suspect(struct collector *c, const struct agent_state *agent,
                          const struct collector_message *m)
 {
-    static int64_t logged_ms;
+    static struct dsf_log_limit limit;
     c->stats.seq_suspect++;
-    if (dsf_mono_ms() - logged_ms < 60000)
+    if (!dsf_log_due(&limit, NULL))
         return; /* the counter has the rest */
-    logged_ms = dsf_mono_ms();
     log_warn("%s: seq %llu (boot %s) is more than agents.max_seq_jump=%lld from the agent's last "
              "seq %llu: stored, not acked, ignored by its seq tracking (%llu suspect so far)",
              m->topic, (unsigned long long)m->seq, m->boot, (long long)c->cfg.agents.max_seq_jump,

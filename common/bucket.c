@@ -1,5 +1,8 @@
 #include "common/bucket.h"
+#include "common/topic.h"
 
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,4 +38,18 @@ int dsf_parse_buckets(const char *spec, uint8_t *flags, uint32_t total)
         p = end;
     }
     return 0;
+}
+
+int dsf_bucket_check(const struct dsf_identity *id, uint32_t bucket, uint32_t total, char *why,
+                     size_t cap)
+{
+    char key[3 * sizeof(id->ns)];
+    int n = snprintf(key, sizeof(key), "%s/%s/%s", id->ns, id->mci, id->vm);
+    uint32_t want = dsf_bucket(key, (size_t)n, total);
+    if (bucket == want)
+        return 0;
+    snprintf(why, cap,
+             "bucket %" PRIu32 " is not the agent's: fnv1a32(\"%s\") %% %" PRIu32 " = %" PRIu32,
+             bucket, key, total, want);
+    return -1;
 }

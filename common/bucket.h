@@ -25,4 +25,12 @@ static inline uint32_t dsf_bucket(const char *key, size_t len, uint32_t buckets)
  * flags[0..total). 0, or -1 on a malformed spec or a bucket outside the range. */
 int dsf_parse_buckets(const char *spec, uint8_t *flags, uint32_t total);
 
+/* The topic's bucket is the agent's. With broker ACLs that let an agent write any bucket of
+ * its own identity, only the consumers can check it: a message on another bucket would reach
+ * another collector than the agent's other messages, or reach the alarm engine twice.
+ * 0, or -1 with the reason in why. */
+struct dsf_identity;
+int dsf_bucket_check(const struct dsf_identity *id, uint32_t bucket, uint32_t total, char *why,
+                     size_t cap);
+
 #endif

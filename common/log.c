@@ -110,3 +110,19 @@ void dsf_log(enum dsf_log_level level, const char *module, const char *fmt, ...)
         fprintf(stderr, "%s %-5s [%s] %s\n", stamp, level_names[level], module, line);
     }
 }
+
+int dsf_log_due(struct dsf_log_limit *limit, uint64_t *held_back)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    if (limit->last_ms && now - limit->last_ms < 60000) {
+        limit->held_back++;
+        return 0;
+    }
+    limit->last_ms = now;
+    if (held_back)
+        *held_back = limit->held_back;
+    limit->held_back = 0;
+    return 1;
+}
