@@ -69,6 +69,8 @@ bg() {
 start_mosquitto() {
     MQTT_PORT=${1:-$(free_port)}
     mkdir -p "$WORK/mosquitto"
+    # Started as root, mosquitto saves its sessions as its own user.
+    [ "$(id -u)" != 0 ] || chown mosquitto "$WORK/mosquitto" 2>/dev/null || true
     local access="allow_anonymous true"
     if [ "${MQTT_AUTH:-0}" = 1 ]; then
         MQTT_ACL_DIR=${MQTT_ACL_DIR:-$WORK/bus}

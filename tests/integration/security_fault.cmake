@@ -1,0 +1,1 @@
+dsf_script(security_fault_run security_fault_run.sh)
