@@ -22,6 +22,7 @@ struct dsf_bus_options {
         *brokers; /* MQTT: "tcp://host:1883" or "ssl://host:8883"; Kafka: "h1:9092,h2:9092" */
     const char *client_id; /* MQTT client id; Kafka client.id */
     const char *username, *password;
+    const char *sasl_mechanism; /* Kafka with a username: PLAIN (NULL), SCRAM-SHA-256/512 */
     const char *tls_ca, *tls_cert,
         *tls_key;     /* PEM files; any set (or an ssl:// URL) turns TLS on */
     int tls_insecure; /* skip server verification (tests only) */

@@ -8,7 +8,8 @@
 #define KF(field) offsetof(struct dsf_kafka_config, field)
 
 const struct dsf_cfg_key dsf_bus_auth_keys[] = {
-    {"username", DSF_CFG_STR, "", A(username), "user name (Kafka: SASL PLAIN)", 0, 0},
+    {"username", DSF_CFG_STR, "", A(username), "user name (Kafka: SASL, with kafka.sasl_mechanism)",
+     0, 0},
     {"password", DSF_CFG_STR, "", A(password), "password", 0, 0},
     {"tls_ca", DSF_CFG_FILE, "", A(tls_ca), "CA certificate file (PEM)", 0, 0},
     {"tls_cert", DSF_CFG_FILE, "", A(tls_cert), "client certificate file (PEM)", 0, 0},
@@ -44,6 +45,8 @@ const struct dsf_cfg_key dsf_mqtt_consumer_keys[] = {
 const struct dsf_cfg_key dsf_kafka_keys[] = {
     {"brokers", DSF_CFG_STR, "127.0.0.1:9092", KF(brokers),
      "bootstrap servers, host:port[,host:port]", 0, 0},
+    {"sasl_mechanism", DSF_CFG_STR, "PLAIN", KF(sasl_mechanism),
+     "SASL mechanism with kafka.username: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", 0, 0},
     DSF_CFG_END,
 };
 
@@ -101,6 +104,7 @@ void dsf_bus_connection(struct dsf_bus_options *o, const struct dsf_mqtt_config 
         o->kind = DSF_BUS_KAFKA;
         o->brokers = kafka->brokers;
         set_auth(o, &kafka->auth);
+        o->sasl_mechanism = kafka->sasl_mechanism;
         o->group_id = dsf_bus_opt(kafka->group);
         o->compression = dsf_bus_opt(kafka->compression);
         o->linger_ms = (int)kafka->linger_ms;

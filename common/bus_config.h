@@ -13,7 +13,7 @@
 
 struct dsf_bus_options;
 
-/* Credentials and TLS, the same keys under mqtt.* and kafka.* (SASL PLAIN for Kafka). */
+/* Credentials and TLS, the same keys under mqtt.* and kafka.* (SASL for Kafka). */
 struct dsf_bus_auth {
     char *username, *password, *tls_ca, *tls_cert, *tls_key;
     int tls_insecure; /* skip verifying the brokers' certificates */
@@ -32,6 +32,7 @@ struct dsf_mqtt_config {
 
 struct dsf_kafka_config {
     char *brokers;
+    char *sasl_mechanism; /* PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 */
     struct dsf_bus_auth auth;
     char *group;       /* consumers */
     char *compression; /* producers */

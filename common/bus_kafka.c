@@ -233,8 +233,16 @@ int kbus_conf_common(struct kbus *kb, rd_kafka_conf_t *conf, const struct dsf_bu
             return -1;
     }
     if (sasl) {
-        /* PLAIN; SCRAM-SHA-256/512 work the same way once the options can name them. */
-        if (kbus_conf_set(conf, "sasl.mechanisms", "PLAIN", err, errlen) ||
+        const char *mech =
+            opt->sasl_mechanism && *opt->sasl_mechanism ? opt->sasl_mechanism : "PLAIN";
+        if (strcmp(mech, "PLAIN") != 0 && strcmp(mech, "SCRAM-SHA-256") != 0 &&
+            strcmp(mech, "SCRAM-SHA-512") != 0) {
+            snprintf(err, errlen,
+                     "kafka.sasl_mechanism '%s': expected PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512",
+                     mech);
+            return -1;
+        }
+        if (kbus_conf_set(conf, "sasl.mechanisms", mech, err, errlen) ||
             kbus_conf_set(conf, "sasl.username", opt->username, err, errlen) ||
             kbus_conf_set(conf, "sasl.password", opt->password ? opt->password : "", err, errlen))
             return -1;

@@ -491,6 +491,15 @@ static void test_bad_options(void **state)
     if (!bus)
         fail_msg("SASL_SSL bus: %s", err);
     dsf_bus_free(bus);
+    /* SCRAM (OpenSSL's, no Cyrus SASL) is one setting away; an unknown mechanism is named. */
+    sasl.sasl_mechanism = "SCRAM-SHA-512";
+    bus = dsf_bus_new(base, &sasl, &cb, err, sizeof(err));
+    if (!bus)
+        fail_msg("SCRAM-SHA-512 bus: %s", err);
+    dsf_bus_free(bus);
+    sasl.sasl_mechanism = "GSSAPI-ish";
+    assert_null(dsf_bus_new(base, &sasl, &cb, err, sizeof(err)));
+    assert_non_null(strstr(err, "kafka.sasl_mechanism 'GSSAPI-ish'"));
     event_base_free(base);
 }
 
