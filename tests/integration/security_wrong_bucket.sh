@@ -3,9 +3,11 @@
 # used to be stored under that identity. Broker ACLs let an agent publish on any bucket of its
 # own identity (dsf/m/+/%u), so the collectors check it: such a message is refused, on the
 # DLQ with the reason, counted, not stored; the same lines on the right bucket are stored.
-# With Kafka the partition is the bucket: a message produced to another partition than its
+# The alarm engine, which reads every bucket, refuses and counts it too (it would count that
+# agent's samples twice). With Kafka the partition is the bucket: a message produced to another partition than its
 # key's is refused the same way, and its offset is still committed past.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/alarm_lib.sh"
 
 COLLECTOR="$DSF_BUILD/collector/damselfly-collector"
 start_mosquitto
@@ -28,6 +30,7 @@ bg collector "$COLLECTOR" --set id=c1 --set mqtt.url="$MQTT_URL" --set output.ur
     --set output.db=dsf --set batch.interval=200ms --set http.listen="127.0.0.1:$CPORT"
 connected() { curl -sf "http://127.0.0.1:$1/healthz" | grep -q '"connected":true'; }
 wait_for 10 connected "$CPORT" || fail "collector did not connect"
+start_alarm
 sleep 0.5 # its subscriptions
 pub() { # BUCKET MEASUREMENT
     printf '%s,host=h1 x=1i %s\n' "$2" "$(date +%s%N)" |
@@ -43,7 +46,10 @@ sleep 0.5
 [ "$(refused "$CPORT")" = 1 ] || fail "wrong_bucket counter: $(refused "$CPORT"), expected 1"
 grep -q "\"reason\":\"bucket $WRONG is not the agent's" "$WORK/dlq.log" ||
     fail "no DLQ message naming the wrong bucket: $(cat "$WORK/dlq.log")"
-log "MQTT: refused, on the DLQ, counted; the right bucket stored"
+alarm_dropped() { metric "$API/metrics" damselfly_alarm_dropped_total "reason=\"$1\""; }
+[ "$(alarm_dropped wrong_bucket)" = 1 ] ||
+    fail "alarm engine: wrong_bucket counter $(alarm_dropped wrong_bucket), expected 1"
+log "MQTT: refused, on the DLQ, counted (collector and alarm engine); the right bucket stored"
 
 log "Kafka: partition $WRONG instead of $B"
 start_kafka_mock kafka --topic dsf.metrics:64 --topic dsf.dlq:1
