@@ -46,12 +46,15 @@ stored() {
 }
 wait_for 20 stored || fail "no cpu point reached InfluxDB: $("$LAUNCHER" status 2>&1)"
 "$LAUNCHER" status | grep '^cpu points stored'
-token=$DAMSELFLY_STATE/alarm/http.token # the alarm API's token, when the engine made one
-auth=()
-if [ -f "$token" ]; then
-    grep -qF "alarm API token: $token" "$WORK/up.log" || fail "up does not say where the token is"
-    auth=(-H "Authorization: Bearer $(cat "$token")")
-fi
+token=$DAMSELFLY_STATE/alarm/http.token # the alarm API's token, made at its first start
+[ "$(stat -c %a "$token")" = 600 ] || fail "the alarm API's token file is missing or not 0600"
+grep -qF "alarm API token: $token" "$WORK/up.log" || fail "up does not say where the token is"
+auth=(-H "Authorization: Bearer $(cat "$token")")
+code=$(curl -s -o /dev/null -w '%{http_code}' -XPOST "http://$DAMSELFLY_ALARM_HTTP/api/v1/reload")
+[ "$code" = 401 ] || fail "an API write without the token got HTTP $code, not 401"
+code=$(curl -s -o /dev/null -w '%{http_code}' "${auth[@]}" -XPOST \
+    "http://$DAMSELFLY_ALARM_HTTP/api/v1/reload")
+[ "$code" = 200 ] || fail "an API write with the token got HTTP $code"
 rules=$(curl -sf "${auth[@]}" "http://$DAMSELFLY_ALARM_HTTP/api/v1/rules" |
     python3 -c 'import json,sys; d=json.load(sys.stdin); print(len(d.get("rules", d) if isinstance(d, dict) else d))') ||
     fail "the alarm engine's rules API does not answer"
@@ -59,11 +62,17 @@ rules=$(curl -sf "${auth[@]}" "http://$DAMSELFLY_ALARM_HTTP/api/v1/rules" |
     fail "the alarm engine loaded $rules rules, not those of deploy/alarm.d"
 "$LAUNCHER" bus-user add ns9/mci9/vm9 >"$WORK/bus-user.log" 2>&1 ||
     fail "bus-user add: $(cat "$WORK/bus-user.log")"
-vm9() {
+vm9() { # TOPIC: publish as agent ns9/mci9/vm9
     mosquitto_pub -p "$DAMSELFLY_MQTT_PORT" -V 5 -q 1 -u ns9/mci9/vm9 \
-        -P "$(cat "$DAMSELFLY_STATE/bus/creds/ns9%2Fmci9%2Fvm9")" -t dsf/m/0/ns9/mci9/vm9 -m x
+        -P "$(cat "$DAMSELFLY_STATE/bus/creds/ns9%2Fmci9%2Fvm9")" -t "$1" -m x
 }
-wait_for 5 vm9 || fail "an agent added by bus-user cannot publish to the running broker"
+wait_for 5 vm9 dsf/m/0/ns9/mci9/vm9 || fail "an agent added by bus-user cannot publish to the running broker"
+# An agent's credentials cannot speak for up's own agent, nor ack anything.
+for topic in "dsf/m/0/default/local/$(hostname)" "dsf/a/default/local/$(hostname)/ack" \
+    dsf/a/ns9/mci9/vm9/ack; do
+    out=$(vm9 "$topic" 2>&1) || true # mosquitto_pub exits 0 after a refused QoS 1 publish
+    grep -qi 'not authori[sz]ed' <<<"$out" || fail "agent ns9/mci9/vm9 could publish on $topic: $out"
+done
 "$LAUNCHER" down >"$WORK/down.log" 2>&1 || fail "damselfly down"
 sleep 1
 for pid in $pids; do
