@@ -5,7 +5,9 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/alarm_lib.sh"
 
-start_kafka_mock kafka --topic dsf.metrics:4 --topic dsf.alarms:1
+# dsf.metrics has one partition per bucket (mqtt.buckets_total, 64): consumers refuse a
+# message whose partition is not its key's bucket.
+start_kafka_mock kafka --topic dsf.metrics:64 --topic dsf.alarms:1
 rule hot '{"name":"hot","select":{"measurement":"cpu","field":"usage_user"},"crit":90}'
 ksend() {
     "$BUS_SEND" --kafka "$BOOTSTRAP" --topic "dsf/m/$(bucket ns1/mci1/vm1 64)/ns1/mci1/vm1" \
