@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # What every daemon gets from the skeleton (common/daemon.c), checked on one daemon:
-# daemon_basics.sh agent|collector|alarm
+# daemon_basics.sh agent|collector|alarm|control
 #   --version names the version and the commit the binary was built from; log.format=json
 #   gives one JSON object per line (jq parses each); /metrics passes promtool (the agent:
 #   only node_exporter's own names draw warnings) and has process_* and damselfly_build_info;
@@ -10,11 +10,12 @@
 #   http.tls_key; a mistyped DAMSELFLY_* name
 #   is warned about.
 . "$(dirname "$0")/lib.sh"
-which=${1:?agent, collector or alarm}
+which=${1:?agent, collector, alarm or control}
 case $which in
 agent) BIN="$DSF_BUILD/agent/damselfly-agent" ;;
 collector) BIN="$DSF_BUILD/collector/damselfly-collector" ;;
 alarm) BIN="$DSF_BUILD/alarm/damselfly-alarm" ;;
+control) BIN="$DSF_BUILD/control/damselfly-control" ;;
 *) fail "unknown daemon $which" ;;
 esac
 [ -x "$BIN" ] || fail "$BIN is missing"
@@ -22,15 +23,19 @@ esac
 start_mosquitto
 PORT=$(free_port)
 TOKEN=s3cret
-common=(--set "mqtt.url=$MQTT_URL" --set "http.listen=127.0.0.1:$PORT" --set "http.token=$TOKEN")
+common=(--set "http.listen=127.0.0.1:$PORT" --set "http.token=$TOKEN")
+bus=(--set "mqtt.url=$MQTT_URL")
 case $which in
-agent) args=(--set identity.ns=ns1 --set identity.mci=m1 --set identity.vm=v1 --set interval=1s
-    --set privileges.drop=false) ;;
-collector) args=(--set id=c1 --set output.url=http://127.0.0.1:1) ;;
+agent) args=("${bus[@]}" --set identity.ns=ns1 --set identity.mci=m1 --set identity.vm=v1
+    --set interval=1s --set privileges.drop=false) ;;
+collector) args=("${bus[@]}" --set id=c1 --set output.url=http://127.0.0.1:1) ;;
 alarm)
     mkdir -p "$WORK/rules"
     cp "$DSF_SRC"/deploy/alarm.d/*.json "$WORK/rules/"
-    args=(--set id=a1 --set "rules.dir=$WORK/rules" --set "state.dir=$WORK/state") ;;
+    args=("${bus[@]}" --set id=a1 --set "rules.dir=$WORK/rules" --set "state.dir=$WORK/state") ;;
+control)
+    mkdir -p "$WORK/policies"
+    args=(--set id=k1 --set "policies.dir=$WORK/policies" --set "state.dir=$WORK/state") ;;
 esac
 
 log "--version"
