@@ -12,4 +12,7 @@ struct control_config {
 
 extern const struct dsf_cfg_key control_config_keys[];
 
+/* damselfly-control audit ...: argv[0] is "audit". Returns the exit status. */
+int control_audit_command(int argc, char **argv);
+
 #endif

@@ -6,41 +6,80 @@
 #define DSF_MODULE "control"
 #include "common/daemon.h"
 #include "common/log.h"
+#include "common/file.h"
+#include "control/audit.h"
 #include "control/control.h"
 
+#include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 struct control {
     struct control_config cfg;
     struct dsf_cfg_section sections[2];
+    struct audit *audit;
 };
 
 static const char usage[] =
     "DESCRIPTION\n"
     "  Reads policies (policies.dir, one JSON file each, schemas/policy.schema.json) that\n"
     "  map alarms to healing steps, and keeps a hash-chained audit of every decision in\n"
-    "  state.dir. --check loads and checks the policies without acting.\n"
+    "  state.dir/audit.jsonl (docs/control-audit.md). --check loads and checks the\n"
+    "  policies without acting.\n"
+    "\n"
+    "COMMANDS\n"
+    "  damselfly-control audit verify FILE   check an audit log's hash chain\n"
     "\n"
     "EXAMPLES\n"
-    "  damselfly-control --set policies.dir=deploy/policies --check\n";
+    "  damselfly-control --set policies.dir=deploy/policies --check\n"
+    "  damselfly-control audit verify /var/lib/damselfly/control/audit.jsonl\n";
+
+/* The audit log of state.dir, refused when its chain was tampered with; its first record
+ * of this run says the controller started. */
+static int open_audit(struct control *c)
+{
+    char path[4096], err[600];
+    if (dsf_mkdir_p(c->cfg.state_dir, 0700, err, sizeof(err))) {
+        log_error("state.dir: %s", err);
+        return 1;
+    }
+    snprintf(path, sizeof(path), "%s/audit.jsonl", c->cfg.state_dir);
+    c->audit = audit_open(path, err, sizeof(err));
+    if (!c->audit) {
+        log_error("%s; check it with: damselfly-control audit verify %s", err, path);
+        return 1;
+    }
+    json_t *rec = json_pack("{s:s, s:s}", "event", "start", "version", DSF_VERSION);
+    int rc = audit_append(c->audit, rec, err, sizeof(err));
+    json_decref(rec);
+    if (rc) {
+        log_error("audit log %s: %s", path, err);
+        return 1;
+    }
+    log_info("audit log %s: %llu records", path, (unsigned long long)audit_last_seq(c->audit));
+    return 0;
+}
 
 static int start(void *ctx, struct dsf_daemon *d)
 {
     struct control *c = ctx;
     (void)d;
     log_info("policies in %s, state in %s", c->cfg.policies_dir, c->cfg.state_dir);
-    return 0;
+    return open_audit(c);
 }
 
 static void fini(void *ctx)
 {
     struct control *c = ctx;
+    audit_close(c->audit);
     dsf_cfg_free(c->sections);
 }
 
 int main(int argc, char **argv)
 {
+    if (argc >= 2 && strcmp(argv[1], "audit") == 0)
+        return control_audit_command(argc - 1, argv + 1);
     static struct control control;
     struct control *c = &control;
     c->sections[0] = (struct dsf_cfg_section){"", control_config_keys, &c->cfg, NULL};

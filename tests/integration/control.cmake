@@ -1,0 +1,1 @@
+dsf_script(control_audit_verify control_audit_verify.sh)

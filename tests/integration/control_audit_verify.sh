@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The controller's audit trail from the command line: each start is a record of the chain in
+# state.dir/audit.jsonl (mode 0600); `damselfly-control audit verify` passes it, names the
+# first changed, removed or reordered line of a tampered copy (exit 1), and the controller
+# refuses to start on a tampered log rather than append to it.
+. "$(dirname "$0")/lib.sh"
+
+CONTROL="$DSF_BUILD/control/damselfly-control"
+mkdir -p "$WORK/policies"
+run() { # one start and stop of the controller on $WORK/state
+    "$CONTROL" --set id=k1 --set "policies.dir=$WORK/policies" \
+        --set "state.dir=$WORK/state" --set http.listen= >"$WORK/run.log" 2>&1 &
+    local pid=$! rc=0
+    wait_for 10 grep -q '\[daemon\].* started' "$WORK/run.log" || { kill -9 "$pid"; return 1; }
+    kill "$pid"
+    wait "$pid" || rc=$?
+    [ "$rc" = 0 ] || echo "exit status $rc after SIGTERM" >>"$WORK/run.log"
+    return "$rc"
+}
+LOG="$WORK/state/audit.jsonl"
+for _ in 1 2 3; do run || fail "the controller did not start: $(cat "$WORK/run.log")"; done
+[ "$(stat -c %a "$LOG")" = 600 ] || fail "audit log mode $(stat -c %a "$LOG"), not 600"
+"$CONTROL" audit verify "$LOG" >"$WORK/verify.out" || fail "verify: $(cat "$WORK/verify.out")"
+grep -q ': 3 records, the chain holds' "$WORK/verify.out" || fail "verify: $(cat "$WORK/verify.out")"
+
+expect_fault() { # FILE LINE FAULT
+    local rc=0
+    "$CONTROL" audit verify "$1" >"$WORK/verify.out" 2>&1 || rc=$?
+    [ "$rc" = 1 ] || fail "verify of a $3 log: exit $rc: $(cat "$WORK/verify.out")"
+    grep -q "line $2: .*($3)" "$WORK/verify.out" || fail "verify did not name line $2 ($3): $(cat "$WORK/verify.out")"
+}
+sed '2s/"start"/"stop"/' "$LOG" >"$WORK/changed.jsonl"
+expect_fault "$WORK/changed.jsonl" 2 changed
+sed '2d' "$LOG" >"$WORK/removed.jsonl"
+expect_fault "$WORK/removed.jsonl" 2 removed
+{ sed -n 1p "$LOG"; sed -n 3p "$LOG"; sed -n 2p "$LOG"; } >"$WORK/reordered.jsonl"
+expect_fault "$WORK/reordered.jsonl" 2 reordered
+
+cp "$WORK/changed.jsonl" "$LOG"
+rc=0
+timeout 10 "$CONTROL" --set id=k1 --set "policies.dir=$WORK/policies" --set "state.dir=$WORK/state" \
+    --set http.listen= >"$WORK/refused.log" 2>&1 || rc=$?
+[ "$rc" = 1 ] || fail "the controller ran on a tampered audit log (exit $rc)"
+grep -q 'does not verify, refused: line 2' "$WORK/refused.log" || fail "no reason given: $(cat "$WORK/refused.log")"
+grep -q 'audit verify' "$WORK/refused.log" || fail "the error does not say how to check the log"
+"$CONTROL" audit bogus >/dev/null 2>&1 && fail "a bad audit command passed"
+log "ok"
