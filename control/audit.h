@@ -1,6 +1,6 @@
 /* The controller's audit trail: an append-only JSON-lines file where each record carries the
  * SHA-256 of the line before it, so that a changed, removed or reordered record breaks the
- * chain and audit_verify names the first line where it breaks (docs/control-audit.md). */
+ * chain and audit_verify names the first line where it breaks (docs/control.md). */
 #ifndef DSF_CONTROL_AUDIT_H
 #define DSF_CONTROL_AUDIT_H
 

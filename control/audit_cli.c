@@ -8,7 +8,7 @@
 
 static const char audit_usage[] =
     "usage: damselfly-control audit verify FILE\n"
-    "  Checks the hash chain of an audit log (docs/control-audit.md): exit 0 when every\n"
+    "  Checks the hash chain of an audit log (docs/control.md): exit 0 when every\n"
     "  record chains to the one before, 1 naming the first changed, removed, reordered or\n"
     "  malformed line, 2 on a usage error.\n";
 

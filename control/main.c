@@ -25,7 +25,7 @@ static const char usage[] =
     "DESCRIPTION\n"
     "  Reads policies (policies.dir, one JSON file each, schemas/policy.schema.json) that\n"
     "  map alarms to healing steps, and keeps a hash-chained audit of every decision in\n"
-    "  state.dir/audit.jsonl (docs/control-audit.md). --check loads and checks the\n"
+    "  state.dir/audit.jsonl (docs/control.md). --check loads and checks the\n"
     "  policies without acting.\n"
     "\n"
     "COMMANDS\n"
