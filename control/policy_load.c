@@ -229,7 +229,7 @@ static int tb_import(struct policy_ctx *c, json_t *root, struct policy *out)
 {
     const char *pre, *mci;
     struct tb_condition t;
-    enum policy_action a;
+    enum policy_action a = POLICY_SCALE_OUT;
     json_t *entry = tumblebug_entry(c, root, &pre);
     if (!entry || tb_str(c, root, "Name", "Name", &mci))
         return -1;
