@@ -9,6 +9,7 @@
 #include "common/file.h"
 #include "control/audit.h"
 #include "control/control.h"
+#include "control/policy.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -19,6 +20,7 @@ struct control {
     struct control_config cfg;
     struct dsf_cfg_section sections[2];
     struct audit *audit;
+    struct policy_set policies;
 };
 
 static const char usage[] =
@@ -61,11 +63,30 @@ static int open_audit(struct control *c)
     return 0;
 }
 
+static int load_policies(struct control *c, char *err, size_t errlen)
+{
+    policy_set_free(&c->policies);
+    if (policy_load_dir(c->cfg.policies_dir, &c->policies, err, errlen))
+        return -1;
+    log_info("%zu policies from %s", c->policies.n, c->cfg.policies_dir);
+    return 0;
+}
+
+/* --check: the policies load as start would load them. */
+static int check(void *ctx, char *err, size_t errlen)
+{
+    return load_policies(ctx, err, errlen);
+}
+
 static int start(void *ctx, struct dsf_daemon *d)
 {
     struct control *c = ctx;
+    char err[1024];
     (void)d;
-    log_info("policies in %s, state in %s", c->cfg.policies_dir, c->cfg.state_dir);
+    if (load_policies(c, err, sizeof(err))) {
+        log_error("policies.dir: %s", err);
+        return 2;
+    }
     return open_audit(c);
 }
 
@@ -73,6 +94,7 @@ static void fini(void *ctx)
 {
     struct control *c = ctx;
     audit_close(c->audit);
+    policy_set_free(&c->policies);
     dsf_cfg_free(c->sections);
 }
 
@@ -92,6 +114,7 @@ int main(int argc, char **argv)
         .http_listen = "127.0.0.1:9103",
         .state_dir_key = "state.dir",
         .sections = c->sections,
+        .check = check,
         .start = start,
         .fini = fini,
         .ctx = c,

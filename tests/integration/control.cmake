@@ -1,1 +1,2 @@
 dsf_script(control_audit_verify control_audit_verify.sh)
+dsf_script(control_policies_check control_policies_check.sh)
