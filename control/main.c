@@ -6,6 +6,7 @@
 #define DSF_MODULE "control"
 #include "common/daemon.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/file.h"
 #include "control/audit.h"
 #include "control/control.h"
@@ -21,6 +22,7 @@ struct control {
     struct dsf_cfg_section sections[2];
     struct audit *audit;
     struct policy_set policies;
+    struct dsf_metrics metrics;
 };
 
 static const char usage[] =
@@ -78,6 +80,40 @@ static int check(void *ctx, char *err, size_t errlen)
     return load_policies(ctx, err, errlen);
 }
 
+static double policies_loaded(void *arg)
+{
+    return (double)((struct control *)arg)->policies.n;
+}
+
+static double audit_records(void *arg)
+{
+    struct control *c = arg;
+    return c->audit ? (double)audit_last_seq(c->audit) : 0;
+}
+
+/* A torn last line is a record a crash cut short: counted like every other loss. */
+static double audit_torn(void *arg)
+{
+    struct control *c = arg;
+    return c->audit ? (double)audit_torn_truncated(c->audit) : 0;
+}
+
+static void add_metrics(struct control *c)
+{
+    metrics_add_fn(&c->metrics, "damselfly_control_policies", DSF_GAUGE,
+                   "Policies loaded from policies.dir.", NULL, policies_loaded, c);
+    metrics_add_fn(&c->metrics, "damselfly_control_audit_records", DSF_GAUGE,
+                   "Records in the audit chain (its last seq).", NULL, audit_records, c);
+    metrics_add_fn(&c->metrics, "damselfly_control_audit_torn_truncated_total", DSF_COUNTER,
+                   "Torn last lines (a crash while writing) cut off the audit log at open.", NULL,
+                   audit_torn, c);
+}
+
+static struct dsf_metrics *metrics(void *arg)
+{
+    return &((struct control *)arg)->metrics;
+}
+
 static int start(void *ctx, struct dsf_daemon *d)
 {
     struct control *c = ctx;
@@ -87,6 +123,7 @@ static int start(void *ctx, struct dsf_daemon *d)
         log_error("policies.dir: %s", err);
         return 2;
     }
+    add_metrics(c);
     return open_audit(c);
 }
 
@@ -95,6 +132,7 @@ static void fini(void *ctx)
     struct control *c = ctx;
     audit_close(c->audit);
     policy_set_free(&c->policies);
+    metrics_free(&c->metrics);
     dsf_cfg_free(c->sections);
 }
 
@@ -117,6 +155,7 @@ int main(int argc, char **argv)
         .check = check,
         .start = start,
         .fini = fini,
+        .metrics = metrics,
         .ctx = c,
     };
     return dsf_daemon_main(&def, argc, argv);

@@ -36,6 +36,23 @@ expect_fault "$WORK/removed.jsonl" 2 removed
 { sed -n 1p "$LOG"; sed -n 3p "$LOG"; sed -n 2p "$LOG"; } >"$WORK/reordered.jsonl"
 expect_fault "$WORK/reordered.jsonl" 2 reordered
 
+log "a torn last line (a crash while writing) is cut off at the next start, and counted"
+printf '{"event":"half' >>"$LOG"
+"$CONTROL" audit verify "$LOG" >"$WORK/verify.out" || fail "verify of a torn log: $(cat "$WORK/verify.out")"
+grep -q 'torn' "$WORK/verify.out" || fail "verify does not mention the torn line: $(cat "$WORK/verify.out")"
+PORT=$(free_port)
+bg control "$CONTROL" --set id=k1 --set "policies.dir=$DSF_SRC/deploy/policies" \
+    --set "state.dir=$WORK/state" --set "http.listen=127.0.0.1:$PORT"
+wait_for 10 curl -sf "http://127.0.0.1:$PORT/healthz" || fail "the controller did not start"
+m() { metric "http://127.0.0.1:$PORT/metrics" "$1"; }
+[ "$(m damselfly_control_audit_torn_truncated_total)" = 1 ] || fail "torn line not counted"
+[ "$(m damselfly_control_audit_records)" = 4 ] || fail "records: $(m damselfly_control_audit_records), expected 4"
+[ "$(m damselfly_control_policies)" = "$(ls "$DSF_SRC"/deploy/policies/*.json | wc -l)" ] ||
+    fail "policies loaded: $(m damselfly_control_policies)"
+stop_pid "$BG_PID"
+"$CONTROL" audit verify "$LOG" >"$WORK/verify.out" || fail "verify after the cut: $(cat "$WORK/verify.out")"
+grep -q ': 4 records, the chain holds$' "$WORK/verify.out" || fail "after the cut: $(cat "$WORK/verify.out")"
+
 cp "$WORK/changed.jsonl" "$LOG"
 rc=0
 timeout 10 "$CONTROL" --set id=k1 --set "policies.dir=$WORK/policies" --set "state.dir=$WORK/state" \
