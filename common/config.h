@@ -102,6 +102,9 @@ int dsf_check_url(const char *v, const char *const *schemes, int with_path, char
                   size_t whylen);
 
 int dsf_parse_duration_ms(const char *s, int64_t *out);
+/* Levenshtein distance between two names (SIZE_MAX past 126 bytes): a name one or two edits
+ * from a known one is a typo of it, worth a "did you mean". */
+size_t dsf_edit_distance(const char *a, const char *b);
 int dsf_parse_size(const char *s, uint64_t *out);
 void dsf_strlist_free(struct dsf_strlist *l);
 

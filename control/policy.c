@@ -49,30 +49,6 @@ const char *policy_show(json_t *v, char *buf, size_t cap)
     return buf;
 }
 
-/* Levenshtein distance, capped: a key one or two edits from a known one is a typo of it. */
-static size_t edits(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b), row[64];
-    if (la >= 64 || lb >= 64)
-        return 99;
-    for (size_t j = 0; j <= lb; j++)
-        row[j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        size_t diag = row[0];
-        row[0] = i;
-        for (size_t j = 1; j <= lb; j++) {
-            size_t up = row[j], best = diag + (a[i - 1] != b[j - 1]);
-            if (up + 1 < best)
-                best = up + 1;
-            if (row[j - 1] + 1 < best)
-                best = row[j - 1] + 1;
-            diag = up;
-            row[j] = best;
-        }
-    }
-    return row[lb];
-}
-
 int policy_check_keys(struct policy_ctx *c, json_t *obj, const char *prefix,
                       const char *const *allowed, const char *what)
 {
@@ -84,7 +60,7 @@ int policy_check_keys(struct policy_ctx *c, json_t *obj, const char *prefix,
         int ok = 0;
         for (const char *const *a = allowed; *a && !ok; a++) {
             ok = strcmp(*a, k) == 0;
-            if (!near && edits(*a, k) <= 2)
+            if (!near && dsf_edit_distance(*a, k) <= 2)
                 near = *a;
         }
         if (ok)
