@@ -4,6 +4,10 @@
 
 #include "common/config.h"
 
+/* Formats the reason into err and returns -1: the error return of the config code. */
+int dsf_cfg_fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* 0 when value suits k's type (always for the types without a check), else -1 with err
  * naming the origin, the key and the value. */
 int dsf_cfg_check_value(const struct dsf_cfg_key *k, const char *name, const char *value,
