@@ -46,21 +46,6 @@ static int list_hold(struct claim_list *l, struct claim *cl)
 
 /* ---------------- series ---------------- */
 
-static uint64_t hash_bytes(const char *p, size_t n)
-{
-    uint64_t h = 0x9e3779b97f4a7c15ULL ^ n;
-    for (; n >= 8; p += 8, n -= 8) {
-        uint64_t w;
-        memcpy(&w, p, 8);
-        h = (h ^ w) * 0xff51afd7ed558ccdULL;
-        h ^= h >> 29;
-    }
-    uint64_t w = 0;
-    memcpy(&w, p, n);
-    h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
-    return h ^ (h >> 32);
-}
-
 struct tagref {
     const char *k, *v;
     uint32_t kn, vn;
@@ -121,7 +106,7 @@ static void series_key(struct aggregate *a, const struct lp_line *l, int missing
 static struct series *series_get(struct aggregate *a, struct series *hint, const struct rule *r,
                                  const char *key, size_t keylen, const struct lp_line *l)
 {
-    uint64_t h = hash_bytes(key, keylen);
+    uint64_t h = dsf_hash_bytes(key, keylen);
     if (hint && hint->link.hash == h && hint->keylen == keylen &&
         memcmp(hint->key, key, keylen) == 0)
         return hint;
@@ -238,7 +223,7 @@ static struct series *route_next(struct aggregate *a, uint32_t j)
 /* The message's agent's route, made on its first message; NULL without memory. */
 static struct route *route_for(struct aggregate *a, const char *id, size_t idlen)
 {
-    uint64_t h = hash_bytes(id, idlen);
+    uint64_t h = dsf_hash_bytes(id, idlen);
     for (struct dsf_hlink *e = dsf_htab_first(&a->routes, h); e; e = e->next) {
         struct route *r = (struct route *)e;
         if (e->hash == h && r->idlen == idlen && memcmp(r->id, id, idlen) == 0)

@@ -248,12 +248,15 @@ static int setup_write_token(struct dsf_daemon *d)
         log_error("http: out of memory");
         return 1;
     }
+    if (d->def->token_for_reads)
+        dsf_http_token_for_reads(d->server);
     struct stat st;
     if (stat(path, &st) == 0 && (st.st_mode & 077))
         log_warn("http.token_file %s may be read by others (mode %04o): chmod 600 it", path,
                  (unsigned)(st.st_mode & 07777));
-    log_info("HTTP writes (POST, PUT, PATCH, DELETE) need 'Authorization: Bearer TOKEN' with the "
-             "token in %s (%s)",
+    log_info("HTTP %s need 'Authorization: Bearer TOKEN' with the token in %s (%s)",
+             d->def->token_for_reads ? "requests (but /healthz)"
+                                     : "writes (POST, PUT, PATCH, DELETE)",
              path, created ? "created now" : "kept from an earlier start");
     return 0;
 }

@@ -38,6 +38,8 @@ struct dsf_daemon_def {
      * goes by default; NULL: none (then a daemon with write routes needs http.token or
      * http.token_file). */
     const char *state_dir_key;
+    /* The write token guards reads too (not /healthz): a daemon whose reads show the fleet. */
+    int token_for_reads;
     /* The daemon's own sections (its keys and the shared groups it takes), ending with a
      * NULL keys pointer. The skeleton adds log.* and http.*. */
     const struct dsf_cfg_section *sections;

@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 struct dsf_hlink {
     struct dsf_hlink *next;
@@ -41,6 +42,35 @@ static inline void dsf_htab_insert(struct dsf_htab *t, struct dsf_hlink *e, uint
     *slot = e;
     if (++t->count > t->nbuckets)
         dsf_htab_grow(t);
+}
+
+/* Unlinks e (which must be in t); the caller frees it. */
+static inline void dsf_htab_remove(struct dsf_htab *t, struct dsf_hlink *e)
+{
+    for (struct dsf_hlink **p = &t->bucket[e->hash & (t->nbuckets - 1)]; *p; p = &(*p)->next) {
+        if (*p == e) {
+            *p = e->next;
+            t->count--;
+            return;
+        }
+    }
+}
+
+/* A fast 64-bit hash of n bytes for the tables' keys (not for anything adversarial to
+ * collide on purpose beyond longer chains). */
+static inline uint64_t dsf_hash_bytes(const char *p, size_t n)
+{
+    uint64_t h = 0x9e3779b97f4a7c15ULL ^ n;
+    for (; n >= 8; p += 8, n -= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdULL;
+        h ^= h >> 29;
+    }
+    uint64_t w = 0;
+    memcpy(&w, p, n);
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
+    return h ^ (h >> 32);
 }
 
 #endif

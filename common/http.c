@@ -337,6 +337,12 @@ int dsf_http_set_write_token(struct dsf_http_server *s, const char *token)
     return 0;
 }
 
+void dsf_http_token_for_reads(struct dsf_http_server *s)
+{
+    if (s->expected_auth)
+        s->guard_reads = 1;
+}
+
 void dsf_http_render_metrics(const struct dsf_http_server *s, struct dsf_buf *out)
 {
     prom_family(out, "damselfly_http_requests_refused_total", "counter",

@@ -43,6 +43,9 @@ int dsf_http_has_write_routes(const struct dsf_http_server *s);
 /* The bearer token writes need when neither bearer_token nor basic auth guards everything.
  * 0, or -1 out of memory (writes stay refused). */
 int dsf_http_set_write_token(struct dsf_http_server *s, const char *token);
+/* After dsf_http_set_write_token: the token guards reads too (every route but the public
+ * ones), for an API whose reads show what only operators may see. */
+void dsf_http_token_for_reads(struct dsf_http_server *s);
 /* damselfly_http_requests_refused_total{reason="unauthorized"|"read_only"}. */
 void dsf_http_render_metrics(const struct dsf_http_server *s, struct dsf_buf *out);
 /* The port actually bound (useful with port 0). */

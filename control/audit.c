@@ -37,6 +37,8 @@ struct audit {
 
 /* Where a chain check stands after the lines seen so far. */
 struct chain {
+    audit_replay_fn replay; /* called with each record that chains, in order; may be NULL */
+    void *replay_arg;
     uint64_t seq;
     char last_hash[AUDIT_HEX_LEN + 1];
     size_t complete_len; /* bytes up to and including the last '\n' */
@@ -215,6 +217,8 @@ static int check_line(const char *buf, size_t start, size_t len, size_t end, str
         ch->seq = (uint64_t)json_integer_value(json_object_get(rec, "seq"));
         if (sha256_hex(line, len, ch->last_hash) < 0)
             rc = fail(out, lineno, AUDIT_FAULT_IO, err, errlen, "cannot hash the line");
+        else if (ch->replay)
+            ch->replay(ch->replay_arg, rec);
     }
     json_decref(rec);
     return rc;
@@ -225,7 +229,11 @@ static int check_chain(const char *buf, size_t len, struct chain *ch,
                        struct audit_verify_result *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof(*out));
+    audit_replay_fn replay = ch->replay;
+    void *replay_arg = ch->replay_arg;
     memset(ch, 0, sizeof(*ch));
+    ch->replay = replay;
+    ch->replay_arg = replay_arg;
     memcpy(ch->last_hash, zero_hash, sizeof(ch->last_hash));
     size_t pos = 0;
     uint64_t lineno = 0;
@@ -247,7 +255,7 @@ static int check_chain(const char *buf, size_t len, struct chain *ch,
 
 int audit_verify(const char *path, struct audit_verify_result *out, char *err, size_t errlen)
 {
-    struct chain ch;
+    struct chain ch = {0};
     size_t len = 0;
     char *buf = dsf_read_file(path, &len);
     if (!buf) {
@@ -284,10 +292,10 @@ static int sync_parent_dir(const char *path, char *err, size_t errlen)
 
 /* Checks the chain on disk and cuts off a torn last line, leaving a->seq and a->last_hash
  * where the next record continues. */
-static int load_chain(struct audit *a, char *err, size_t errlen)
+static int load_chain(struct audit *a, audit_replay_fn replay, void *arg, char *err, size_t errlen)
 {
     struct audit_verify_result res;
-    struct chain ch;
+    struct chain ch = {.replay = replay, .replay_arg = arg};
     size_t len = 0;
     char *buf = dsf_read_file(a->path, &len);
     if (!buf) {
@@ -317,7 +325,8 @@ static int load_chain(struct audit *a, char *err, size_t errlen)
     return 0;
 }
 
-struct audit *audit_open(const char *path, char *err, size_t errlen)
+struct audit *audit_open_replay(const char *path, audit_replay_fn replay, void *arg, char *err,
+                                size_t errlen)
 {
     struct audit *a = calloc(1, sizeof(*a));
     if (!a || !(a->path = strdup(path))) {
@@ -338,11 +347,16 @@ struct audit *audit_open(const char *path, char *err, size_t errlen)
         audit_close(a);
         return NULL;
     }
-    if (load_chain(a, err, errlen) < 0) {
+    if (load_chain(a, replay, arg, err, errlen) < 0) {
         audit_close(a);
         return NULL;
     }
     return a;
+}
+
+struct audit *audit_open(const char *path, char *err, size_t errlen)
+{
+    return audit_open_replay(path, NULL, NULL, err, errlen);
 }
 
 static void rfc3339_now(char out[32])

@@ -34,6 +34,14 @@ struct audit;
  * with err set on failure. */
 struct audit *audit_open(const char *path, char *err, size_t errlen);
 
+/* The same, handing each record (with its seq, time, prev and hash) to replay, in order, as
+ * the chain is checked: the controller rebuilds its state from its own trail. The records
+ * come before the verdict: when the open fails, discard what replay built. replay borrows
+ * the record. */
+typedef void (*audit_replay_fn)(void *arg, json_t *record);
+struct audit *audit_open_replay(const char *path, audit_replay_fn replay, void *arg, char *err,
+                                size_t errlen);
+
 /* Appends a copy of record (an object; the caller keeps ownership) with "seq", "time" (RFC
  * 3339 UTC, ms), "prev" (hex SHA-256 of the previous line, 64 zeros for the first) and
  * "hash" (hex SHA-256 of the line without "hash"; keys sorted, compact) added, in one

@@ -13,6 +13,7 @@
 #include "federation/driver.h"
 #include "federation/federation.h"
 #include "federation/fed_cli.h"
+#include "federation/fed_options.h"
 
 static const char usage[] =
     "DESCRIPTION\n"
@@ -154,10 +155,7 @@ static const char usage[] =
 struct cli_config {
     char *state_dir;
     char *driver;
-    int64_t wait_timeout_ms;
-    int64_t online_timeout_ms;
-    char *bus_password_file;
-    char *bus_broker_pid_file;
+    struct fed_options fed;
 };
 
 #define K(f) offsetof(struct cli_config, f)
@@ -165,19 +163,6 @@ static const struct dsf_cfg_key cli_keys[] = {
     {"state.dir", DSF_CFG_STR, "/var/lib/damselfly/federation", K(state_dir),
      "where the model (mci/<ns>/<mci>.json) and the drivers' files are kept", 0, 0},
     {"driver", DSF_CFG_STR, "local", K(driver), "local, tumblebug or kubernetes", 0, 0},
-    {"wait_timeout", DSF_CFG_DURATION, "120s", K(wait_timeout_ms),
-     "bound on each wait of a composite operation (a new VM Running)", 100, 86400000},
-    {"online_timeout", DSF_CFG_DURATION, "60s", K(online_timeout_ms),
-     "bound on the wait for a new VM's agent to report online (migrate)", 100, 86400000},
-    {"bus.password_file", DSF_CFG_STR, "", K(bus_password_file),
-     "mosquitto password file the local and tumblebug drivers add each new VM's agent user "
-     "({ns}/{mci}/{vm}, random password) to and remove it from at terminate; empty: agents "
-     "connect without credentials",
-     0, 0},
-    {"bus.broker_pid_file", DSF_CFG_STR, "", K(bus_broker_pid_file),
-     "pid file of the broker, sent SIGHUP after each change of bus.password_file; empty: "
-     "reload the broker yourself",
-     0, 0},
     DSF_CFG_END,
 };
 #undef K
@@ -272,30 +257,19 @@ static int split_args(int argc, char **argv, char **gargv, int *gargc, struct cm
 
 /* ---- main ------------------------------------------------------------------------------------ */
 
-static size_t ndrivers(void)
-{
-    size_t n = 0;
-    while (fed_drivers[n])
-        n++;
-    return n;
-}
-
-/* The CLI's own keys, then one section per driver ("local.mqtt_url", "tumblebug.url"). */
+/* The CLI's own keys and the federation's, then one section per driver ("local.mqtt_url",
+ * "tumblebug.url"). */
+#define MAX_DRIVERS 8
 static struct dsf_cfg_section *build_sections(struct cli_config *cfg)
 {
-    size_t n = ndrivers(), k = 1;
-    struct dsf_cfg_section *secs = calloc(n + 2, sizeof(*secs));
+    struct dsf_cfg_section *secs = calloc(MAX_DRIVERS + 3, sizeof(*secs));
     if (!secs)
         return NULL;
     secs[0] = (struct dsf_cfg_section){"", cli_keys, cfg, NULL};
-    for (size_t i = 0; i < n; i++) {
-        const struct fed_driver *d = fed_drivers[i];
-        if (!d->keys)
-            continue;
-        void *opts = calloc(1, d->options_size ? d->options_size : 1);
-        if (!opts)
-            return NULL;
-        secs[k++] = (struct dsf_cfg_section){d->name, d->keys, opts, NULL};
+    secs[1] = (struct dsf_cfg_section){"", fed_options_keys, &cfg->fed, NULL};
+    if (fed_driver_sections(secs + 2, MAX_DRIVERS) < 0) {
+        free(secs);
+        return NULL;
     }
     return secs;
 }
@@ -305,18 +279,11 @@ static void free_sections(struct dsf_cfg_section *secs)
     if (!secs)
         return;
     dsf_cfg_free(secs);
-    for (size_t i = 1; secs[i].keys; i++)
-        free(secs[i].obj);
+    size_t n = 0;
+    while (secs[2 + n].keys)
+        n++;
+    fed_driver_sections_free(secs + 2, n);
     free(secs);
-}
-
-static const void *driver_options(const struct dsf_cfg_section *secs, const char *name)
-{
-    for (size_t i = 1; secs[i].keys; i++) {
-        if (!strcmp(secs[i].prefix, name))
-            return secs[i].obj;
-    }
-    return NULL;
 }
 
 static int validate(const struct dsf_cfg_section *secs, const char *origin, char *err,
@@ -342,12 +309,9 @@ static int with_federation(const struct dsf_cfg_section *secs, struct cmd *c)
     struct fed_config fc = {
         .state_dir = cfg->state_dir,
         .driver = cfg->driver,
-        .driver_options = driver_options(secs, cfg->driver),
-        .wait_timeout_ms = cfg->wait_timeout_ms,
-        .online_timeout_ms = cfg->online_timeout_ms,
-        .bus_password_file = cfg->bus_password_file,
-        .bus_broker_pid_file = cfg->bus_broker_pid_file,
+        .driver_options = fed_driver_options(secs, cfg->driver),
     };
+    fed_options_apply(&cfg->fed, &fc);
     struct fed_error e;
     struct fed *f = d ? fed_open_driver(d, &fc, &e) : NULL;
     if (!f) {

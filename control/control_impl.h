@@ -1,0 +1,79 @@
+/* The controller's state, shared by its files (control.h names them). */
+#ifndef DSF_CONTROL_IMPL_H
+#define DSF_CONTROL_IMPL_H
+
+#include "common/metrics.h"
+#include "control/control.h"
+
+struct audit;
+struct dsf_bus;
+struct dsf_daemon;
+struct dsf_http_client;
+struct event;
+struct event_base;
+struct fed_store;
+
+struct handled_key {
+    struct dsf_hlink link;
+    char key[];
+};
+
+struct control_stats {
+    uint64_t events[4];     /* bus, alertmanager, reconcile, manual */
+    uint64_t rejected[4];   /* the same inputs: could not be parsed */
+    uint64_t duplicates;    /* occurrences acted on already */
+    uint64_t unmatched;     /* events no policy matches */
+    uint64_t verdicts[4];   /* run, dry_run, approval, blocked */
+    uint64_t blocked[10];   /* by enum guard_block */
+    uint64_t calls[11];     /* federation and webhook calls by enum policy_action */
+    uint64_t call_failures; /* calls that failed */
+    uint64_t healed, exhausted, cancelled;
+    uint64_t record_failures; /* audit appends that failed */
+    uint64_t status_rejected; /* agent status messages that were no status */
+    uint64_t webhook_too_large;
+    struct dsf_histogram decision_s; /* alarm event received -> federation call begun */
+};
+
+#define CTL_COLLECTORS_MAX 256
+
+struct control {
+    struct control_config cfg;
+    struct dsf_cfg_section sections[24];
+    size_t ndriver_sections, ndriver_sections_at;
+    struct dsf_daemon *daemon;
+    struct event_base *base;
+    struct audit *audit;
+    struct policy_set policies;
+    struct dsf_metrics metrics;
+    struct control_stats stats;
+    struct guards *guards;
+    struct fleet *fleet;
+    struct executor *exec;
+    struct dsf_bus *bus;
+    int bus_up;
+    struct dsf_http_client *http;
+    struct event *tick;
+    /* actions: by id, and a list newest first */
+    struct dsf_htab actions;
+    struct ctl_action *action_list;
+    size_t nactions;
+    uint64_t next_action;
+    struct dsf_htab handled;
+    struct {
+        char id[64];
+        int64_t last_ms;
+        int online;
+    } collectors[CTL_COLLECTORS_MAX];
+    size_t ncollectors;
+    int replaying;
+    int paused_replayed;
+};
+
+uint64_t ctl_hash(const char *s);
+struct evhttp_request;
+/* Answers with o (taken) as compact JSON. */
+void ctl_reply_json(struct evhttp_request *req, int code, json_t *o);
+void control_add_metrics(struct control *c);
+int64_t ctl_wall_ms(void);
+
+#endif

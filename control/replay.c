@@ -1,0 +1,212 @@
+/*
+ * The audit trail is also the controller's journal: every decision and every step is
+ * appended (and synced) before it runs, so at start the trail says which alarm occurrences
+ * were acted on, which actions are unfinished and where each stands, and what the guards
+ * had counted (cooldowns, holds, rates, pause). A step that began but has no end was cut off
+ * by a crash: it is reconciled against the federation's state, finished or rolled back,
+ * never run again.
+ */
+#define DSF_MODULE "control"
+#include "common/log.h"
+#include "control/control_impl.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* The audit's own time form, "2026-01-02T03:04:05.678Z"; 0 when it is not that. */
+static int64_t record_ms(json_t *rec)
+{
+    const char *t = json_string_value(json_object_get(rec, "time"));
+    struct tm tm = {0};
+    int ms = 0;
+    if (!t || sscanf(t, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                     &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms) != 7)
+        return 0;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    return (int64_t)timegm(&tm) * 1000 + ms;
+}
+
+static const char *str(json_t *rec, const char *key)
+{
+    const char *s = json_string_value(json_object_get(rec, key));
+    return s ? s : "";
+}
+
+static const struct policy *policy_named(struct control *c, const char *name)
+{
+    for (size_t i = 0; i < c->policies.n; i++) {
+        if (!strcmp(c->policies.policies[i].name, name))
+            return &c->policies.policies[i];
+    }
+    return NULL;
+}
+
+static enum ctl_kind kind_named(const char *name)
+{
+    for (int k = CTL_KIND_VM; k <= CTL_KIND_WORKLOAD; k++) {
+        if (!strcmp(ctl_kind_name((enum ctl_kind)k), name))
+            return (enum ctl_kind)k;
+    }
+    return CTL_KIND_VM;
+}
+
+static struct guard_target target_of(const struct ctl_action *a)
+{
+    return (struct guard_target){a->policy.name, a->ns, a->mci, a->target, a->kind == CTL_KIND_VM};
+}
+
+/* An action as its decision record describes it; the policy as it is now (a chain whose
+ * policy was removed cannot go on: it ends as cancelled). */
+static struct ctl_action *restore(struct control *c, json_t *rec, int64_t at)
+{
+    const char *id = str(rec, "action");
+    struct ctl_action *a = ctl_action_find(c, id);
+    if (a)
+        return a;
+    const struct policy *p = policy_named(c, str(rec, "policy"));
+    struct policy gone = {.name = (char *)str(rec, "policy"), .nsteps = 0};
+    a = ctl_action_new(c, p ? p : &gone, kind_named(str(rec, "kind")), str(rec, "ns"),
+                       str(rec, "mci"), str(rec, "target"), NULL);
+    if (!a)
+        return NULL;
+    snprintf(a->id, sizeof(a->id), "%s", id);
+    /* rehash under the restored id */
+    dsf_htab_remove(&c->actions, &a->link);
+    dsf_htab_insert(&c->actions, &a->link, ctl_hash(a->id));
+    unsigned long long n = 0;
+    if (sscanf(id, "a-%llu", &n) == 1 && n > c->next_action)
+        c->next_action = n;
+    a->created_ms = at;
+    a->replayed = 1;
+    snprintf(a->wl_ns, sizeof(a->wl_ns), "%s", str(rec, "workload_ns"));
+    if (!p)
+        snprintf(a->last_error, sizeof(a->last_error), "policy %s was removed", a->policy.name);
+    json_t *alarm = json_object_get(rec, "alarm");
+    snprintf(a->alarm.rule, sizeof(a->alarm.rule), "%s", str(alarm, "rule"));
+    snprintf(a->alarm.engine, sizeof(a->alarm.engine), "%s", str(alarm, "engine"));
+    snprintf(a->alarm.state, sizeof(a->alarm.state), "%s", str(alarm, "state"));
+    snprintf(a->alarm.severity, sizeof(a->alarm.severity), "%s", str(alarm, "severity"));
+    if (*str(alarm, "key"))
+        ctl_handled_mark(c, str(alarm, "key"));
+    return a;
+}
+
+static void replay_decision(struct control *c, json_t *rec, int64_t at)
+{
+    struct ctl_action *a = restore(c, rec, at);
+    if (!a)
+        return;
+    const char *verdict = str(rec, "verdict");
+    if (!strcmp(verdict, "run")) {
+        struct guard_target t = target_of(a);
+        guards_begin(c->guards, &t, at);
+        a->committed = 1;
+        a->phase = CTL_WAITING;
+    } else if (!strcmp(verdict, "approval")) {
+        a->phase = CTL_APPROVAL;
+    } else {
+        a->dry_run = !strcmp(verdict, "dry_run");
+        a->committed = a->dry_run;
+        a->phase = a->dry_run ? CTL_WAITING : CTL_DONE;
+        snprintf(a->outcome, sizeof(a->outcome), "%s", a->dry_run ? "" : "blocked");
+    }
+}
+
+static void replay_step(struct ctl_action *a, json_t *rec, int64_t at)
+{
+    int step = (int)json_integer_value(json_object_get(rec, "step"));
+    a->step = step;
+    if (!strcmp(str(rec, "phase"), "begin")) {
+        a->phase = CTL_RUNNING;
+        a->in_flight_unknown = 1;
+        a->step_began_ms = at;
+        snprintf(a->new_id, sizeof(a->new_id), "%s", str(rec, "new_vm"));
+        a->size_before = (int)json_integer_value(json_object_get(rec, "size_before"));
+        a->scale_n = (int)json_integer_value(json_object_get(rec, "count"));
+        return;
+    }
+    a->in_flight_unknown = 0;
+    int ok = json_is_true(json_object_get(rec, "ok"));
+    const char *op = str(rec, "op");
+    if (ok && strcmp(op, "notify") && strcmp(op, "webhook") && !a->dry_run) {
+        a->phase = CTL_VERIFYING;
+        a->verify_until_ms = at + a->policy.verify_timeout_ms;
+    } else {
+        if (!ok)
+            a->new_id[0] = '\0';
+        a->step = step + 1;
+        a->phase = CTL_WAITING;
+    }
+}
+
+static void replay_end(struct control *c, struct ctl_action *a, json_t *rec, int64_t at)
+{
+    int began = a->committed && !a->dry_run;
+    a->phase = CTL_DONE;
+    snprintf(a->outcome, sizeof(a->outcome), "%s", str(rec, "outcome"));
+    a->hold_until_ms = json_integer_value(json_object_get(rec, "hold_until_ms"));
+    if (began) {
+        struct guard_target t = target_of(a);
+        guards_end(c->guards, &t, at, a->hold_until_ms);
+    }
+}
+
+void ctl_replay_record(void *arg, json_t *rec)
+{
+    struct control *c = arg;
+    const char *ev = str(rec, "event");
+    int64_t at = record_ms(rec);
+    if (!strcmp(ev, "decision")) {
+        replay_decision(c, rec, at);
+        return;
+    }
+    if (!strcmp(ev, "operator")) {
+        const char *op = str(rec, "op");
+        if (!strcmp(op, "pause") || !strcmp(op, "resume"))
+            guards_pause(c->guards, !strcmp(op, "pause"));
+        return;
+    }
+    struct ctl_action *a = *str(rec, "action") ? ctl_action_find(c, str(rec, "action")) : NULL;
+    if (!a || a->phase == CTL_DONE)
+        return;
+    if (!strcmp(ev, "step")) {
+        replay_step(a, rec, at);
+    } else if (!strcmp(ev, "verify") && !json_is_true(json_object_get(rec, "ok"))) {
+        a->step++;
+        a->phase = CTL_WAITING;
+    } else if (!strcmp(ev, "end")) {
+        replay_end(c, a, rec, at);
+    }
+}
+
+void ctl_replay_resume(struct control *c)
+{
+    size_t resumed = 0, reconciled = 0;
+    for (struct ctl_action *a = c->action_list; a; a = a->next) {
+        if (!a->replayed || a->phase == CTL_DONE)
+            continue;
+        if (a->last_error[0] && a->policy.nsteps == 0) {
+            ctl_action_finish(c, a, "cancelled", 0);
+            continue;
+        }
+        if (a->phase == CTL_RUNNING && a->in_flight_unknown) {
+            char err[512];
+            log_warn("action %s: step %d (%s on %s) was running when the controller stopped; "
+                     "reconciling it with the federation's state",
+                     a->id, a->step, policy_action_name(a->policy.steps[a->step].action),
+                     a->target);
+            if (executor_reconcile(c->exec, a, err, sizeof(err)) < 0)
+                ctl_action_step_done(c, a, 0, err, NULL);
+            reconciled++;
+        } else {
+            resumed++;
+        }
+    }
+    if (resumed || reconciled)
+        log_info("from the audit: %zu unfinished actions resumed, %zu steps reconciled", resumed,
+                 reconciled);
+    ctl_actions_tick(c);
+}
