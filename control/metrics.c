@@ -77,8 +77,13 @@ void control_add_metrics(struct control *c)
     add_labelled(m, "damselfly_control_guard_blocks_total", "Decisions blocked, by guard.", "guard",
                  guards + 1, 9, s->blocked + 1);
     add_labelled(m, "damselfly_control_federation_calls_total",
-                 "Steps begun: federation calls (and notify, webhook steps), by operation.", "op",
-                 ops, 11, s->calls);
+                 "Federation calls begun (steps other than notify and webhook), by operation.",
+                 "op", ops, POLICY_NOTIFY, s->calls);
+    metrics_add_u64(m, "damselfly_control_notify_steps_total", DSF_COUNTER,
+                    "notify steps run (the record goes to the notifier).", NULL,
+                    &s->calls[POLICY_NOTIFY]);
+    metrics_add_u64(m, "damselfly_control_webhook_steps_total", DSF_COUNTER,
+                    "webhook steps begun.", NULL, &s->calls[POLICY_WEBHOOK]);
     metrics_add_u64(m, "damselfly_control_call_failures_total", DSF_COUNTER,
                     "Steps that ended in failure.", NULL, &s->call_failures);
     metrics_add_u64(m, "damselfly_control_duplicate_events_total", DSF_COUNTER,
