@@ -43,4 +43,15 @@ static inline void dsf_htab_insert(struct dsf_htab *t, struct dsf_hlink *e, uint
         dsf_htab_grow(t);
 }
 
+/* Unlinks e (which must be in the table); the caller frees it. */
+static inline void dsf_htab_remove(struct dsf_htab *t, struct dsf_hlink *e)
+{
+    for (struct dsf_hlink **p = &t->bucket[e->hash & (t->nbuckets - 1)]; *p; p = &(*p)->next)
+        if (*p == e) {
+            *p = e->next;
+            t->count--;
+            return;
+        }
+}
+
 #endif
