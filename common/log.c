@@ -84,18 +84,30 @@ static size_t json_escape(const char *s, char *out, size_t cap)
     return n;
 }
 
+void dsf_rfc3339_ms(int64_t ms, char out[DSF_RFC3339_LEN])
+{
+    /* Floor division: a time before 1970 keeps its milliseconds positive. */
+    int64_t sec = ms / 1000, milli = ms % 1000;
+    if (milli < 0) {
+        milli += 1000;
+        sec--;
+    }
+    time_t t = (time_t)sec;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    snprintf(out, DSF_RFC3339_LEN, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)milli);
+}
+
 void dsf_log(enum dsf_log_level level, const char *module, const char *fmt, ...)
 {
     if (level > current_level)
         return;
     char line[1024];
     struct timespec now;
-    struct tm tm;
     clock_gettime(CLOCK_REALTIME, &now);
-    gmtime_r(&now.tv_sec, &tm);
-    char stamp[40];
-    snprintf(stamp, sizeof(stamp), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, now.tv_nsec / 1000000);
+    char stamp[DSF_RFC3339_LEN];
+    dsf_rfc3339_ms((int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000, stamp);
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(line, sizeof(line), fmt, ap);

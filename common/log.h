@@ -18,6 +18,12 @@ int dsf_log_parse_level(const char *name, enum dsf_log_level *out);
 /* Returns 0 and sets *out for "text" or "json"; -1 otherwise. */
 int dsf_log_parse_format(const char *name, enum dsf_log_format *out);
 void dsf_log_set_format(enum dsf_log_format format);
+
+/* Wall-clock milliseconds as RFC 3339 UTC with milliseconds ("2026-01-02T03:04:05.678Z"):
+ * the one form of log lines, audit records and the controller's API. */
+#define DSF_RFC3339_LEN 32
+void dsf_rfc3339_ms(int64_t ms, char out[DSF_RFC3339_LEN]);
+
 void dsf_log(enum dsf_log_level level, const char *module, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

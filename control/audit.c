@@ -359,14 +359,11 @@ struct audit *audit_open(const char *path, char *err, size_t errlen)
     return audit_open_replay(path, NULL, NULL, err, errlen);
 }
 
-static void rfc3339_now(char out[32])
+static void rfc3339_now(char out[DSF_RFC3339_LEN])
 {
     struct timespec ts;
-    struct tm tm;
     clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out + n, 32 - n, ".%03ldZ", ts.tv_nsec / 1000000);
+    dsf_rfc3339_ms((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, out);
 }
 
 /* The record as its line: the caller's fields plus the chain's, hashed. NULL on failure. */
@@ -383,7 +380,7 @@ static char *chained_line(const struct audit *a, json_t *record, char *err, size
                      reserved[i]);
             return NULL;
         }
-    char now[32], hash[AUDIT_HEX_LEN + 1];
+    char now[DSF_RFC3339_LEN], hash[AUDIT_HEX_LEN + 1];
     rfc3339_now(now);
     json_t *rec = json_copy(record);
     char *line = NULL;
