@@ -380,7 +380,7 @@ ctl_audit_has() { [ "$(ctl_audit_count "$1")" -ge "${2:-1}" ]; }
 # The audit records the acceptance tests look for, as ctl_audit_count expressions: the
 # decision to act, a step that ended well, a chain that healed its target, the breaker.
 AUDIT_RUN='r["event"] == "decision" and r["verdict"] == "run"'
-AUDIT_STEP_OK='r["event"] == "step_end" and r["ok"] is True'
+AUDIT_STEP_OK='r["event"] == "step" and r["phase"] == "end" and r["ok"] is True'
 AUDIT_HEALED='r["event"] == "end" and r["outcome"] == "healed"'
 AUDIT_BREAKER_OPEN='r["event"] == "breaker" and r["open"] is True'
 AUDIT_BREAKER_CLOSED='r["event"] == "breaker" and r["open"] is False'
