@@ -57,7 +57,7 @@ CTL_PY=$(python3 -c 'import sys; print(sys.executable)')
 # ctl_broker_start [PORT]: mosquitto with the trust model (lib.sh start_mosquitto_auth on the
 # first start, start_mosquitto again on PORT for a restart: principals and the agents' users
 # kept); its pid in CTL_BROKER_PID_FILE, where damselfly-fed sends SIGHUP after adding a VM's
-# user. mosquitto's own pid_file would be written after it dropped to its user, in $WORK.
+# user. (Not mosquitto's own pid_file: it writes that after dropping to its own user.)
 ctl_broker_start() {
     if [ $# = 0 ]; then
         start_mosquitto_auth --collector c1 --alarm a1 --control
@@ -75,11 +75,27 @@ ctl_broker_stop() { stop_pid "$MOSQUITTO_PID"; }
 # bus_config FILE PRINCIPAL: a 0600 config file with the principal's broker credentials, for
 # a component's -c (no password on a command line).
 bus_config() {
-    (umask 077 && "$CTL_PY" -c '
+    mqtt_creds "$2" | (umask 077 && "$CTL_PY" -c '
 import json, sys
-json.dump({"mqtt": {"username": sys.argv[1], "password": sys.argv[2]}}, open(sys.argv[3], "w"))' \
-        "$2" "$(mqtt_creds "$2")" "$1")
+json.dump({"mqtt": {"username": sys.argv[1], "password": sys.stdin.read()}}, open(sys.argv[2], "w"))' \
+        "$2" "$1")
 }
+
+# operator_options: the operator's login for mosquitto_sub and mosquitto_pub in
+# $WORK/operator (0600), read through XDG_CONFIG_HOME as `damselfly up` has it.
+operator_options() {
+    local pw
+    pw=$(mqtt_creds operator)
+    (
+        umask 077
+        mkdir -p "$WORK/operator"
+        printf -- '-u operator\n-P %s\n' "$pw" >"$WORK/operator/mosquitto_sub"
+        printf -- '-u operator\n-P %s\n' "$pw" >"$WORK/operator/mosquitto_pub"
+    )
+}
+
+# as_operator mosquitto_sub|mosquitto_pub ARGS...: the client logged in as the operator.
+as_operator() { XDG_CONFIG_HOME="$WORK/operator" "$@"; }
 
 # ctl_rules: the alarm rules the controller's policies refer to, in $WORK/rules.
 ctl_rules() {
@@ -147,7 +163,9 @@ alarm_up() { curl -sf "$ALARM_URL/healthz" | grep -q '"connected":true'; }
 # them, one a line in $WORK/bus.log: "unix-time topic payload" (a restarted broker is
 # rejoined by mosquitto_sub itself).
 alarm_events() {
-    bg bus mosquitto_sub -p "$MQTT_PORT" -u operator -P "$(mqtt_creds operator)" -V 5 -q 1 \
+    operator_options
+    # env, not as_operator: bg's pid must be mosquitto_sub's own for the cleanup to stop it.
+    bg bus env XDG_CONFIG_HOME="$WORK/operator" mosquitto_sub -p "$MQTT_PORT" -V 5 -q 1 \
         -t 'dsf/alarm/#' -t 'dsf/action/#' -F '%U %t %p'
     sleep 0.3
 }
@@ -233,7 +251,8 @@ import re, sys
 m = re.fullmatch(r"(\d+(?:\.\d+)?)(ms|s|m)?", sys.argv[1])
 print(int(float(m[1]) * {"ms": 1, "s": 1000, "m": 60000, None: 1000}[m[2]]))' "$interval") ||
         fail "interval '$interval' is not a duration"
-    local t=$(now_ms) times=""
+    local t times=""
+    t=$(now_ms)
     ctl_lap() { # NAME: how long the part since the last ctl_lap took, for the log
         local n
         n=$(now_ms)
@@ -334,12 +353,15 @@ ctl_kill9() {
 ctl_metric() { metric "$CTL_URL/metrics" "$@"; }
 
 # ctl_calls [OP]: the sum of damselfly_control_federation_calls_total over its label sets
-# (only those with op="OP" when given); 0 when there is none.
+# (only those with op="OP" when given); 0 when there is none. Fails, printing nothing, when
+# the controller does not answer: a dead controller makes no calls, and proves nothing.
 ctl_calls() {
-    curl -sf "$CTL_URL/metrics" | awk -v op="${1:-}" '
+    local m
+    m=$(curl -sf "$CTL_URL/metrics") || fail "damselfly-control's /metrics does not answer"
+    awk -v op="${1:-}" '
         $1 ~ /^damselfly_control_federation_calls_total(\{|$)/ &&
         (op == "" || index($1, "op=\"" op "\"")) { s += $2 }
-        END { printf "%d\n", s }'
+        END { printf "%d\n", s }' <<<"$m"
 }
 
 # ctl_api METHOD PATH [BODY]: the controller's API with the bearer token. Prints the body;
@@ -501,8 +523,9 @@ first_point_after() {
 # through damselfly-fed (stopped VMs are thawed and terminated), then the process group of
 # any agent still running from FED_DIR, then lib.sh's cleanup.
 ctl_cleanup() {
-    local rc=$? pid pgid
+    local rc=$? pid pgid own
     set +e
+    own=$(ps -o pgid= -p $$ | tr -d ' ')
     [ -z "$CTL_PID" ] || { kill -9 "$CTL_PID"; wait "$CTL_PID"; } 2>/dev/null
     if [ -d "$FED_DIR/mci" ] && [ ${#CTL_DRIVER_OPTS[@]} -gt 0 ]; then
         ctl_fed mci terminate "$CTL_NS" "$CTL_MCI" >"$WORK/fed-cleanup.out" 2>&1
@@ -510,7 +533,8 @@ ctl_cleanup() {
     # The directory comes through the environment: on awk's command line it would match awk.
     for pid in $(ps -eo pid=,args= | D="$FED_DIR/" awk 'index($0, ENVIRON["D"]) { print $1 }'); do
         pgid=$(ps -o pgid= -p "$pid" | tr -d ' ')
-        [ -n "$pgid" ] && [ "$pgid" -gt 1 ] && [ "$pgid" = "$pid" ] &&
+        # The agent's group holds its workload too (a VM's own session, never the test's).
+        [ -n "$pgid" ] && [ "$pgid" -gt 1 ] && [ "$pgid" != "$own" ] &&
             kill -CONT -- "-$pgid" && kill -9 -- "-$pgid"
         kill -CONT "$pid"
         kill -9 "$pid"
