@@ -1,2 +1,8 @@
 dsf_script(control_audit_verify control_audit_verify.sh)
 dsf_script(control_policies_check control_policies_check.sh)
+# The acceptance tests' stack (control_lib.sh) without the controller: faults seen on the bus.
+dsf_script(control_stack_faults control_stack_faults.sh)
+# Acceptance: the controller heals a dead VM, a silent VM, and holds still in a storm.
+dsf_script(control_heal_lwt control_heal_lwt.sh)
+dsf_script(control_heal_silent control_heal_silent.sh)
+dsf_script(control_storm control_storm.sh)
