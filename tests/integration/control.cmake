@@ -6,3 +6,7 @@ dsf_script(control_stack_faults control_stack_faults.sh)
 dsf_script(control_heal_lwt control_heal_lwt.sh)
 dsf_script(control_heal_silent control_heal_silent.sh)
 dsf_script(control_storm control_storm.sh)
+# The guards, one case each, with alarm events published as the engine publishes them.
+foreach(case cooldown fraction rate dry_run approval pause)
+  dsf_script(control_guard_${case} control_guards.sh ${case})
+endforeach()

@@ -350,14 +350,15 @@ ctl_kill9() {
 
 # ctl_metric NAME [LABELS]: a sample of the controller's /metrics (LABELS as written between
 # the braces, e.g. 'op="reboot"'), as lib.sh's metric.
-ctl_metric() { metric "$CTL_URL/metrics" "$@"; }
+ctl_metric() { METRIC_HEADER="Authorization: Bearer $CTL_TOKEN" metric "$CTL_URL/metrics" "$@"; }
 
 # ctl_calls [OP]: the sum of damselfly_control_federation_calls_total over its label sets
 # (only those with op="OP" when given); 0 when there is none. Fails, printing nothing, when
 # the controller does not answer: a dead controller makes no calls, and proves nothing.
 ctl_calls() {
     local m
-    m=$(curl -sf "$CTL_URL/metrics") || fail "damselfly-control's /metrics does not answer"
+    m=$(curl -sf -H "Authorization: Bearer $CTL_TOKEN" "$CTL_URL/metrics") ||
+        fail "damselfly-control's /metrics does not answer"
     awk -v op="${1:-}" '
         $1 ~ /^damselfly_control_federation_calls_total(\{|$)/ &&
         (op == "" || index($1, "op=\"" op "\"")) { s += $2 }
@@ -543,3 +544,46 @@ ctl_cleanup() {
     exit "$rc"
 }
 trap ctl_cleanup EXIT
+
+# ---- without the pipeline: alarm events published as the engine publishes them ----------
+
+# ctl_light_up N: the broker and MCI ns1/m1 of N VMs (no store, collector or alarm engine):
+# for tests that publish alarm events themselves (alarm_publish) and look at the driver.
+# Returns once every VM's agent is online (its retained status).
+ctl_light_up() {
+    ctl_broker_start
+    CTL_INTERVAL_MS=1000
+    CTL_DRIVER_OPTS=(local.freezer=signal local.mqtt_url="$MQTT_URL" local.interval=1s
+        local.agent_binary="$AGENT" local.install_script="$DSF_SRC/deploy/install-agent.sh"
+        bus.password_file="$MQTT_ACL_DIR/passwd" bus.broker_pid_file="$CTL_BROKER_PID_FILE")
+    ctl_mci_up "$1"
+    mapfile -t CTL_VMS < <(ctl_vms)
+    [ "${#CTL_VMS[@]}" = "$1" ] || fail "the MCI has ${#CTL_VMS[@]} VMs, not $1"
+    local vm
+    for vm in "${CTL_VMS[@]}"; do
+        wait_for 30 agent_online "$vm" || fail "the agent of $vm is not online"
+    done
+}
+
+# agent_online VM: its retained status says online.
+agent_online() {
+    mosquitto_sub -p "$MQTT_PORT" -V 5 -u operator -P "$(mqtt_creds operator)" -R -C 1 -W 2 \
+        -t "dsf/a/$CTL_NS/$CTL_MCI/$1/status" 2>/dev/null | grep -q '"online"'
+}
+
+# alarm_publish RULE STATE VM N [SEVERITY]: one alarm event of the contract
+# (schemas/alarm-event.schema.json) for VM's group as engine a1 publishes it; N numbers the
+# occurrence (its starts_at), so a new N is a new occurrence of the same series.
+alarm_publish() {
+    local rule=$1 state=$2 vm=$3 n=$4 sev=${5:-crit} now body
+    now=$(date +%s%N)
+    body=$(printf '{"rule":"%s","state":"%s","previous":"inactive","severity":"%s",'`
+        `'"previous_severity":"none","group":{"ns":"%s","mci":"%s","vm":"%s"},"value":0,'`
+        `'"threshold":0,"op":"==","ts":%s,"sample_ts":%s,"pending_since":0,"starts_at":%s,'`
+        `'"ends_at":0,"changed_at":%s,"labels":{},"annotations":{},"engine":"a1"}' \
+        "$rule" "$state" "$sev" "$CTL_NS" "$CTL_MCI" "$vm" "$now" "$now" "$((1000000000 * n))" "$now")
+    mosquitto_pub -p "$MQTT_PORT" -V 5 -u alarm.a1 -P "$(mqtt_creds alarm.a1)" -q 1 \
+        -t "dsf/alarm/$CTL_NS/$CTL_MCI/$rule" -m "$body" || fail "cannot publish $rule for $vm"
+}
+fire() { alarm_publish agent_down firing "$1" "$2"; }
+resolve() { alarm_publish agent_down resolved "$1" "$2" none; }

@@ -142,10 +142,11 @@ stop_pid() { # PID: SIGTERM, wait for it to exit
     wait "$1" 2>/dev/null || true
 }
 
-# metric URL NAME [LABELS]: value of one sample from a Prometheus endpoint. awk reads to the
+# metric URL NAME [LABELS]: value of one sample from a Prometheus endpoint (METRIC_HEADER, when
+# set, is sent with the request: "Authorization: Bearer ..."). awk reads to the
 # end: leaving early would fail curl's write (exit 23) under pipefail.
 metric() {
-    curl -sf "$1" | awk -v n="$2" -v l="${3:-}" '
+    curl -sf ${METRIC_HEADER:+-H "$METRIC_HEADER"} "$1" | awk -v n="$2" -v l="${3:-}" '
         !found && ($1 == n || $1 == n "{" l "}") { print $2; found = 1 }
         END { if (!found) exit 1 }'
 }
