@@ -246,6 +246,7 @@ struct listing {
     struct dsf_buf *b;
     size_t n;
     const char *state; /* filter, or NULL */
+    const char *engine;
 };
 
 static void add_active(void *arg, const struct rule *r, struct series *s)
@@ -258,6 +259,11 @@ static void add_active(void *arg, const struct rule *r, struct series *s)
     if (l->n++)
         buf_putc(l->b, ',');
     alarm_render_series(l->b, r, s);
+    /* As the events carry it, so a reader keys an alarm seen here and on the bus alike. */
+    l->b->len--;
+    buf_puts(l->b, ",\"engine\":");
+    json_put_string(l->b, l->engine);
+    buf_putc(l->b, '}');
 }
 
 static const char *query_param(struct evhttp_request *req, const char *key, char *out, size_t cap)
@@ -278,7 +284,7 @@ static void serve_alarms(struct evhttp_request *req, void *arg)
     struct alarm *a = arg;
     struct dsf_buf b = {0};
     char state[32];
-    struct listing l = {&b, 0, query_param(req, "state", state, sizeof(state))};
+    struct listing l = {&b, 0, query_param(req, "state", state, sizeof(state)), a->cfg.id};
     buf_puts(&b, "{\"alarms\":[");
     engine_foreach(a->engine, add_active, &l);
     buf_puts(&b, "]}");

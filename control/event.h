@@ -51,16 +51,17 @@ typedef int (*ctl_event_fn)(void *arg, const struct ctl_event *e);
 
 /* An engine's GET /api/v1/alarms body ({"alarms":[...]}, items as alarm events without
  * previous/ts; "engine" present since the engine lists it, else engine is used). fn is called
- * for each; a bad item is skipped and counted in *bad (may be NULL). 0, or -1 with err when
- * the body itself is not that object; fn returning non-zero stops the walk. */
+ * for each; a bad item is skipped and counted in *bad (added to; may be NULL), the first bad
+ * item's reason left in err ("alarms[2]: key 'rule' is required"; "" when none). 0, or -1 with
+ * err when the body itself is not that object; fn returning non-zero stops the walk. */
 int ctl_event_parse_alarm_list(const char *text, size_t len, const char *engine, ctl_event_fn fn,
                                void *arg, size_t *bad, char *err, size_t errlen);
 
 /* An Alertmanager webhook body (version "4"): fn for each alert of "alerts"; status
  * firing/resolved becomes state; labels.alertname the rule, labels.severity the severity;
- * startsAt (RFC 3339) starts_at_ns; engine "alertmanager". A bad alert is skipped and counted
- * in *bad. 0, or -1 with err when the body is not a v4 webhook (not JSON, no "alerts" array,
- * version other than "4"). */
+ * startsAt (RFC 3339, common/rfc3339.h) starts_at_ns; engine "alertmanager". A bad alert is
+ * skipped and counted in *bad, as for the list ("alerts[1]: ..." in err). 0, or -1 with err
+ * when the body is not a v4 webhook (not JSON, no "alerts" array, version other than "4"). */
 int ctl_event_parse_alertmanager(const char *text, size_t len, ctl_event_fn fn, void *arg,
                                  size_t *bad, char *err, size_t errlen);
 

@@ -73,6 +73,22 @@ assert f["labels"] == {"team": "ops"} and f["annotations"]["summary"].startswith
 assert f["value"] > 30, f["value"]
 print("pending -> firing after %.2f s at %.1f%% CPU" % ((f["starts_at"] - p["pending_since"]) / 1e9, f["value"]))
 PY
+# The API lists the firing alarm as its event, engine included, so a reader keys it alike.
+curl -sf "$API/api/v1/alarms" >"$WORK/alarms.json" || fail "GET /api/v1/alarms failed"
+python3 - "$WORK/alarms.json" "$WORK/sub-events.log" "$DSF_SRC/schemas/alarm-event.schema.json" <<'PY' ||
+import json, sys
+listed = [a for a in json.load(open(sys.argv[1]))["alarms"] if a["rule"] == "burner"]
+assert len(listed) == 1, listed
+a = listed[0]
+want = set(json.load(open(sys.argv[3]))["required"]) - {"previous", "previous_severity", "ts"}
+assert set(a) == want, sorted(set(a) ^ want)
+f = [json.loads(l.split(" ", 1)[1]) for l in open(sys.argv[2]) if l.startswith("dsf/alarm/ns1/mci1/burner ")][1]
+for k in ("engine", "rule", "state", "severity", "group", "starts_at", "labels"):
+    assert a[k] == f[k], (k, a[k], f[k])
+assert a["engine"] == "a1", a["engine"]
+print("listed as on the bus:", {k: a[k] for k in ("engine", "rule", "group", "starts_at")})
+PY
+    fail "GET /api/v1/alarms does not list the firing alarm as its event (engine included)"
 rm -f "$WORK/burn"
 log "idle"
 wait_for 15 state_is burner none || fail "the alarm did not resolve when the burner stopped"
