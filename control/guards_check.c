@@ -153,12 +153,13 @@ static enum guard_block check_fleet(const struct guards *g, const struct guard_t
 {
     char t1[DSF_RFC3339_LEN], dur[32], names[160];
     if (g->active >= g->cfg.max_concurrent) {
-        say(why, len, "%d actions running, at most %d at once", g->active, g->cfg.max_concurrent);
+        say(why, len, "%d actions running, at most %lld at once", g->active,
+            (long long)g->cfg.max_concurrent);
         return GUARD_CONCURRENCY;
     }
     if (t->mci[0] && m && m->active >= g->cfg.max_concurrent_per_mci) {
-        say(why, len, "%d actions running on %s/%s, at most %d per MCI", m->active, t->ns, t->mci,
-            g->cfg.max_concurrent_per_mci);
+        say(why, len, "%d actions running on %s/%s, at most %lld per MCI", m->active, t->ns,
+            t->mci, (long long)g->cfg.max_concurrent_per_mci);
         return GUARD_MCI_CONCURRENCY;
     }
     if (t->vm_level && t->mci[0] && m) {
@@ -178,8 +179,8 @@ static enum guard_block check_fleet(const struct guards *g, const struct guard_t
     size_t n = guards_rate_count(g, now_ms);
     if ((long long)n >= (long long)g->cfg.rate_per_hour) {
         dsf_rfc3339_ms(rate_oldest(g, now_ms) + GUARDS_HOUR_MS, t1);
-        say(why, len, "%zu actions begun in the last hour, at most %d; the next may begin %s", n,
-            g->cfg.rate_per_hour, t1);
+        say(why, len, "%zu actions begun in the last hour, at most %lld; the next may begin %s", n,
+            (long long)g->cfg.rate_per_hour, t1);
         return GUARD_RATE;
     }
     return GUARD_PASS;

@@ -199,6 +199,7 @@ static void reload(void *ctx)
     struct control *c = ctx;
     struct policy_set fresh = {0};
     char err[1024];
+    log_info("SIGHUP: reloading the policies; the other keys need a restart");
     if (policy_load_dir(c->cfg.policies_dir, &fresh, err, sizeof(err)) < 0) {
         log_error("reload: policies.dir: %s; keeping the %zu policies loaded", err, c->policies.n);
         return;
@@ -231,7 +232,6 @@ static void fini(void *ctx)
     metrics_free(&c->metrics);
     dsf_histogram_free(&c->stats.decision_s);
     dsf_cfg_free(c->sections);
-    fed_driver_sections_free(c->sections + c->ndriver_sections_at, c->ndriver_sections);
 }
 
 static void health(void *ctx, struct dsf_buf *out)
@@ -312,5 +312,8 @@ int main(int argc, char **argv)
         .health = health,
         .ctx = c,
     };
-    return dsf_daemon_main(&def, argc, argv);
+    int rc = dsf_daemon_main(&def, argc, argv);
+    /* The skeleton frees the sections' strings after fini: their structs go last. */
+    fed_driver_sections_free(c->sections + c->ndriver_sections_at, c->ndriver_sections);
+    return rc;
 }

@@ -44,7 +44,8 @@ PORT=$(free_port)
 bg control "$CONTROL" --set id=k1 --set "policies.dir=$DSF_SRC/deploy/policies" \
     --set "state.dir=$WORK/state" --set "http.listen=127.0.0.1:$PORT"
 wait_for 10 curl -sf "http://127.0.0.1:$PORT/healthz" || fail "the controller did not start"
-m() { metric "http://127.0.0.1:$PORT/metrics" "$1"; }
+# Every route of the controller but /healthz needs its token, /metrics too.
+m() { METRIC_HEADER="Authorization: Bearer $(cat "$WORK/state/http.token")" metric "http://127.0.0.1:$PORT/metrics" "$1"; }
 [ "$(m damselfly_control_audit_torn_truncated_total)" = 1 ] || fail "torn line not counted"
 [ "$(m damselfly_control_audit_records)" = 4 ] || fail "records: $(m damselfly_control_audit_records), expected 4"
 [ "$(m damselfly_control_policies)" = "$(ls "$DSF_SRC"/deploy/policies/*.json | wc -l)" ] ||

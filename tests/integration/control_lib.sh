@@ -81,21 +81,24 @@ json.dump({"mqtt": {"username": sys.argv[1], "password": sys.stdin.read()}}, ope
         "$2" "$1")
 }
 
-# operator_options: the operator's login for mosquitto_sub and mosquitto_pub in
-# $WORK/operator (0600), read through XDG_CONFIG_HOME as `damselfly up` has it.
-operator_options() {
-    local pw
-    pw=$(mqtt_creds operator)
+# client_options PRINCIPAL [DIR]: the principal's login for mosquitto_sub and mosquitto_pub in
+# DIR (default $WORK/PRINCIPAL, 0600), read through XDG_CONFIG_HOME as `damselfly up` has it.
+client_options() {
+    local pw dir=${2:-$WORK/$1}
+    pw=$(mqtt_creds "$1")
     (
         umask 077
-        mkdir -p "$WORK/operator"
-        printf -- '-u operator\n-P %s\n' "$pw" >"$WORK/operator/mosquitto_sub"
-        printf -- '-u operator\n-P %s\n' "$pw" >"$WORK/operator/mosquitto_pub"
+        mkdir -p "$dir"
+        printf -- '-u %s\n-P %s\n' "$1" "$pw" >"$dir/mosquitto_sub"
+        printf -- '-u %s\n-P %s\n' "$1" "$pw" >"$dir/mosquitto_pub"
     )
 }
+operator_options() { client_options operator; }
 
 # as_operator mosquitto_sub|mosquitto_pub ARGS...: the client logged in as the operator.
 as_operator() { XDG_CONFIG_HOME="$WORK/operator" "$@"; }
+# as_alarm_engine ...: the same as the alarm engine a1 (it may publish alarm events).
+as_alarm_engine() { XDG_CONFIG_HOME="$WORK/alarm.a1" "$@"; }
 
 # ctl_rules: the alarm rules the controller's policies refer to, in $WORK/rules.
 ctl_rules() {
@@ -317,7 +320,7 @@ ctl_start() {
     bg "control-$SECONDS" "$CONTROL" -c "$WORK/control-bus.json" --set id=k1 \
         --set policies.dir="$CTL_POLICIES" --set state.dir="$CTL_STATE" \
         --set federation.dir="$FED_DIR" "${sets[@]}" --set mqtt.url="$MQTT_URL" \
-        --set alarm.engines="$ALARM_URL" --set output.url="$INFLUX_URL" \
+        --set alarm.engines="${ALARM_URL:-}" --set output.url="${INFLUX_URL:-}" \
         --set output.db="$CTL_DB" --set notify.config="$WORK/ctl-notify.json" \
         --set http.listen="127.0.0.1:$port" "$@"
     CTL_PID=$BG_PID
@@ -567,7 +570,8 @@ ctl_light_up() {
 
 # agent_online VM: its retained status says online.
 agent_online() {
-    mosquitto_sub -p "$MQTT_PORT" -V 5 -u operator -P "$(mqtt_creds operator)" -R -C 1 -W 2 \
+    [ -d "$WORK/operator" ] || operator_options
+    as_operator mosquitto_sub -p "$MQTT_PORT" -V 5 --retained-only -C 1 -W 2 \
         -t "dsf/a/$CTL_NS/$CTL_MCI/$1/status" 2>/dev/null | grep -q '"online"'
 }
 
@@ -582,7 +586,8 @@ alarm_publish() {
         `'"threshold":0,"op":"==","ts":%s,"sample_ts":%s,"pending_since":0,"starts_at":%s,'`
         `'"ends_at":0,"changed_at":%s,"labels":{},"annotations":{},"engine":"a1"}' \
         "$rule" "$state" "$sev" "$CTL_NS" "$CTL_MCI" "$vm" "$now" "$now" "$((1000000000 * n))" "$now")
-    mosquitto_pub -p "$MQTT_PORT" -V 5 -u alarm.a1 -P "$(mqtt_creds alarm.a1)" -q 1 \
+    [ -d "$WORK/alarm.a1" ] || client_options alarm.a1
+    as_alarm_engine mosquitto_pub -p "$MQTT_PORT" -V 5 -q 1 \
         -t "dsf/alarm/$CTL_NS/$CTL_MCI/$rule" -m "$body" || fail "cannot publish $rule for $vm"
 }
 fire() { alarm_publish agent_down firing "$1" "$2"; }
