@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/bus_config.h"
 #include "common/config.h"
 #include "common/file.h"
 #include "common/log.h"
@@ -110,6 +111,16 @@ static const char usage[] =
     "  Terminating the VM removes the user. It is never printed. Without bus.password_file\n"
     "  the agents connect without credentials (warned).\n"
     "\n"
+    "REMOVED VMS' STATUS\n"
+    "  A removed VM's agent leaves its retained status (offline) on\n"
+    "  dsf/a/NS/MCI/VM/status, and an agent_offline alarm would fire on it for ever. vm\n"
+    "  delete, mci delete, scale-in and migrate (the old VM) clear it with an empty retained\n"
+    "  message (QoS 1, confirmed by the broker within 5 s) when mqtt.url names the broker;\n"
+    "  mqtt.username and mqtt.password (the operator or control principal) and the mqtt.tls_*\n"
+    "  keys as for the other components. The alarm engine then forgets the VM's alarms.\n"
+    "  Without mqtt.url (the default), or when that fails, a warning names the topic and the\n"
+    "  command that clears it: mosquitto_pub -r -n -t dsf/a/NS/MCI/VM/status.\n"
+    "\n"
     "TRANSITIONS\n"
     "  Running: suspend, reboot, terminate. Suspended: resume, terminate. Failed and\n"
     "  Undefined: reboot, terminate. Creating and the in-progress states (Suspending,\n"
@@ -158,7 +169,14 @@ struct cli_config {
     int64_t online_timeout_ms;
     char *bus_password_file;
     char *bus_broker_pid_file;
+    struct dsf_mqtt_config mqtt; /* where removed VMs' retained statuses are cleared */
 };
+
+/* No broker unless the operator names one: a default would clear statuses on whatever
+ * broker happens to listen on localhost. */
+static const char *const mqtt_defaults[] = {"url=", NULL};
+/* Sections before the drivers': the CLI's keys, then mqtt's connection and auth rows. */
+#define FIXED_SECTIONS 3
 
 #define K(f) offsetof(struct cli_config, f)
 static const struct dsf_cfg_key cli_keys[] = {
@@ -280,14 +298,17 @@ static size_t ndrivers(void)
     return n;
 }
 
-/* The CLI's own keys, then one section per driver ("local.mqtt_url", "tumblebug.url"). */
+/* The CLI's own keys, the broker's (mqtt.url, ...), then one section per driver
+ * ("local.mqtt_url", "tumblebug.url"). */
 static struct dsf_cfg_section *build_sections(struct cli_config *cfg)
 {
-    size_t n = ndrivers(), k = 1;
-    struct dsf_cfg_section *secs = calloc(n + 2, sizeof(*secs));
+    size_t n = ndrivers(), k = FIXED_SECTIONS;
+    struct dsf_cfg_section *secs = calloc(n + FIXED_SECTIONS + 1, sizeof(*secs));
     if (!secs)
         return NULL;
     secs[0] = (struct dsf_cfg_section){"", cli_keys, cfg, NULL};
+    dsf_mqtt_sections(secs + 1, &cfg->mqtt);
+    secs[1].defaults = mqtt_defaults;
     for (size_t i = 0; i < n; i++) {
         const struct fed_driver *d = fed_drivers[i];
         if (!d->keys)
@@ -305,14 +326,14 @@ static void free_sections(struct dsf_cfg_section *secs)
     if (!secs)
         return;
     dsf_cfg_free(secs);
-    for (size_t i = 1; secs[i].keys; i++)
+    for (size_t i = FIXED_SECTIONS; secs[i].keys; i++)
         free(secs[i].obj);
     free(secs);
 }
 
 static const void *driver_options(const struct dsf_cfg_section *secs, const char *name)
 {
-    for (size_t i = 1; secs[i].keys; i++) {
+    for (size_t i = FIXED_SECTIONS; secs[i].keys; i++) {
         if (!strcmp(secs[i].prefix, name))
             return secs[i].obj;
     }
@@ -339,6 +360,11 @@ static int with_federation(const struct dsf_cfg_section *secs, struct cmd *c)
 {
     const struct cli_config *cfg = secs[0].obj;
     const struct fed_driver *d = fed_driver_find(cfg->driver, NULL);
+    struct fed_cli_bus *bus = fed_cli_bus_new(&cfg->mqtt);
+    if (!bus) {
+        fprintf(stderr, "damselfly-fed: out of memory\n");
+        return 1;
+    }
     struct fed_config fc = {
         .state_dir = cfg->state_dir,
         .driver = cfg->driver,
@@ -347,6 +373,8 @@ static int with_federation(const struct dsf_cfg_section *secs, struct cmd *c)
         .online_timeout_ms = cfg->online_timeout_ms,
         .bus_password_file = cfg->bus_password_file,
         .bus_broker_pid_file = cfg->bus_broker_pid_file,
+        .vm_removed = fed_cli_bus_vm_removed,
+        .vm_removed_arg = bus,
     };
     struct fed_error e;
     struct fed *f = d ? fed_open_driver(d, &fc, &e) : NULL;
@@ -354,10 +382,12 @@ static int with_federation(const struct dsf_cfg_section *secs, struct cmd *c)
         char msg[800];
         fprintf(stderr, "damselfly-fed: cannot open the %s driver: %s\n", cfg->driver,
                 fed_error_format(&e, msg, sizeof(msg)));
+        fed_cli_bus_free(bus);
         return e.kind == FED_EINVAL ? 2 : 1;
     }
     int rc = fed_cli_command(c->argv[0])(f, c);
     fed_close(f);
+    fed_cli_bus_free(bus);
     return rc;
 }
 
