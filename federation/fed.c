@@ -196,13 +196,8 @@ static int finish_fn(struct fed_mci *m, void *arg, struct fed_error *err)
     if (!v)
         return 1; /* removed meanwhile (fed_mci_delete): nothing to record */
     if (fi->remove) {
-        /* Without memory for the copy the hook only misses the spec: ids are what it needs. */
-        if (fed_vm_copy(&fi->removed, v) < 0) {
-            memset(&fi->removed, 0, sizeof(fi->removed));
-            memcpy(fi->removed.ns, v->ns, sizeof(v->ns));
-            memcpy(fi->removed.mci, v->mci, sizeof(v->mci));
-            memcpy(fi->removed.id, v->id, sizeof(v->id));
-        }
+        /* Short of memory the copy lacks the spec, not the ids, which are what the hook needs. */
+        fed_vm_copy(&fi->removed, v);
         fi->was_removed = 1;
         fed_mci_remove_vm(m, fi->id);
         return 0;
