@@ -45,9 +45,10 @@ struct engine_ops {
 
 struct engine_stats {
     uint64_t lines, samples, evaluations, transitions;
-    uint64_t window_drops; /* samples pushed out of a full window (WINDOW_MAX_SAMPLES) */
-    uint64_t series_drops; /* samples refused because max_series was reached */
-    uint64_t non_numeric;  /* matching fields that are strings */
+    uint64_t window_drops;     /* samples pushed out of a full window (WINDOW_MAX_SAMPLES) */
+    uint64_t series_drops;     /* samples refused because max_series was reached */
+    uint64_t non_numeric;      /* matching fields that are strings */
+    uint64_t series_forgotten; /* series of removed VMs dropped by engine_forget_vm */
 };
 
 struct engine;
@@ -67,6 +68,11 @@ void engine_line(struct engine *e, const struct dsf_identity *id, const struct l
 /* An agent's status (its retained topic, Last Will = offline). */
 void engine_status(struct engine *e, const struct dsf_identity *id, int online, int64_t now_ns,
                    int64_t now_ms);
+/* A VM was removed (its retained status was cleared): drops every series of every rule whose
+ * group names this ns, mci and vm, whatever its state, without a transition (nothing is
+ * published: the VM is gone, not recovered). Series of rules that do not group by vm stay.
+ * Returns the number dropped. */
+size_t engine_forget_vm(struct engine *e, const char *ns, const char *mci, const char *vm);
 /* Deadman and pending offline alarms; returns ms until the next tick is useful (capped). */
 void engine_tick(struct engine *e, int64_t now_ns, int64_t now_ms);
 

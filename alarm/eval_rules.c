@@ -154,6 +154,50 @@ int engine_restore(struct engine *e, const char *rule, const char *key, const st
     return 0;
 }
 
+/* The position of vm in r's group key (after ns and mci), or -1 when r does not group by it. */
+static int vm_part(const struct rule *r)
+{
+    for (size_t i = 0; i < r->ngroup; i++)
+        if (strcmp(r->group_by[i], "vm") == 0)
+            return (int)i + 2;
+    return -1;
+}
+
+static int part_is(const struct series *s, size_t i, const char *want)
+{
+    char buf[1024];
+    return strcmp(series_key_part(s, i, buf, sizeof(buf)), want) == 0;
+}
+
+static int of_vm(const struct engine *e, const struct series *s, const char *ns, const char *mci,
+                 const char *vm)
+{
+    int at = vm_part(e->rules[s->rule]);
+    return at >= 0 && part_is(s, 0, ns) && part_is(s, 1, mci) && part_is(s, (size_t)at, vm);
+}
+
+size_t engine_forget_vm(struct engine *e, const char *ns, const char *mci, const char *vm)
+{
+    size_t n = 0;
+    for (size_t b = 0; b < e->series.nbuckets; b++) {
+        struct dsf_hlink **at = &e->series.bucket[b];
+        while (*at) {
+            struct series *s = (struct series *)*at;
+            if (!of_vm(e, s, ns, mci, vm)) {
+                at = &(*at)->next;
+                continue;
+            }
+            *at = s->link.next;
+            e->series.count--;
+            eval_lru_remove(e, s);
+            series_free(s);
+            n++;
+        }
+    }
+    e->stats.series_forgotten += n;
+    return n;
+}
+
 void engine_foreach(struct engine *e, void (*fn)(void *arg, const struct rule *r, struct series *s),
                     void *arg)
 {

@@ -59,7 +59,18 @@ static void handle_metrics(struct alarm *a, const struct dsf_bus_message *m)
     ingest_message(&a->ingest, m->fmt, m->payload, m->len, &id, &intake_ops, &in);
 }
 
-/* dsf/a/{ns}/{mci}/{vm}/status with {"status":"online"|"offline",...} */
+/* A cleared retained status: the federation layer removed the VM (docs/federation.md). Its
+ * alarms would otherwise stay firing (offline) or go nodata for ever. */
+static void forget_vm(struct alarm *a, const struct dsf_identity *id)
+{
+    size_t n = engine_forget_vm(a->engine, id->ns, id->mci, id->vm);
+    log_info("%s/%s/%s removed (its status was cleared): forgot its %zu alarm series", id->ns,
+             id->mci, id->vm, n);
+    if (n)
+        alarm_state_dirty(a);
+}
+
+/* dsf/a/{ns}/{mci}/{vm}/status with {"status":"online"|"offline",...}, or empty when cleared */
 static void handle_status(struct alarm *a, const struct dsf_bus_message *m)
 {
     struct dsf_identity id;
@@ -68,8 +79,10 @@ static void handle_status(struct alarm *a, const struct dsf_bus_message *m)
         dsf_count(&a->stats.status_rejected, 1);
         return;
     }
-    if (m->len == 0)
-        return; /* a cleared retained status: the agent was removed */
+    if (m->len == 0) {
+        forget_vm(a, &id);
+        return;
+    }
     json_t *root = json_loadb(m->payload, m->len, 0, NULL);
     const char *st = json_string_value(json_object_get(root, "status"));
     if (st && (strcmp(st, "online") == 0 || strcmp(st, "offline") == 0))

@@ -65,6 +65,8 @@ struct fed *fed_open_driver(const struct fed_driver *drv, const struct fed_confi
     f->online_timeout_ms = c->online_timeout_ms > 0 ? c->online_timeout_ms : DEFAULT_ONLINE_MS;
     f->agent_online = c->agent_online;
     f->agent_online_arg = c->agent_online_arg;
+    f->vm_removed = c->vm_removed;
+    f->vm_removed_arg = c->vm_removed_arg;
     char mci_dir[4096], drv_dir[4096];
     snprintf(mci_dir, sizeof(mci_dir), "%s/mci", c->state_dir);
     snprintf(drv_dir, sizeof(drv_dir), "%s/%s", c->state_dir, drv->name);
@@ -169,6 +171,8 @@ struct finish {
     const char *id; /* the id the record was stored under */
     const struct fed_vm *result;
     int remove;
+    struct fed_vm removed; /* out, with remove: the record taken out of the model */
+    int was_removed;
 };
 
 /* Copies what a driver may change; keeps the model's own fields. */
@@ -192,6 +196,9 @@ static int finish_fn(struct fed_mci *m, void *arg, struct fed_error *err)
     if (!v)
         return 1; /* removed meanwhile (fed_mci_delete): nothing to record */
     if (fi->remove) {
+        /* Short of memory the copy lacks the spec, not the ids, which are what the hook needs. */
+        fed_vm_copy(&fi->removed, v);
+        fi->was_removed = 1;
         fed_mci_remove_vm(m, fi->id);
         return 0;
     }
@@ -490,6 +497,13 @@ int fed_create_mci(struct fed *f, const char *ns, const char *mci, const char *d
 
 /* ---- delete ---------------------------------------------------------------------------- */
 
+/* Once a VM is out of the saved model: the caller's chance to clear what it left behind. */
+static void fed_vm_removed(struct fed *f, const struct fed_vm *vm)
+{
+    if (f->vm_removed)
+        f->vm_removed(f->vm_removed_arg, vm);
+}
+
 int fed_vm_delete(struct fed *f, const char *ns, const char *mci, const char *vm,
                   struct fed_error *err)
 {
@@ -504,7 +518,13 @@ int fed_vm_delete(struct fed *f, const char *ns, const char *mci, const char *vm
     if (rc < 0)
         return -1;
     struct finish fi = {.id = vm, .remove = 1};
-    return fed_store_update(f->store, ns, mci, 0, finish_fn, &fi, err);
+    rc = fed_store_update(f->store, ns, mci, 0, finish_fn, &fi, err);
+    if (fi.was_removed) {
+        if (rc == 0)
+            fed_vm_removed(f, &fi.removed);
+        fed_vm_free(&fi.removed);
+    }
+    return rc;
 }
 
 int fed_mci_delete(struct fed *f, const char *ns, const char *mci, struct fed_error *err)
@@ -513,7 +533,16 @@ int fed_mci_delete(struct fed *f, const char *ns, const char *mci, struct fed_er
         return -1;
     if (f->drv->delete_mci && f->drv->delete_mci(f->ctx, ns, mci, err) < 0)
         return -1;
-    return fed_store_delete(f->store, ns, mci, err);
+    /* The VMs as they were last saved, for the hook once they are gone. */
+    struct fed_mci m;
+    memset(&m, 0, sizeof(m));
+    if (f->vm_removed && fed_store_get(f->store, ns, mci, &m, err) < 0)
+        return -1;
+    int rc = fed_store_delete(f->store, ns, mci, err);
+    for (size_t i = 0; rc == 0 && i < m.nvms; i++)
+        fed_vm_removed(f, &m.vms[i]);
+    fed_mci_free(&m);
+    return rc;
 }
 
 /* ---- refresh --------------------------------------------------------------------------- */

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/bus_config.h"
 #include "common/config.h"
 #include "common/file.h"
 #include "common/log.h"
@@ -111,6 +112,16 @@ static const char usage[] =
     "  Terminating the VM removes the user. It is never printed. Without bus.password_file\n"
     "  the agents connect without credentials (warned).\n"
     "\n"
+    "REMOVED VMS' STATUS\n"
+    "  A removed VM's agent leaves its retained status (offline) on\n"
+    "  dsf/a/NS/MCI/VM/status, and an agent_offline alarm would fire on it for ever. vm\n"
+    "  delete, mci delete, scale-in and migrate (the old VM) clear it with an empty retained\n"
+    "  message (QoS 1, confirmed by the broker within 5 s) when mqtt.url names the broker;\n"
+    "  mqtt.username and mqtt.password (the operator or control principal) and the mqtt.tls_*\n"
+    "  keys as for the other components. The alarm engine then forgets the VM's alarms.\n"
+    "  Without mqtt.url (the default), or when that fails, a warning names the topic and the\n"
+    "  command that clears it: mosquitto_pub -r -n -t dsf/a/NS/MCI/VM/status.\n"
+    "\n"
     "TRANSITIONS\n"
     "  Running: suspend, reboot, terminate. Suspended: resume, terminate. Failed and\n"
     "  Undefined: reboot, terminate. Creating and the in-progress states (Suspending,\n"
@@ -156,7 +167,15 @@ struct cli_config {
     char *state_dir;
     char *driver;
     struct fed_options fed;
+    struct dsf_mqtt_config mqtt; /* where removed VMs' retained statuses are cleared */
 };
+
+/* No broker unless the operator names one: a default would clear statuses on whatever
+ * broker happens to listen on localhost. */
+static const char *const mqtt_defaults[] = {"url=", NULL};
+/* Sections before the drivers': the CLI's keys, the federation's, then mqtt's connection and
+ * auth rows. */
+#define FIXED_SECTIONS 4
 
 #define K(f) offsetof(struct cli_config, f)
 static const struct dsf_cfg_key cli_keys[] = {
@@ -257,17 +276,19 @@ static int split_args(int argc, char **argv, char **gargv, int *gargc, struct cm
 
 /* ---- main ------------------------------------------------------------------------------------ */
 
-/* The CLI's own keys and the federation's, then one section per driver ("local.mqtt_url",
- * "tumblebug.url"). */
+/* The CLI's own keys and the federation's, the broker's (mqtt.url, ...), then one section
+ * per driver ("local.mqtt_url", "tumblebug.url"). */
 #define MAX_DRIVERS 8
 static struct dsf_cfg_section *build_sections(struct cli_config *cfg)
 {
-    struct dsf_cfg_section *secs = calloc(MAX_DRIVERS + 3, sizeof(*secs));
+    struct dsf_cfg_section *secs = calloc(MAX_DRIVERS + FIXED_SECTIONS + 1, sizeof(*secs));
     if (!secs)
         return NULL;
     secs[0] = (struct dsf_cfg_section){"", cli_keys, cfg, NULL};
     secs[1] = (struct dsf_cfg_section){"", fed_options_keys, &cfg->fed, NULL};
-    if (fed_driver_sections(secs + 2, MAX_DRIVERS) < 0) {
+    dsf_mqtt_sections(secs + 2, &cfg->mqtt);
+    secs[2].defaults = mqtt_defaults;
+    if (fed_driver_sections(secs + FIXED_SECTIONS, MAX_DRIVERS) < 0) {
         free(secs);
         return NULL;
     }
@@ -280,9 +301,9 @@ static void free_sections(struct dsf_cfg_section *secs)
         return;
     dsf_cfg_free(secs);
     size_t n = 0;
-    while (secs[2 + n].keys)
+    while (secs[FIXED_SECTIONS + n].keys)
         n++;
-    fed_driver_sections_free(secs + 2, n);
+    fed_driver_sections_free(secs + FIXED_SECTIONS, n);
     free(secs);
 }
 
@@ -306,10 +327,17 @@ static int with_federation(const struct dsf_cfg_section *secs, struct cmd *c)
 {
     const struct cli_config *cfg = secs[0].obj;
     const struct fed_driver *d = fed_driver_find(cfg->driver, NULL);
+    struct fed_cli_bus *bus = fed_cli_bus_new(&cfg->mqtt);
+    if (!bus) {
+        fprintf(stderr, "damselfly-fed: out of memory\n");
+        return 1;
+    }
     struct fed_config fc = {
         .state_dir = cfg->state_dir,
         .driver = cfg->driver,
         .driver_options = fed_driver_options(secs, cfg->driver),
+        .vm_removed = fed_cli_bus_vm_removed,
+        .vm_removed_arg = bus,
     };
     fed_options_apply(&cfg->fed, &fc);
     struct fed_error e;
@@ -318,10 +346,12 @@ static int with_federation(const struct dsf_cfg_section *secs, struct cmd *c)
         char msg[800];
         fprintf(stderr, "damselfly-fed: cannot open the %s driver: %s\n", cfg->driver,
                 fed_error_format(&e, msg, sizeof(msg)));
+        fed_cli_bus_free(bus);
         return e.kind == FED_EINVAL ? 2 : 1;
     }
     int rc = fed_cli_command(c->argv[0])(f, c);
     fed_close(f);
+    fed_cli_bus_free(bus);
     return rc;
 }
 

@@ -1,5 +1,6 @@
 /* damselfly-fed's parts: the command line, configuration and main in fed_cli.c, the
- * commands and their output in fed_cli_commands.c. */
+ * commands and their output in fed_cli_commands.c, the clearing of removed VMs' retained
+ * statuses in fed_cli_bus.c. */
 #ifndef DSF_FED_CLI_H
 #define DSF_FED_CLI_H
 
@@ -24,5 +25,15 @@ command_fn fed_cli_command(const char *name);
 int fed_cli_check_names(const struct cmd *c);
 /* The "drivers" command, which needs no driver. */
 int fed_cli_drivers(void);
+
+/* fed_cli_bus.c: the vm_removed hook (federation.h). With mqtt->url set it publishes an empty
+ * retained message (QoS 1) on the VM's status topic and waits, bounded, for the broker's
+ * confirmation; without it, or when that fails, it logs a warning naming the topic and the
+ * mosquitto_pub command that clears it. mqtt must outlive the handle. */
+struct dsf_mqtt_config;
+struct fed_cli_bus;
+struct fed_cli_bus *fed_cli_bus_new(const struct dsf_mqtt_config *mqtt);
+void fed_cli_bus_vm_removed(void *arg, const struct fed_vm *vm);
+void fed_cli_bus_free(struct fed_cli_bus *b);
 
 #endif

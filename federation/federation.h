@@ -262,6 +262,14 @@ struct fed_config {
      * the driver's agent_online hook; neither: migrate does not wait for the agent. */
     int (*agent_online)(void *arg, const struct fed_vm *vm, struct fed_error *err);
     void *agent_online_arg;
+    /* Called once a VM has been removed from the model (vm delete, mci delete, scale in,
+     * the old VM at the end of migrate, a rolled back or failed new VM), with its last
+     * record, after the change is saved. The VM's agent leaves its retained status on
+     * dsf/a/{ns}/{mci}/{vm}/status, which keeps its agent_offline alarm firing: the hook is
+     * where the caller clears it (damselfly-fed publishes an empty retained message). The
+     * library never talks to the broker itself. NULL: nothing is called. */
+    void (*vm_removed)(void *arg, const struct fed_vm *vm);
+    void *vm_removed_arg;
 };
 
 /* Looks the driver up by name (fed_driver_find, drivers/registry.c). */
@@ -287,10 +295,11 @@ int fed_vm_action(struct fed *f, const char *ns, const char *mci, const char *vm
  * skipped. Fails (after trying all) if any VM failed. */
 int fed_mci_action(struct fed *f, const char *ns, const char *mci, enum fed_action action,
                    struct fed_error *err);
-/* Terminates the VM if needed and removes it from the model (Tumblebug's DELETE vm). */
+/* Terminates the VM if needed and removes it from the model (Tumblebug's DELETE vm); then
+ * calls fed_config.vm_removed. */
 int fed_vm_delete(struct fed *f, const char *ns, const char *mci, const char *vm,
                   struct fed_error *err);
-/* Terminates every VM and removes the MCI. */
+/* Terminates every VM and removes the MCI; then calls fed_config.vm_removed for each VM. */
 int fed_mci_delete(struct fed *f, const char *ns, const char *mci, struct fed_error *err);
 /* Refreshes every VM of the MCI from reality (driver status) and persists what changed;
  * *out (may be NULL) receives the refreshed copy. When the driver could not read some VM's

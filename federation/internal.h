@@ -16,6 +16,8 @@ struct fed {
     int64_t wait_timeout_ms, online_timeout_ms;
     int (*agent_online)(void *arg, const struct fed_vm *vm, struct fed_error *err);
     void *agent_online_arg;
+    void (*vm_removed)(void *arg, const struct fed_vm *vm);
+    void *vm_removed_arg;
 };
 
 /* "driver X does not support Y". */

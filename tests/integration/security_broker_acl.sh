@@ -3,7 +3,8 @@
 # docs/security.md: an anonymous client or a wrong password is refused at CONNECT; each
 # principal may publish exactly its topics (a denied QoS 1 publish gets reason 135 and never
 # reaches a subscriber), an agent reads only its own ack, a collector only its own assignment;
-# a foreign retained status cannot replace an agent's; and 400 samples of usage_idle=0
+# a foreign retained status cannot replace an agent's, only control and the operator may
+# clear one (a removed VM's); and 400 samples of usage_idle=0
 # published with agent vm2's credentials on agent vm1's topic reach neither a subscriber nor
 # the alarm engine, whose cpu_hot rule fires when vm1 itself sends them.
 . "$(dirname "$0")/lib.sh"
@@ -142,6 +143,18 @@ status=$(as operator mosquitto_sub -t "$A1/status" -C 1 -W 5 -F '%p') ||
     fail "no retained status for vm1"
 [ "$status" = "$vm1_status" ] || fail "vm1's retained status was replaced by '$status'"
 log "${#DENIED[@]} denied publishes never arrived"
+
+log "control and operator may clear an agent's retained status (what a VM removal does)"
+for who in control operator; do
+    allowed ns1/mci1/vm2 "$A2/status" -r
+    out=$(as "$who" mosquitto_pub -q 1 -t "$A2/status" -r -n 2>&1) ||
+        fail "$who could not clear $A2/status: $out"
+    [ -z "$out" ] || fail "$who clearing $A2/status: $out"
+    left=$(as operator mosquitto_sub -t "$A2/status" -C 1 -W 2 -F '%p' 2>/dev/null) || true
+    [ -z "$left" ] || fail "$A2/status still holds '$left' after $who cleared it"
+done
+out=$(as alarm.a1 mosquitto_pub -q 1 -t "$A1/status" -r -n 2>&1) || true
+grep -q 'Not authorized' <<<"$out" || fail "alarm.a1 could clear $A1/status: '$out'"
 
 log "vm2's credentials cannot feed samples for vm1 to the alarm engine"
 rule cpu_hot '{"name":"cpu_hot","select":{"measurement":"cpu","field":"usage_idle"},

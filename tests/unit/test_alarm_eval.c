@@ -236,6 +236,58 @@ static void test_keep_firing_and_restore(void **state)
     engine_free(e);
 }
 
+static void count_series(void *arg, const struct rule *r, struct series *s)
+{
+    (*(int *)arg)++;
+}
+
+/* A removed VM's series go, of every rule that groups by vm and in any state, without an
+ * event; the same VM name in another MCI, other VMs and rules without vm stay. */
+static void test_forget_vm(void **state)
+{
+    struct seen x = {0};
+    struct engine *e = engine_with(
+        "[{\"name\":\"down\",\"signal\":\"agent_offline\",\"for\":\"0s\"},"
+        "{\"name\":\"dead\",\"select\":{\"measurement\":\"cpu\",\"field\":\"usage_user\"},"
+        "\"nodata\":\"2s\"},"
+        "{\"name\":\"disk\",\"select\":{\"measurement\":\"disk\",\"field\":\"used_percent\"},"
+        "\"group_by\":[\"path\",\"vm\"],\"crit\":90},"
+        "{\"name\":\"per_mci\",\"select\":{\"measurement\":\"cpu\",\"field\":\"usage_user\"},"
+        "\"group_by\":[],\"crit\":90}]",
+        &x);
+    struct dsf_identity vm1 = {"ns1", "mci1", "vm1"}, vm2 = {"ns1", "mci1", "vm2"},
+                        other = {"ns1", "mci2", "vm1"};
+    engine_status(e, &vm1, 0, S, 1000);
+    engine_status(e, &vm2, 0, S, 1000);
+    engine_status(e, &other, 0, S, 1000);
+    assert_int_equal(x.n, 3); /* three offline alarms firing */
+    feed(e, "vm1", CPU, 95, S, 1000);
+    feed(e, "vm1", "disk,path=/ used_percent=%g %lld", 95, S, 1000);
+    feed(e, "vm1", "disk,path=/data used_percent=%g %lld", 10, S, 1000);
+    /* down x3, dead vm1, disk vm1 x2, per_mci mci1 */
+    assert_int_equal(engine_series_count(e), 7);
+    int before = x.n;
+    assert_int_equal(engine_forget_vm(e, "ns1", "mci1", "vm1"), 4);
+    assert_int_equal(x.n, before); /* no event */
+    assert_int_equal(engine_series_count(e), 3);
+    assert_int_equal(engine_stats(e)->series_forgotten, 4);
+    int walked = 0;
+    engine_foreach(e, count_series, &walked);
+    assert_int_equal(walked, 3);
+    /* The nodata deadline of the forgotten series is gone with it. */
+    engine_tick(e, 10 * S, 10000);
+    assert_int_equal(x.n, before);
+    assert_int_equal(engine_forget_vm(e, "ns1", "mci1", "vm1"), 0);
+    assert_int_equal(engine_forget_vm(e, "ns1", "mci1", "vm2"), 1);
+    assert_int_equal(engine_forget_vm(e, "ns1", "mci2", "vm1"), 1);
+    assert_int_equal(engine_series_count(e), 1); /* per_mci: it does not group by vm */
+    assert_int_equal(engine_stats(e)->series_forgotten, 6);
+    /* The VM's name can come back as a new VM: it starts from nothing. */
+    engine_status(e, &vm1, 1, 20 * S, 20000);
+    assert_int_equal(x.n, before);
+    engine_free(e);
+}
+
 struct errors {
     char text[8][512];
     int n;
@@ -322,6 +374,7 @@ int main(void)
         cmocka_unit_test(test_reducers),           cmocka_unit_test(test_matchers_and_groups),
         cmocka_unit_test(test_nodata_and_offline), cmocka_unit_test(test_keep_firing_and_restore),
         cmocka_unit_test(test_bad_rules),          cmocka_unit_test(test_group_by_bound),
+        cmocka_unit_test(test_forget_vm),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -439,6 +439,47 @@ static void migrate_rolls_back(void **state)
     assert_non_null(strstr(e.message, "already has a VM 'web-2'"));
 }
 
+/* Every removal path calls the hook once the VM is out of the saved model; terminate not. */
+static char removed_log[512];
+
+static void record_removed(void *arg, const struct fed_vm *vm)
+{
+    struct fed_mci m = {0};
+    struct fed_error e;
+    int saved = fed_store_get(fed_store_of(F), vm->ns, vm->mci, &m, &e) == 0;
+    assert_false(saved && fed_mci_find_vm(&m, vm->id));
+    fed_mci_free(&m);
+    size_t l = strlen(removed_log);
+    snprintf(removed_log + l, sizeof(removed_log) - l, " %s/%s/%s", vm->ns, vm->mci, vm->id);
+    (*(int *)arg)++;
+}
+
+static void removal_hook(void **state)
+{
+    struct fed_error e;
+    int calls = 0;
+    fed_close(F);
+    struct fed_config c = {.state_dir = dir,
+                           .online_timeout_ms = 300,
+                           .vm_removed = record_removed,
+                           .vm_removed_arg = &calls};
+    assert_non_null(F = fed_open_driver(&fake, &c, &e));
+    assert_int_equal(fed_vm_delete(F, "ns1", "m1", "ghost", &e), -1);
+    assert_int_equal(fed_vm_action(F, "ns1", "m1", "web-2", FED_ACT_TERMINATE, &e), 0);
+    assert_int_equal(fed_vm_delete(F, "ns1", "m1", "web-2", &e), 0);
+    assert_int_equal(fed_scale_out(F, "ns1", "m1", "web", 1, &e), 1);
+    assert_int_equal(fed_scale_in(F, "ns1", "m1", "web", 1, &e), 1);
+    struct fed_migrate_options o = {.region = "r2", .new_id = "moved"};
+    assert_int_equal(fed_migrate(F, "ns1", "m1", "web-1", &o, NULL, 0, &e), 0);
+    fk.online = 0; /* a migrate that rolls back removes the new VM, never the old one */
+    o.new_id = "doomed";
+    assert_int_equal(fed_migrate(F, "ns1", "m1", "moved", &o, NULL, 0, &e), -1);
+    assert_int_equal(fed_mci_delete(F, "ns1", "m1", &e), 0);
+    assert_int_equal(calls, 6);
+    assert_string_equal(removed_log, " ns1/m1/web-2 ns1/m1/web-2 ns1/m1/web-1 ns1/m1/doomed "
+                                     "ns1/m1/db-1 ns1/m1/moved");
+}
+
 static void scale_out_in(void **state)
 {
     (void)state;
@@ -647,6 +688,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(migrate_ok, setup, teardown),
         cmocka_unit_test_setup_teardown(migrate_rolls_back, setup, teardown),
         cmocka_unit_test_setup_teardown(scale_out_in, setup, teardown),
+        cmocka_unit_test_setup_teardown(removal_hook, setup, teardown),
         cmocka_unit_test_setup_teardown(native_scale_out, setup, teardown),
         cmocka_unit_test_setup_teardown(native_scale_out_partial, setup, teardown),
         cmocka_unit_test_setup_teardown(failed_reboot_is_not_success, setup, teardown),
