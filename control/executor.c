@@ -6,7 +6,9 @@
  */
 #define DSF_MODULE "control"
 #include "common/log.h"
+#include "common/bus.h"
 #include "common/loop.h"
+#include "common/topic.h"
 #include "control/control_impl.h"
 #include "federation/driver.h"
 #include "federation/federation.h"
@@ -38,8 +40,14 @@ struct result {
     char detail[256];
 };
 
+/* A VM the federation removed: its retained status is cleared on the loop. */
+struct removed {
+    char ns[64], mci[64], vm[64];
+};
+
 struct executor {
     struct control *c;
+    struct dsf_handoff *removed;
     struct fed_store *store;
     struct {
         char name[32];
@@ -81,6 +89,34 @@ static void on_result(void *arg, void *item)
         ctl_action_step_done(x->c, a, r->ok, r->error, r->detail);
 }
 
+/* Worker thread: the federation removed a VM (migrate, scale in). */
+static void vm_removed(void *arg, const struct fed_vm *vm)
+{
+    struct executor *x = arg;
+    struct removed r;
+    snprintf(r.ns, sizeof(r.ns), "%s", vm->ns);
+    snprintf(r.mci, sizeof(r.mci), "%s", vm->mci);
+    snprintf(r.vm, sizeof(r.vm), "%s", vm->id);
+    while (dsf_handoff_post(x->removed, &r) < 0)
+        fed_sleep_ms(10);
+}
+
+/* Loop: an empty retained message clears the removed VM's status, so that its Last Will's
+ * "offline" does not keep its alarms firing forever (the alarm engine forgets its series). */
+static void clear_status(void *arg, void *item)
+{
+    struct executor *x = arg;
+    struct removed *r = item;
+    char topic[300];
+    fleet_status(x->c->fleet, r->ns, r->mci, r->vm, 2, ctl_wall_ms());
+    guards_vm_forget(x->c->guards, r->ns, r->mci, r->vm);
+    dsf_topic_agent(topic, sizeof(topic), r->ns, r->mci, r->vm, "status");
+    struct dsf_bus_message m = {.topic = topic, .payload = "", .len = 0};
+    if (!x->c->bus || dsf_bus_publish(x->c->bus, &m, 1, 1, 0) < 0)
+        log_warn("VM %s/%s/%s was removed; its retained status could not be cleared now: "
+                 "mosquitto_pub -r -n -t %s", r->ns, r->mci, r->vm, topic);
+}
+
 struct executor *executor_new(struct control *c, char *err, size_t errlen)
 {
     struct executor *x = calloc(1, sizeof(*x));
@@ -100,7 +136,8 @@ struct executor *executor_new(struct control *c, char *err, size_t errlen)
         return NULL;
     }
     x->results = dsf_handoff_new(c->base, sizeof(struct result), 256, on_result, x);
-    if (!x->results) {
+    x->removed = dsf_handoff_new(c->base, sizeof(struct removed), 256, clear_status, x);
+    if (!x->results || !x->removed) {
         snprintf(err, errlen, "out of memory");
         executor_free(x);
         return NULL;
@@ -125,6 +162,7 @@ void executor_free(struct executor *x)
         return;
     }
     dsf_handoff_free(x->results, NULL);
+    dsf_handoff_free(x->removed, NULL);
     for (size_t i = 0; i < x->ndrivers; i++)
         fed_close(x->drivers[i].fed);
     fed_store_close(x->store);
@@ -149,6 +187,8 @@ static struct fed *driver(struct executor *x, const char *name, char *err, size_
         .driver_options = fed_driver_options(c->sections, name),
         .agent_online = agent_online,
         .agent_online_arg = c->fleet,
+        .vm_removed = vm_removed,
+        .vm_removed_arg = x,
     };
     fed_options_apply(&c->cfg.fed, &fc);
     struct fed_error fe = {0};

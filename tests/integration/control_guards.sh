@@ -25,7 +25,8 @@ case $CASE in
     *) ctl_policy p "{\"name\": \"p\", $POLICY, \"cooldown\": \"0s\"}" ;;
 esac
 extra=()
-[ "$CASE" = rate ] && extra=(--set guards.rate_per_hour=2 --set guards.mci_fraction=1)
+[ "$CASE" = rate ] && extra=(--set guards.rate_per_hour=2 --set guards.mci_fraction=1
+    --set guards.max_concurrent_per_mci=10)
 ctl_start "${extra[@]}"
 
 declare -A PID0
