@@ -367,7 +367,8 @@ static void rfc3339_now(char out[DSF_RFC3339_LEN])
 }
 
 /* The record as its line: the caller's fields plus the chain's, hashed. NULL on failure. */
-static char *chained_line(const struct audit *a, json_t *record, char *err, size_t errlen)
+static char *chained_line(const struct audit *a, json_t *record, json_t **chained, char *err,
+                          size_t errlen)
 {
     static const char *const reserved[] = {"seq", "time", "prev", "hash"};
     if (!json_is_object(record)) {
@@ -389,7 +390,10 @@ static char *chained_line(const struct audit *a, json_t *record, char *err, size
         json_object_set_new(rec, "prev", json_string(a->last_hash)) == 0 &&
         record_hash(rec, hash) == 0 && json_object_set_new(rec, "hash", json_string(hash)) == 0)
         line = json_dumps(rec, AUDIT_DUMP_FLAGS);
-    json_decref(rec);
+    if (line && chained)
+        *chained = rec;
+    else
+        json_decref(rec);
     if (!line)
         snprintf(err, errlen, "audit record: cannot serialize (out of memory?)");
     return line;
@@ -420,13 +424,21 @@ static int write_line(struct audit *a, char *line, char *err, size_t errlen)
 
 int audit_append(struct audit *a, json_t *record, char *err, size_t errlen)
 {
+    json_t *rec = audit_append_record(a, record, err, errlen);
+    json_decref(rec);
+    return rec ? 0 : -1;
+}
+
+json_t *audit_append_record(struct audit *a, json_t *record, char *err, size_t errlen)
+{
     if (a->failed) {
         snprintf(err, errlen, "audit log %s: an earlier write failed; reopen the log", a->path);
-        return -1;
+        return NULL;
     }
-    char *line = chained_line(a, record, err, errlen);
+    json_t *chained = NULL;
+    char *line = chained_line(a, record, &chained, err, errlen);
     if (!line)
-        return -1;
+        return NULL;
     size_t len = strlen(line);
     char hash[AUDIT_HEX_LEN + 1];
     int rc = sha256_hex(line, len, hash);
@@ -435,11 +447,13 @@ int audit_append(struct audit *a, json_t *record, char *err, size_t errlen)
     if (rc == 0)
         rc = write_line(a, line, err, errlen);
     free(line);
-    if (rc < 0)
-        return -1;
+    if (rc < 0) {
+        json_decref(chained);
+        return NULL;
+    }
     a->seq++;
     memcpy(a->last_hash, hash, sizeof(a->last_hash));
-    return 0;
+    return chained;
 }
 
 uint64_t audit_last_seq(const struct audit *a)

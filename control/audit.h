@@ -49,6 +49,9 @@ struct audit *audit_open_replay(const char *path, audit_replay_fn replay, void *
  * 0 once the line is on disk; -1 with err set. After a failed write or sync the log refuses
  * further appends (what reached the disk is unknown): close it and open it again. */
 int audit_append(struct audit *a, json_t *record, char *err, size_t errlen);
+/* The same, returning the record as written (a new reference, with its chain fields), or
+ * NULL with err. */
+json_t *audit_append_record(struct audit *a, json_t *record, char *err, size_t errlen);
 
 /* The seq of the last record (0 for an empty log). */
 uint64_t audit_last_seq(const struct audit *a);
