@@ -19,6 +19,9 @@ int dsf_loop_on_signals(struct event_base *base, void (*on_stop)(void *), void (
 /* Wall clock in nanoseconds and a monotonic clock in milliseconds. */
 int64_t dsf_now_ns(void);
 int64_t dsf_mono_ms(void);
+/* An RFC 3339 time ("2026-11-23T19:15:13.5Z" or with a numeric offset) in nanoseconds since
+ * the epoch: 0, or -1 when s is not one. */
+int dsf_parse_rfc3339(const char *s, int64_t *ns);
 
 /*
  * A thread-safe queue of items run on the loop. Items are copied in; capacity is in

@@ -30,36 +30,6 @@ static void free_silence(struct nf_silence *s)
     free(s->comment);
 }
 
-/* "2026-11-23T19:15:13.5Z" or with a numeric offset. */
-static int parse_time(const char *s, int64_t *ns)
-{
-    struct tm tm = {0};
-    const char *p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-    if (!p)
-        return -1;
-    int64_t frac = 0, scale = 100000000;
-    if (*p == '.') {
-        for (p++; *p >= '0' && *p <= '9'; p++, scale /= 10)
-            frac += (*p - '0') * scale;
-    }
-    int64_t off = 0;
-    if (*p == 'Z' || *p == 'z') {
-        p++;
-    } else if (*p == '+' || *p == '-') {
-        int hh, mm;
-        if (sscanf(p + 1, "%2d:%2d", &hh, &mm) != 2)
-            return -1;
-        off = (hh * 3600 + mm * 60) * (*p == '+' ? 1 : -1);
-        p += 6;
-    } else {
-        return -1;
-    }
-    if (*p)
-        return -1;
-    *ns = ((int64_t)timegm(&tm) - off) * 1000000000 + frac;
-    return 0;
-}
-
 static const char *state_of(const struct nf_silence *s, int64_t now)
 {
     return now < s->starts_ns ? "pending" : now < s->ends_ns ? "active" : "expired";
@@ -212,7 +182,7 @@ static int time_field(json_t *o, const char *key, int64_t def, int64_t *out, cha
         *out = json_integer_value(v);
         return 0;
     }
-    if (!json_is_string(v) || parse_time(json_string_value(v), out)) {
+    if (!json_is_string(v) || dsf_parse_rfc3339(json_string_value(v), out)) {
         snprintf(err, errlen, "key '%s': expected an RFC 3339 time like 2026-01-02T15:04:05Z", key);
         return -1;
     }
