@@ -76,6 +76,11 @@ int ctl_output_line(const json_t *rec, struct dsf_buf *out)
         out->len = start;
         return -1;
     }
+    /* The audit's times are milliseconds: two records of one series in the same millisecond
+     * would be one point. The seq in the nanoseconds keeps them apart. */
+    const json_t *seq = json_object_get(rec, "seq");
+    if (ns % 1000000 == 0 && json_is_integer(seq))
+        ns += (int64_t)(json_integer_value(seq) % 1000000);
     buf_printf(out, " %lld\n", (long long)ns);
     return 0;
 }

@@ -26,7 +26,7 @@ static json_t *rec(const char *text)
     return r;
 }
 
-static void line_is(const char *record, const char *want)
+static void line_is(int64_t ts, const char *record, const char *want)
 {
     json_t *r = rec(record);
     struct dsf_buf b = {0};
@@ -36,7 +36,7 @@ static void line_is(const char *record, const char *want)
     struct lp_line *l = malloc(sizeof(*l));
     const char *why = NULL;
     assert_int_equal(lp_parse_line(b.data, b.len - 1, l, &why), 0);
-    assert_int_equal(l->ts, T0);
+    assert_int_equal(l->ts, ts);
     free(l);
     buf_free(&b);
     json_decref(r);
@@ -44,32 +44,36 @@ static void line_is(const char *record, const char *want)
 
 static void decision_line(void **state)
 {
-    line_is("{\"event\":\"decision\",\"action\":\"a-17\",\"policy\":\"agent down\",\"ns\":\"ns1\","
+    line_is(T0 + 17,
+            "{\"event\":\"decision\",\"action\":\"a-17\",\"policy\":\"agent down\",\"ns\":\"ns1\","
             "\"mci\":\"m1\",\"target\":\"vm1\",\"kind\":\"vm\",\"op\":\"reboot\","
             "\"verdict\":\"blocked\",\"guard\":\"cooldown\",\"why\":\"in \\\"cooldown\\\", 2m\","
             "\"alarm\":{\"engine\":\"e\",\"rule\":\"agent_down\"},\"seq\":17,"
             "\"time\":\"2026-01-02T03:04:05.678Z\",\"prev\":\"00\",\"hash\":\"ab\"}",
             "dsf_action,event=decision,guard=cooldown,kind=vm,mci=m1,ns=ns1,op=reboot,"
             "policy=agent\\ down,target=vm1,verdict=blocked action=\"a-17\","
-            "why=\"in \\\"cooldown\\\", 2m\",seq=17i 1767323045678000000\n");
+            "why=\"in \\\"cooldown\\\", 2m\",seq=17i 1767323045678000017\n");
 }
 
 static void step_and_breaker_lines(void **state)
 {
-    line_is("{\"event\":\"step\",\"action\":\"a-1\",\"policy\":\"p\",\"ns\":\"ns1\",\"mci\":\"m1\","
+    line_is(T0 + 3,
+            "{\"event\":\"step\",\"action\":\"a-1\",\"policy\":\"p\",\"ns\":\"ns1\",\"mci\":\"m1\","
             "\"target\":\"vm1\",\"step\":0,\"op\":\"reboot\",\"phase\":\"end\",\"ok\":false,"
             "\"error\":\"HTTP 503\",\"dry_run\":false,\"seq\":3,"
             "\"time\":\"2026-01-02T03:04:05.678Z\"}",
             "dsf_action,event=step,mci=m1,ns=ns1,op=reboot,phase=end,policy=p,target=vm1 "
-            "action=\"a-1\",step=0i,ok=false,error=\"HTTP 503\",seq=3i 1767323045678000000\n");
-    line_is("{\"event\":\"breaker\",\"scope\":\"ns1/m1\",\"open\":true,\"why\":\"5 in 1m\","
+            "action=\"a-1\",step=0i,ok=false,error=\"HTTP 503\",seq=3i 1767323045678000003\n");
+    line_is(T0 + 4,
+            "{\"event\":\"breaker\",\"scope\":\"ns1/m1\",\"open\":true,\"why\":\"5 in 1m\","
             "\"seq\":4,\"time\":\"2026-01-02T03:04:05.678Z\"}",
             "dsf_action,event=breaker,scope=ns1/m1 open=true,why=\"5 in 1m\",seq=4i "
-            "1767323045678000000\n");
+            "1767323045678000004\n");
     /* Empty strings and mistyped values are left out rather than written wrong. */
-    line_is("{\"event\":\"end\",\"ns\":\"\",\"outcome\":\"healed\",\"step\":\"x\",\"seq\":5,"
+    line_is(T0 + 5,
+            "{\"event\":\"end\",\"ns\":\"\",\"outcome\":\"healed\",\"step\":\"x\",\"seq\":5,"
             "\"time\":\"2026-01-02T03:04:05.678Z\"}",
-            "dsf_action,event=end,outcome=healed seq=5i 1767323045678000000\n");
+            "dsf_action,event=end,outcome=healed seq=5i 1767323045678000005\n");
 }
 
 static void unwritable_records(void **state)
