@@ -9,6 +9,7 @@
 #include "common/buf.h"
 #include "common/bus_config.h"
 #include "common/config.h"
+#include "common/event_store.h"
 #include "common/ingest.h"
 #include "common/metrics.h"
 
@@ -26,11 +27,7 @@ struct alarm_config {
         int64_t resend_ms;
         int64_t max_silences, max_silence_ms;
     } notify;
-    struct {
-        char *url, *db, *username, *password;
-        int64_t timeout_ms, interval_ms;
-        uint64_t max_pending;
-    } output;
+    struct dsf_event_store_config output; /* output.*: the dsf_alarm measurement */
     int64_t history_size;
     int64_t max_series;
     int64_t tick_ms;
@@ -49,7 +46,7 @@ struct alarm_stats {
         status_rejected;
     uint64_t rules_loaded, rules_rejected, reloads, reload_failures;
     uint64_t events, events_published, events_publish_failed;
-    uint64_t store_points, store_failed_points, store_dropped_points, store_requests;
+    struct dsf_event_store_stats store; /* dsf_alarm points */
     uint64_t notifications, state_saves, state_save_failures;
     uint64_t api_rules_max, api_rule_too_large; /* API writes refused by a cap */
 };
@@ -59,7 +56,7 @@ struct event;
 struct dsf_bus;
 struct dsf_http_server;
 struct notifier;
-struct store;
+struct dsf_event_store;
 
 /* One entry of the history: an event as published. */
 struct history {
@@ -69,7 +66,7 @@ struct history {
 
 struct alarm {
     struct alarm_config cfg;
-    struct dsf_cfg_section sections[8];
+    struct dsf_cfg_section sections[9];
     struct dsf_daemon *daemon;
     struct event_base *base;
     struct dsf_bus *bus;
@@ -77,7 +74,7 @@ struct alarm {
     struct engine *engine;
     struct dsf_http_server *http; /* the daemon's, for the API routes; NULL: no HTTP */
     struct notifier *notifier;
-    struct store *store;
+    struct dsf_event_store *store; /* NULL: output.url unset */
     struct dsf_metrics metrics;
     struct alarm_stats stats;
     struct dsf_histogram detect_lag; /* sample timestamp -> its firing event published */
@@ -117,14 +114,6 @@ int alarm_state_save(struct alarm *a);
 /* Writes what is pending and stops the writer thread. */
 void alarm_state_close(struct alarm *a);
 int alarm_state_restore(struct alarm *a);
-/* store.c: events as dsf_alarm points in InfluxDB (1.x /write). */
-struct store *store_new(struct alarm *a, char *err, size_t errlen);
-void store_add(struct store *s, const char *line, size_t len);
-/* Writes what is pending now; idle once the store has answered for everything. */
-void store_flush(struct store *s);
-int store_idle(const struct store *s);
-void store_free(struct store *s);
-
 /* api.c */
 int alarm_api_start(struct alarm *a, char *err, size_t errlen);
 /* The daemon's /metrics and /healthz parts (common/daemon.h). */

@@ -38,18 +38,6 @@ const struct dsf_cfg_key alarm_config_keys[] = {
      "longest silence POST /api/v1/silences takes (endsAt - startsAt; 400 beyond it, counted); "
      "0: no limit",
      0, 86400000.0 * 36500},
-    {"output.url", DSF_CFG_URL, "", K(output.url),
-     "InfluxDB 1.x base URL for the dsf_alarm measurement; empty: off", 0, 0},
-    {"output.db", DSF_CFG_STR, "damselfly", K(output.db), "database", 0, 0},
-    {"output.username", DSF_CFG_STR, "", K(output.username), "basic auth user", 0, 0},
-    {"output.password", DSF_CFG_STR, "", K(output.password), "basic auth password", 0, 0},
-    {"output.timeout", DSF_CFG_DURATION, "10s", K(output.timeout_ms), "per-request timeout", 100,
-     600000},
-    {"output.interval", DSF_CFG_DURATION, "200ms", K(output.interval_ms),
-     "longest an event waits to be written with others", 10, 60000},
-    {"output.max_pending", DSF_CFG_SIZE, "16MiB", K(output.max_pending),
-     "bytes of events held while the store fails; beyond it the oldest are dropped and counted",
-     4096, 1e10},
     {"history.size", DSF_CFG_INT, "1000", K(history_size), "events kept for GET /api/v1/history", 1,
      1000000},
     {"max_series", DSF_CFG_INT, "2000000", K(max_series),
@@ -67,8 +55,9 @@ void alarm_config_sections(struct alarm *a)
     static const char *const group_defaults[] = {"group=dsf-alarm", NULL};
     struct dsf_cfg_section *s = a->sections;
     s[0] = (struct dsf_cfg_section){"", alarm_config_keys, &a->cfg, NULL};
-    size_t n = 1 + dsf_bus_consumer_sections(s + 1, &a->cfg.mqtt, &a->cfg.kafka, consumer_defaults,
-                                             group_defaults);
+    size_t n = 1 + dsf_event_store_sections(s + 1, &a->cfg.output, NULL);
+    n += dsf_bus_consumer_sections(s + n, &a->cfg.mqtt, &a->cfg.kafka, consumer_defaults,
+                                   group_defaults);
     s[n] = (struct dsf_cfg_section){NULL, NULL, NULL, NULL};
 }
 

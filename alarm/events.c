@@ -226,7 +226,7 @@ static void store_point(struct alarm *a, const struct rule *r, const struct seri
     buf_puts(b, ",previous=");
     lp_put_string_value(b, alarm_state_name(from));
     buf_printf(b, " %lld\n", (long long)ts);
-    store_add(a->store, b->data, b->len);
+    dsf_event_store_add(a->store, b->data, b->len);
 }
 
 /* ---- the notifier ---- */

@@ -41,7 +41,7 @@ static struct alarm ctx;
 static int store_drained(void *arg)
 {
     struct alarm *a = arg;
-    return !a->store || store_idle(a->store);
+    return !a->store || dsf_event_store_idle(a->store);
 }
 
 /* Stop evaluating, give the store the events still pending (at most 2 s), then exit. */
@@ -53,7 +53,7 @@ static void stop(void *arg)
     dsf_bus_free(a->bus);
     a->bus = NULL;
     if (a->store)
-        store_flush(a->store);
+        dsf_event_store_flush(a->store);
     dsf_daemon_exit_when_idle(a->daemon, store_drained, a, 2000, 20);
 }
 
@@ -131,11 +131,11 @@ static void register_metrics(struct alarm *a)
         {"damselfly_alarm_events_total", "Events published.", "result=\"failed\"",
          &s->events_publish_failed},
         {"damselfly_alarm_store_points_total", "dsf_alarm points written.", "result=\"ok\"",
-         &s->store_points},
+         &s->store.points},
         {"damselfly_alarm_store_points_total", "dsf_alarm points written.", "result=\"refused\"",
-         &s->store_failed_points},
+         &s->store.failed_points},
         {"damselfly_alarm_store_points_total", "dsf_alarm points written.", "result=\"dropped\"",
-         &s->store_dropped_points},
+         &s->store.dropped_points},
         {"damselfly_alarm_notifications_total", "Alerts handed to the notifier.", NULL,
          &s->notifications},
         {"damselfly_alarm_state_saves_total", "State file writes.", "result=\"ok\"",
@@ -208,7 +208,8 @@ static int start(void *arg, struct dsf_daemon *d)
     register_metrics(a);
     if (start_notifier(a))
         return 2;
-    if (*a->cfg.output.url && !(a->store = store_new(a, err, sizeof(err)))) {
+    if (*a->cfg.output.url && !(a->store = dsf_event_store_new(
+                                    a->base, &a->cfg.output, &a->stats.store, err, sizeof(err)))) {
         log_error("output: %s", err);
         return 2;
     }
@@ -242,7 +243,7 @@ static void fini(void *arg)
     if (a->notifier)
         notifier_free(a->notifier, 1);
 #endif
-    store_free(a->store);
+    dsf_event_store_free(a->store);
     engine_free(a->engine);
     if (a->tick)
         event_free(a->tick);

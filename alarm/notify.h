@@ -34,6 +34,10 @@ struct alarm_alert {
     int64_t starts_at_ns;            /* when it began firing */
     int64_t ends_at_ns;              /* 0 while firing; set when resolved */
     const char *generator_url;       /* may be NULL */
+    /* A notification of something that already happened (ends_at set when pushed): told once,
+     * to every integration, though no firing notification came before it (a resolved alert
+     * is otherwise only told to those told it fired). Its labels should make it unique. */
+    int one_off;
 };
 
 struct notifier;

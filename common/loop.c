@@ -4,6 +4,7 @@
 #include <event2/thread.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -149,3 +150,4 @@ void dsf_handoff_free(struct dsf_handoff *h, dsf_handoff_fn discard)
     free(h->scratch);
     free(h);
 }
+

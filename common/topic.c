@@ -65,6 +65,23 @@ int dsf_topic_alarm(char *out, size_t cap, const char *ns, const char *mci, cons
     return fits(snprintf(out, cap, "dsf/alarm/%s/%s/%s", ns, mci, rule), cap);
 }
 
+/* A segment from a record's field: "_" when absent, NULL when it cannot be one. */
+static const char *action_segment(const char *v)
+{
+    if (!v || !*v)
+        return "_";
+    return strlen(v) <= DSF_TOPIC_SEGMENT_MAX && !strpbrk(v, "/+#") ? v : NULL;
+}
+
+int dsf_topic_action(char *out, size_t cap, const char *ns, const char *mci)
+{
+    ns = action_segment(ns);
+    mci = action_segment(mci);
+    if (!ns || !mci)
+        return -1;
+    return fits(snprintf(out, cap, "dsf/action/%s/%s", ns, mci), cap);
+}
+
 enum dsf_topic_family dsf_topic_family(const char *topic)
 {
     for (size_t i = 0; i < sizeof(families) / sizeof(families[0]); i++)

@@ -6,7 +6,7 @@
  *                                                         reply[/...] (on-demand answers)
  *   collector      {root}/c/{id}/{leaf}                  hb (heartbeat), assign (retained)
  *   alarm          {root}/alarm/{ns}/{mci}/{rule}        alarm state changes
- *   action         {root}/action/...                     healing actions
+ *   action         {root}/action/{ns}/{mci}              the controller's audit records
  *   dlq            {root}/dlq                            rejected input, with reasons
  *
  * with root "dsf". Kafka carries each family on one topic (dsf.metrics, dsf.agents, ...),
@@ -52,6 +52,9 @@ int dsf_topic_agent(char *out, size_t cap, const char *ns, const char *mci, cons
 int dsf_topic_agent_key(char *out, size_t cap, const char *key, const char *leaf);
 int dsf_topic_collector(char *out, size_t cap, const char *id, const char *leaf);
 int dsf_topic_alarm(char *out, size_t cap, const char *ns, const char *mci, const char *rule);
+/* {root}/action/{ns}/{mci}; a NULL or empty ns or mci is "_" (records of no target). -1 also
+ * when ns or mci cannot be a segment (a '/', '+' or '#', or longer than 63 bytes). */
+int dsf_topic_action(char *out, size_t cap, const char *ns, const char *mci);
 
 enum dsf_topic_family dsf_topic_family(const char *topic);
 /* {root}/m/{bucket}/{ns}/{mci}/{vm}: 0 with the identity (and the bucket when given), or -1

@@ -4,6 +4,7 @@
 
 #include "common/metrics.h"
 #include "control/control.h"
+#include "control/output.h"
 
 struct audit;
 struct dsf_bus;
@@ -50,7 +51,10 @@ struct control {
     struct fleet *fleet;
     struct executor *exec;
     struct dsf_bus *bus;
+    struct dsf_bus *pub; /* records out on their own connection: receiving stays prompt */
     int bus_up;
+    struct ctl_output_config out_cfg;
+    struct ctl_output *out;
     struct dsf_http_client *http;
     struct event *tick;
     /* actions: by id, and a list newest first */

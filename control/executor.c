@@ -112,7 +112,8 @@ static void clear_status(void *arg, void *item)
     guards_vm_forget(x->c->guards, r->ns, r->mci, r->vm);
     dsf_topic_agent(topic, sizeof(topic), r->ns, r->mci, r->vm, "status");
     struct dsf_bus_message m = {.topic = topic, .payload = "", .len = 0};
-    if (!x->c->bus || dsf_bus_publish(x->c->bus, &m, 1, 1, 0) < 0)
+    struct dsf_bus *bus = x->c->pub ? x->c->pub : x->c->bus;
+    if (!bus || dsf_bus_publish(bus, &m, 1, 1, 0) < 0)
         log_warn("VM %s/%s/%s was removed; its retained status could not be cleared now: "
                  "mosquitto_pub -r -n -t %s", r->ns, r->mci, r->vm, topic);
 }

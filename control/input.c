@@ -130,6 +130,16 @@ int ctl_input_start(struct control *c, char *err, size_t errlen)
                                    .arg = c};
     if (!(c->bus = dsf_bus_new(c->base, &opt, &cb, err, errlen)))
         return -1;
+    /* Records and cleared statuses go out on a connection of their own: a client that
+     * publishes at QoS 1 while it receives delays what it receives. */
+    static char pub_id[320];
+    snprintf(pub_id, sizeof(pub_id), "%s-actions", opt.client_id);
+    struct dsf_bus_options po = opt;
+    po.client_id = pub_id;
+    struct dsf_bus_callbacks pcb = {.arg = c};
+    if (!kafka && !(c->pub = dsf_bus_new(c->base, &po, &pcb, err, errlen)))
+        return -1;
+    ctl_output_set_bus(c->out, kafka ? c->bus : c->pub);
     /* Until it connects, the controller is blind. */
     guards_observer(c->guards, "bus", 0, ctl_wall_ms());
     dsf_bus_subscribe(c->bus, alarm_topics, 1);
@@ -141,8 +151,11 @@ int ctl_input_start(struct control *c, char *err, size_t errlen)
 
 void ctl_input_stop(struct control *c)
 {
+    if (c->out)
+        ctl_output_set_bus(c->out, NULL);
     dsf_bus_free(c->bus);
-    c->bus = NULL;
+    dsf_bus_free(c->pub);
+    c->bus = c->pub = NULL;
 }
 
 void ctl_input_tick(struct control *c)

@@ -49,13 +49,17 @@ static const char usage[] =
 int ctl_record(struct control *c, json_t *rec)
 {
     char err[600];
-    int rc = c->audit ? audit_append(c->audit, rec, err, sizeof(err)) : -1;
-    if (rc < 0) {
+    json_t *written = c->audit ? audit_append_record(c->audit, rec, err, sizeof(err)) : NULL;
+    json_decref(rec);
+    if (!written) {
         dsf_count(&c->stats.record_failures, 1);
         log_error("audit log: %s", c->audit ? err : "not open");
+        return -1;
     }
-    json_decref(rec);
-    return rc;
+    if (c->out)
+        ctl_output_record(c->out, written);
+    json_decref(written);
+    return 0;
 }
 
 /* The audit log of state.dir, replayed into the controller's state, refused when its chain
@@ -149,6 +153,9 @@ static int start_loop_parts(struct control *c, char *err, size_t errlen)
     }
     if (!(c->exec = executor_new(c, err, errlen)))
         return -1;
+    c->out_cfg.state_dir = c->cfg.state_dir;
+    if (!(c->out = ctl_output_new(c->base, &c->out_cfg, err, errlen)))
+        return -1;
     struct timeval second = {1, 0};
     c->tick = event_new(c->base, -1, EV_PERSIST, tick, c);
     if (!c->tick || event_add(c->tick, &second) < 0) {
@@ -186,12 +193,21 @@ static int start(void *ctx, struct dsf_daemon *d)
     return 0;
 }
 
+static int output_idle(void *arg)
+{
+    struct control *c = arg;
+    return !c->out || ctl_output_idle(c->out);
+}
+
+/* Stop listening, give the store what is pending (at most 2 s), then exit. */
 static void stop(void *ctx)
 {
     struct control *c = ctx;
     log_info("stopping");
     ctl_input_stop(c);
-    dsf_daemon_exit(c->daemon);
+    if (c->out)
+        ctl_output_flush(c->out);
+    dsf_daemon_exit_when_idle(c->daemon, output_idle, c, 2000, 20);
 }
 
 static void reload(void *ctx)
@@ -215,6 +231,7 @@ static void fini(void *ctx)
     ctl_input_stop(c);
     if (c->tick)
         event_free(c->tick);
+    ctl_output_free(c->out);
     executor_free(c->exec);
     dsf_http_client_free(c->http);
     audit_close(c->audit);
@@ -247,6 +264,13 @@ static void health(void *ctx, struct dsf_buf *out)
 static struct dsf_metrics *metrics(void *arg)
 {
     return &((struct control *)arg)->metrics;
+}
+
+static void render_metrics(void *arg, struct dsf_buf *out)
+{
+    struct control *c = arg;
+    if (c->out)
+        ctl_output_render_metrics(c->out, out);
 }
 
 static int build_sections(struct control *c)
@@ -309,6 +333,7 @@ int main(int argc, char **argv)
         .reload = reload,
         .fini = fini,
         .metrics = metrics,
+        .render_metrics = render_metrics,
         .health = health,
         .ctx = c,
     };

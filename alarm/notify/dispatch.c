@@ -138,7 +138,8 @@ static int group_insert(struct nf_group *g, const struct nf_alert *a)
                                .annotations = {a->annotations.n, a->annotations.kv},
                                .starts_at_ns = a->starts_ns,
                                .ends_at_ns = a->ends_ns,
-                               .generator_url = a->generator_url};
+                               .generator_url = a->generator_url,
+                               .one_off = a->one_off};
     struct nf_alert *copy = nf_alert_copy(&view);
     if (!copy)
         return -1;
@@ -222,6 +223,12 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* Sorted fingerprints. */
+struct nf_fps {
+    uint64_t *v;
+    size_t n;
+};
+
 /* Whether every fingerprint of sub is in set (both sorted). */
 static int subset(const uint64_t *sub, size_t nsub, const uint64_t *set, size_t nset)
 {
@@ -266,8 +273,21 @@ static int send_resolved_of(const struct nf_integration *in)
     return 1;
 }
 
-static void notify_integration(struct nf_group *g, struct nf_integration *in, uint64_t *firing,
-                               size_t nf, uint64_t *resolved, size_t nr, int64_t now_ns)
+/* One-off alerts (struct alarm_alert) the integration was not told of yet: they are news
+ * even in a group that never fired. */
+static int one_off_news(const struct nf_log_entry *e, const struct nf_fps *once)
+{
+    if (once->n == 0)
+        return 0;
+    if (!e || !e->at_ns)
+        return 1;
+    return !subset(once->v, once->n, e->resolved, e->nresolved);
+}
+
+/* Returns 1 when the integration had news it could not be told now (a delivery in flight). */
+static int notify_integration(struct nf_group *g, struct nf_integration *in, uint64_t *firing,
+                              size_t nf, uint64_t *resolved, size_t nr, const struct nf_fps *once,
+                              int64_t now_ns)
 {
     struct notifier *n = g->nf;
     struct nf_receiver *r = g->route->receiver;
@@ -276,25 +296,28 @@ static void notify_integration(struct nf_group *g, struct nf_integration *in, ui
     struct nf_log_entry *e = nf_log_get(&n->log, key, 1);
     if (!e) {
         dsf_count(&n->dropped, 1);
-        return;
+        return 0;
     }
     int sr = send_resolved_of(in);
-    if (e->inflight ||
+    int news = one_off_news(e, once);
+    if (!news &&
         !needs_update(e, firing, nf, resolved, nr, sr, g->route->repeat_interval_ms, now_ns))
-        return;
+        return 0;
+    if (e->inflight)
+        return news;
     struct nf_alert **alerts = malloc((g->n ? g->n : 1) * sizeof(*alerts));
     if (!alerts) {
         dsf_count(&n->dropped, 1);
-        return;
+        return 0;
     }
     size_t count = 0;
     for (size_t i = 0; i < g->n; i++)
-        if (sr || !nf_alert_resolved(g->alerts[i]))
+        if (sr || !nf_alert_resolved(g->alerts[i]) || g->alerts[i]->one_off)
             alerts[count++] = g->alerts[i];
     if (count == 0) { /* only resolved alerts, which this integration does not want */
         nf_log_record(&n->log, e, firing, nf, resolved, nr, now_ns);
         free(alerts);
-        return;
+        return 0;
     }
     struct nf_message m = {.receiver = r->name,
                            .group_key = g->key,
@@ -329,35 +352,43 @@ static void notify_integration(struct nf_group *g, struct nf_integration *in, ui
                             .nresolved = nr,
                             .body = &body};
     nf_deliver(n, &d);
+    return 0;
 }
 
 void nf_group_flush(struct nf_group *g, int64_t now_ns)
 {
     struct notifier *n = g->nf;
-    uint64_t *fps = malloc((g->n ? g->n : 1) * sizeof(*fps));
+    uint64_t *fps = malloc((g->n ? 2 * g->n : 1) * sizeof(*fps)); /* and the one-offs' */
     if (!fps) {
         dsf_count(&n->dropped, 1);
         arm(g, g->route->group_interval_ms);
         return;
     }
     size_t nf = 0, nr = 0;
+    struct nf_fps once = {fps + g->n, 0};
     for (size_t i = 0; i < g->n; i++)
         if (!nf_alert_resolved(g->alerts[i]))
             fps[nf++] = g->alerts[i]->fp;
     for (size_t i = 0; i < g->n; i++)
         if (nf_alert_resolved(g->alerts[i]))
             fps[nf + nr++] = g->alerts[i]->fp;
+    for (size_t i = 0; i < g->n; i++)
+        if (g->alerts[i]->one_off)
+            once.v[once.n++] = g->alerts[i]->fp;
     qsort(fps, nf, sizeof(*fps), cmp_u64);
     qsort(fps + nf, nr, sizeof(*fps), cmp_u64);
+    qsort(once.v, once.n, sizeof(*fps), cmp_u64);
     struct nf_receiver *r = g->route->receiver;
+    int deferred = 0;
     for (size_t k = 0; k < r->nints; k++)
         if (r->ints[k].kind != NF_ALERTMANAGER)
-            notify_integration(g, &r->ints[k], fps, nf, fps + nf, nr, now_ns);
+            deferred |= notify_integration(g, &r->ints[k], fps, nf, fps + nf, nr, &once, now_ns);
     free(fps);
     /* Resolved alerts have been told (or were never worth telling): the group forgets them,
-     * and forgets itself once empty, as Alertmanager's does. */
+     * and forgets itself once empty, as Alertmanager's does. One-offs not told yet (a delivery
+     * in flight) stay for the next group_interval. */
     for (size_t i = 0; i < g->n;) {
-        if (nf_alert_resolved(g->alerts[i]))
+        if (nf_alert_resolved(g->alerts[i]) && !(deferred && g->alerts[i]->one_off))
             group_remove(g, g->alerts[i]->fp);
         else
             i++;

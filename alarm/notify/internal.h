@@ -250,6 +250,7 @@ struct nf_alert {
     int64_t starts_ns, ends_ns, updated_ms;
     char *generator_url;
     uint64_t fp;
+    int one_off; /* see struct alarm_alert */
 };
 
 struct nf_alert *nf_alert_copy(const struct alarm_alert *a);

@@ -126,6 +126,7 @@ struct nf_alert *nf_alert_copy(const struct alarm_alert *a)
         return NULL;
     c->starts_ns = a->starts_at_ns;
     c->ends_ns = a->ends_at_ns;
+    c->one_off = a->one_off && a->ends_at_ns != 0;
     if (nf_labels_copy(&c->labels, &a->labels) ||
         nf_labels_copy(&c->annotations, &a->annotations) ||
         (a->generator_url && !(c->generator_url = strdup(a->generator_url)))) {

@@ -10,3 +10,11 @@ dsf_script(control_storm control_storm.sh)
 foreach(case cooldown fraction rate dry_run approval pause)
   dsf_script(control_guard_${case} control_guards.sh ${case})
 endforeach()
+# control/output.c against a real InfluxDB, mosquitto and a webhook sink; the records come
+# from tests/tools/dsf-ctl-output-feed.
+if(TARGET dsf_control_lib)
+  add_executable(dsf-ctl-output-feed ${CMAKE_CURRENT_SOURCE_DIR}/tools/dsf-ctl-output-feed.c)
+  target_link_libraries(dsf-ctl-output-feed dsf_control_lib)
+  set_target_properties(dsf-ctl-output-feed PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests/tools)
+  dsf_script(control_output_deliver control_output.sh)
+endif()

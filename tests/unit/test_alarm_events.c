@@ -21,9 +21,9 @@ static struct {
     char labels[64][2][64];
 } seen;
 
-void store_add(struct store *s, const char *line, size_t len)
+void dsf_event_store_add(struct dsf_event_store *s, const char *lines, size_t len)
 {
-    (void)s, (void)line, (void)len;
+    (void)s, (void)lines, (void)len;
 }
 
 void alarm_state_dirty(struct alarm *a)
