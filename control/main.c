@@ -285,6 +285,7 @@ static int build_sections(struct control *c)
     n += dsf_kafka_sections(s + n, &c->cfg.kafka);
     s[n++] =
         (struct dsf_cfg_section){"kafka", dsf_kafka_consumer_keys, &c->cfg.kafka, kafka_defaults};
+    n += ctl_output_sections(s + n, &c->out_cfg);
     c->ndriver_sections_at = n;
     int k = fed_driver_sections(s + n, sizeof(c->sections) / sizeof(c->sections[0]) - n - 1);
     if (k < 0)
