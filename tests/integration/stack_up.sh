@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's main command: `scripts/damselfly up` starts the pipeline on the embedded
-# defaults (broker, InfluxDB, collector, alarm engine, agent), `status` reports every part
-# healthy, the agent's samples are stored in InfluxDB, the alarm engine runs the shipped
+# defaults (broker, InfluxDB, collector, alarm engine, agent, and the controller healing a
+# local MCI of 3 VMs with the starter policies), `status` reports every part healthy and the
+# MCI Running with its agents online, a reboot through the controller's API acts for real, the agent's samples are stored in InfluxDB, the alarm engine runs the shipped
 # rules, `down` stops everything it started. The broker admits only the principals `up`
 # issued (an anonymous client is refused, the operator reads the stream with the options
 # file `up` prints), and `bus-user add` admits a new agent on the running broker.
@@ -10,14 +11,14 @@
 export DAMSELFLY_STATE="$WORK/state" DAMSELFLY_BUILD="$DSF_BUILD"
 export DAMSELFLY_MQTT_PORT=$(free_port) DAMSELFLY_HTTP="127.0.0.1:$(free_port)"
 export DAMSELFLY_INFLUX_PORT=$(free_port) DAMSELFLY_COLLECTOR_HTTP="127.0.0.1:$(free_port)"
-export DAMSELFLY_ALARM_HTTP="127.0.0.1:$(free_port)"
+export DAMSELFLY_ALARM_HTTP="127.0.0.1:$(free_port)" DAMSELFLY_CONTROL_HTTP="127.0.0.1:$(free_port)"
 LAUNCHER="$DSF_SRC/scripts/damselfly"
 "$LAUNCHER" up >"$WORK/up.log" 2>&1 || fail "damselfly up: $(cat "$WORK/up.log")"
 cat "$WORK/up.log"
 pids=$(cat "$DAMSELFLY_STATE"/*.pid)
 DSF_PIDS+=($pids) # stopped by the trap if the test fails half way
 "$LAUNCHER" status >"$WORK/status.log" 2>&1 || fail "damselfly status"
-for part in mosquitto influxd collector alarm agent; do
+for part in mosquitto influxd collector alarm control agent; do
     grep -q "^$part: running" "$WORK/status.log" || fail "status: $part not running"
 done
 grep -q '"status":"ok"' "$WORK/status.log" || fail "status: agent not healthy"
@@ -30,14 +31,14 @@ grep -qi 'not authori[sz]ed' <<<"$out" || fail "anonymous publish: unexpected er
 grep -q "XDG_CONFIG_HOME=$DAMSELFLY_STATE/operator mosquitto_sub" "$WORK/up.log" ||
     fail "up does not say how the operator reads the stream"
 [ "$(stat -c %a "$DAMSELFLY_STATE/bus/creds/operator")" = 600 ] || fail "operator creds not 0600"
-for part in collector alarm agent; do
+for part in collector alarm control agent; do
     [ "$(stat -c %a "$DAMSELFLY_STATE/$part-bus.json")" = 600 ] || fail "$part-bus.json not 0600"
 done
 for f in "$DAMSELFLY_STATE"/bus/creds/*; do cat "$f"; echo; done >"$WORK/passwords"
 ps -eo args >"$WORK/ps.out"
 grep -qFf "$WORK/passwords" "$WORK/ps.out" && fail "a bus password is on a command line"
 XDG_CONFIG_HOME="$DAMSELFLY_STATE/operator" timeout 10 \
-    mosquitto_sub -p "$DAMSELFLY_MQTT_PORT" -V 5 -t 'dsf/m/#' -C 1 >"$WORK/one.msg" ||
+    mosquitto_sub -p "$DAMSELFLY_MQTT_PORT" -V 5 -t 'dsf/m/+/default/local/+' -C 1 >"$WORK/one.msg" ||
     fail "no message from the agent started by damselfly up"
 grep -q '^cpu,cpu=cpu-total,ns=default,mci=local' "$WORK/one.msg" || fail "unexpected message"
 curl -sf "http://$DAMSELFLY_HTTP/api/v1/snapshot" >/dev/null || fail "pull endpoint"
@@ -73,9 +74,43 @@ for topic in "dsf/m/0/default/local/$(hostname)" "dsf/a/default/local/$(hostname
     out=$(vm9 "$topic" 2>&1) || true # mosquitto_pub exits 0 after a refused QoS 1 publish
     grep -qi 'not authori[sz]ed' <<<"$out" || fail "agent ns9/mci9/vm9 could publish on $topic: $out"
 done
+# The demo MCI under the controller: Running with 3 VMs whose agents are online, the starter
+# policies loaded and acting (not dry runs), and a reboot asked of the API really happens.
+demo_ok() {
+    "$LAUNCHER" status >"$WORK/status.log" 2>&1
+    grep -q '^MCI default/demo: Running:3 (R:3/3)' "$WORK/status.log" &&
+        [ "$(grep -c ' agent online$' "$WORK/status.log")" = 3 ]
+}
+wait_for 30 demo_ok || fail "status does not show the demo MCI healthy: $(cat "$WORK/status.log")"
+cat "$WORK/status.log"
+ctoken=$DAMSELFLY_STATE/control/http.token
+[ "$(stat -c %a "$ctoken")" = 600 ] || fail "the controller's token file is missing or not 0600"
+cauth=(-H "Authorization: Bearer $(cat "$ctoken")")
+curl -sf "${cauth[@]}" "http://$DAMSELFLY_CONTROL_HTTP/api/v1/policies" >"$WORK/policies.json" ||
+    fail "the controller's API does not answer"
+python3 - "$WORK/policies.json" "$DSF_SRC/deploy/policies" <<'PY' || fail "the starter policies are not loaded as shipped"
+import json, os, sys
+got = json.load(open(sys.argv[1]))["policies"]
+want = [f for f in os.listdir(sys.argv[2]) if f.endswith(".json")]
+assert len(got) == len(want), (got, want)
+assert not any(p["dry_run"] for p in got), got
+PY
+code=$(curl -s -o /dev/null -w '%{http_code}' "http://$DAMSELFLY_CONTROL_HTTP/api/v1/actions")
+[ "$code" = 401 ] || fail "the controller's API without the token got HTTP $code, not 401"
+pid_of() { # VM: its agent's pid from the federation's model
+    "$DSF_BUILD/federation/damselfly-fed" --state-dir "$DAMSELFLY_STATE/federation" status --json \
+        default demo | python3 -c 'import json,sys; print([v for v in json.load(sys.stdin)["vm"] if v["id"] == sys.argv[1]][0]["driver"]["pid"])' "$1"
+}
+before=$(pid_of demo-2) || fail "no pid for demo-2"
+curl -sf "${cauth[@]}" -XPOST "http://$DAMSELFLY_CONTROL_HTTP/api/v1/actions" \
+    -d '{"action": "reboot", "ns": "default", "mci": "demo", "vm": "demo-2"}' >/dev/null ||
+    fail "a manual reboot was refused"
+rebooted() { [ "$(pid_of demo-2)" != "$before" ]; }
+wait_for 30 rebooted || fail "demo-2 was not rebooted"
+demo_pids=$(ps -eo pid,args | awk -v d="$DAMSELFLY_STATE/federation" 'index($0, d) { print $1 }')
 "$LAUNCHER" down >"$WORK/down.log" 2>&1 || fail "damselfly down"
 sleep 1
-for pid in $pids; do
+for pid in $pids $demo_pids; do
     kill -0 "$pid" 2>/dev/null && fail "process $pid still runs after down"
 done
 log "ok"
