@@ -149,6 +149,35 @@ static int vm_actionable(struct control *c, const char *ns, const char *mci, con
     return ok;
 }
 
+static json_t *alarm_json(const struct ctl_action *a)
+{
+    char key[CTL_EVENT_KEY_MAX] = "";
+    if (ctl_event_key(&a->alarm, key, sizeof(key)) < 0)
+        key[0] = '\0';
+    return json_pack("{s:s, s:s, s:s, s:s, s:s}", "engine", a->alarm.engine, "rule", a->alarm.rule,
+                     "state", a->alarm.state, "severity", a->alarm.severity, "key", key);
+}
+
+static void record_decision(struct control *c, struct ctl_action *a, const char *verdict,
+                            enum guard_block block, const char *why)
+{
+    json_t *rec = json_pack("{s:s, s:s}", "event", "decision", "verdict", verdict);
+    json_t *ops = json_array();
+    for (size_t i = 0; i < a->policy.nsteps; i++)
+        json_array_append_new(ops, json_string(policy_action_name(a->policy.steps[i].action)));
+    json_object_set_new(rec, "ops", ops);
+    if (a->alarm.rule[0])
+        json_object_set_new(rec, "alarm", alarm_json(a));
+    if (a->wl_ns[0])
+        json_object_set_new(rec, "workload_ns", json_string(a->wl_ns));
+    if (block != GUARD_PASS || !strcmp(verdict, "blocked"))
+        json_object_set_new(rec, "guard", json_string(block != GUARD_PASS ? guard_block_name(block)
+                                                                          : "target"));
+    if (why && *why)
+        json_object_set_new(rec, "why", json_string(why));
+    ctl_record_action(c, a, rec);
+}
+
 /* An action that never began: audited as blocked (not a guard: the target itself). */
 static void skip(struct control *c, const struct policy *p, enum ctl_kind kind, const char *ns,
                  const char *mci, const char *target, const struct ctl_event *e, const char *why)
@@ -156,9 +185,7 @@ static void skip(struct control *c, const struct policy *p, enum ctl_kind kind, 
     struct ctl_action *a = ctl_action_new(c, p, kind, ns, mci, target, e);
     if (!a)
         return;
-    json_t *rec = json_pack("{s:s, s:s, s:s, s:s}", "event", "decision", "verdict", "blocked",
-                            "guard", "target", "why", why);
-    ctl_record_action(c, a, rec);
+    record_decision(c, a, "blocked", GUARD_PASS, why);
     dsf_count(&c->stats.verdicts[3], 1);
     a->phase = CTL_DONE;
     snprintf(a->outcome, sizeof(a->outcome), "blocked");
@@ -278,34 +305,6 @@ void ctl_decide(struct control *c, const struct ctl_event *e, const char *source
         if (policy_matches(p, e->rule, e->state, e->severity, event_label, (void *)e))
             decide_one(c, p, e, 0, why, sizeof(why));
     }
-}
-
-static json_t *alarm_json(const struct ctl_action *a)
-{
-    char key[CTL_EVENT_KEY_MAX] = "";
-    if (ctl_event_key(&a->alarm, key, sizeof(key)) < 0)
-        key[0] = '\0';
-    return json_pack("{s:s, s:s, s:s, s:s, s:s}", "engine", a->alarm.engine, "rule", a->alarm.rule,
-                     "state", a->alarm.state, "severity", a->alarm.severity, "key", key);
-}
-
-static void record_decision(struct control *c, struct ctl_action *a, const char *verdict,
-                            enum guard_block block, const char *why)
-{
-    json_t *rec = json_pack("{s:s, s:s}", "event", "decision", "verdict", verdict);
-    json_t *ops = json_array();
-    for (size_t i = 0; i < a->policy.nsteps; i++)
-        json_array_append_new(ops, json_string(policy_action_name(a->policy.steps[i].action)));
-    json_object_set_new(rec, "ops", ops);
-    if (a->alarm.rule[0])
-        json_object_set_new(rec, "alarm", alarm_json(a));
-    if (a->wl_ns[0])
-        json_object_set_new(rec, "workload_ns", json_string(a->wl_ns));
-    if (block != GUARD_PASS)
-        json_object_set_new(rec, "guard", json_string(guard_block_name(block)));
-    if (why && *why)
-        json_object_set_new(rec, "why", json_string(why));
-    ctl_record_action(c, a, rec);
 }
 
 void ctl_decide_commit(struct control *c, struct ctl_action *a, int approved)
