@@ -171,8 +171,8 @@ static void record_decision(struct control *c, struct ctl_action *a, const char 
     if (a->wl_ns[0])
         json_object_set_new(rec, "workload_ns", json_string(a->wl_ns));
     if (block != GUARD_PASS || !strcmp(verdict, "blocked"))
-        json_object_set_new(rec, "guard", json_string(block != GUARD_PASS ? guard_block_name(block)
-                                                                          : "target"));
+        json_object_set_new(rec, "guard",
+                            json_string(block != GUARD_PASS ? guard_block_name(block) : "target"));
     if (why && *why)
         json_object_set_new(rec, "why", json_string(why));
     ctl_record_action(c, a, rec);

@@ -115,7 +115,8 @@ static void clear_status(void *arg, void *item)
     struct dsf_bus *bus = x->c->pub ? x->c->pub : x->c->bus;
     if (!bus || dsf_bus_publish(bus, &m, 1, 1, 0) < 0)
         log_warn("VM %s/%s/%s was removed; its retained status could not be cleared now: "
-                 "mosquitto_pub -r -n -t %s", r->ns, r->mci, r->vm, topic);
+                 "mosquitto_pub -r -n -t %s",
+                 r->ns, r->mci, r->vm, topic);
 }
 
 struct executor *executor_new(struct control *c, char *err, size_t errlen)

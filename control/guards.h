@@ -34,12 +34,12 @@
 struct guard_config {
     int64_t max_concurrent;         /* default 4 */
     int64_t max_concurrent_per_mci; /* default 2 */
-    double mci_fraction;        /* default 0.34 */
-    int64_t fraction_window_ms; /* default 10 min */
+    double mci_fraction;            /* default 0.34 */
+    int64_t fraction_window_ms;     /* default 10 min */
     int64_t rate_per_hour;          /* default 30 */
-    double breaker_fraction;    /* default 0.5 */
-    int64_t breaker_window_ms;  /* default 60 s */
-    int64_t breaker_hold_ms;    /* default 60 s */
+    double breaker_fraction;        /* default 0.5 */
+    int64_t breaker_window_ms;      /* default 60 s */
+    int64_t breaker_hold_ms;        /* default 60 s */
     int64_t breaker_min_vms;        /* default 3 */
 };
 

@@ -158,8 +158,8 @@ static enum guard_block check_fleet(const struct guards *g, const struct guard_t
         return GUARD_CONCURRENCY;
     }
     if (t->mci[0] && m && m->active >= g->cfg.max_concurrent_per_mci) {
-        say(why, len, "%d actions running on %s/%s, at most %lld per MCI", m->active, t->ns,
-            t->mci, (long long)g->cfg.max_concurrent_per_mci);
+        say(why, len, "%d actions running on %s/%s, at most %lld per MCI", m->active, t->ns, t->mci,
+            (long long)g->cfg.max_concurrent_per_mci);
         return GUARD_MCI_CONCURRENCY;
     }
     if (t->vm_level && t->mci[0] && m) {

@@ -82,8 +82,8 @@ void control_add_metrics(struct control *c)
     metrics_add_u64(m, "damselfly_control_notify_steps_total", DSF_COUNTER,
                     "notify steps run (the record goes to the notifier).", NULL,
                     &s->calls[POLICY_NOTIFY]);
-    metrics_add_u64(m, "damselfly_control_webhook_steps_total", DSF_COUNTER,
-                    "webhook steps begun.", NULL, &s->calls[POLICY_WEBHOOK]);
+    metrics_add_u64(m, "damselfly_control_webhook_steps_total", DSF_COUNTER, "webhook steps begun.",
+                    NULL, &s->calls[POLICY_WEBHOOK]);
     metrics_add_u64(m, "damselfly_control_call_failures_total", DSF_COUNTER,
                     "Steps that ended in failure.", NULL, &s->call_failures);
     metrics_add_u64(m, "damselfly_control_duplicate_events_total", DSF_COUNTER,

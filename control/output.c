@@ -92,8 +92,11 @@ static void publish(struct ctl_output *o, const json_t *rec)
     char *text = json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS);
     /* Keyed ns/mci as the alarm events are: one MCI's records keep their order in Kafka. */
     const char *key = topic + strlen("dsf/action/");
-    struct dsf_bus_message m = {.topic = topic, .payload = text, .len = text ? strlen(text) : 0,
-                                .key = key, .key_len = strlen(key)};
+    struct dsf_bus_message m = {.topic = topic,
+                                .payload = text,
+                                .len = text ? strlen(text) : 0,
+                                .key = key,
+                                .key_len = strlen(key)};
     if (text && dsf_bus_publish(o->bus, &m, 1, 0, 0) == 0) {
         dsf_count(&o->published, 1);
     } else {
