@@ -1,4 +1,5 @@
 #define DSF_MODULE "privs"
+#include "common/fail.h"
 #include "common/log.h"
 
 #include "agent/privs.h"
@@ -16,20 +17,6 @@
 #include <sys/prctl.h>
 #include <sys/types.h>
 #include <unistd.h>
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 /* Capabilities the running kernel knows (not the headers'), capped to what a mask holds. */
 static int kernel_caps(void)
@@ -129,14 +116,14 @@ static int clear_ambient(char *err, size_t errlen)
 {
     /* EINVAL: kernel older than 4.3, which has no ambient set to clear. */
     if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL)
-        return fail(err, errlen, "clearing the ambient capability set failed: %s", strerror(errno));
+        return dsf_fail(err, errlen, "clearing the ambient capability set failed: %s", strerror(errno));
     return 0;
 }
 
 static int set_no_new_privs(char *err, size_t errlen)
 {
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
-        return fail(err, errlen,
+        return dsf_fail(err, errlen,
                     "prctl(PR_SET_NO_NEW_PRIVS) failed: %s (the kernel must be 3.5 or newer)",
                     strerror(errno));
     return 0;
@@ -150,7 +137,7 @@ static int lookup_user(const char *user, uid_t *uid, gid_t *gid, char *err, size
     for (;;) {
         char *buf = malloc(size);
         if (!buf)
-            return fail(err, errlen, "out of memory looking up user '%s'", user);
+            return dsf_fail(err, errlen, "out of memory looking up user '%s'", user);
         struct passwd pw, *res = NULL;
         int rc = getpwnam_r(user, &pw, buf, size, &res);
         if (rc == ERANGE && size < (1u << 20)) {
@@ -167,11 +154,11 @@ static int lookup_user(const char *user, uid_t *uid, gid_t *gid, char *err, size
         free(buf);
         /* Per POSIX a missing entry is rc 0 with res NULL; some NSS modules report ENOENT. */
         if (rc == 0 || rc == ENOENT || rc == ESRCH)
-            return fail(err, errlen,
+            return dsf_fail(err, errlen,
                         "user '%s' does not exist: create it (useradd --system "
                         "--no-create-home --shell /usr/sbin/nologin %s) or set privileges.user",
                         user, user);
-        return fail(err, errlen, "looking up user '%s' failed: %s (check /etc/nsswitch.conf)", user,
+        return dsf_fail(err, errlen, "looking up user '%s' failed: %s (check /etc/nsswitch.conf)", user,
                     strerror(rc));
     }
 }
@@ -213,13 +200,13 @@ static int drop_as_root(const char *user, uint64_t keep, char *err, size_t errle
     uid_t uid = 0;
     gid_t gid = 0;
     if (!user || !*user)
-        return fail(err, errlen,
+        return dsf_fail(err, errlen,
                     "privileges.user is empty: set it to the account the agent should run as "
                     "(default damselfly) or set privileges.drop=false");
     if (lookup_user(user, &uid, &gid, err, errlen))
         return -1;
     if (uid == 0)
-        return fail(err, errlen,
+        return dsf_fail(err, errlen,
                     "user '%s' has uid 0, so switching to it keeps full root: set "
                     "privileges.user to an unprivileged account, or privileges.drop=false to "
                     "run as root on purpose",
@@ -227,7 +214,7 @@ static int drop_as_root(const char *user, uint64_t keep, char *err, size_t errle
 
     uint64_t prm, eff, inh;
     if (read_caps(&prm, &eff, &inh) != 0)
-        return fail(err, errlen, "reading the process capabilities failed: %s", strerror(errno));
+        return dsf_fail(err, errlen, "reading the process capabilities failed: %s", strerror(errno));
     uint64_t want = keep & prm;
     warn_unavailable(keep & ~prm);
 
@@ -235,7 +222,7 @@ static int drop_as_root(const char *user, uint64_t keep, char *err, size_t errle
     int bnd_errno;
     int left = drop_bounding(want, &bnd_errno);
     if (left > 0 && bnd_errno != EPERM)
-        return fail(err, errlen, "dropping capabilities from the bounding set failed: %s",
+        return dsf_fail(err, errlen, "dropping capabilities from the bounding set failed: %s",
                     strerror(bnd_errno));
     if (left > 0)
         log_warn("%d capabilities stay in the bounding set (no CAP_SETPCAP here, e.g. in a "
@@ -247,36 +234,36 @@ static int drop_as_root(const char *user, uint64_t keep, char *err, size_t errle
     /* Without KEEPCAPS, setuid() away from 0 clears the permitted set: only ask for it when
      * there is something to keep. */
     if (want && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0)
-        return fail(err, errlen, "prctl(PR_SET_KEEPCAPS) failed: %s", strerror(errno));
+        return dsf_fail(err, errlen, "prctl(PR_SET_KEEPCAPS) failed: %s", strerror(errno));
     if (initgroups(user, gid) != 0)
-        return fail(err, errlen, "setting the supplementary groups of '%s' failed: %s", user,
+        return dsf_fail(err, errlen, "setting the supplementary groups of '%s' failed: %s", user,
                     strerror(errno));
     /* Group first: once the uid is not 0 there is no CAP_SETGID left to change it. */
     if (setgid(gid) != 0)
-        return fail(err, errlen, "setgid(%u) for user '%s' failed: %s", (unsigned)gid, user,
+        return dsf_fail(err, errlen, "setgid(%u) for user '%s' failed: %s", (unsigned)gid, user,
                     strerror(errno));
     if (setuid(uid) != 0)
-        return fail(err, errlen, "setuid(%u) for user '%s' failed: %s", (unsigned)uid, user,
+        return dsf_fail(err, errlen, "setuid(%u) for user '%s' failed: %s", (unsigned)uid, user,
                     strerror(errno));
 
     uid_t ru, eu, su;
     gid_t rg, eg, sg;
     if (getresuid(&ru, &eu, &su) != 0 || getresgid(&rg, &eg, &sg) != 0 || ru != uid || eu != uid ||
         su != uid || rg != gid || eg != gid || sg != gid)
-        return fail(err, errlen, "switching to user '%s' (uid %u gid %u) did not take effect", user,
+        return dsf_fail(err, errlen, "switching to user '%s' (uid %u gid %u) did not take effect", user,
                     (unsigned)uid, (unsigned)gid);
     /* The effective set is empty right after setuid(), so both must fail; if they do not,
      * something (a LSM, a seccomp policy, odd securebits) kept root reachable. */
     if (setuid(0) == 0)
-        return fail(err, errlen, "still able to setuid(0) after switching to '%s': refusing", user);
+        return dsf_fail(err, errlen, "still able to setuid(0) after switching to '%s': refusing", user);
     if (gid != 0 && setgid(0) == 0)
-        return fail(err, errlen, "still able to setgid(0) after switching to '%s': refusing", user);
+        return dsf_fail(err, errlen, "still able to setgid(0) after switching to '%s': refusing", user);
     if (want)
         prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0); /* an exec would clear it anyway */
 
     if (set_caps(want) != 0) {
         char caps[512];
-        return fail(err, errlen, "keeping capabilities %s after switching to '%s' failed: %s",
+        return dsf_fail(err, errlen, "keeping capabilities %s after switching to '%s' failed: %s",
                     privs_caps_describe(want, caps, sizeof(caps)), user, strerror(errno));
     }
     return 0;
@@ -286,7 +273,7 @@ static int drop_as_user(uint64_t keep, char *err, size_t errlen)
 {
     uint64_t prm, eff, inh;
     if (read_caps(&prm, &eff, &inh) != 0)
-        return fail(err, errlen, "reading the process capabilities failed: %s", strerror(errno));
+        return dsf_fail(err, errlen, "reading the process capabilities failed: %s", strerror(errno));
     uint64_t want = keep & prm;
     warn_unavailable(keep & ~prm);
 
@@ -307,7 +294,7 @@ static int drop_as_user(uint64_t keep, char *err, size_t errlen)
     if (clear_ambient(err, errlen))
         return -1;
     if ((prm != want || eff != want || inh != 0) && set_caps(want) != 0)
-        return fail(err, errlen, "dropping capabilities failed: %s", strerror(errno));
+        return dsf_fail(err, errlen, "dropping capabilities failed: %s", strerror(errno));
     return 0;
 }
 
@@ -317,12 +304,12 @@ int privs_drop(const char *user, uint64_t keep_caps, char *err, size_t errlen)
         err[0] = '\0';
     /* Either would let the agent undo the switch and become root again. */
     if (keep_caps & (PRIVS_CAP(CAP_SETUID) | PRIVS_CAP(CAP_SETGID)))
-        return fail(err, errlen,
+        return dsf_fail(err, errlen,
                     "keeping cap_setuid or cap_setgid would undo the privilege drop: remove "
                     "them from the kept capabilities");
     int threads = thread_count();
     if (threads > 1)
-        return fail(err, errlen,
+        return dsf_fail(err, errlen,
                     "privileges must be dropped before any thread starts (%d running): "
                     "capabilities are per thread and the others would stay privileged",
                     threads);
@@ -379,7 +366,7 @@ int privs_caps_parse(const char *list, uint64_t *out, char *err, size_t errlen)
         size_t n = 0;
         while (*p && *p != ',' && !isspace((unsigned char)*p)) {
             if (n + 1 >= sizeof(tok))
-                return fail(err, errlen, "capability name '%.20s...' is too long", list);
+                return dsf_fail(err, errlen, "capability name '%.20s...' is too long", list);
             tok[n++] = (char)tolower((unsigned char)*p++);
         }
         tok[n] = '\0';
@@ -387,7 +374,7 @@ int privs_caps_parse(const char *list, uint64_t *out, char *err, size_t errlen)
             continue;
         cap_value_t v;
         if (cap_from_name(tok, &v) != 0 || v < 0 || v >= 64)
-            return fail(err, errlen,
+            return dsf_fail(err, errlen,
                         "unknown capability '%s': use names like cap_dac_read_search "
                         "(see capabilities(7))",
                         tok);

@@ -56,15 +56,6 @@
 #define SAFETY_POLL_MS 1000
 #define CONSUME_BUDGET 1000 /* messages per loop callback before yielding */
 
-/* Error text for the caller; truncation is fine. */
-void kbus_errf(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 /* ---- connection state (loop thread) ---- */
 
 void kbus_set_connected(struct kbus *kb, int up, const char *reason)
@@ -192,7 +183,7 @@ int kbus_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, ch
 {
     char why[256];
     if (rd_kafka_conf_set(conf, name, value, why, sizeof(why)) != RD_KAFKA_CONF_OK) {
-        kbus_errf(err, errlen, "Kafka setting %s=%s rejected: %s", name, value, why);
+        dsf_fail(err, errlen, "Kafka setting %s=%s rejected: %s", name, value, why);
         return -1;
     }
     return 0;
@@ -311,12 +302,12 @@ void *dsf_bus_kafka_new(struct event_base *base, const struct dsf_bus_options *o
                         char *err, size_t errlen)
 {
     if (!opt->brokers || !*opt->brokers) {
-        kbus_errf(err, errlen, "Kafka needs brokers, e.g. \"kafka1:9092,kafka2:9092\"");
+        dsf_fail(err, errlen, "Kafka needs brokers, e.g. \"kafka1:9092,kafka2:9092\"");
         return NULL;
     }
     struct kbus *kb = calloc(1, sizeof(*kb));
     if (!kb) {
-        kbus_errf(err, errlen, "out of memory");
+        dsf_fail(err, errlen, "out of memory");
         return NULL;
     }
     kb->base = base;
@@ -334,11 +325,11 @@ void *dsf_bus_kafka_new(struct event_base *base, const struct dsf_bus_options *o
     kb->brokers = strdup(opt->brokers);
     kb->group_id = opt->group_id && *opt->group_id ? strdup(opt->group_id) : NULL;
     if (!kb->brokers || (opt->group_id && *opt->group_id && !kb->group_id)) {
-        kbus_errf(err, errlen, "out of memory");
+        dsf_fail(err, errlen, "out of memory");
         goto fail;
     }
     if (pipe2(kb->pipefd, O_NONBLOCK | O_CLOEXEC) < 0) {
-        kbus_errf(err, errlen, "cannot create a pipe for the Kafka client: %s", strerror(errno));
+        dsf_fail(err, errlen, "cannot create a pipe for the Kafka client: %s", strerror(errno));
         goto fail;
     }
     kb->ev_wake = event_new(base, kb->pipefd[0], EV_READ | EV_PERSIST, on_wake, kb);
@@ -349,7 +340,7 @@ void *dsf_bus_kafka_new(struct event_base *base, const struct dsf_bus_options *o
     struct timeval tv = {SAFETY_POLL_MS / 1000, (SAFETY_POLL_MS % 1000) * 1000};
     if (!kb->ev_wake || !kb->ev_timer || !kb->ev_restart || !kb->ev_resub || !kb->probe_ho ||
         event_add(kb->ev_wake, NULL) || event_add(kb->ev_timer, &tv)) {
-        kbus_errf(err, errlen, "cannot set up events for the Kafka client");
+        dsf_fail(err, errlen, "cannot set up events for the Kafka client");
         goto fail;
     }
 

@@ -79,7 +79,7 @@ int kbus_consumer_open(struct kbus *kb, char *err, size_t errlen)
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof(why));
     if (!rk) {
         rd_kafka_conf_destroy(conf);
-        kbus_errf(err, errlen, "cannot create a Kafka consumer for group %s on %s: %s",
+        dsf_fail(err, errlen, "cannot create a Kafka consumer for group %s on %s: %s",
                   kb->group_id, kb->brokers, why);
         return -1;
     }

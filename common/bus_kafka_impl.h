@@ -8,6 +8,7 @@
 #define DSF_BUS_KAFKA_IMPL_H
 
 #include "common/bus_impl.h"
+#include "common/fail.h"
 
 #include <event2/event.h>
 #include <librdkafka/rdkafka.h>
@@ -71,8 +72,6 @@ struct kbus {
 };
 
 /* bus_kafka.c */
-__attribute__((format(printf, 3, 4))) void kbus_errf(char *err, size_t errlen, const char *fmt,
-                                                     ...);
 void kbus_set_connected(struct kbus *kb, int up, const char *reason);
 int kbus_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *err,
                   size_t errlen);

@@ -122,7 +122,7 @@ int kbus_producer_open(struct kbus *kb, char *err, size_t errlen)
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof(why));
     if (!rk) {
         rd_kafka_conf_destroy(conf);
-        kbus_errf(err, errlen, "cannot create a Kafka producer for %s: %s", kb->brokers, why);
+        dsf_fail(err, errlen, "cannot create a Kafka producer for %s: %s", kb->brokers, why);
         return -1;
     }
     rd_kafka_set_log_queue(rk, NULL); /* logs are served with the main queue, on the loop */

@@ -16,15 +16,6 @@
 
 extern char **environ;
 
-int dsf_cfg_fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
 static const char *type_name(enum dsf_cfg_type t)
 {
     switch (t) {
@@ -194,10 +185,10 @@ static int check_bounds(const struct dsf_cfg_key *k, const char *name, double v,
         format_duration(v, got, sizeof(got));
         format_duration(k->min, lo, sizeof(lo));
         format_duration(k->max, hi, sizeof(hi));
-        return dsf_cfg_fail(err, errlen, "%s: key '%s': %s is outside the allowed range %s..%s",
+        return dsf_fail(err, errlen, "%s: key '%s': %s is outside the allowed range %s..%s",
                             origin, name, got, lo, hi);
     }
-    return dsf_cfg_fail(err, errlen, "%s: key '%s': %g is outside the allowed range %g..%g", origin,
+    return dsf_fail(err, errlen, "%s: key '%s': %g is outside the allowed range %g..%g", origin,
                         name, v, k->min, k->max);
 }
 
@@ -207,7 +198,7 @@ static int check_listen(const char *name, const char *value, const char *origin,
     char host[256];
     int port;
     if (*value && dsf_split_hostport(value, host, sizeof(host), &port))
-        return dsf_cfg_fail(err, errlen,
+        return dsf_fail(err, errlen,
                             "%s: key '%s': expected host:port, [v6]:port or :port with a port of "
                             "0-65535, got '%s'",
                             origin, name, value);
@@ -224,7 +215,7 @@ static int store_strlist(struct dsf_strlist *l, const char *name, const char *va
         const char *comma = strchr(p, ',');
         size_t n = comma ? (size_t)(comma - p) : strlen(p);
         if (n && strlist_push(l, p, n))
-            return dsf_cfg_fail(err, errlen, "%s: key '%s': out of memory", origin, name);
+            return dsf_fail(err, errlen, "%s: key '%s': out of memory", origin, name);
         p += n + (comma ? 1 : 0);
     }
     return 0;
@@ -245,7 +236,7 @@ static int store_string(const struct dsf_cfg_key *k, const char *name, void *obj
                  !strcmp(value, "off"))
             *(int *)field = 0;
         else
-            return dsf_cfg_fail(err, errlen,
+            return dsf_fail(err, errlen,
                                 "%s: key '%s': expected a bool (true or false), got '%s'", origin,
                                 name, value);
         return 0;
@@ -253,7 +244,7 @@ static int store_string(const struct dsf_cfg_key *k, const char *name, void *obj
         errno = 0;
         long long v = strtoll(value, &end, 10);
         if (end == value || *end || errno)
-            return dsf_cfg_fail(err, errlen, "%s: key '%s': expected an integer, got '%s'", origin,
+            return dsf_fail(err, errlen, "%s: key '%s': expected an integer, got '%s'", origin,
                                 name, value);
         if (check_bounds(k, name, (double)v, origin, err, errlen))
             return -1;
@@ -264,7 +255,7 @@ static int store_string(const struct dsf_cfg_key *k, const char *name, void *obj
         errno = 0;
         double v = strtod(value, &end);
         if (end == value || *end || errno || !isfinite(v))
-            return dsf_cfg_fail(err, errlen, "%s: key '%s': expected a number, got '%s'", origin,
+            return dsf_fail(err, errlen, "%s: key '%s': expected a number, got '%s'", origin,
                                 name, value);
         if (check_bounds(k, name, v, origin, err, errlen))
             return -1;
@@ -286,7 +277,7 @@ static int store_string(const struct dsf_cfg_key *k, const char *name, void *obj
     case DSF_CFG_STR: {
         char *copy = strdup(value);
         if (!copy)
-            return dsf_cfg_fail(err, errlen, "%s: key '%s': out of memory", origin, name);
+            return dsf_fail(err, errlen, "%s: key '%s': out of memory", origin, name);
         free(*(char **)field);
         *(char **)field = copy;
         return 0;
@@ -294,7 +285,7 @@ static int store_string(const struct dsf_cfg_key *k, const char *name, void *obj
     case DSF_CFG_DURATION: {
         int64_t ms;
         if (dsf_parse_duration_ms(value, &ms))
-            return dsf_cfg_fail(err, errlen,
+            return dsf_fail(err, errlen,
                                 "%s: key '%s': expected a duration like 500ms, 2s, 1m, got '%s'",
                                 origin, name, value);
         if (check_bounds(k, name, (double)ms, origin, err, errlen))
@@ -305,7 +296,7 @@ static int store_string(const struct dsf_cfg_key *k, const char *name, void *obj
     case DSF_CFG_SIZE: {
         uint64_t bytes;
         if (dsf_parse_size(value, &bytes))
-            return dsf_cfg_fail(err, errlen,
+            return dsf_fail(err, errlen,
                                 "%s: key '%s': expected a size like 8MiB, 512KiB, got '%s'", origin,
                                 name, value);
         if (check_bounds(k, name, (double)bytes, origin, err, errlen))
@@ -316,7 +307,7 @@ static int store_string(const struct dsf_cfg_key *k, const char *name, void *obj
     case DSF_CFG_STRLIST:
         return store_strlist((struct dsf_strlist *)field, name, value, origin, err, errlen);
     }
-    return dsf_cfg_fail(err, errlen, "%s: key '%s': unsupported type", origin, name);
+    return dsf_fail(err, errlen, "%s: key '%s': unsupported type", origin, name);
 }
 
 static int store_json(const struct dsf_cfg_key *k, const char *name, void *obj, json_t *v,
@@ -370,15 +361,15 @@ static int store_json(const struct dsf_cfg_key *k, const char *name, void *obj, 
         json_array_foreach(v, i, item)
         {
             if (!json_is_string(item))
-                return dsf_cfg_fail(err, errlen, "%s: key '%s': item %zu is not a string", origin,
+                return dsf_fail(err, errlen, "%s: key '%s': item %zu is not a string", origin,
                                     name, i);
             if (strlist_push(l, json_string_value(item), json_string_length(item)))
-                return dsf_cfg_fail(err, errlen, "%s: key '%s': out of memory", origin, name);
+                return dsf_fail(err, errlen, "%s: key '%s': out of memory", origin, name);
         }
         return 0;
     }
     }
-    return dsf_cfg_fail(err, errlen, "%s: key '%s': expected %s %s", origin, name,
+    return dsf_fail(err, errlen, "%s: key '%s': expected %s %s", origin, name,
                         k->type == DSF_CFG_INT ? "an" : "a", type_name(k->type));
 }
 
@@ -407,7 +398,7 @@ static int load_object(const struct dsf_cfg_section *secs, json_t *o, const char
         char path[256];
         int n = snprintf(path, sizeof(path), "%s%s%s", prefix, *prefix ? "." : "", name);
         if (n < 0 || (size_t)n >= sizeof(path))
-            return dsf_cfg_fail(err, errlen, "%s: key '%s...' is too long", origin, prefix);
+            return dsf_fail(err, errlen, "%s: key '%s...' is too long", origin, prefix);
         void *obj;
         const struct dsf_cfg_key *k = find_key(secs, path, &obj);
         if (k) {
@@ -417,7 +408,7 @@ static int load_object(const struct dsf_cfg_section *secs, json_t *o, const char
             if (load_object(secs, v, path, origin, err, errlen))
                 return -1;
         } else {
-            return dsf_cfg_fail(err, errlen, "%s: unknown key '%s' (see --help for the keys)",
+            return dsf_fail(err, errlen, "%s: unknown key '%s' (see --help for the keys)",
                                 origin, path);
         }
     }
@@ -430,11 +421,11 @@ int dsf_cfg_load_json(const struct dsf_cfg_section *secs, const char *text, size
     json_error_t jerr;
     json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root)
-        return dsf_cfg_fail(err, errlen, "%s:%d:%d: invalid JSON: %s", origin, jerr.line,
+        return dsf_fail(err, errlen, "%s:%d:%d: invalid JSON: %s", origin, jerr.line,
                             jerr.column, jerr.text);
     int rc = 0;
     if (!json_is_object(root))
-        rc = dsf_cfg_fail(err, errlen, "%s: the top level must be a JSON object", origin);
+        rc = dsf_fail(err, errlen, "%s: the top level must be a JSON object", origin);
     else
         rc = load_object(secs, root, "", origin, err, errlen);
     json_decref(root);
@@ -447,7 +438,7 @@ int dsf_cfg_load_file(const struct dsf_cfg_section *secs, const char *path, char
     size_t len;
     char *text = dsf_read_file(path, &len);
     if (!text)
-        return dsf_cfg_fail(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+        return dsf_fail(err, errlen, "%s: cannot read: %s", path, strerror(errno));
     int rc = dsf_cfg_load_json(secs, text, len, path, err, errlen);
     free(text);
     return rc;
@@ -459,7 +450,7 @@ int dsf_cfg_set_value(const struct dsf_cfg_section *secs, const char *key, const
     void *obj;
     const struct dsf_cfg_key *k = find_key(secs, key, &obj);
     if (!k)
-        return dsf_cfg_fail(err, errlen, "%s: unknown key '%s' (see --help for the keys)", origin,
+        return dsf_fail(err, errlen, "%s: unknown key '%s' (see --help for the keys)", origin,
                             key);
     return store_string(k, key, obj, value, origin, err, errlen);
 }
@@ -478,11 +469,11 @@ int dsf_cfg_set(const struct dsf_cfg_section *secs, const char *assignment, cons
 {
     const char *eq = strchr(assignment, '=');
     if (!eq || eq == assignment)
-        return dsf_cfg_fail(err, errlen, "%s: expected key=value, got '%s'", origin, assignment);
+        return dsf_fail(err, errlen, "%s: expected key=value, got '%s'", origin, assignment);
     char key[256];
     size_t n = (size_t)(eq - assignment);
     if (n >= sizeof(key))
-        return dsf_cfg_fail(err, errlen, "%s: key is too long", origin);
+        return dsf_fail(err, errlen, "%s: key is too long", origin);
     memcpy(key, assignment, n);
     key[n] = '\0';
     return dsf_cfg_set_value(secs, key, eq + 1, origin, err, errlen);

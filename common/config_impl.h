@@ -3,10 +3,8 @@
 #define DSF_CONFIG_IMPL_H
 
 #include "common/config.h"
+#include "common/fail.h"
 
-/* Formats the reason into err and returns -1: the error return of the config code. */
-int dsf_cfg_fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 
 /* 0 when value suits k's type (always for the types without a check), else -1 with err
  * naming the origin, the key and the value. */

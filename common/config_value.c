@@ -32,19 +32,19 @@ int dsf_check_id(const char *v, char *why, size_t whylen)
 {
     size_t n = strlen(v);
     if (n == 0)
-        return dsf_cfg_fail(why, whylen, "an id may not be empty");
+        return dsf_fail(why, whylen, "an id may not be empty");
     if (n > ID_MAX)
-        return dsf_cfg_fail(why, whylen, "%zu bytes: an id has at most %d", n, ID_MAX);
+        return dsf_fail(why, whylen, "%zu bytes: an id has at most %d", n, ID_MAX);
     if (!utf8_valid(v, n))
-        return dsf_cfg_fail(why, whylen, "not valid UTF-8");
+        return dsf_fail(why, whylen, "not valid UTF-8");
     if (has_control(v))
-        return dsf_cfg_fail(why, whylen, "control characters are not allowed");
+        return dsf_fail(why, whylen, "control characters are not allowed");
     if (strpbrk(v, "/+#"))
-        return dsf_cfg_fail(why, whylen,
+        return dsf_fail(why, whylen,
                             "'/', '+' and '#' are not allowed (the id is an MQTT client id and a "
                             "topic segment)");
     if (isspace((unsigned char)v[0]) || isspace((unsigned char)v[n - 1]))
-        return dsf_cfg_fail(why, whylen, "spaces at the start or the end are not allowed");
+        return dsf_fail(why, whylen, "spaces at the start or the end are not allowed");
     return 0;
 }
 
@@ -52,19 +52,19 @@ int dsf_check_topic(const char *v, char *why, size_t whylen)
 {
     size_t n = strlen(v);
     if (n == 0)
-        return dsf_cfg_fail(why, whylen, "a topic may not be empty");
+        return dsf_fail(why, whylen, "a topic may not be empty");
     if (n > TOPIC_MAX)
-        return dsf_cfg_fail(why, whylen, "%zu bytes: a topic has at most %d", n, TOPIC_MAX);
+        return dsf_fail(why, whylen, "%zu bytes: a topic has at most %d", n, TOPIC_MAX);
     if (!utf8_valid(v, n))
-        return dsf_cfg_fail(why, whylen, "not valid UTF-8");
+        return dsf_fail(why, whylen, "not valid UTF-8");
     if (has_control(v))
-        return dsf_cfg_fail(why, whylen, "control characters are not allowed");
+        return dsf_fail(why, whylen, "control characters are not allowed");
     if (strpbrk(v, "+#"))
-        return dsf_cfg_fail(why, whylen,
+        return dsf_fail(why, whylen,
                             "the wildcards '+' and '#' are not allowed: messages are published "
                             "here, so it must be one concrete topic");
     if (v[0] == '$')
-        return dsf_cfg_fail(why, whylen, "topics starting with '$' belong to the broker");
+        return dsf_fail(why, whylen, "topics starting with '$' belong to the broker");
     return 0;
 }
 
@@ -72,18 +72,18 @@ int dsf_check_topic(const char *v, char *why, size_t whylen)
 static int check_host(const char *h, size_t n, char *why, size_t whylen)
 {
     if (n == 0)
-        return dsf_cfg_fail(why, whylen, "no host");
+        return dsf_fail(why, whylen, "no host");
     if (h[0] == '[') {
         if (n < 3 || h[n - 1] != ']')
-            return dsf_cfg_fail(why, whylen, "an IPv6 address needs its closing ']'");
+            return dsf_fail(why, whylen, "an IPv6 address needs its closing ']'");
         for (size_t i = 1; i < n - 1; i++)
             if (!isxdigit((unsigned char)h[i]) && !strchr(":.%", h[i]))
-                return dsf_cfg_fail(why, whylen, "'%.*s' is not an IPv6 address", (int)n, h);
+                return dsf_fail(why, whylen, "'%.*s' is not an IPv6 address", (int)n, h);
         return 0;
     }
     for (size_t i = 0; i < n; i++)
         if (!isalnum((unsigned char)h[i]) && !strchr("-._~%", h[i]))
-            return dsf_cfg_fail(why, whylen, "'%.*s' is not a host name", (int)n, h);
+            return dsf_fail(why, whylen, "'%.*s' is not a host name", (int)n, h);
     return 0;
 }
 
@@ -92,7 +92,7 @@ static int check_authority(const char *a, size_t n, int userinfo, char *why, siz
 {
     const char *at = memrchr(a, '@', n);
     if (at && !userinfo)
-        return dsf_cfg_fail(why, whylen, "user names go in their own keys, not in the URL");
+        return dsf_fail(why, whylen, "user names go in their own keys, not in the URL");
     if (at) {
         n -= (size_t)(at + 1 - a);
         a = at + 1;
@@ -108,14 +108,14 @@ static int check_authority(const char *a, size_t n, int userinfo, char *why, siz
     const char *p = colon + 1, *end = a + n;
     long port = 0;
     if (p == end || end - p > 5)
-        return dsf_cfg_fail(why, whylen, "the port must be a number of 1-65535");
+        return dsf_fail(why, whylen, "the port must be a number of 1-65535");
     for (; p < end; p++) {
         if (!isdigit((unsigned char)*p))
-            return dsf_cfg_fail(why, whylen, "the port must be a number of 1-65535");
+            return dsf_fail(why, whylen, "the port must be a number of 1-65535");
         port = port * 10 + (*p - '0');
     }
     if (port < 1 || port > 65535)
-        return dsf_cfg_fail(why, whylen, "the port must be a number of 1-65535");
+        return dsf_fail(why, whylen, "the port must be a number of 1-65535");
     return 0;
 }
 
@@ -142,9 +142,9 @@ int dsf_check_url(const char *v, const char *const *schemes, int with_path, char
     list_schemes(schemes, allowed, sizeof(allowed));
     const char *sep = strstr(v, "://");
     if (!sep || !scheme_allowed(v, (size_t)(sep - v), schemes))
-        return dsf_cfg_fail(why, whylen, "expected a URL starting with %s", allowed);
+        return dsf_fail(why, whylen, "expected a URL starting with %s", allowed);
     if (has_control(v) || strpbrk(v, " \t"))
-        return dsf_cfg_fail(why, whylen, "spaces and control characters are not allowed");
+        return dsf_fail(why, whylen, "spaces and control characters are not allowed");
     const char *auth = sep + 3;
     size_t n = strcspn(auth, "/?#");
     int userinfo = with_path; /* the web's URLs may carry user:password@ */
@@ -152,7 +152,7 @@ int dsf_check_url(const char *v, const char *const *schemes, int with_path, char
         return -1;
     const char *rest = auth + n;
     if (!with_path && *rest && strcmp(rest, "/") != 0)
-        return dsf_cfg_fail(why, whylen, "nothing may follow host:port here");
+        return dsf_fail(why, whylen, "nothing may follow host:port here");
     return 0;
 }
 

@@ -4,6 +4,7 @@
  * could act on the wrong series.
  */
 #include "control/event.h"
+#include "common/fail.h"
 #include "common/loop.h"
 #include "common/rfc3339.h"
 
@@ -17,26 +18,14 @@
 /* Characters with a meaning in a key; escaped with a backslash inside its fields. */
 #define KEY_SPECIALS "\\|,="
 
-__attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errlen, const char *fmt,
-                                                      ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
 static int copy_field(char *dst, size_t cap, json_t *v, const char *in, const char *key, char *err,
                       size_t errlen)
 {
     if (!json_is_string(v))
-        return fail(err, errlen, "key '%s%s': expected a string", in, key);
+        return dsf_fail(err, errlen, "key '%s%s': expected a string", in, key);
     size_t n = json_string_length(v);
     if (n >= cap)
-        return fail(err, errlen, "key '%s%s': %zu bytes, longer than the %zu it may have", in, key,
+        return dsf_fail(err, errlen, "key '%s%s': %zu bytes, longer than the %zu it may have", in, key,
                     n, cap - 1);
     memcpy(dst, json_string_value(v), n + 1);
     return 0;
@@ -50,12 +39,12 @@ static int get_string(json_t *o, const char *in, const char *key, char *dst, siz
     json_t *v = json_object_get(o, key);
     if (!v) {
         dst[0] = '\0';
-        return required ? fail(err, errlen, "key '%s%s' is required", in, key) : 0;
+        return required ? dsf_fail(err, errlen, "key '%s%s' is required", in, key) : 0;
     }
     if (copy_field(dst, cap, v, in, key, err, errlen))
         return -1;
     if (required && !dst[0])
-        return fail(err, errlen, "key '%s%s': empty", in, key);
+        return dsf_fail(err, errlen, "key '%s%s': empty", in, key);
     return 0;
 }
 
@@ -81,7 +70,7 @@ static int add_labels(struct ctl_event *e, json_t *obj, const char *path, const 
                       char *err, size_t errlen)
 {
     if (!json_is_object(obj))
-        return fail(err, errlen, "key '%s': expected an object", path);
+        return dsf_fail(err, errlen, "key '%s': expected an object", path);
     const char *name;
     json_t *v;
     json_object_foreach(obj, name, v)
@@ -89,10 +78,10 @@ static int add_labels(struct ctl_event *e, json_t *obj, const char *path, const 
         if (listed(skip, name) || ctl_event_label(e, name))
             continue;
         if (e->nlabels == CTL_EVENT_LABELS_MAX)
-            return fail(err, errlen, "key '%s': more than %d labels", path, CTL_EVENT_LABELS_MAX);
+            return dsf_fail(err, errlen, "key '%s': more than %d labels", path, CTL_EVENT_LABELS_MAX);
         struct ctl_label *l = &e->labels[e->nlabels];
         if (strlen(name) >= sizeof(l->name))
-            return fail(err, errlen, "key '%s': a label name longer than %zu bytes (%.40s...)",
+            return dsf_fail(err, errlen, "key '%s': a label name longer than %zu bytes (%.40s...)",
                         path, sizeof(l->name) - 1, name);
         char in[CTL_EVENT_NAME_MAX + 16];
         snprintf(in, sizeof(in), "%s.", path);
@@ -126,9 +115,9 @@ static int get_ns(json_t *o, const char *key, int64_t *out, char *err, size_t er
 {
     json_t *v = json_object_get(o, key);
     if (!v)
-        return fail(err, errlen, "key '%s' is required", key);
+        return dsf_fail(err, errlen, "key '%s' is required", key);
     if (!json_is_integer(v) || json_integer_value(v) < 0)
-        return fail(err, errlen, "key '%s': expected Unix nanoseconds (an integer >= 0)", key);
+        return dsf_fail(err, errlen, "key '%s': expected Unix nanoseconds (an integer >= 0)", key);
     *out = json_integer_value(v);
     return 0;
 }
@@ -139,7 +128,7 @@ static int set_engine(struct ctl_event *e, json_t *o, const char *fallback, char
     if (json_object_get(o, "engine") || !fallback)
         return get_string(o, "", "engine", e->engine, sizeof(e->engine), 1, err, errlen);
     if (!fallback[0] || strlen(fallback) >= sizeof(e->engine))
-        return fail(err, errlen, "engine id \"%.40s\": empty or longer than %zu bytes", fallback,
+        return dsf_fail(err, errlen, "engine id \"%.40s\": empty or longer than %zu bytes", fallback,
                     sizeof(e->engine) - 1);
     strcpy(e->engine, fallback);
     return 0;
@@ -151,7 +140,7 @@ static int alarm_from_json(json_t *o, const char *engine, struct ctl_event *e, c
 {
     memset(e, 0, sizeof(*e));
     if (!json_is_object(o))
-        return fail(err, errlen, "expected a JSON object (an alarm event)");
+        return dsf_fail(err, errlen, "expected a JSON object (an alarm event)");
     if (set_engine(e, o, engine, err, errlen) ||
         get_string(o, "", "rule", e->rule, sizeof(e->rule), 1, err, errlen) ||
         get_string(o, "", "state", e->state, sizeof(e->state), 1, err, errlen) ||
@@ -159,16 +148,16 @@ static int alarm_from_json(json_t *o, const char *engine, struct ctl_event *e, c
         get_ns(o, "starts_at", &e->starts_at_ns, err, errlen))
         return -1;
     if (!known_state(e->state))
-        return fail(err, errlen,
+        return dsf_fail(err, errlen,
                     "key 'state': \"%s\" is not one of inactive, pending, firing, nodata, resolved",
                     e->state);
     json_t *group = json_object_get(o, "group");
     if (!group)
-        return fail(err, errlen, "key 'group' is required");
+        return dsf_fail(err, errlen, "key 'group' is required");
     if (add_labels(e, group, "group", NULL, err, errlen))
         return -1;
     if (!ctl_event_label(e, "ns") || !ctl_event_label(e, "mci"))
-        return fail(err, errlen, "key 'group': 'ns' and 'mci' are required");
+        return dsf_fail(err, errlen, "key 'group': 'ns' and 'mci' are required");
     e->ngroup = e->nlabels;
     json_t *labels = json_object_get(o, "labels");
     if (labels && add_labels(e, labels, "labels", NULL, err, errlen))
@@ -183,7 +172,7 @@ static json_t *load(const char *text, size_t len, char *err, size_t errlen)
     json_error_t jerr;
     json_t *root = json_loadb(text ? text : "", text ? len : 0, JSON_REJECT_DUPLICATES, &jerr);
     if (!root)
-        fail(err, errlen, "not JSON: line %d: %s", jerr.line, jerr.text);
+        dsf_fail(err, errlen, "not JSON: line %d: %s", jerr.line, jerr.text);
     return root;
 }
 
@@ -216,7 +205,7 @@ static void walk(json_t *array, const char *what, item_parser parse, const char 
         char why[256];
         if (!e || parse(item, engine, e, why, sizeof(why))) {
             if (!nbad++)
-                fail(err, errlen, "%s[%zu]: %s", what, i, e ? why : "out of memory");
+                dsf_fail(err, errlen, "%s[%zu]: %s", what, i, e ? why : "out of memory");
             continue;
         }
         if (fn && fn(arg, e))
@@ -236,9 +225,9 @@ int ctl_event_parse_alarm_list(const char *text, size_t len, const char *engine,
     json_t *alarms = json_object_get(root, "alarms");
     int rc = 0;
     if (!json_is_object(root))
-        rc = fail(err, errlen, "expected a JSON object ({\"alarms\": [...]})");
+        rc = dsf_fail(err, errlen, "expected a JSON object ({\"alarms\": [...]})");
     else if (!json_is_array(alarms))
-        rc = fail(err, errlen, "key 'alarms': expected an array");
+        rc = dsf_fail(err, errlen, "key 'alarms': expected an array");
     else
         walk(alarms, "alarms", alarm_from_json, engine, fn, arg, bad, err, errlen);
     json_decref(root);
@@ -252,14 +241,14 @@ static int alert_from_json(json_t *a, const char *unused, struct ctl_event *e, c
     memset(e, 0, sizeof(*e));
     strcpy(e->engine, ALERTMANAGER_ENGINE);
     if (!json_is_object(a))
-        return fail(err, errlen, "expected an object (an alert)");
+        return dsf_fail(err, errlen, "expected an object (an alert)");
     if (get_string(a, "", "status", e->state, sizeof(e->state), 1, err, errlen))
         return -1;
     if (strcmp(e->state, "firing") != 0 && strcmp(e->state, "resolved") != 0)
-        return fail(err, errlen, "key 'status': \"%s\" is neither firing nor resolved", e->state);
+        return dsf_fail(err, errlen, "key 'status': \"%s\" is neither firing nor resolved", e->state);
     json_t *labels = json_object_get(a, "labels");
     if (!json_is_object(labels))
-        return fail(err, errlen, "key 'labels': %s", labels ? "expected an object" : "required");
+        return dsf_fail(err, errlen, "key 'labels': %s", labels ? "expected an object" : "required");
     if (get_string(labels, "labels.", "alertname", e->rule, sizeof(e->rule), 1, err, errlen) ||
         get_string(labels, "labels.", "severity", e->severity, sizeof(e->severity), 0, err,
                    errlen) ||
@@ -268,9 +257,9 @@ static int alert_from_json(json_t *a, const char *unused, struct ctl_event *e, c
     e->ngroup = e->nlabels;
     json_t *starts = json_object_get(a, "startsAt");
     if (!starts)
-        return fail(err, errlen, "key 'startsAt' is required");
+        return dsf_fail(err, errlen, "key 'startsAt' is required");
     if (!json_is_string(starts) || dsf_rfc3339_parse(json_string_value(starts), &e->starts_at_ns))
-        return fail(err, errlen, "key 'startsAt': expected an RFC 3339 time like %s",
+        return dsf_fail(err, errlen, "key 'startsAt': expected an RFC 3339 time like %s",
                     "2026-01-02T03:04:05.678Z");
     sort_labels(e);
     e->received_ms = dsf_mono_ms();
@@ -287,13 +276,13 @@ int ctl_event_parse_alertmanager(const char *text, size_t len, ctl_event_fn fn, 
     json_t *alerts = json_object_get(root, "alerts");
     int rc = 0;
     if (!json_is_object(root))
-        rc = fail(err, errlen, "expected a JSON object (an Alertmanager webhook)");
+        rc = dsf_fail(err, errlen, "expected a JSON object (an Alertmanager webhook)");
     else if (!version)
-        rc = fail(err, errlen, "key 'version' is required (\"4\")");
+        rc = dsf_fail(err, errlen, "key 'version' is required (\"4\")");
     else if (!json_is_string(version) || strcmp(json_string_value(version), "4") != 0)
-        rc = fail(err, errlen, "key 'version': only \"4\" is understood");
+        rc = dsf_fail(err, errlen, "key 'version': only \"4\" is understood");
     else if (!json_is_array(alerts))
-        rc = fail(err, errlen, "key 'alerts': expected an array");
+        rc = dsf_fail(err, errlen, "key 'alerts': expected an array");
     else
         walk(alerts, "alerts", alert_from_json, NULL, fn, arg, bad, err, errlen);
     json_decref(root);
