@@ -175,11 +175,69 @@ static void put_policy(struct control *c, struct evhttp_request *req, const char
     ctl_reply_json(req, 200, policy_summary(find_policy(c, name)));
 }
 
+/* Writes p as policies.dir/{name}.json and reloads; answers. */
+static void save_policy(struct control *c, struct evhttp_request *req, const struct policy *p)
+{
+    char file[160], path[4200], err[1024];
+    json_t *j = policy_to_json(p);
+    char *text = json_dumps(j, JSON_INDENT(2));
+    json_decref(j);
+    snprintf(file, sizeof(file), "%s.json", p->name);
+    snprintf(path, sizeof(path), "%s/%s", c->cfg.policies_dir, file);
+    if (access(path, F_OK) == 0) {
+        free(text);
+        ctl_reply_json(req, 409, json_pack("{s:s}", "error", "a policy file of that name exists"));
+        return;
+    }
+    if (!text)
+        snprintf(err, sizeof(err), "out of memory");
+    int rc = text ? dsf_write_file_atomic(c->cfg.policies_dir, file, text, strlen(text), err,
+                                          sizeof(err))
+                  : -1;
+    free(text);
+    if (rc < 0) {
+        reply_error(req, 500, "%s", err);
+        return;
+    }
+    if (reload_policies(c, err, sizeof(err)) < 0) {
+        unlink(path);
+        reply_error(req, 409, "%s", err);
+        return;
+    }
+    record_operator(c, "policy_put", p->name);
+    ctl_reply_json(req, 201, policy_summary(find_policy(c, p->name)));
+}
+
+/* POST /api/v1/policies/import/tumblebug: CB-Tumblebug's auto-control policy, converted
+ * (control/policy.h says how) and saved as a policy file. */
+static void import_tumblebug(struct control *c, struct evhttp_request *req)
+{
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t len = evbuffer_get_length(in);
+    struct policy p = {0};
+    char err[1024];
+    if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
+        reply_error(req, 405, "POST a CB-Tumblebug MCI policy");
+    } else if (len > API_BODY_MAX) {
+        reply_error(req, 413, "body larger than %d bytes", API_BODY_MAX);
+    } else if (policy_from_tumblebug((const char *)evbuffer_pullup(in, (ssize_t)len), len, &p,
+                                     err, sizeof(err)) < 0) {
+        reply_error(req, 400, "%s", err);
+    } else {
+        save_policy(c, req, &p);
+    }
+    policy_free(&p);
+}
+
 static void serve_policy(struct evhttp_request *req, void *arg)
 {
     struct control *c = arg;
     const char *name = path_of(req) + strlen("/api/v1/policies/");
     char err[1024], path[4200];
+    if (!strcmp(name, "import/tumblebug")) {
+        import_tumblebug(c, req);
+        return;
+    }
     if (!name_ok(name)) {
         reply_error(req, 400,
                     "bad policy name '%s': 1-100 of [A-Za-z0-9_.-], not starting with "

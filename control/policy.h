@@ -33,6 +33,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #define POLICY_MAX_STEPS 10
 #define POLICY_MAX_LABELS 16
 /* Defaults when the key is absent. */
@@ -109,6 +111,10 @@ void policy_set_free(struct policy_set *s);
  * is "tumblebug". 0, or -1 with err. */
 int policy_from_tumblebug(const char *json, size_t len, struct policy *out, char *err,
                           size_t errlen);
+
+/* The policy in the form of its file (a new reference): policy_parse of its text gives the
+ * same policy back. */
+json_t *policy_to_json(const struct policy *p);
 
 /* "reboot", "scale_out", ...; the names the files use. */
 const char *policy_action_name(enum policy_action a);

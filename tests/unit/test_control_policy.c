@@ -314,6 +314,46 @@ static void test_tumblebug_import(void **state)
     policy_free(&p);
 }
 
+/* policy_to_json gives the file form back: parsing it yields the same policy. */
+static void test_round_trip(void **state)
+{
+    (void)state;
+    const char *text =
+        "{\"name\": \"rt\", \"description\": \"d\", \"match\": {\"rule\": \"r\", "
+        "\"state\": \"nodata\", \"severity\": \"crit\", \"labels\": {\"ns\": \"n1\"}}, "
+        "\"steps\": [{\"action\": \"reboot\"}, {\"action\": \"migrate\", \"region\": \"r2\"}, "
+        "{\"action\": \"scale_out\", \"by\": 2, \"max\": 9}, {\"action\": \"k8s_scale\", "
+        "\"replicas\": 3}, {\"action\": \"webhook\", \"url\": \"http://h/x\"}], "
+        "\"verify_timeout\": \"1500ms\", \"cooldown\": \"1m\", \"hold\": \"2h\", "
+        "\"dry_run\": true, \"approval\": true}";
+    struct policy a, b;
+    char err[512];
+    assert_int_equal(policy_parse(text, strlen(text), "t", &a, err, sizeof(err)), 0);
+    json_t *j = policy_to_json(&a);
+    char *again = json_dumps(j, 0);
+    if (policy_parse(again, strlen(again), "t", &b, err, sizeof(err)))
+        fail_msg("%s: %s", again, err);
+    assert_string_equal(b.name, "rt");
+    assert_string_equal(b.state, "nodata");
+    assert_string_equal(b.severity, "crit");
+    assert_int_equal(b.nlabels, 1);
+    assert_int_equal(b.nsteps, 5);
+    assert_string_equal(b.steps[1].region, "r2");
+    assert_int_equal(b.steps[2].by, 2);
+    assert_int_equal(b.steps[2].max, 9);
+    assert_int_equal(b.steps[2].min, -1);
+    assert_int_equal(b.steps[3].replicas, 3);
+    assert_string_equal(b.steps[4].url, "http://h/x");
+    assert_int_equal(b.verify_timeout_ms, 1500);
+    assert_int_equal(b.cooldown_ms, 60000);
+    assert_int_equal(b.hold_ms, 7200000);
+    assert_true(b.dry_run && b.approval);
+    free(again);
+    json_decref(j);
+    policy_free(&a);
+    policy_free(&b);
+}
+
 static void test_tumblebug_refusals(void **state)
 {
     static const struct {
@@ -357,6 +397,7 @@ int main(void)
         cmocka_unit_test(test_starter_policies_load),
         cmocka_unit_test(test_tumblebug_import),
         cmocka_unit_test(test_tumblebug_refusals),
+        cmocka_unit_test(test_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
