@@ -403,8 +403,10 @@ static void serve_pause(struct evhttp_request *req, void *arg)
     if (guards_paused(c->guards) != pause) {
         guards_pause(c->guards, pause);
         record_operator(c, pause ? "pause" : "resume", NULL);
-        if (!pause)
+        if (!pause) {
             ctl_actions_tick(c);
+            ctl_input_reconcile(c); /* what fired while paused is decided now */
+        }
     }
     ctl_reply_json(req, 200, json_pack("{s:b}", "paused", pause));
 }

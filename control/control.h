@@ -182,6 +182,9 @@ void ctl_replay_resume(struct control *c);
 
 /* 1 when key was acted on already (also before a restart), else marks it and returns 0. */
 int ctl_handled_mark(struct control *c, const char *key);
+/* Forgets key: an occurrence blocked only because actions were paused or the breaker was
+ * open is decided again when it comes back. */
+void ctl_handled_unmark(struct control *c, const char *key);
 
 /* ---- input and API ---- */
 

@@ -43,6 +43,18 @@ int ctl_handled_mark(struct control *c, const char *key)
     return 0;
 }
 
+void ctl_handled_unmark(struct control *c, const char *key)
+{
+    uint64_t h = ctl_hash(key);
+    for (struct dsf_hlink *l = dsf_htab_first(&c->handled, h); l; l = l->next) {
+        if (l->hash == h && !strcmp(((struct handled_key *)l)->key, key)) {
+            dsf_htab_remove(&c->handled, l);
+            free(l);
+            return;
+        }
+    }
+}
+
 /* A VM is healthy for the breaker while its agent is online and none of its series is in
  * nodata. */
 static void update_health(struct control *c, const char *ns, const char *mci, const char *vm)
@@ -315,6 +327,12 @@ void ctl_decide_commit(struct control *c, struct ctl_action *a, int approved)
     enum guard_block b = guards_check(c->guards, &t, a->policy.cooldown_ms, now, why, sizeof(why));
     if (b != GUARD_PASS) {
         record_decision(c, a, "blocked", b, why);
+        /* Paused or blind is not "decided": the occurrence is looked at again when actions
+         * resume or the breaker closes (the engines' active alarms are read then). */
+        char key[CTL_EVENT_KEY_MAX];
+        if ((b == GUARD_PAUSED || b == GUARD_BREAKER) && a->alarm.rule[0] &&
+            ctl_event_key(&a->alarm, key, sizeof(key)) >= 0)
+            ctl_handled_unmark(c, key);
         dsf_count(&c->stats.verdicts[3], 1);
         dsf_count(&c->stats.blocked[b], 1);
         a->phase = CTL_DONE;

@@ -105,10 +105,12 @@ static void breaker_changed(void *arg, const char *scope, int open, const char *
     struct control *c = arg;
     ctl_record(c, json_pack("{s:s, s:s, s:b, s:s}", "event", "breaker", "scope", scope, "open",
                             open, "why", why ? why : ""));
-    if (open)
+    if (open) {
         log_warn("storm breaker %s opened: %s; no action until it closes", scope, why);
-    else
-        log_info("storm breaker %s closed: %s", scope, why);
+    } else {
+        log_info("storm breaker %s closed: %s; reading the active alarms again", scope, why);
+        ctl_input_reconcile(c);
+    }
 }
 
 /* The MCIs' sizes for the guards, from the federation's model. */

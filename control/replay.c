@@ -89,7 +89,8 @@ static struct ctl_action *restore(struct control *c, json_t *rec, int64_t at)
     snprintf(a->alarm.engine, sizeof(a->alarm.engine), "%s", str(alarm, "engine"));
     snprintf(a->alarm.state, sizeof(a->alarm.state), "%s", str(alarm, "state"));
     snprintf(a->alarm.severity, sizeof(a->alarm.severity), "%s", str(alarm, "severity"));
-    if (*str(alarm, "key"))
+    const char *guard = str(rec, "guard");
+    if (*str(alarm, "key") && strcmp(guard, "paused") && strcmp(guard, "breaker"))
         ctl_handled_mark(c, str(alarm, "key"));
     return a;
 }
