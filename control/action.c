@@ -333,8 +333,13 @@ void ctl_action_step_done(struct control *c, struct ctl_action *a, int ok, const
     if (detail && *detail)
         json_object_set_new(rec, "detail", json_string(detail));
     ctl_record_action(c, a, rec);
-    if (ok && (s->action == POLICY_WEBHOOK || a->dry_run)) {
-        a->step++; /* told, or planned: nothing to verify */
+    /* Told, planned, or a cordon before a drain: it only keeps new pods away while the
+     * drain moves the old ones and clears no alarm, so waiting for that would hold the drain
+     * back for verify_timeout. */
+    int drain_next = s->action == POLICY_K8S_CORDON && a->step + 1 < (int)a->policy.nsteps &&
+                     a->policy.steps[a->step + 1].action == POLICY_K8S_DRAIN;
+    if (ok && (s->action == POLICY_WEBHOOK || drain_next || a->dry_run)) {
+        a->step++;
         ctl_action_run(c, a);
         return;
     }
