@@ -360,7 +360,10 @@ void ctl_action_step_done(struct control *c, struct ctl_action *a, int ok, const
  * was forgotten, or it was about a VM that is gone (migrated away). */
 static int alarm_cleared(struct control *c, const struct ctl_action *a)
 {
-    if (!a->series[0])
+    /* A scale in answers an alarm of idle capacity, which removing a VM does not end while
+     * the load stays low: the subgroup at its new size is the result (else every scale in
+     * would end exhausted and hold the subgroup against the next scale out). */
+    if (!a->series[0] || a->policy.steps[a->step].action == POLICY_SCALE_IN)
         return 1;
     const char *st = fleet_alarm_state(c->fleet, a->series);
     if (!*st || !strcmp(st, "resolved") || !strcmp(st, "inactive"))
