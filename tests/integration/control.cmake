@@ -18,3 +18,8 @@ if(TARGET dsf_control_lib)
   set_target_properties(dsf-ctl-output-feed PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests/tools)
   dsf_script(control_output_deliver control_output.sh)
 endif()
+# Acceptance: group alarms scale a subgroup out up to its max and in down to its min.
+dsf_script(control_scaling control_scaling.sh)
+# Acceptance: an Alertmanager webhook for a node cordons and drains it on the Kubernetes API
+# double (PDB respected); with dry_run the planned evictions are audited, nothing evicted.
+dsf_script(control_k8s control_k8s.sh)
