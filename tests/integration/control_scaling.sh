@@ -8,11 +8,13 @@
 # from the other builds on the machine (the stack's cpu_avg_hot fires on a busy host by
 # itself). The VMs' own CPU is still measured honestly, per VM, by each VM's agent: the
 # user data (run like cloud-init's, before the agent starts) turns on the agent's procstat
-# input for the pid file of the VM's workload, and the workload burns CPU itself - 400 ms
-# busy, 600 ms asleep - while the file "burn" exists in its VM directory. The group rules
+# input for the pid file of the VM's workload, and the workload burns CPU itself - 500 ms
+# busy, 500 ms asleep - while the file "burn" exists in its VM directory. The group rules
 # (group_by [] = ns, mci) average procstat cpu_usage over the MCI's VMs:
-#   burn_hot   avg > 15 % (reset 8 %) for 2 s    -> policy burn-scale-out (by 1, max 3)
-#   burn_cold  avg < 3 % (reset 5 %) for 8 s     -> policy idle-scale-in (by 1, min 2)
+#   burn_hot   avg > 6 % (reset 4 %) for 2 s     -> policy burn-scale-out (by 1, max 3)
+#   burn_cold  avg < 2 % (reset 3 %) for 8 s     -> policy idle-scale-in (by 1, min 2)
+# The marks are low because the host is shared: with a load of 6 on 2 cores a burner gets
+# about a third of its busy half second (~15 %), while an idle workload stays under 1 %.
 # A scale out is verified when burn_hot resolves (the test stops the burn once the new VM
 # reports); a scale in by the subgroup having shrunk (an idle alarm does not end by removing
 # a VM).
@@ -27,9 +29,9 @@ CTL_WORKLOAD=$("$CTL_PY" -c 'import json, sys; print(json.dumps(["bash", "-c", s
 echo $$ >wl.pid
 while :; do
     if [ -f burn ]; then
-        t=$((${EPOCHREALTIME/./} + 400000))
+        t=$((${EPOCHREALTIME/./} + 500000))
         while [ "${EPOCHREALTIME/./}" -lt "$t" ]; do :; done
-        sleep 0.6
+        sleep 0.5
     else
         sleep 0.5
     fi
@@ -55,8 +57,8 @@ burn_rule() { # NAME OP THRESHOLD RESET FOR
  "annotations": {"summary": "{{mci}}: its VMs' own CPU at {{value}}% on average"}}
 EOF
 }
-burn_rule burn_hot '>' 15 8 2s
-burn_rule burn_cold '<' 3 5 8s
+burn_rule burn_hot '>' 6 4 2s
+burn_rule burn_cold '<' 2 3 8s
 
 t0=$SECONDS
 ctl_stack_up "$MIN"
@@ -117,7 +119,7 @@ expect "scale_out calls at max" "$(ctl_calls scale_out)" 1
 expect "VMs at max" "$(fed_count)" "$MAX"
 expect "steps begun at max" "$(ctl_audit_count 'r["event"]=="step" and r["phase"]=="begin" and r["op"]=="scale_out"')" 1
 
-log "the burn stops: after 8 s below 3 % burn_cold fires, one VM less"
+log "the burn stops: after 8 s below 2 % burn_cold fires, one VM less"
 unburn
 wait_for 40 ctl_audit_has "$(step_end idle-scale-in True)" || fail "no scale in ended well"
 expect "scale_in calls" "$(ctl_calls scale_in)" 1
@@ -138,6 +140,16 @@ n = [int(l) for l in open(sys.argv[1]) if l.strip()]
 sys.exit(not all(int(sys.argv[2]) <= x <= int(sys.argv[3]) for x in n))
 PY
 expect "VM counts seen" "$out" "2 3 "
+# For the log: how far the alarms' values were from their marks on this host today.
+"$CTL_PY" - "$WORK/bus.log" <<'PY'
+import json
+for line in open(__import__("sys").argv[1], errors="replace"):
+    t, topic, payload = (line.rstrip("\n").split(" ", 2) + ["", ""])[:3]
+    if topic.rsplit("/", 1)[-1] in ("burn_hot", "burn_cold"):
+        e = json.loads(payload)
+        if e["state"] in ("firing", "resolved"):
+            print("%s %s %s at %.1f %%" % (t.split(".")[0], e["rule"], e["state"], e["value"]))
+PY
 ctl_audit_verify
 ctl_stop
 log "ok in $((SECONDS - t0)) s (stack ${CTL_STACK_SECONDS} s)"
