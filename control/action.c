@@ -333,8 +333,13 @@ void ctl_action_step_done(struct control *c, struct ctl_action *a, int ok, const
     if (detail && *detail)
         json_object_set_new(rec, "detail", json_string(detail));
     ctl_record_action(c, a, rec);
-    if (ok && (s->action == POLICY_WEBHOOK || a->dry_run)) {
-        a->step++; /* told, or planned: nothing to verify */
+    /* Told, planned, or a cordon before a drain: it only keeps new pods away while the
+     * drain moves the old ones and clears no alarm, so waiting for that would hold the drain
+     * back for verify_timeout. */
+    int drain_next = s->action == POLICY_K8S_CORDON && a->step + 1 < (int)a->policy.nsteps &&
+                     a->policy.steps[a->step + 1].action == POLICY_K8S_DRAIN;
+    if (ok && (s->action == POLICY_WEBHOOK || drain_next || a->dry_run)) {
+        a->step++;
         ctl_action_run(c, a);
         return;
     }
@@ -355,7 +360,10 @@ void ctl_action_step_done(struct control *c, struct ctl_action *a, int ok, const
  * was forgotten, or it was about a VM that is gone (migrated away). */
 static int alarm_cleared(struct control *c, const struct ctl_action *a)
 {
-    if (!a->series[0])
+    /* A scale in answers an alarm of idle capacity, which removing a VM does not end while
+     * the load stays low: the subgroup at its new size is the result (else every scale in
+     * would end exhausted and hold the subgroup against the next scale out). */
+    if (!a->series[0] || a->policy.steps[a->step].action == POLICY_SCALE_IN)
         return 1;
     const char *st = fleet_alarm_state(c->fleet, a->series);
     if (!*st || !strcmp(st, "resolved") || !strcmp(st, "inactive"))

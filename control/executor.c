@@ -37,7 +37,7 @@ struct result {
     char id[32];
     int ok;
     char error[600];
-    char detail[256];
+    char detail[512];
 };
 
 /* A VM the federation removed: its retained status is cleared on the loop. */
@@ -361,13 +361,17 @@ static int run_other_step(struct job *j, struct result *r, struct fed_error *fe)
     case POLICY_K8S_CORDON:
         return fed_node_cordon(j->fed, j->target, 1, j->dry_run, fe) < 0 ? fail_with(r, fe) : 1;
     case POLICY_K8S_DRAIN: {
-        struct fed_drain_options o = {
-            .timeout_ms = j->drain_timeout_ms, .grace_period_s = -1, .dry_run = j->dry_run};
+        char pods[400] = "";
+        struct fed_drain_options o = {.timeout_ms = j->drain_timeout_ms,
+                                      .grace_period_s = -1,
+                                      .dry_run = j->dry_run,
+                                      .evicted = pods,
+                                      .evicted_len = sizeof(pods)};
         if (fed_node_drain(j->fed, j->target, &o, fe) < 0)
             return fail_with(r, fe);
-        if (j->dry_run)
-            snprintf(r->detail, sizeof(r->detail),
-                     "dry run: every eviction sent with dryRun=All, nothing evicted");
+        snprintf(r->detail, sizeof(r->detail), "%s: %s",
+                 j->dry_run ? "dry run (dryRun=All), nothing evicted; would evict" : "evicted",
+                 pods[0] ? pods : "no pod");
         return 1;
     }
     case POLICY_K8S_SCALE:

@@ -30,6 +30,13 @@ static void on_connect(void *arg)
     c->bus_up = 1;
     guards_observer(c->guards, "bus", 1, ctl_wall_ms());
     log_info("bus connected");
+    /* Not before: until the bus is up the controller is blind and blocks every decision,
+     * and an occurrence blocked is handled - the alarm that fired while it was down would
+     * be lost whenever an engine answered before the broker. */
+    if (!c->reconciled) {
+        c->reconciled = 1;
+        ctl_input_reconcile(c);
+    }
 }
 
 static void on_disconnect(void *arg, const char *reason)

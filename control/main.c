@@ -191,8 +191,7 @@ static int start(void *ctx, struct dsf_daemon *d)
         return 1;
     }
     ctl_replay_resume(c);
-    ctl_input_reconcile(c);
-    return 0;
+    return 0; /* the engines' alarms are read once the bus is up (input.c) */
 }
 
 static int output_idle(void *arg)

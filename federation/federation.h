@@ -338,6 +338,10 @@ struct fed_drain_options {
     int64_t timeout_ms; /* whole drain; 0: driver default */
     int grace_period_s; /* pod termination grace; -1: the pod's own */
     int dry_run;
+    /* out, may be NULL: "ns/name ns/name ..." of the pods evicted (in a dry run: that the API
+     * server accepted to evict), cut at a pod boundary when it does not fit */
+    char *evicted;
+    size_t evicted_len;
 };
 enum fed_scale_kind { FED_SCALE_DEPLOYMENT, FED_SCALE_MACHINEDEPLOYMENT };
 const char *fed_scale_kind_name(enum fed_scale_kind k); /* "deployment", ... */

@@ -365,6 +365,24 @@ static size_t pick_victims(const char *node, const struct k8s_pod_list *pods, st
     return n;
 }
 
+/* What was evicted, for the caller's record (a dry run's plan). */
+static void list_evicted(const struct victim *v, size_t n, const struct fed_drain_options *o)
+{
+    if (!o || !o->evicted || !o->evicted_len)
+        return;
+    size_t len = 0;
+    o->evicted[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        int w = snprintf(o->evicted + len, o->evicted_len - len, "%s%s/%s", len ? " " : "",
+                         v[i].pod->ns, v[i].pod->name);
+        if (w < 0 || (size_t)w >= o->evicted_len - len) {
+            o->evicted[len] = '\0';
+            return;
+        }
+        len += (size_t)w;
+    }
+}
+
 static int k8s_drain(void *ctx, const char *node, const struct fed_drain_options *o,
                      struct fed_error *err)
 {
@@ -388,9 +406,11 @@ static int k8s_drain(void *ctx, const char *node, const struct fed_drain_options
     int rc = evict_all(c, node, v, n, o, deadline, err);
     if (rc == 0 && !dry)
         rc = wait_gone(c, node, v, n, deadline, err);
-    if (rc == 0)
+    if (rc == 0) {
+        list_evicted(v, n, o);
         log_info("node %s drained: %zu pod(s) evicted, %zu left in place%s", node, n, pods.n - n,
                  dry ? " (dry run)" : "");
+    }
     free(v);
     k8s_pod_list_free(&pods);
     return rc;

@@ -19,3 +19,8 @@ if(TARGET dsf_control_lib)
   dsf_script(control_output_deliver control_output.sh)
 endif()
 dsf_script(control_kafka control_kafka.sh)
+# Acceptance: group alarms scale a subgroup out up to its max and in down to its min.
+dsf_script(control_scaling control_scaling.sh)
+# Acceptance: an Alertmanager webhook for a node cordons and drains it on the Kubernetes API
+# double (PDB respected); with dry_run the planned evictions are audited, nothing evicted.
+dsf_script(control_k8s control_k8s.sh)

@@ -36,6 +36,12 @@ CTL_GROUP_RULE=cpu_avg_hot  # avg usage_idle < CTL_HOT_IDLE over the whole MCI (
 # The VMs share the host's CPU: on a busy host (a parallel build) their idle is near 0 and
 # cpu_avg_hot fires at once. Set before ctl_stack_up.
 CTL_HOT_IDLE=${CTL_HOT_IDLE:-20}
+# The VMs' spec (ctl_mci_up): the workload beside each agent (a JSON argument vector, run in
+# the VM's directory with DSF_VM, DSF_VM_DIR, ... set) and the user data run as cloud-init
+# runs it, after the agent is installed and before it starts (a JSON string; empty: none).
+# Set before ctl_stack_up or ctl_light_up; VMs added by a scale out get the same.
+CTL_WORKLOAD=${CTL_WORKLOAD:-'["sleep", "3600"]'}
+CTL_USER_DATA=${CTL_USER_DATA:-}
 FED_DIR="$WORK/fed"
 CTL_STATE="$WORK/control"
 CTL_POLICIES="$WORK/policies"
@@ -100,7 +106,8 @@ as_operator() { XDG_CONFIG_HOME="$WORK/operator" "$@"; }
 # as_alarm_engine ...: the same as the alarm engine a1 (it may publish alarm events).
 as_alarm_engine() { XDG_CONFIG_HOME="$WORK/alarm.a1" "$@"; }
 
-# ctl_rules: the alarm rules the controller's policies refer to, in $WORK/rules.
+# ctl_rules: the alarm rules the controller's policies refer to, in $WORK/rules. A test adds
+# rules of its own by writing them there before ctl_stack_up: the engine must load them all.
 ctl_rules() {
     local nodata_ms=$((2 * CTL_INTERVAL_MS))
     mkdir -p "$WORK/rules"
@@ -157,7 +164,9 @@ ctl_alarm() {
 import json, sys
 d = json.load(sys.stdin)
 print(len(d["rules"] if isinstance(d, dict) else d))')
-    [ "$n" = 3 ] || fail "the alarm engine loaded $n rules, not the 3 of $WORK/rules"
+    local want
+    want=$(find "$WORK/rules" -maxdepth 1 -name '*.json' | wc -l)
+    [ "$n" = "$want" ] || fail "the alarm engine loaded $n rules, not the $want of $WORK/rules"
 }
 
 alarm_up() { curl -sf "$ALARM_URL/healthz" | grep -q '"connected":true'; }
@@ -227,12 +236,14 @@ ctl_fed() {
 }
 
 # ctl_mci_up N: MCI ns1/m1 of N local VMs g-1..g-N (subgroup g, csp local, region r1, each
-# with a workload beside its agent in its process group).
+# with CTL_WORKLOAD beside its agent in its process group, and CTL_USER_DATA).
 ctl_mci_up() {
+    local ud=""
+    [ -z "$CTL_USER_DATA" ] || ud=", \"userData\": $CTL_USER_DATA"
     cat >"$WORK/spec.json" <<EOF
 {"name": "$CTL_MCI",
  "vm": [{"name": "$CTL_SUBGROUP", "subGroupSize": $1, "csp": "local", "region": "r1",
-         "workload": ["sleep", "3600"]}]}
+         "workload": $CTL_WORKLOAD$ud}]}
 EOF
     ctl_fed create-mci "$CTL_NS" "$CTL_MCI" --spec "$WORK/spec.json" >"$WORK/fed-create.out" 2>&1 ||
         fail "create-mci: $(cat "$WORK/fed-create.out")"
@@ -449,6 +460,19 @@ for v in json.load(sys.stdin)["vm"]:
 sys.exit(1)' "$1" "$2"
 }
 
+# vm_dir VM: the VM's directory (the local driver's; its workload's working directory).
+vm_dir() { echo "$FED_DIR/local/vms/$CTL_NS/$CTL_MCI/$1"; }
+
+# ctl_vm_count: VMs of the MCI that are not Terminated, as the controller's API reads the
+# federation's model (no damselfly-fed run: cheap enough to poll).
+ctl_vm_count() {
+    curl -sf -H "Authorization: Bearer $CTL_TOKEN" "$CTL_URL/api/v1/mci/$CTL_NS/$CTL_MCI" |
+        "$CTL_PY" -c '
+import json, sys
+d = json.load(sys.stdin)
+print(sum(1 for v in d["vm"] if v.get("status") != "Terminated"))'
+}
+
 # vm_state VM: the VM's federation status (Running, Suspended, Failed, ...).
 vm_state() { vm_field "$1" status; }
 
@@ -458,7 +482,7 @@ vm_state() { vm_field "$1" status; }
 # /proc/PID/stat) and is in that group. Never 0 or 1: a signal to -0 or -1 would reach far
 # more than the VM.
 vm_pgid() {
-    "$CTL_PY" - "$FED_DIR/local/vms/$CTL_NS/$CTL_MCI/$1/run.json" <<'PY' || fail "$1 has no live process group"
+    "$CTL_PY" - "$(vm_dir "$1")/run.json" <<'PY' || fail "$1 has no live process group"
 import json, sys
 d = json.load(open(sys.argv[1]))["driver"]
 pid, pgid, start = int(d["pid"]), int(d["pgid"]), int(d["start"])

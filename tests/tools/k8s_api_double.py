@@ -18,8 +18,9 @@ use, with the real paths, verbs, content types and bodies.
   "/api/v1/nodes/n2", "status": 503, "body": "...", "hang": 5, "times": 2} answers the next
   "times" requests whose path (query included) starts with "path"; DELETE clears them
 
-Fixture: nodes n1 and n2; on n1 two ReplicaSet pods (web-1, web-2: the PDB-protected one),
-a bare pod (batch-1), a DaemonSet pod and a mirror pod; on n2 one pod; deployment
+Fixture: nodes n1 and n2 (--nodes renames them); on n1 two ReplicaSet pods (web-1, web-2:
+the PDB-protected one), a bare pod (batch-1), a DaemonSet pod and a mirror pod; on n2 one
+pod; deployment
 default/web (2 replicas); machinedeployment default/md-0 (3 replicas).
 """
 import argparse
@@ -111,14 +112,15 @@ def settle(obj):
 
 class State:
     def __init__(self, a):
-        self.nodes = {n: node(n) for n in ("n1", "n2")}
+        n1, n2 = a.nodes.split(",")
+        self.nodes = {n: node(n) for n in (n1, n2)}
         self.pods = {}
-        for p in (pod("default", "web-1", "n1", ("ReplicaSet", "web-5d4f")),
-                  pod("default", "web-2", "n1", ("ReplicaSet", "web-5d4f")),
-                  pod("default", "batch-1", "n1"),
-                  pod("kube-system", "agent-n1", "n1", ("DaemonSet", "agent")),
-                  pod("kube-system", "kube-proxy-static-n1", "n1", ("Node", "n1"), mirror=True),
-                  pod("default", "web-3", "n2", ("ReplicaSet", "web-5d4f"))):
+        for p in (pod("default", "web-1", n1, ("ReplicaSet", "web-5d4f")),
+                  pod("default", "web-2", n1, ("ReplicaSet", "web-5d4f")),
+                  pod("default", "batch-1", n1),
+                  pod("kube-system", "agent-" + n1, n1, ("DaemonSet", "agent")),
+                  pod("kube-system", "kube-proxy-static-" + n1, n1, ("Node", n1), mirror=True),
+                  pod("default", "web-3", n2, ("ReplicaSet", "web-5d4f"))):
             self.pods[(p["metadata"]["namespace"], p["metadata"]["name"])] = p
         self.deploy = {("default", "web"): deployment("default", "web", 2)}
         # kubectl drain looks up the DaemonSet of a DaemonSet pod before leaving it alone.
@@ -669,6 +671,8 @@ def main():
     ap.add_argument("--token", required=True, help="bearer token clients must send")
     ap.add_argument("--client-ca", help="CA whose client certificates are accepted instead of a token")
     ap.add_argument("--log", required=True, help="request log (JSON lines)")
+    ap.add_argument("--nodes", default="n1,n2",
+                    help="names of the two nodes, the first one holding the pods to drain")
     ap.add_argument("--pdb-pod", default="default/web-2")
     ap.add_argument("--pdb-refusals", type=int, default=2)
     ap.add_argument("--delete-delay", type=float, default=1.0)
