@@ -18,3 +18,6 @@ if(TARGET dsf_control_lib)
   set_target_properties(dsf-ctl-output-feed PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests/tools)
   dsf_script(control_output_deliver control_output.sh)
 endif()
+# Bad input: the API without or with a wrong token, malformed bodies and policies, oversized
+# and mistyped Alertmanager webhooks, malformed events on the bus; counted, and survived.
+dsf_script(control_bad_input control_bad_input.sh)
