@@ -281,13 +281,18 @@ static void begin_step(struct control *c, struct ctl_action *a)
         ctl_action_step_done(c, a, 0, err, NULL);
         return;
     }
+    /* The decision latency in the record itself, so that it can be read from the audit
+     * without the metrics' buckets. */
+    int64_t decided = a->alarm.received_ms > 0 && a->step == 0 ? dsf_mono_ms() : 0;
+    if (decided)
+        json_object_set_new(rec, "decision_ms", json_integer(decided - a->alarm.received_ms));
     /* Journaled before it runs: a crash from here on is reconciled, never repeated. */
     if (ctl_record_action(c, a, rec) < 0) {
         ctl_action_step_done(c, a, 0, "the audit log cannot be written: not acting", NULL);
         return;
     }
     dsf_count(&c->stats.calls[s->action], 1);
-    if (a->alarm.received_ms > 0 && a->step == 0)
+    if (decided)
         dsf_histogram_observe(&c->stats.decision_s,
                               (double)(dsf_mono_ms() - a->alarm.received_ms) / 1000.0, 1);
     if ((webhook ? post_webhook(c, a, err, sizeof(err))

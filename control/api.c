@@ -49,6 +49,15 @@ static const char *path_of(struct evhttp_request *req)
     return p ? p : "";
 }
 
+/* The path below PREFIX ("" when it is not below it). Not path_of() + strlen(PREFIX): gcc
+ * sees that path_of() may return "" and refuses the offset past it. */
+static const char *path_tail(struct evhttp_request *req, const char *prefix)
+{
+    const char *p = path_of(req);
+    size_t n = strlen(prefix);
+    return strncmp(p, prefix, n) ? "" : p + n;
+}
+
 /* The request body as JSON: NULL after answering 400 or 413. */
 static json_t *body_json(struct evhttp_request *req, int allow_empty)
 {
@@ -232,7 +241,7 @@ static void import_tumblebug(struct control *c, struct evhttp_request *req)
 static void serve_policy(struct evhttp_request *req, void *arg)
 {
     struct control *c = arg;
-    const char *name = path_of(req) + strlen("/api/v1/policies/");
+    const char *name = path_tail(req, "/api/v1/policies/");
     char err[1024], path[4200];
     if (!strcmp(name, "import/tumblebug")) {
         import_tumblebug(c, req);
@@ -375,7 +384,7 @@ static void serve_action(struct evhttp_request *req, void *arg)
 {
     struct control *c = arg;
     char id[64];
-    const char *rest = path_of(req) + strlen("/api/v1/actions/");
+    const char *rest = path_tail(req, "/api/v1/actions/");
     const char *slash = strchr(rest, '/');
     size_t n = slash ? (size_t)(slash - rest) : strlen(rest);
     snprintf(id, sizeof(id), "%.*s", (int)(n < sizeof(id) ? n : sizeof(id) - 1), rest);
@@ -499,7 +508,7 @@ static void serve_mci(struct evhttp_request *req, void *arg)
     if (!dsf_http_only_get(req))
         return;
     char ns[80] = "", id[80] = "";
-    const char *rest = path_of(req) + strlen("/api/v1/mci/");
+    const char *rest = path_tail(req, "/api/v1/mci/");
     if (sscanf(rest, "%79[^/]/%79[^/]", ns, id) != 2 || strchr(rest + strlen(ns) + 1, '/')) {
         reply_error(req, 400, "expected /api/v1/mci/{ns}/{mci}");
         return;

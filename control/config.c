@@ -39,7 +39,9 @@ const struct dsf_cfg_key control_config_keys[] = {
      "the controller is blind and the breaker opens",
      1000, 3600000},
     {"webhook.max_bytes", DSF_CFG_SIZE, "1MiB", K(webhook_max_bytes),
-     "largest Alertmanager webhook body taken (413 beyond it, counted)", 1024, 67108864},
+     "largest Alertmanager webhook body taken (413 beyond it, counted); at most the HTTP "
+     "server's own 4MiB cap, which answers 413 before the route sees the body",
+     1024, 4194304},
     {"actions.max", DSF_CFG_INT, "10000", K(max_actions),
      "actions kept for GET /api/v1/actions; the oldest finished ones go first", 10, 10000000},
     {"federation.dir", DSF_CFG_STR, "/var/lib/damselfly/federation", K(fed_dir),

@@ -250,8 +250,8 @@ static struct ctl_action *decide_one(struct control *c, const struct policy *p,
         t = ctl_event_label(e, "vm");
         if (!t || !ns || !mci)
             snprintf(why, whylen, "the alarm has no ns, mci and vm labels");
-        else if (!vm_actionable(c, ns, mci, t, why, whylen))
-            ;
+        else
+            (void)vm_actionable(c, ns, mci, t, why, whylen); /* says why not in why */
         break;
     case CTL_KIND_SUBGROUP:
         if (!ns || !mci)

@@ -24,3 +24,6 @@ dsf_script(control_scaling control_scaling.sh)
 # Acceptance: an Alertmanager webhook for a node cordons and drains it on the Kubernetes API
 # double (PDB respected); with dry_run the planned evictions are audited, nothing evicted.
 dsf_script(control_k8s control_k8s.sh)
+# Bad input: the API without or with a wrong token, malformed bodies and policies, oversized
+# and mistyped Alertmanager webhooks, malformed events on the bus; counted, and survived.
+dsf_script(control_bad_input control_bad_input.sh)
