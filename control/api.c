@@ -229,8 +229,8 @@ static void import_tumblebug(struct control *c, struct evhttp_request *req)
         reply_error(req, 405, "POST a CB-Tumblebug MCI policy");
     } else if (len > API_BODY_MAX) {
         reply_error(req, 413, "body larger than %d bytes", API_BODY_MAX);
-    } else if (policy_from_tumblebug((const char *)evbuffer_pullup(in, (ssize_t)len), len, &p,
-                                     err, sizeof(err)) < 0) {
+    } else if (policy_from_tumblebug((const char *)evbuffer_pullup(in, (ssize_t)len), len, &p, err,
+                                     sizeof(err)) < 0) {
         reply_error(req, 400, "%s", err);
     } else {
         save_policy(c, req, &p);

@@ -79,6 +79,9 @@ struct evhttp_request;
 /* Answers with o (taken) as compact JSON. */
 void ctl_reply_json(struct evhttp_request *req, int code, json_t *o);
 void control_add_metrics(struct control *c);
+/* Re-evaluates the storm breaker now (after every health change): a storm's decisions must
+ * meet an open breaker, not wait for the next second. */
+void ctl_breaker_tick(struct control *c);
 int64_t ctl_wall_ms(void);
 
 #endif

@@ -62,6 +62,7 @@ static void update_health(struct control *c, const char *ns, const char *mci, co
     int online = fleet_online(c->fleet, ns, mci, vm, NULL);
     int nodata = fleet_vm_nodata(c->fleet, ns, mci, vm, 0);
     guards_vm_health(c->guards, ns, mci, vm, online != 0 && nodata == 0, ctl_wall_ms());
+    ctl_breaker_tick(c);
 }
 
 static void observe(struct control *c, const struct ctl_event *e)

@@ -25,8 +25,8 @@ static int copy_field(char *dst, size_t cap, json_t *v, const char *in, const ch
         return dsf_fail(err, errlen, "key '%s%s': expected a string", in, key);
     size_t n = json_string_length(v);
     if (n >= cap)
-        return dsf_fail(err, errlen, "key '%s%s': %zu bytes, longer than the %zu it may have", in, key,
-                    n, cap - 1);
+        return dsf_fail(err, errlen, "key '%s%s': %zu bytes, longer than the %zu it may have", in,
+                        key, n, cap - 1);
     memcpy(dst, json_string_value(v), n + 1);
     return 0;
 }
@@ -78,11 +78,12 @@ static int add_labels(struct ctl_event *e, json_t *obj, const char *path, const 
         if (listed(skip, name) || ctl_event_label(e, name))
             continue;
         if (e->nlabels == CTL_EVENT_LABELS_MAX)
-            return dsf_fail(err, errlen, "key '%s': more than %d labels", path, CTL_EVENT_LABELS_MAX);
+            return dsf_fail(err, errlen, "key '%s': more than %d labels", path,
+                            CTL_EVENT_LABELS_MAX);
         struct ctl_label *l = &e->labels[e->nlabels];
         if (strlen(name) >= sizeof(l->name))
             return dsf_fail(err, errlen, "key '%s': a label name longer than %zu bytes (%.40s...)",
-                        path, sizeof(l->name) - 1, name);
+                            path, sizeof(l->name) - 1, name);
         char in[CTL_EVENT_NAME_MAX + 16];
         snprintf(in, sizeof(in), "%s.", path);
         if (copy_field(l->value, sizeof(l->value), v, in, name, err, errlen))
@@ -128,8 +129,8 @@ static int set_engine(struct ctl_event *e, json_t *o, const char *fallback, char
     if (json_object_get(o, "engine") || !fallback)
         return get_string(o, "", "engine", e->engine, sizeof(e->engine), 1, err, errlen);
     if (!fallback[0] || strlen(fallback) >= sizeof(e->engine))
-        return dsf_fail(err, errlen, "engine id \"%.40s\": empty or longer than %zu bytes", fallback,
-                    sizeof(e->engine) - 1);
+        return dsf_fail(err, errlen, "engine id \"%.40s\": empty or longer than %zu bytes",
+                        fallback, sizeof(e->engine) - 1);
     strcpy(e->engine, fallback);
     return 0;
 }
@@ -148,9 +149,10 @@ static int alarm_from_json(json_t *o, const char *engine, struct ctl_event *e, c
         get_ns(o, "starts_at", &e->starts_at_ns, err, errlen))
         return -1;
     if (!known_state(e->state))
-        return dsf_fail(err, errlen,
-                    "key 'state': \"%s\" is not one of inactive, pending, firing, nodata, resolved",
-                    e->state);
+        return dsf_fail(
+            err, errlen,
+            "key 'state': \"%s\" is not one of inactive, pending, firing, nodata, resolved",
+            e->state);
     json_t *group = json_object_get(o, "group");
     if (!group)
         return dsf_fail(err, errlen, "key 'group' is required");
@@ -245,10 +247,12 @@ static int alert_from_json(json_t *a, const char *unused, struct ctl_event *e, c
     if (get_string(a, "", "status", e->state, sizeof(e->state), 1, err, errlen))
         return -1;
     if (strcmp(e->state, "firing") != 0 && strcmp(e->state, "resolved") != 0)
-        return dsf_fail(err, errlen, "key 'status': \"%s\" is neither firing nor resolved", e->state);
+        return dsf_fail(err, errlen, "key 'status': \"%s\" is neither firing nor resolved",
+                        e->state);
     json_t *labels = json_object_get(a, "labels");
     if (!json_is_object(labels))
-        return dsf_fail(err, errlen, "key 'labels': %s", labels ? "expected an object" : "required");
+        return dsf_fail(err, errlen, "key 'labels': %s",
+                        labels ? "expected an object" : "required");
     if (get_string(labels, "labels.", "alertname", e->rule, sizeof(e->rule), 1, err, errlen) ||
         get_string(labels, "labels.", "severity", e->severity, sizeof(e->severity), 0, err,
                    errlen) ||
@@ -260,7 +264,7 @@ static int alert_from_json(json_t *a, const char *unused, struct ctl_event *e, c
         return dsf_fail(err, errlen, "key 'startsAt' is required");
     if (!json_is_string(starts) || dsf_rfc3339_parse(json_string_value(starts), &e->starts_at_ns))
         return dsf_fail(err, errlen, "key 'startsAt': expected an RFC 3339 time like %s",
-                    "2026-01-02T03:04:05.678Z");
+                        "2026-01-02T03:04:05.678Z");
     sort_labels(e);
     e->received_ms = dsf_mono_ms();
     return 0;

@@ -66,6 +66,7 @@ static void on_status(struct control *c, const struct dsf_bus_message *m)
         int nodata = fleet_vm_nodata(c->fleet, id.ns, id.mci, id.vm, 0);
         guards_vm_health(c->guards, id.ns, id.mci, id.vm, st == 1 && nodata == 0, ctl_wall_ms());
     }
+    ctl_breaker_tick(c);
     ctl_actions_tick(c);
 }
 

@@ -113,6 +113,11 @@ static void breaker_changed(void *arg, const char *scope, int open, const char *
     }
 }
 
+void ctl_breaker_tick(struct control *c)
+{
+    guards_tick(c->guards, ctl_wall_ms(), breaker_changed, c);
+}
+
 /* The MCIs' sizes for the guards, from the federation's model. */
 static void refresh_sizes(struct control *c)
 {
@@ -141,7 +146,7 @@ static void tick(evutil_socket_t fd, short what, void *arg)
     (void)what;
     refresh_sizes(c);
     ctl_input_tick(c);
-    guards_tick(c->guards, ctl_wall_ms(), breaker_changed, c);
+    ctl_breaker_tick(c);
     ctl_actions_tick(c);
 }
 
