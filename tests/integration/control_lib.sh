@@ -494,6 +494,14 @@ print(pgid)
 PY
 }
 
+# vm_agent_pid VM: the pid of the VM's agent as the driver recorded it in run.json (no
+# damselfly-fed status: that reads the processes and would save a stopped VM as Suspended,
+# which the controller then leaves alone as suspended on purpose).
+vm_agent_pid() {
+    "$CTL_PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["driver"]["pid"])' \
+        "$(vm_dir "$1")/run.json"
+}
+
 # vm_signal VM SIGNAL: SIGNAL to the VM's process group; VM_SIGNAL_MS is when it was sent
 # (for delays measured from the fault itself).
 vm_signal() {
@@ -528,6 +536,17 @@ if s:
 influx_last_point_ms() { influx_cpu_query "$1" "" "ORDER BY time DESC LIMIT 1"; }
 
 influx_has_points() { [ -n "$(influx_last_point_ms "$1")" ]; }
+
+# proc_start_ms PID: when the process started, in ms since the epoch (/proc/PID/stat's start
+# time after boot, /proc/stat's btime).
+proc_start_ms() {
+    "$CTL_PY" - "$1" <<'PY'
+import os, sys
+ticks = int(open("/proc/%s/stat" % sys.argv[1]).read().rsplit(")", 1)[1].split()[19])
+btime = [int(l.split()[1]) for l in open("/proc/stat") if l.startswith("btime")][0]
+print(int((btime + ticks / os.sysconf("SC_CLK_TCK")) * 1000))
+PY
+}
 
 # first_point_after VM T_MS [TIMEOUT_S]: waits (default 30 s) until a cpu point of VM with a
 # sample time after T_MS is stored; prints that sample time minus T_MS, in ms. Fails (status
