@@ -53,6 +53,7 @@ struct control {
     struct dsf_bus *bus;
     struct dsf_bus *pub; /* records out on their own connection: receiving stays prompt */
     int bus_up;
+    int reconciled; /* the engines' alarms were read (on the first connection) */
     struct ctl_output_config out_cfg;
     struct ctl_output *out;
     struct dsf_http_client *http;

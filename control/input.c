@@ -30,6 +30,12 @@ static void on_connect(void *arg)
     c->bus_up = 1;
     guards_observer(c->guards, "bus", 1, ctl_wall_ms());
     log_info("bus connected");
+    /* Not before: until then the controller is blind, and its guards would block (and
+     * thereby settle) every occurrence the engines list. */
+    if (!c->reconciled) {
+        c->reconciled = 1;
+        ctl_input_reconcile(c);
+    }
 }
 
 static void on_disconnect(void *arg, const char *reason)

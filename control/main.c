@@ -189,7 +189,6 @@ static int start(void *ctx, struct dsf_daemon *d)
         return 1;
     }
     ctl_replay_resume(c);
-    ctl_input_reconcile(c);
     return 0;
 }
 
