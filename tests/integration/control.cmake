@@ -18,3 +18,10 @@ if(TARGET dsf_control_lib)
   set_target_properties(dsf-ctl-output-feed PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests/tools)
   dsf_script(control_output_deliver control_output.sh)
 endif()
+# Acceptance: a chain that escalates (reboot -> migrate) and one that ends held; a controller
+# killed in a migrate; an alarm that fired while the controller was down.
+dsf_script(control_escalation control_escalation.sh)
+foreach(case creating started)
+  dsf_script(control_crash_${case} control_crash.sh ${case})
+endforeach()
+dsf_script(control_reconcile control_reconcile.sh)
