@@ -311,6 +311,12 @@ void ctl_action_run(struct control *c, struct ctl_action *a)
             ctl_action_finish(c, a, a->dry_run ? "dry_run" : "exhausted", !a->dry_run);
             return;
         }
+        if (a->policy_gone) { /* the step's parameters went with the policy */
+            snprintf(a->last_error, sizeof(a->last_error),
+                     "policy %s is no longer loaded: step %d not begun", a->policy.name, a->step);
+            ctl_action_finish(c, a, "cancelled", 0);
+            return;
+        }
         const struct policy_step *s = &a->policy.steps[a->step];
         if (!is_federation_step(s->action)) {
             run_notify(c, a);

@@ -94,6 +94,7 @@ struct ctl_action {
     int64_t hold_until_ms;
     int replayed;          /* rebuilt from the audit at start */
     int in_flight_unknown; /* replayed with a step begun but not ended: reconcile it */
+    int policy_gone;       /* replayed, its policy no longer loaded: no step begins */
 };
 
 struct control;
@@ -190,7 +191,7 @@ void ctl_handled_unmark(struct control *c, const char *key);
 
 int ctl_input_start(struct control *c, char *err, size_t errlen);
 void ctl_input_stop(struct control *c);
-/* The engines' active alarms, read once at start (asynchronously). */
+/* The engines' active alarms, read once (asynchronously) when the bus first connects. */
 void ctl_input_reconcile(struct control *c);
 int ctl_api_register(struct control *c, char *err, size_t errlen);
 struct dsf_http_server;

@@ -483,9 +483,35 @@ static int reconcile_migrate(struct job *j, const struct fed_mci *m, struct resu
     return 0;
 }
 
+/* The VMs a step cut off by a crash acted on still show its action in progress (a Creating
+ * replacement, a Rebooting target), and the federation leaves such a VM alone for its
+ * wait_timeout as someone's action under way. That someone was this controller before the
+ * crash: the claim is dropped so that the refresh reads the VMs from the driver. */
+static int release_fn(struct fed_mci *m, void *arg, struct fed_error *err)
+{
+    const struct job *j = arg;
+    const char *const ids[] = {j->target, j->new_id};
+    int changed = 0;
+    (void)err;
+    for (size_t i = 0; i < 2; i++) {
+        struct fed_vm *v = ids[i][0] ? fed_mci_find_vm(m, ids[i]) : NULL;
+        if (v && fed_vm_state_in_progress(v->state) && v->target_action != FED_ACT_NONE) {
+            log_warn("%s/%s/%s was left %s by the step cut off: read from the driver now", m->ns,
+                     m->id, v->id, fed_vm_state_name(v->state));
+            v->target_action = FED_ACT_NONE;
+            v->target_status = FED_VM_UNDEFINED;
+            changed = 1;
+        }
+    }
+    return changed ? 0 : 1;
+}
+
 static int reconcile_step(struct job *j, struct result *r, struct fed_error *fe)
 {
     struct fed_mci m = {0};
+    if (j->op <= POLICY_MIGRATE &&
+        fed_store_update(fed_store_of(j->fed), j->ns, j->mci, 0, release_fn, j, fe) < 0)
+        return fail_with(r, fe);
     int refreshed = fed_mci_refresh(j->fed, j->ns, j->mci, &m, fe);
     if (refreshed < 0 && !m.nvms) {
         fed_mci_free(&m);

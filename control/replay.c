@@ -58,8 +58,27 @@ static struct guard_target target_of(const struct ctl_action *a)
     return (struct guard_target){a->policy.name, a->ns, a->mci, a->target, a->kind == CTL_KIND_VM};
 }
 
+/* A policy no longer loaded (removed, or a manual action's one-step policy, which is no
+ * file): its chain as the decision recorded it, the ops without their parameters - enough to
+ * reconcile and verify a step that was running, never to begin one (policy_gone). */
+static void gone_policy(json_t *rec, struct policy *p)
+{
+    json_t *op;
+    size_t i;
+    p->verify_timeout_ms = POLICY_DEFAULT_VERIFY_TIMEOUT_MS;
+    json_array_foreach(json_object_get(rec, "ops"), i, op)
+    {
+        for (int k = POLICY_SUSPEND; k <= POLICY_WEBHOOK && p->nsteps < POLICY_MAX_STEPS; k++) {
+            if (json_is_string(op) && !strcmp(json_string_value(op), policy_action_name(k))) {
+                p->steps[p->nsteps++].action = (enum policy_action)k;
+                break;
+            }
+        }
+    }
+}
+
 /* An action as its decision record describes it; the policy as it is now (a chain whose
- * policy was removed cannot go on: it ends as cancelled). */
+ * policy is gone finishes its running step and ends as cancelled). */
 static struct ctl_action *restore(struct control *c, json_t *rec, int64_t at)
 {
     const char *id = str(rec, "action");
@@ -68,6 +87,8 @@ static struct ctl_action *restore(struct control *c, json_t *rec, int64_t at)
         return a;
     const struct policy *p = policy_named(c, str(rec, "policy"));
     struct policy gone = {.name = (char *)str(rec, "policy"), .nsteps = 0};
+    if (!p)
+        gone_policy(rec, &gone);
     a = ctl_action_new(c, p ? p : &gone, kind_named(str(rec, "kind")), str(rec, "ns"),
                        str(rec, "mci"), str(rec, "target"), NULL);
     if (!a)
@@ -82,8 +103,7 @@ static struct ctl_action *restore(struct control *c, json_t *rec, int64_t at)
     a->created_ms = at;
     a->replayed = 1;
     snprintf(a->wl_ns, sizeof(a->wl_ns), "%s", str(rec, "workload_ns"));
-    if (!p)
-        snprintf(a->last_error, sizeof(a->last_error), "policy %s was removed", a->policy.name);
+    a->policy_gone = !p;
     json_t *alarm = json_object_get(rec, "alarm");
     snprintf(a->alarm.rule, sizeof(a->alarm.rule), "%s", str(alarm, "rule"));
     snprintf(a->alarm.engine, sizeof(a->alarm.engine), "%s", str(alarm, "engine"));
@@ -189,7 +209,10 @@ void ctl_replay_resume(struct control *c)
     for (struct ctl_action *a = c->action_list; a; a = a->next) {
         if (!a->replayed || a->phase == CTL_DONE)
             continue;
-        if (a->last_error[0] && a->policy.nsteps == 0) {
+        if (a->policy_gone && (a->phase == CTL_APPROVAL ||
+                               (a->in_flight_unknown && a->step >= (int)a->policy.nsteps))) {
+            snprintf(a->last_error, sizeof(a->last_error), "policy %s is no longer loaded",
+                     a->policy.name);
             ctl_action_finish(c, a, "cancelled", 0);
             continue;
         }

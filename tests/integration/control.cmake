@@ -27,3 +27,10 @@ dsf_script(control_k8s control_k8s.sh)
 # Bad input: the API without or with a wrong token, malformed bodies and policies, oversized
 # and mistyped Alertmanager webhooks, malformed events on the bus; counted, and survived.
 dsf_script(control_bad_input control_bad_input.sh)
+# Acceptance: a chain that escalates (reboot -> migrate) and one that ends held; a controller
+# killed in a migrate; an alarm that fired while the controller was down.
+dsf_script(control_escalation control_escalation.sh)
+foreach(case creating started)
+  dsf_script(control_crash_${case} control_crash.sh ${case})
+endforeach()
+dsf_script(control_reconcile control_reconcile.sh)

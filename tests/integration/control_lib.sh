@@ -235,6 +235,15 @@ ctl_fed() {
     "$FED" --state-dir "$FED_DIR" --driver local --log-level warn "${sets[@]}" "$@"
 }
 
+# The VMs' workload (the spec's "workload", JSON), set before ctl_stack_up / ctl_light_up.
+# CTL_FRAGILE_WORKLOAD makes a VM that dies again right after every start: the workload
+# runs in the VM's process group with the VM's directory as its cwd, notes each start in
+# the file `starts` there (vm_starts: what the driver really did), and kills the whole group
+# - agent included, as a crash would - when that directory holds the file `break`
+# (vm_break) or the VM is in region CTL_BAD_REGION, where no replacement survives either.
+CTL_BAD_REGION=r9
+CTL_FRAGILE_WORKLOAD='["sh", "-c", "echo $$ >>starts; [ -f break ] && kill -9 0; [ \"$DSF_REGION\" = '"$CTL_BAD_REGION"' ] && kill -9 0; exec sleep 3600"]'
+
 # ctl_mci_up N: MCI ns1/m1 of N local VMs g-1..g-N (subgroup g, csp local, region r1, each
 # with CTL_WORKLOAD beside its agent in its process group, and CTL_USER_DATA).
 ctl_mci_up() {
@@ -422,6 +431,31 @@ AUDIT_HEALED='r["event"] == "end" and r["outcome"] == "healed"'
 AUDIT_BREAKER_OPEN='r["event"] == "breaker" and r["open"] is True'
 AUDIT_BREAKER_CLOSED='r["event"] == "breaker" and r["open"] is False'
 
+# ctl_audit_field PYEXPR KEY: KEY of the last audit record matching PYEXPR (nothing if none).
+ctl_audit_field() {
+    "$CTL_PY" - "$CTL_AUDIT" "$1" "$2" <<'PY'
+import json, sys
+path, expr, key = sys.argv[1:4]
+code, last = compile(expr, "PYEXPR", "eval"), None
+try:
+    lines = open(path).read().splitlines()
+except FileNotFoundError:
+    lines = []
+for line in lines:
+    try:
+        r = json.loads(line)
+        if eval(code, {}, {"r": r}):
+            last = r
+    except (ValueError, KeyError, TypeError, IndexError):
+        pass
+if last is not None and key in last:
+    print(last[key])
+PY
+}
+
+# ctl_audit_seq: the last seq of the audit log (0 when empty): records after a point in time.
+ctl_audit_seq() { ctl_audit_field True seq | grep . || echo 0; }
+
 # ctl_audit_verify: `damselfly-control audit verify` on the controller's log.
 ctl_audit_verify() {
     "$CONTROL" audit verify "$CTL_AUDIT" >"$WORK/audit-verify.out" 2>&1 ||
@@ -472,6 +506,28 @@ import json, sys
 d = json.load(sys.stdin)
 print(sum(1 for v in d["vm"] if v.get("status") != "Terminated"))'
 }
+
+# vm_break VM: from its next start on, a VM running CTL_FRAGILE_WORKLOAD dies right away.
+vm_break() { : >"$(vm_dir "$1")/break" || fail "cannot create $(vm_dir "$1")/break"; }
+
+# vm_starts VM: how often the driver started the VM's processes (CTL_FRAGILE_WORKLOAD).
+vm_starts() { cat "$(vm_dir "$1")/starts" 2>/dev/null | wc -l; }
+
+# vm_procs VM: processes running from the VM's directory (its agent's path is in it).
+vm_procs() { ps -eo args= | D="$(vm_dir "$1")/" awk 'index($0, ENVIRON["D"]) { n++ } END { print n + 0 }'; }
+
+# model_vms: the VMs of the federation's stored model as "id status region" lines, read from
+# its file (no refresh from the processes, no lock: what the controller itself reads).
+model_vms() {
+    "$CTL_PY" - "$FED_DIR/mci/$CTL_NS/$CTL_MCI.json" <<'PY'
+import json, sys
+for v in json.load(open(sys.argv[1])).get("vm", []):
+    print(v["id"], v["status"], v.get("spec", {}).get("region", ""))
+PY
+}
+
+# model_has VM: the VM is in the stored model.
+model_has() { model_vms | awk -v vm="$1" '$1 == vm { f = 1 } END { exit !f }'; }
 
 # vm_state VM: the VM's federation status (Running, Suspended, Failed, ...).
 vm_state() { vm_field "$1" status; }
