@@ -276,6 +276,21 @@ static int scale_count(struct ctl_action *a, const struct policy_step *s, int si
     return n;
 }
 
+/* The highest index among the names other running migrates of the MCI have taken for their
+ * replacements, which the model does not show until their workers create them: two
+ * migrates begun together must not both name theirs <subgroup>-<n>. */
+static int reserved_index(struct control *c, const struct ctl_action *self, const char *subgroup,
+                          int max_index)
+{
+    for (const struct ctl_action *a = c->action_list; a; a = a->next) {
+        int idx = a->new_id[0] ? vm_index(a->new_id, subgroup) : -1;
+        if (a != self && a->phase == CTL_RUNNING && !strcmp(a->ns, self->ns) &&
+            !strcmp(a->mci, self->mci) && idx > max_index)
+            max_index = idx;
+    }
+    return max_index;
+}
+
 /* What a VM or subgroup step needs from the model: the driver, the new VM's name, sizes. */
 static int prepare_mci_step(struct executor *x, struct ctl_action *a, json_t *rec, char *err,
                             size_t errlen)
@@ -299,6 +314,7 @@ static int prepare_mci_step(struct executor *x, struct ctl_action *a, json_t *re
     }
     int size = subgroup_size(&m, subgroup, &max_index);
     if (rc == 0 && s->action == POLICY_MIGRATE) {
+        max_index = reserved_index(x->c, a, subgroup, max_index);
         snprintf(a->new_id, sizeof(a->new_id), "%s-%d", subgroup, max_index + 1);
         json_object_set_new(rec, "new_vm", json_string(a->new_id));
     } else if (rc == 0 && (s->action == POLICY_SCALE_OUT || s->action == POLICY_SCALE_IN)) {
