@@ -272,17 +272,15 @@ static void register_metrics(struct push *p)
     metrics_add_u64(m, "damselfly_agent_acks_total", DSF_COUNTER,
                     "End-to-end acks from collectors that released messages.", NULL, &p->acks);
     static const char *const refused[ACK_VERDICTS] = {
-        [ACK_STALE] = "reason=\"stale\"",
-        [ACK_MALFORMED] = "reason=\"malformed\"",
-        [ACK_UNKNOWN_BOOT] = "reason=\"unknown_boot\"",
-        [ACK_UNSENT] = "reason=\"unsent\"",
+        [ACK_STALE] = "stale",
+        [ACK_MALFORMED] = "malformed",
+        [ACK_UNKNOWN_BOOT] = "unknown_boot",
+        [ACK_UNSENT] = "unsent",
     };
-    for (int v = 0; v < ACK_VERDICTS; v++)
-        if (refused[v])
-            metrics_add_u64(m, "damselfly_agent_acks_rejected_total", DSF_COUNTER,
-                            "Acks that released nothing: stale (all released already) or "
-                            "refused whole (malformed, unknown boot, seqs never published).",
-                            refused[v], &p->acks_refused[v]);
+    metrics_add_u64_by(m, "damselfly_agent_acks_rejected_total", DSF_COUNTER,
+                       "Acks that released nothing: stale (all released already) or refused "
+                       "whole (malformed, unknown boot, seqs never published).",
+                       "reason", refused, ACK_VERDICTS, p->acks_refused);
     metrics_add_u64(m, "damselfly_agent_requests_total", DSF_COUNTER,
                     "On-demand collection requests answered over the bus.", NULL, &p->requests);
     metrics_add_u64(m, "damselfly_agent_requests_refused_total", DSF_COUNTER,

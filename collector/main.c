@@ -110,23 +110,17 @@ static void register_refusal_metrics(struct collector *c)
 {
     struct dsf_metrics *m = &c->metrics;
     struct collector_stats *s = &c->stats;
-    char label[64];
-    for (int i = 0; i < COLLECTOR_REFUSED_REASONS; i++) {
-        snprintf(label, sizeof(label), "reason=\"%s\"", collector_refused_names[i]);
-        metrics_add_u64(m, "damselfly_collector_messages_rejected_total", DSF_COUNTER,
-                        "Whole messages refused and sent to the DLQ, by reason: bad_topic, "
-                        "wrong_bucket (not the agent's bucket), bad_seq, bad_boot (properties "
-                        "that are not a seq or a boot).",
-                        label, &s->refused[i]);
-    }
-    for (int i = 0; i < COLLECTOR_ASSIGN_REASONS; i++) {
-        snprintf(label, sizeof(label), "reason=\"%s\"", collector_assign_refused_names[i]);
-        metrics_add_u64(m, "damselfly_collector_assign_refused_total", DSF_COUNTER,
-                        "Assignments not applied, by reason: stale (epoch not above the one "
-                        "applied), malformed, range (a bucket outside 0..buckets_total-1), ahead "
-                        "(epoch more than assign.max_ahead ahead of this collector's clock).",
-                        label, &s->assign_refused[i]);
-    }
+    metrics_add_u64_by(m, "damselfly_collector_messages_rejected_total", DSF_COUNTER,
+                       "Whole messages refused and sent to the DLQ, by reason: bad_topic, "
+                       "wrong_bucket (not the agent's bucket), bad_seq, bad_boot (properties "
+                       "that are not a seq or a boot).",
+                       "reason", collector_refused_names, COLLECTOR_REFUSED_REASONS, s->refused);
+    metrics_add_u64_by(m, "damselfly_collector_assign_refused_total", DSF_COUNTER,
+                       "Assignments not applied, by reason: stale (epoch not above the one "
+                       "applied), malformed, range (a bucket outside 0..buckets_total-1), ahead "
+                       "(epoch more than assign.max_ahead ahead of this collector's clock).",
+                       "reason", collector_assign_refused_names, COLLECTOR_ASSIGN_REASONS,
+                       s->assign_refused);
     metrics_add_u64(m, "damselfly_collector_seq_suspect_total", DSF_COUNTER,
                     "Messages whose seq lay more than agents.max_seq_jump from their agent's last "
                     "one: stored, without moving the agent's seq tracking.",

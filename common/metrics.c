@@ -43,6 +43,19 @@ void metrics_add_u64(struct dsf_metrics *m, const char *name, enum dsf_metric_ty
         x->u64 = value;
 }
 
+void metrics_add_u64_by(struct dsf_metrics *m, const char *name, enum dsf_metric_type type,
+                        const char *help, const char *label, const char *const *values, size_t n,
+                        const uint64_t *counters)
+{
+    char labels[256];
+    for (size_t i = 0; i < n; i++) {
+        if (!values[i])
+            continue;
+        snprintf(labels, sizeof(labels), "%s=\"%s\"", label, values[i]);
+        metrics_add_u64(m, name, type, help, labels, &counters[i]);
+    }
+}
+
 void metrics_add_double(struct dsf_metrics *m, const char *name, enum dsf_metric_type type,
                         const char *help, const char *labels, const double *value)
 {

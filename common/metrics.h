@@ -43,6 +43,11 @@ static inline uint64_t dsf_read(const uint64_t *counter)
 /* labels: Prometheus label pairs without braces, e.g. `input="cpu"`, or NULL. */
 void metrics_add_u64(struct dsf_metrics *m, const char *name, enum dsf_metric_type type,
                      const char *help, const char *labels, const uint64_t *value);
+/* One series per value of one label: counters[i] as name{label="values[i]"}; a NULL value
+ * is skipped (its counter is not exported). */
+void metrics_add_u64_by(struct dsf_metrics *m, const char *name, enum dsf_metric_type type,
+                        const char *help, const char *label, const char *const *values, size_t n,
+                        const uint64_t *counters);
 void metrics_add_double(struct dsf_metrics *m, const char *name, enum dsf_metric_type type,
                         const char *help, const char *labels, const double *value);
 void metrics_add_fn(struct dsf_metrics *m, const char *name, enum dsf_metric_type type,

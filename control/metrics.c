@@ -42,18 +42,6 @@ static double audit_torn(void *arg)
     return c->audit ? (double)audit_torn_truncated(c->audit) : 0;
 }
 
-static void add_labelled(struct dsf_metrics *m, const char *name, const char *help,
-                         const char *label, const char *const *values, size_t n,
-                         const uint64_t *counters)
-{
-    static char labels[64][96];
-    static size_t used;
-    for (size_t i = 0; i < n && used < 64; i++, used++) {
-        snprintf(labels[used], sizeof(labels[0]), "%s=\"%s\"", label, values[i]);
-        metrics_add_u64(m, name, DSF_COUNTER, help, labels[used], &counters[i]);
-    }
-}
-
 void control_add_metrics(struct control *c)
 {
     static const char *const inputs[] = {"bus", "alertmanager", "reconcile", "manual"};
@@ -67,18 +55,20 @@ void control_add_metrics(struct control *c)
         ops[i] = policy_action_name((enum policy_action)i);
     dsf_histogram_init(&s->decision_s, decision_bounds,
                        sizeof(decision_bounds) / sizeof(decision_bounds[0]));
-    add_labelled(m, "damselfly_control_events_total", "Alarm occurrences received.", "input",
-                 inputs, 4, s->events);
-    add_labelled(m, "damselfly_control_events_rejected_total",
-                 "Inputs refused as malformed (alarm events, webhook alerts, engines' items).",
-                 "input", inputs, 4, s->rejected);
-    add_labelled(m, "damselfly_control_decisions_total", "Decisions by verdict.", "verdict",
-                 verdicts, 4, s->verdicts);
-    add_labelled(m, "damselfly_control_guard_blocks_total", "Decisions blocked, by guard.", "guard",
-                 guards + 1, 9, s->blocked + 1);
-    add_labelled(m, "damselfly_control_federation_calls_total",
-                 "Federation calls begun (steps other than notify and webhook), by operation.",
-                 "op", ops, POLICY_NOTIFY, s->calls);
+    metrics_add_u64_by(m, "damselfly_control_events_total", DSF_COUNTER,
+                       "Alarm occurrences received.", "input", inputs, 4, s->events);
+    metrics_add_u64_by(
+        m, "damselfly_control_events_rejected_total", DSF_COUNTER,
+        "Inputs refused as malformed (alarm events, webhook alerts, engines' items).", "input",
+        inputs, 4, s->rejected);
+    metrics_add_u64_by(m, "damselfly_control_decisions_total", DSF_COUNTER, "Decisions by verdict.",
+                       "verdict", verdicts, 4, s->verdicts);
+    metrics_add_u64_by(m, "damselfly_control_guard_blocks_total", DSF_COUNTER,
+                       "Decisions blocked, by guard.", "guard", guards + 1, 9, s->blocked + 1);
+    metrics_add_u64_by(
+        m, "damselfly_control_federation_calls_total", DSF_COUNTER,
+        "Federation calls begun (steps other than notify and webhook), by operation.", "op", ops,
+        POLICY_NOTIFY, s->calls);
     metrics_add_u64(m, "damselfly_control_notify_steps_total", DSF_COUNTER,
                     "notify steps run (the record goes to the notifier).", NULL,
                     &s->calls[POLICY_NOTIFY]);
