@@ -30,6 +30,7 @@ struct audit {
     char *path;
     int fd;
     int failed; /* a write or sync failed: what is on disk is unknown */
+    int defer;  /* the next append is not synced on its own: the one after syncs both */
     uint64_t seq;
     char last_hash[AUDIT_HEX_LEN + 1]; /* of the last line, without its '\n' */
     uint64_t torn_truncated;
@@ -411,7 +412,7 @@ static int write_line(struct audit *a, char *line, char *err, size_t errlen)
         return -1;
     }
     ssize_t n = write(a->fd, line, len + 1);
-    if (n == (ssize_t)len + 1 && fdatasync(a->fd) == 0)
+    if (n == (ssize_t)len + 1 && (a->defer || fdatasync(a->fd) == 0))
         return 0;
     int saved = n < 0 || n == (ssize_t)len + 1 ? errno : ENOSPC;
     if (n > 0 && n < (ssize_t)len + 1 && ftruncate(a->fd, st.st_size) < 0)
@@ -448,12 +449,19 @@ json_t *audit_append_record(struct audit *a, json_t *record, char *err, size_t e
         rc = write_line(a, line, err, errlen);
     free(line);
     if (rc < 0) {
+        a->defer = 0;
         json_decref(chained);
         return NULL;
     }
     a->seq++;
+    a->defer = 0;
     memcpy(a->last_hash, hash, sizeof(a->last_hash));
     return chained;
+}
+
+void audit_defer_sync(struct audit *a)
+{
+    a->defer = 1;
 }
 
 uint64_t audit_last_seq(const struct audit *a)

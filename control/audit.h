@@ -54,6 +54,11 @@ int audit_append(struct audit *a, json_t *record, char *err, size_t errlen);
 json_t *audit_append_record(struct audit *a, json_t *record, char *err, size_t errlen);
 
 /* The seq of the last record (0 for an empty log). */
+/* The next append is written but not synced: the append after it syncs both with one
+ * fdatasync. For a record that is only worth keeping with the one that follows at once (a
+ * decision and the begin of its first step, journaled before the step runs). */
+void audit_defer_sync(struct audit *a);
+
 uint64_t audit_last_seq(const struct audit *a);
 
 /* Torn last lines cut off by audit_open (0 or 1 per open; exported as a counter). */
