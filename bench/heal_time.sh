@@ -59,15 +59,22 @@ healthy() {
     [ -n "$last" ] && [ $(($(now_ms) - last)) -le $((2 * CTL_INTERVAL_MS)) ]
 }
 
-# trial MODE PHASE VM: fails VM, records the heal time (or "none" after 90 s).
+# trial MODE PHASE VM: fails VM, records the heal time (or "none" after 90 s): until the first
+# point of the agent the reboot started (a frozen agent, thawed by the reboot to take its
+# SIGTERM, may send one more sample: that is no healed point).
 trial() {
-    local mode=$1 phase=$2 vm=$3 t d
+    local mode=$1 phase=$2 vm=$3 t d old new
     wait_for 60 healthy "$vm" || fail "$vm is not healthy before the trial"
+    old=$(vm_agent_pid "$vm")
     if [ "$mode" = lwt ]; then vm_kill9 "$vm"; else vm_stop "$vm"; fi
-    # A sample the agent took between the clock read and the signal is not a healed point:
-    # points count from after kill returned, the time from the clock read before it.
     t=$(now_ms)
-    d=$(first_point_after "$vm" "$t" 90) && d=$((d + t - VM_SIGNAL_MS)) || d=none
+    rebooted() { [ "$(vm_agent_pid "$vm")" != "$old" ]; }
+    d=none
+    if wait_for 90 rebooted; then
+        new=$(vm_agent_pid "$vm")
+        t=$(proc_start_ms "$new" 2>/dev/null) || t=$(now_ms)
+        d=$(first_point_after "$vm" "$t" 90) && d=$((d + t - VM_SIGNAL_MS)) || d=none
+    fi
     echo "$mode $phase $d" >>"$RESULTS"
     log "$phase $mode $vm: $d ms"
 }
