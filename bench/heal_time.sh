@@ -68,7 +68,10 @@ trial() {
     old=$(vm_agent_pid "$vm")
     if [ "$mode" = lwt ]; then vm_kill9 "$vm"; else vm_stop "$vm"; fi
     t=$(now_ms)
-    rebooted() { [ "$(vm_agent_pid "$vm")" != "$old" ]; }
+    rebooted() { # a pid, and not the old one (run.json is rewritten as the VM restarts)
+        local p
+        p=$(vm_agent_pid "$vm" 2>/dev/null) && [ -n "$p" ] && [ "$p" != "$old" ]
+    }
     d=none
     if wait_for 90 rebooted; then
         new=$(vm_agent_pid "$vm")

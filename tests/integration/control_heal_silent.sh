@@ -22,7 +22,10 @@ log "stopped g-2 (agent $old_pid)"
 limit=$((2 * CTL_INTERVAL_MS + 3000))
 # The stopped agent, thawed by the reboot to take its SIGTERM, may send a last sample: what
 # counts is the first one of the agent the reboot started.
-rebooted() { [ "$(vm_agent_pid g-2)" != "$old_pid" ]; }
+rebooted() { # a pid, and not the old one (run.json is rewritten as the VM restarts)
+    local p
+    p=$(vm_agent_pid g-2 2>/dev/null) && [ -n "$p" ] && [ "$p" != "$old_pid" ]
+}
 wait_for 30 rebooted || fail "g-2 still has agent $old_pid: it was not rebooted"
 new_pid=$(vm_agent_pid g-2)
 t_new=$(proc_start_ms "$new_pid") || fail "cannot read the start time of agent $new_pid"
