@@ -116,7 +116,8 @@ static int clear_ambient(char *err, size_t errlen)
 {
     /* EINVAL: kernel older than 4.3, which has no ambient set to clear. */
     if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL)
-        return dsf_fail(err, errlen, "clearing the ambient capability set failed: %s", strerror(errno));
+        return dsf_fail(err, errlen, "clearing the ambient capability set failed: %s",
+                        strerror(errno));
     return 0;
 }
 
@@ -124,8 +125,8 @@ static int set_no_new_privs(char *err, size_t errlen)
 {
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
         return dsf_fail(err, errlen,
-                    "prctl(PR_SET_NO_NEW_PRIVS) failed: %s (the kernel must be 3.5 or newer)",
-                    strerror(errno));
+                        "prctl(PR_SET_NO_NEW_PRIVS) failed: %s (the kernel must be 3.5 or newer)",
+                        strerror(errno));
     return 0;
 }
 
@@ -155,11 +156,11 @@ static int lookup_user(const char *user, uid_t *uid, gid_t *gid, char *err, size
         /* Per POSIX a missing entry is rc 0 with res NULL; some NSS modules report ENOENT. */
         if (rc == 0 || rc == ENOENT || rc == ESRCH)
             return dsf_fail(err, errlen,
-                        "user '%s' does not exist: create it (useradd --system "
-                        "--no-create-home --shell /usr/sbin/nologin %s) or set privileges.user",
-                        user, user);
-        return dsf_fail(err, errlen, "looking up user '%s' failed: %s (check /etc/nsswitch.conf)", user,
-                    strerror(rc));
+                            "user '%s' does not exist: create it (useradd --system "
+                            "--no-create-home --shell /usr/sbin/nologin %s) or set privileges.user",
+                            user, user);
+        return dsf_fail(err, errlen, "looking up user '%s' failed: %s (check /etc/nsswitch.conf)",
+                        user, strerror(rc));
     }
 }
 
@@ -201,20 +202,21 @@ static int drop_as_root(const char *user, uint64_t keep, char *err, size_t errle
     gid_t gid = 0;
     if (!user || !*user)
         return dsf_fail(err, errlen,
-                    "privileges.user is empty: set it to the account the agent should run as "
-                    "(default damselfly) or set privileges.drop=false");
+                        "privileges.user is empty: set it to the account the agent should run as "
+                        "(default damselfly) or set privileges.drop=false");
     if (lookup_user(user, &uid, &gid, err, errlen))
         return -1;
     if (uid == 0)
         return dsf_fail(err, errlen,
-                    "user '%s' has uid 0, so switching to it keeps full root: set "
-                    "privileges.user to an unprivileged account, or privileges.drop=false to "
-                    "run as root on purpose",
-                    user);
+                        "user '%s' has uid 0, so switching to it keeps full root: set "
+                        "privileges.user to an unprivileged account, or privileges.drop=false to "
+                        "run as root on purpose",
+                        user);
 
     uint64_t prm, eff, inh;
     if (read_caps(&prm, &eff, &inh) != 0)
-        return dsf_fail(err, errlen, "reading the process capabilities failed: %s", strerror(errno));
+        return dsf_fail(err, errlen, "reading the process capabilities failed: %s",
+                        strerror(errno));
     uint64_t want = keep & prm;
     warn_unavailable(keep & ~prm);
 
@@ -223,7 +225,7 @@ static int drop_as_root(const char *user, uint64_t keep, char *err, size_t errle
     int left = drop_bounding(want, &bnd_errno);
     if (left > 0 && bnd_errno != EPERM)
         return dsf_fail(err, errlen, "dropping capabilities from the bounding set failed: %s",
-                    strerror(bnd_errno));
+                        strerror(bnd_errno));
     if (left > 0)
         log_warn("%d capabilities stay in the bounding set (no CAP_SETPCAP here, e.g. in a "
                  "container); no-new-privs still keeps them from coming back",
@@ -237,34 +239,36 @@ static int drop_as_root(const char *user, uint64_t keep, char *err, size_t errle
         return dsf_fail(err, errlen, "prctl(PR_SET_KEEPCAPS) failed: %s", strerror(errno));
     if (initgroups(user, gid) != 0)
         return dsf_fail(err, errlen, "setting the supplementary groups of '%s' failed: %s", user,
-                    strerror(errno));
+                        strerror(errno));
     /* Group first: once the uid is not 0 there is no CAP_SETGID left to change it. */
     if (setgid(gid) != 0)
         return dsf_fail(err, errlen, "setgid(%u) for user '%s' failed: %s", (unsigned)gid, user,
-                    strerror(errno));
+                        strerror(errno));
     if (setuid(uid) != 0)
         return dsf_fail(err, errlen, "setuid(%u) for user '%s' failed: %s", (unsigned)uid, user,
-                    strerror(errno));
+                        strerror(errno));
 
     uid_t ru, eu, su;
     gid_t rg, eg, sg;
     if (getresuid(&ru, &eu, &su) != 0 || getresgid(&rg, &eg, &sg) != 0 || ru != uid || eu != uid ||
         su != uid || rg != gid || eg != gid || sg != gid)
-        return dsf_fail(err, errlen, "switching to user '%s' (uid %u gid %u) did not take effect", user,
-                    (unsigned)uid, (unsigned)gid);
+        return dsf_fail(err, errlen, "switching to user '%s' (uid %u gid %u) did not take effect",
+                        user, (unsigned)uid, (unsigned)gid);
     /* The effective set is empty right after setuid(), so both must fail; if they do not,
      * something (a LSM, a seccomp policy, odd securebits) kept root reachable. */
     if (setuid(0) == 0)
-        return dsf_fail(err, errlen, "still able to setuid(0) after switching to '%s': refusing", user);
+        return dsf_fail(err, errlen, "still able to setuid(0) after switching to '%s': refusing",
+                        user);
     if (gid != 0 && setgid(0) == 0)
-        return dsf_fail(err, errlen, "still able to setgid(0) after switching to '%s': refusing", user);
+        return dsf_fail(err, errlen, "still able to setgid(0) after switching to '%s': refusing",
+                        user);
     if (want)
         prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0); /* an exec would clear it anyway */
 
     if (set_caps(want) != 0) {
         char caps[512];
         return dsf_fail(err, errlen, "keeping capabilities %s after switching to '%s' failed: %s",
-                    privs_caps_describe(want, caps, sizeof(caps)), user, strerror(errno));
+                        privs_caps_describe(want, caps, sizeof(caps)), user, strerror(errno));
     }
     return 0;
 }
@@ -273,7 +277,8 @@ static int drop_as_user(uint64_t keep, char *err, size_t errlen)
 {
     uint64_t prm, eff, inh;
     if (read_caps(&prm, &eff, &inh) != 0)
-        return dsf_fail(err, errlen, "reading the process capabilities failed: %s", strerror(errno));
+        return dsf_fail(err, errlen, "reading the process capabilities failed: %s",
+                        strerror(errno));
     uint64_t want = keep & prm;
     warn_unavailable(keep & ~prm);
 
@@ -305,14 +310,14 @@ int privs_drop(const char *user, uint64_t keep_caps, char *err, size_t errlen)
     /* Either would let the agent undo the switch and become root again. */
     if (keep_caps & (PRIVS_CAP(CAP_SETUID) | PRIVS_CAP(CAP_SETGID)))
         return dsf_fail(err, errlen,
-                    "keeping cap_setuid or cap_setgid would undo the privilege drop: remove "
-                    "them from the kept capabilities");
+                        "keeping cap_setuid or cap_setgid would undo the privilege drop: remove "
+                        "them from the kept capabilities");
     int threads = thread_count();
     if (threads > 1)
         return dsf_fail(err, errlen,
-                    "privileges must be dropped before any thread starts (%d running): "
-                    "capabilities are per thread and the others would stay privileged",
-                    threads);
+                        "privileges must be dropped before any thread starts (%d running): "
+                        "capabilities are per thread and the others would stay privileged",
+                        threads);
 
     int rc = geteuid() == 0 ? drop_as_root(user, keep_caps, err, errlen)
                             : drop_as_user(keep_caps, err, errlen);
@@ -375,9 +380,9 @@ int privs_caps_parse(const char *list, uint64_t *out, char *err, size_t errlen)
         cap_value_t v;
         if (cap_from_name(tok, &v) != 0 || v < 0 || v >= 64)
             return dsf_fail(err, errlen,
-                        "unknown capability '%s': use names like cap_dac_read_search "
-                        "(see capabilities(7))",
-                        tok);
+                            "unknown capability '%s': use names like cap_dac_read_search "
+                            "(see capabilities(7))",
+                            tok);
         *out |= PRIVS_CAP(v);
     }
     return 0;

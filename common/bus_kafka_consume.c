@@ -79,8 +79,8 @@ int kbus_consumer_open(struct kbus *kb, char *err, size_t errlen)
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof(why));
     if (!rk) {
         rd_kafka_conf_destroy(conf);
-        dsf_fail(err, errlen, "cannot create a Kafka consumer for group %s on %s: %s",
-                  kb->group_id, kb->brokers, why);
+        dsf_fail(err, errlen, "cannot create a Kafka consumer for group %s on %s: %s", kb->group_id,
+                 kb->brokers, why);
         return -1;
     }
     rd_kafka_set_log_queue(rk, NULL);

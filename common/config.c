@@ -185,11 +185,11 @@ static int check_bounds(const struct dsf_cfg_key *k, const char *name, double v,
         format_duration(v, got, sizeof(got));
         format_duration(k->min, lo, sizeof(lo));
         format_duration(k->max, hi, sizeof(hi));
-        return dsf_fail(err, errlen, "%s: key '%s': %s is outside the allowed range %s..%s",
-                            origin, name, got, lo, hi);
+        return dsf_fail(err, errlen, "%s: key '%s': %s is outside the allowed range %s..%s", origin,
+                        name, got, lo, hi);
     }
     return dsf_fail(err, errlen, "%s: key '%s': %g is outside the allowed range %g..%g", origin,
-                        name, v, k->min, k->max);
+                    name, v, k->min, k->max);
 }
 
 static int check_listen(const char *name, const char *value, const char *origin, char *err,
@@ -199,9 +199,9 @@ static int check_listen(const char *name, const char *value, const char *origin,
     int port;
     if (*value && dsf_split_hostport(value, host, sizeof(host), &port))
         return dsf_fail(err, errlen,
-                            "%s: key '%s': expected host:port, [v6]:port or :port with a port of "
-                            "0-65535, got '%s'",
-                            origin, name, value);
+                        "%s: key '%s': expected host:port, [v6]:port or :port with a port of "
+                        "0-65535, got '%s'",
+                        origin, name, value);
     return 0;
 }
 
@@ -236,16 +236,15 @@ static int store_string(const struct dsf_cfg_key *k, const char *name, void *obj
                  !strcmp(value, "off"))
             *(int *)field = 0;
         else
-            return dsf_fail(err, errlen,
-                                "%s: key '%s': expected a bool (true or false), got '%s'", origin,
-                                name, value);
+            return dsf_fail(err, errlen, "%s: key '%s': expected a bool (true or false), got '%s'",
+                            origin, name, value);
         return 0;
     case DSF_CFG_INT: {
         errno = 0;
         long long v = strtoll(value, &end, 10);
         if (end == value || *end || errno)
             return dsf_fail(err, errlen, "%s: key '%s': expected an integer, got '%s'", origin,
-                                name, value);
+                            name, value);
         if (check_bounds(k, name, (double)v, origin, err, errlen))
             return -1;
         *(int64_t *)field = v;
@@ -255,8 +254,8 @@ static int store_string(const struct dsf_cfg_key *k, const char *name, void *obj
         errno = 0;
         double v = strtod(value, &end);
         if (end == value || *end || errno || !isfinite(v))
-            return dsf_fail(err, errlen, "%s: key '%s': expected a number, got '%s'", origin,
-                                name, value);
+            return dsf_fail(err, errlen, "%s: key '%s': expected a number, got '%s'", origin, name,
+                            value);
         if (check_bounds(k, name, v, origin, err, errlen))
             return -1;
         *(double *)field = v;
@@ -286,8 +285,8 @@ static int store_string(const struct dsf_cfg_key *k, const char *name, void *obj
         int64_t ms;
         if (dsf_parse_duration_ms(value, &ms))
             return dsf_fail(err, errlen,
-                                "%s: key '%s': expected a duration like 500ms, 2s, 1m, got '%s'",
-                                origin, name, value);
+                            "%s: key '%s': expected a duration like 500ms, 2s, 1m, got '%s'",
+                            origin, name, value);
         if (check_bounds(k, name, (double)ms, origin, err, errlen))
             return -1;
         *(int64_t *)field = ms;
@@ -297,8 +296,8 @@ static int store_string(const struct dsf_cfg_key *k, const char *name, void *obj
         uint64_t bytes;
         if (dsf_parse_size(value, &bytes))
             return dsf_fail(err, errlen,
-                                "%s: key '%s': expected a size like 8MiB, 512KiB, got '%s'", origin,
-                                name, value);
+                            "%s: key '%s': expected a size like 8MiB, 512KiB, got '%s'", origin,
+                            name, value);
         if (check_bounds(k, name, (double)bytes, origin, err, errlen))
             return -1;
         *(uint64_t *)field = bytes;
@@ -361,8 +360,8 @@ static int store_json(const struct dsf_cfg_key *k, const char *name, void *obj, 
         json_array_foreach(v, i, item)
         {
             if (!json_is_string(item))
-                return dsf_fail(err, errlen, "%s: key '%s': item %zu is not a string", origin,
-                                    name, i);
+                return dsf_fail(err, errlen, "%s: key '%s': item %zu is not a string", origin, name,
+                                i);
             if (strlist_push(l, json_string_value(item), json_string_length(item)))
                 return dsf_fail(err, errlen, "%s: key '%s': out of memory", origin, name);
         }
@@ -370,7 +369,7 @@ static int store_json(const struct dsf_cfg_key *k, const char *name, void *obj, 
     }
     }
     return dsf_fail(err, errlen, "%s: key '%s': expected %s %s", origin, name,
-                        k->type == DSF_CFG_INT ? "an" : "a", type_name(k->type));
+                    k->type == DSF_CFG_INT ? "an" : "a", type_name(k->type));
 }
 
 /* Whether some key's full name starts with "path." (so a JSON object there is nesting). */
@@ -408,8 +407,8 @@ static int load_object(const struct dsf_cfg_section *secs, json_t *o, const char
             if (load_object(secs, v, path, origin, err, errlen))
                 return -1;
         } else {
-            return dsf_fail(err, errlen, "%s: unknown key '%s' (see --help for the keys)",
-                                origin, path);
+            return dsf_fail(err, errlen, "%s: unknown key '%s' (see --help for the keys)", origin,
+                            path);
         }
     }
     return 0;
@@ -421,8 +420,8 @@ int dsf_cfg_load_json(const struct dsf_cfg_section *secs, const char *text, size
     json_error_t jerr;
     json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root)
-        return dsf_fail(err, errlen, "%s:%d:%d: invalid JSON: %s", origin, jerr.line,
-                            jerr.column, jerr.text);
+        return dsf_fail(err, errlen, "%s:%d:%d: invalid JSON: %s", origin, jerr.line, jerr.column,
+                        jerr.text);
     int rc = 0;
     if (!json_is_object(root))
         rc = dsf_fail(err, errlen, "%s: the top level must be a JSON object", origin);
@@ -450,8 +449,7 @@ int dsf_cfg_set_value(const struct dsf_cfg_section *secs, const char *key, const
     void *obj;
     const struct dsf_cfg_key *k = find_key(secs, key, &obj);
     if (!k)
-        return dsf_fail(err, errlen, "%s: unknown key '%s' (see --help for the keys)", origin,
-                            key);
+        return dsf_fail(err, errlen, "%s: unknown key '%s' (see --help for the keys)", origin, key);
     return store_string(k, key, obj, value, origin, err, errlen);
 }
 

@@ -41,8 +41,8 @@ int dsf_check_id(const char *v, char *why, size_t whylen)
         return dsf_fail(why, whylen, "control characters are not allowed");
     if (strpbrk(v, "/+#"))
         return dsf_fail(why, whylen,
-                            "'/', '+' and '#' are not allowed (the id is an MQTT client id and a "
-                            "topic segment)");
+                        "'/', '+' and '#' are not allowed (the id is an MQTT client id and a "
+                        "topic segment)");
     if (isspace((unsigned char)v[0]) || isspace((unsigned char)v[n - 1]))
         return dsf_fail(why, whylen, "spaces at the start or the end are not allowed");
     return 0;
@@ -61,8 +61,8 @@ int dsf_check_topic(const char *v, char *why, size_t whylen)
         return dsf_fail(why, whylen, "control characters are not allowed");
     if (strpbrk(v, "+#"))
         return dsf_fail(why, whylen,
-                            "the wildcards '+' and '#' are not allowed: messages are published "
-                            "here, so it must be one concrete topic");
+                        "the wildcards '+' and '#' are not allowed: messages are published "
+                        "here, so it must be one concrete topic");
     if (v[0] == '$')
         return dsf_fail(why, whylen, "topics starting with '$' belong to the broker");
     return 0;

@@ -150,4 +150,3 @@ void dsf_handoff_free(struct dsf_handoff *h, dsf_handoff_fn discard)
     free(h->scratch);
     free(h);
 }
-
