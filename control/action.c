@@ -153,7 +153,7 @@ int ctl_record_action(struct control *c, const struct ctl_action *a, json_t *rec
     return ctl_record(c, rec);
 }
 
-static struct guard_target guard_target_of(const struct ctl_action *a)
+struct guard_target ctl_guard_target(const struct ctl_action *a)
 {
     return (struct guard_target){a->policy.name, a->ns, a->mci, a->target, a->kind == CTL_KIND_VM};
 }
@@ -174,7 +174,7 @@ void ctl_action_finish(struct control *c, struct ctl_action *a, const char *outc
         json_object_set_new(rec, "error", json_string(a->last_error));
     ctl_record_action(c, a, rec);
     if (began) {
-        struct guard_target t = guard_target_of(a);
+        struct guard_target t = ctl_guard_target(a);
         guards_end(c->guards, &t, now, a->hold_until_ms);
     }
     if (!strcmp(outcome, "healed"))

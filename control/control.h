@@ -108,6 +108,8 @@ struct ctl_action *ctl_action_new(struct control *c, const struct policy *p, enu
                                   const char *ns, const char *mci, const char *target,
                                   const struct ctl_event *alarm);
 struct ctl_action *ctl_action_find(struct control *c, const char *id);
+/* What the guards know a's target by (strings borrowed from a). */
+struct guard_target ctl_guard_target(const struct ctl_action *a);
 /* Begins (or resumes) the chain at a->step; checks pause and breaker first. */
 void ctl_action_run(struct control *c, struct ctl_action *a);
 /* A worker finished a's step. */

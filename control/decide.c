@@ -325,7 +325,7 @@ void ctl_decide_commit(struct control *c, struct ctl_action *a, int approved)
 {
     char why[512] = "";
     int64_t now = ctl_wall_ms();
-    struct guard_target t = {a->policy.name, a->ns, a->mci, a->target, a->kind == CTL_KIND_VM};
+    struct guard_target t = ctl_guard_target(a);
     enum guard_block b = guards_check(c->guards, &t, a->policy.cooldown_ms, now, why, sizeof(why));
     if (b != GUARD_PASS) {
         record_decision(c, a, "blocked", b, why);

@@ -470,20 +470,11 @@ int executor_reconcile(struct executor *x, struct ctl_action *a, char *err, size
 
 /* ---- after a crash: finish or roll back what was begun, never run it again ---- */
 
-static const struct fed_vm *find_vm(const struct fed_mci *m, const char *id)
-{
-    for (size_t i = 0; i < m->nvms; i++) {
-        if (!strcmp(m->vms[i].id, id))
-            return &m->vms[i];
-    }
-    return NULL;
-}
-
-static int reconcile_migrate(struct job *j, const struct fed_mci *m, struct result *r,
+static int reconcile_migrate(struct job *j, struct fed_mci *m, struct result *r,
                              struct fed_error *fe)
 {
-    const struct fed_vm *nv = j->new_id[0] ? find_vm(m, j->new_id) : NULL;
-    const struct fed_vm *old = find_vm(m, j->target);
+    const struct fed_vm *nv = j->new_id[0] ? fed_mci_find_vm(m, j->new_id) : NULL;
+    const struct fed_vm *old = fed_mci_find_vm(m, j->target);
     if (nv && nv->state == FED_VM_RUNNING) {
         if (old && fed_vm_delete(j->fed, j->ns, j->mci, j->target, fe) < 0)
             return fail_with(r, fe);
@@ -534,7 +525,7 @@ static int reconcile_step(struct job *j, struct result *r, struct fed_error *fe)
         return fail_with(r, fe);
     }
     int ok = 0, max_index;
-    const struct fed_vm *v = find_vm(&m, j->target);
+    const struct fed_vm *v = fed_mci_find_vm(&m, j->target);
     switch (j->op) {
     case POLICY_MIGRATE:
         ok = reconcile_migrate(j, &m, r, fe);

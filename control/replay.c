@@ -8,25 +8,19 @@
  */
 #define DSF_MODULE "control"
 #include "common/log.h"
+#include "common/rfc3339.h"
 #include "control/control_impl.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-/* The audit's own time form, "2026-01-02T03:04:05.678Z"; 0 when it is not that. */
+/* The record's time (RFC 3339, as the audit writes it) in ms; 0 when it has none. */
 static int64_t record_ms(json_t *rec)
 {
     const char *t = json_string_value(json_object_get(rec, "time"));
-    struct tm tm = {0};
-    int ms = 0;
-    if (!t || sscanf(t, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-                     &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms) != 7)
-        return 0;
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    return (int64_t)timegm(&tm) * 1000 + ms;
+    int64_t ns = 0;
+    return t && dsf_rfc3339_parse(t, &ns) == 0 ? ns / 1000000 : 0;
 }
 
 static const char *str(json_t *rec, const char *key)
@@ -51,11 +45,6 @@ static enum ctl_kind kind_named(const char *name)
             return (enum ctl_kind)k;
     }
     return CTL_KIND_VM;
-}
-
-static struct guard_target target_of(const struct ctl_action *a)
-{
-    return (struct guard_target){a->policy.name, a->ns, a->mci, a->target, a->kind == CTL_KIND_VM};
 }
 
 /* A policy no longer loaded (removed, or a manual action's one-step policy, which is no
@@ -122,7 +111,7 @@ static void replay_decision(struct control *c, json_t *rec, int64_t at)
         return;
     const char *verdict = str(rec, "verdict");
     if (!strcmp(verdict, "run")) {
-        struct guard_target t = target_of(a);
+        struct guard_target t = ctl_guard_target(a);
         guards_begin(c->guards, &t, at);
         a->committed = 1;
         a->phase = CTL_WAITING;
@@ -170,7 +159,7 @@ static void replay_end(struct control *c, struct ctl_action *a, json_t *rec, int
     snprintf(a->outcome, sizeof(a->outcome), "%s", str(rec, "outcome"));
     a->hold_until_ms = json_integer_value(json_object_get(rec, "hold_until_ms"));
     if (began) {
-        struct guard_target t = target_of(a);
+        struct guard_target t = ctl_guard_target(a);
         guards_end(c->guards, &t, at, a->hold_until_ms);
     }
 }
