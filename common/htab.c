@@ -26,3 +26,17 @@ void dsf_htab_free(struct dsf_htab *t)
     t->bucket = NULL;
     t->nbuckets = t->count = 0;
 }
+
+void dsf_htab_free_all(struct dsf_htab *t, void (*free_entry)(struct dsf_hlink *e))
+{
+    for (size_t i = 0; i < t->nbuckets; i++) {
+        for (struct dsf_hlink *l = t->bucket[i], *next; l; l = next) {
+            next = l->next;
+            if (free_entry)
+                free_entry(l);
+            else
+                free(l);
+        }
+    }
+    dsf_htab_free(t);
+}

@@ -27,6 +27,9 @@ struct dsf_htab {
 int dsf_htab_grow(struct dsf_htab *t);
 /* Frees the buckets, not the entries. */
 void dsf_htab_free(struct dsf_htab *t);
+/* Frees every entry (with free_entry, or free() when NULL: the entry's link is its start),
+ * then the buckets. */
+void dsf_htab_free_all(struct dsf_htab *t, void (*free_entry)(struct dsf_hlink *e));
 
 /* The chain a hash belongs to; the table must have buckets (dsf_htab_grow). */
 static inline struct dsf_hlink *dsf_htab_first(const struct dsf_htab *t, uint64_t hash)

@@ -37,23 +37,12 @@ struct fleet *fleet_new(void)
     return f;
 }
 
-static void free_table(struct dsf_htab *t)
-{
-    for (size_t i = 0; i < t->nbuckets; i++) {
-        for (struct dsf_hlink *l = t->bucket[i], *next; l; l = next) {
-            next = l->next;
-            free(l);
-        }
-    }
-    dsf_htab_free(t);
-}
-
 void fleet_free(struct fleet *f)
 {
     if (!f)
         return;
-    free_table(&f->vms);
-    free_table(&f->series);
+    dsf_htab_free_all(&f->vms, NULL);
+    dsf_htab_free_all(&f->series, NULL);
     pthread_mutex_destroy(&f->lock);
     free(f);
 }

@@ -147,34 +147,34 @@ struct guards *guards_new(const struct guard_config *cfg)
     return g;
 }
 
-static void free_table(struct dsf_htab *t, void (*free_entry)(struct gkey *))
+static void free_key(struct dsf_hlink *l)
 {
-    for (size_t i = 0; i < t->nbuckets; i++)
-        for (struct dsf_hlink *l = t->bucket[i], *next; l; l = next) {
-            next = l->next;
-            if (free_entry)
-                free_entry((struct gkey *)l);
-            free(((struct gkey *)l)->buf);
-            free(l);
-        }
-    dsf_htab_free(t);
+    free(((struct gkey *)l)->buf);
+    free(l);
 }
 
-static void free_cooldowns(struct gkey *k)
+static void free_cooldowns(struct gtarget *e)
 {
-    for (struct gcooldown *c = ((struct gtarget *)k)->cooldowns, *next; c; c = next) {
+    for (struct gcooldown *c = e->cooldowns, *next; c; c = next) {
         next = c->next;
         free(c);
     }
+    e->cooldowns = NULL;
+}
+
+static void free_target(struct dsf_hlink *l)
+{
+    free_cooldowns((struct gtarget *)l);
+    free_key(l);
 }
 
 void guards_free(struct guards *g)
 {
     if (!g)
         return;
-    free_table(&g->targets, free_cooldowns);
-    free_table(&g->vms, NULL);
-    free_table(&g->mcis, NULL);
+    dsf_htab_free_all(&g->targets, free_target);
+    dsf_htab_free_all(&g->vms, free_key);
+    dsf_htab_free_all(&g->mcis, free_key);
     for (struct gobserver *o = g->observers, *next; o; o = next) {
         next = o->next;
         free(o);
@@ -272,7 +272,7 @@ static void target_del(struct guards *g, struct gtarget *e)
         m->targets = e->mnext;
     if (e->mnext)
         e->mnext->mprev = e->mprev;
-    free_cooldowns(&e->k);
+    free_cooldowns(e);
     gkey_del(&g->targets, &e->k);
     guards_mci_prune(g, m);
 }

@@ -242,13 +242,7 @@ static void fini(void *ctx)
     dsf_http_client_free(c->http);
     audit_close(c->audit);
     ctl_actions_free(c);
-    for (size_t i = 0; i < c->handled.nbuckets; i++) {
-        for (struct dsf_hlink *l = c->handled.bucket[i], *next; l; l = next) {
-            next = l->next;
-            free(l);
-        }
-    }
-    dsf_htab_free(&c->handled);
+    dsf_htab_free_all(&c->handled, NULL);
     guards_free(c->guards);
     fleet_free(c->fleet);
     policy_set_free(&c->policies);
