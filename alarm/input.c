@@ -5,6 +5,7 @@
  */
 #define DSF_MODULE "input"
 #include "alarm/alarm.h"
+#include "common/status.h"
 #include "common/bucket.h"
 #include "common/bus.h"
 #include "common/log.h"
@@ -79,17 +80,13 @@ static void handle_status(struct alarm *a, const struct dsf_bus_message *m)
         dsf_count(&a->stats.status_rejected, 1);
         return;
     }
-    if (m->len == 0) {
+    enum dsf_status st = dsf_status_parse(m->payload, m->len);
+    if (st == DSF_STATUS_CLEARED)
         forget_vm(a, &id);
-        return;
-    }
-    json_t *root = json_loadb(m->payload, m->len, 0, NULL);
-    const char *st = json_string_value(json_object_get(root, "status"));
-    if (st && (strcmp(st, "online") == 0 || strcmp(st, "offline") == 0))
-        engine_status(a->engine, &id, strcmp(st, "online") == 0, dsf_now_ns(), dsf_mono_ms());
-    else
+    else if (st == DSF_STATUS_INVALID)
         dsf_count(&a->stats.status_rejected, 1);
-    json_decref(root);
+    else
+        engine_status(a->engine, &id, st == DSF_STATUS_ONLINE, dsf_now_ns(), dsf_mono_ms());
 }
 
 /* Kafka: a restarted engine resumes where it stopped instead of evaluating the whole topic

@@ -362,16 +362,3 @@ int ctl_event_key(const struct ctl_event *e, char *out, size_t len)
     key_field(&k, e->severity);
     return key_end(&k);
 }
-
-int ctl_status_parse(const void *payload, size_t len)
-{
-    if (len == 0)
-        return 2;
-    if (!payload)
-        return -1;
-    json_t *root = json_loadb(payload, len, 0, NULL);
-    const char *st = json_string_value(json_object_get(root, "status"));
-    int rc = !st ? -1 : strcmp(st, "online") == 0 ? 1 : strcmp(st, "offline") == 0 ? 0 : -1;
-    json_decref(root);
-    return rc;
-}

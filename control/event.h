@@ -74,8 +74,4 @@ int ctl_event_key(const struct ctl_event *e, char *out, size_t len);
  * event with its later resolved one. Returns its length, or -1 when it would not fit. */
 int ctl_event_series_key(const struct ctl_event *e, char *out, size_t len);
 
-/* An agent status payload (retained dsf/a/{ns}/{mci}/{vm}/status): 1 online, 0 offline, 2 a
- * cleared status (empty payload: the VM was removed), -1 not a status. */
-int ctl_status_parse(const void *payload, size_t len);
-
 #endif

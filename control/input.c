@@ -6,6 +6,7 @@
  * on, once.
  */
 #define DSF_MODULE "control"
+#include "common/status.h"
 #include "common/bus.h"
 #include "common/http.h"
 #include "common/http_client.h"
@@ -53,18 +54,19 @@ static void on_disconnect(void *arg, const char *reason)
 static void on_status(struct control *c, const struct dsf_bus_message *m)
 {
     struct dsf_identity id;
-    int st = ctl_status_parse(m->payload, m->len);
-    if (dsf_topic_parse_agent(m->topic, "status", &id) || st < 0) {
+    enum dsf_status st = dsf_status_parse(m->payload, m->len);
+    if (dsf_topic_parse_agent(m->topic, "status", &id) || st == DSF_STATUS_INVALID) {
         dsf_count(&c->stats.status_rejected, 1);
         return;
     }
     if (!fleet_status(c->fleet, id.ns, id.mci, id.vm, st, ctl_wall_ms()))
         return;
-    if (st == 2) {
+    if (st == DSF_STATUS_CLEARED) {
         guards_vm_forget(c->guards, id.ns, id.mci, id.vm);
     } else {
         int nodata = fleet_vm_nodata(c->fleet, id.ns, id.mci, id.vm, 0);
-        guards_vm_health(c->guards, id.ns, id.mci, id.vm, st == 1 && nodata == 0, ctl_wall_ms());
+        guards_vm_health(c->guards, id.ns, id.mci, id.vm, st == DSF_STATUS_ONLINE && nodata == 0,
+                         ctl_wall_ms());
     }
     ctl_breaker_tick(c);
     ctl_actions_tick(c);

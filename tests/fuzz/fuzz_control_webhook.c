@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/status.h"
 #include "common/rfc3339.h"
 #include "control/event.h"
 
@@ -73,7 +74,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check_refusal(err);
     else if (bad && !strstr(err, "alerts["))
         abort();
-    int st = ctl_status_parse(data, size);
+    int st = dsf_status_parse(data, size);
     if (st < -1 || st > 2 || (st == 2) != (size == 0))
         abort();
     char *s = strndup(text, size);

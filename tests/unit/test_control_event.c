@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "common/status.h"
 #include "common/loop.h"
 #include "common/rfc3339.h"
 #include "control/event.h"
@@ -400,15 +401,15 @@ static void status_payloads(void **state)
 {
     const char *online = "{\"status\":\"online\",\"epoch\":3}";
     const char *offline = "{\"status\":\"offline\"}";
-    assert_int_equal(ctl_status_parse(online, strlen(online)), 1);
-    assert_int_equal(ctl_status_parse(offline, strlen(offline)), 0);
-    assert_int_equal(ctl_status_parse("", 0), 2);
-    assert_int_equal(ctl_status_parse(NULL, 0), 2);
-    assert_int_equal(ctl_status_parse("{\"status\":\"away\"}", 17), -1);
-    assert_int_equal(ctl_status_parse("{\"status\":1}", 12), -1);
-    assert_int_equal(ctl_status_parse("online", 6), -1);
-    assert_int_equal(ctl_status_parse("[\"online\"]", 10), -1);
-    assert_int_equal(ctl_status_parse(online, 10), -1); /* cut short */
+    assert_int_equal(dsf_status_parse(online, strlen(online)), 1);
+    assert_int_equal(dsf_status_parse(offline, strlen(offline)), 0);
+    assert_int_equal(dsf_status_parse("", 0), 2);
+    assert_int_equal(dsf_status_parse(NULL, 0), 2);
+    assert_int_equal(dsf_status_parse("{\"status\":\"away\"}", 17), -1);
+    assert_int_equal(dsf_status_parse("{\"status\":1}", 12), -1);
+    assert_int_equal(dsf_status_parse("online", 6), -1);
+    assert_int_equal(dsf_status_parse("[\"online\"]", 10), -1);
+    assert_int_equal(dsf_status_parse(online, 10), -1); /* cut short */
 }
 
 int main(void)
