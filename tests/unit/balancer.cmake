@@ -1,0 +1,7 @@
+# balancer/: the scale policy's rules and the runner.* / scale.* configuration.
+if(TARGET dsf_balancer_scale)
+  add_executable(balancer_policy ${CMAKE_CURRENT_LIST_DIR}/test_balancer_policy.c)
+  target_link_libraries(balancer_policy dsf_balancer_scale ${CMOCKA_LIB})
+  add_test(NAME balancer_policy COMMAND balancer_policy)
+  set_tests_properties(balancer_policy PROPERTIES TIMEOUT 120)
+endif()
