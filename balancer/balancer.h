@@ -27,14 +27,14 @@
 struct bal_member {
     struct bal_member *next;
     char id[BAL_ID_MAX];
-    char role[32];            /* "collector" (default) or "alarm" */
-    char pool[64];            /* its pool label; "default" */
-    int alive;                /* beating, no Will since */
-    int draining;             /* scale-in victim: gets no buckets, stopped once it has none */
-    int64_t last_beat_ms;     /* monotonic */
-    int64_t epoch;            /* the assignment epoch its last heartbeat reported */
+    char role[32];           /* "collector" (default) or "alarm" */
+    char pool[64];           /* its pool label; "default" */
+    int alive;               /* beating, no Will since */
+    int draining;            /* scale-in victim: gets no buckets, stopped once it has none */
+    int64_t last_beat_ms;    /* monotonic */
+    int64_t epoch;           /* the assignment epoch its last heartbeat reported */
     double points_per_s, cpu; /* load from its last heartbeat */
-    int64_t lag;              /* Kafka consumer lag (-1: unknown) */
+    int64_t lag;             /* Kafka consumer lag (-1: unknown) */
     /* What the balancer last published on its dsf/c/{id}/assign (or found retained there). */
     int64_t assigned_epoch;
     uint8_t *assigned; /* flags per bucket, buckets_total of them */

@@ -17,15 +17,20 @@ struct runner;
 
 struct runner_ops {
     const char *name; /* "local", "kubernetes" */
-    /* How many members the runner has started and not stopped (what it was asked for). */
+    /* How many members the runner has started and not stopped (what it was asked for):
+     * local: its running members (one that exited on its own no longer counts);
+     * kubernetes: the Deployment's spec.replicas, read from the API each call (someone else
+     * may have scaled it). -1 when it cannot tell (logged). */
     int (*replicas)(struct runner *r);
     /* Starts members until it runs `want` of them (never stops any). 0, or -1 with err. */
     int (*scale_out)(struct runner *r, int want, char *err, size_t errlen);
     /* Stops the member `id` (the balancer has moved its buckets away first); NULL id: any
-     * one (a Deployment picks its own pod). 0, or -1 with err. */
+     * one. local: SIGTERM, SIGKILL after runner.local.stop_timeout, reaped on the loop;
+     * kubernetes: replicas - 1, and the Deployment picks its own pod whatever id says.
+     * Returns once the stop is under way. 0, or -1 with err. */
     int (*stop)(struct runner *r, const char *id, char *err, size_t errlen);
     /* 1 when the runner started the member `id` (its scale-in victims are chosen among
-     * these). */
+     * these). kubernetes: the id begins with "DEPLOYMENT-" (a pod's name). */
     int (*owns)(struct runner *r, const char *id);
     void (*free)(struct runner *r);
 };
