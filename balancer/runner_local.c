@@ -180,7 +180,7 @@ static int local_replicas(struct runner *r)
 static int local_scale_out(struct runner *r, int want, char *err, size_t errlen)
 {
     struct local_runner *L = (struct local_runner *)r;
-    int rc = 0;
+    int rc = 0, started = 0;
     while (rc == 0 && local_replicas(r) < want) {
         struct local_child c = {.n = free_n(L)};
         snprintf(c.id, sizeof(c.id), "%s-%d", L->cfg->id_prefix, c.n);
@@ -192,8 +192,10 @@ static int local_scale_out(struct runner *r, int want, char *err, size_t errlen)
             snprintf(err, errlen, "cannot start %s: out of memory", c.id);
             rc = -1;
         }
+        started += rc == 0;
     }
-    save(L);
+    if (started)
+        save(L);
     return rc;
 }
 
