@@ -31,9 +31,16 @@ struct scale_state {
 
 struct scale_decision {
     int replicas;       /* the wanted member count (== members: nothing to do) */
-    const char *reason; /* "points_per_s", "cpu", "lag", "min", "max", "cooldown", "steady" */
+    /* "points_per_s", "cpu", "lag": the criterion that moved it (or, when nothing moves,
+     * held back by) "min", "max", "partitions" (a Kafka pool at its partition count),
+     * "cooldown", "steady" (within the band, or not sustained yet) */
+    const char *reason;
 };
 
+/* One step per call (members + 1 or - 1) once the load has stayed out of the band for
+ * sustain_ms; outside min/max (or the partitions) it returns the bound at once. Scale in
+ * waits cooldown_in_ms after any scaling, scale out cooldown_out_ms after the last scale
+ * out. docs/balancer-scaling.md. */
 struct scale_decision scale_decide(const struct scale_policy *p, struct scale_state *s,
                                    const struct scale_load *load, int64_t now_ms);
 

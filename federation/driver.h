@@ -105,6 +105,9 @@ struct fed_driver {
     /* old_replicas may be NULL. */
     int (*scale)(void *ctx, enum fed_scale_kind kind, const char *ns, const char *name,
                  int replicas, int dry_run, int *old_replicas, struct fed_error *err);
+    /* Reads the replicas the object asks for (spec.replicas of its /scale). */
+    int (*scale_get)(void *ctx, enum fed_scale_kind kind, const char *ns, const char *name,
+                     int *replicas, struct fed_error *err);
 };
 
 extern const struct fed_driver fed_driver_local, fed_driver_tumblebug, fed_driver_kubernetes;

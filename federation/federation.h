@@ -353,5 +353,8 @@ int fed_node_drain(struct fed *f, const char *node, const struct fed_drain_optio
 /* old_replicas (may be NULL) receives the count before the change, -1 when unknown. */
 int fed_scale(struct fed *f, enum fed_scale_kind kind, const char *ns, const char *name,
               int replicas, int dry_run, int *old_replicas, struct fed_error *err);
+/* The replicas a Deployment (MachineDeployment) asks for, without changing anything. */
+int fed_scale_get(struct fed *f, enum fed_scale_kind kind, const char *ns, const char *name,
+                  int *replicas, struct fed_error *err);
 
 #endif

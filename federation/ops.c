@@ -399,3 +399,14 @@ int fed_scale_in(struct fed *f, const char *ns, const char *mci, const char *sub
     fed_mci_free(&m);
     return rc < 0 ? -1 : removed;
 }
+
+int fed_scale_get(struct fed *f, enum fed_scale_kind kind, const char *ns, const char *name,
+                  int *replicas, struct fed_error *err)
+{
+    *replicas = -1;
+    if (!f->drv->scale_get)
+        return fed_unsupported(f, "scale_get", err);
+    if (!ns || !ns[0] || !name || !name[0])
+        return fed_fail(err, FED_EINVAL, "scale_get", 0, "namespace and name are required");
+    return f->drv->scale_get(f->ctx, kind, ns, name, replicas, err);
+}

@@ -493,6 +493,22 @@ static int k8s_scale(void *ctx, enum fed_scale_kind kind, const char *ns, const 
     return rc;
 }
 
+static int k8s_scale_get(void *ctx, enum fed_scale_kind kind, const char *ns, const char *name,
+                         int *replicas, struct fed_error *err)
+{
+    struct k8s_ctx *c = ctx;
+    if (!ns || !ns[0])
+        ns = c->kc.namespace ? c->kc.namespace : "default";
+    if (check_name("namespace", ns, err) || check_name(fed_scale_kind_name(kind), name, err))
+        return -1;
+    struct dsf_buf get = {0};
+    int rc = scale_path(c, kind, ns, name, 0, &get)
+                 ? fed_fail(err, FED_EINVAL, "scale", 0, "unknown kind or out of memory")
+                 : get_scale(c, buf_cstr(&get), replicas, err);
+    buf_free(&get);
+    return rc;
+}
+
 const struct fed_driver fed_driver_kubernetes = {
     .name = "kubernetes",
     .summary = "Kubernetes API: cordon, drain through the Eviction API, scale Deployments and "
@@ -504,4 +520,5 @@ const struct fed_driver fed_driver_kubernetes = {
     .cordon = k8s_cordon,
     .drain = k8s_drain,
     .scale = k8s_scale,
+    .scale_get = k8s_scale_get,
 };
