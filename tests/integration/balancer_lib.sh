@@ -54,6 +54,14 @@ kill_collector() {
 stop_collector() { stop_pid "${COLLECTOR_PID[$1]}"; }
 pause_collector() { kill -STOP "${COLLECTOR_PID[$1]}"; }
 resume_collector() { kill -CONT "${COLLECTOR_PID[$1]}"; }
+# A stopped process keeps a SIGTERM pending until it runs again: lib.sh's cleanup would wait
+# for it forever. Every collector gets SIGCONT first.
+bal_cleanup() {
+    local pid
+    for pid in "${COLLECTOR_PID[@]}"; do kill -CONT "$pid" 2>/dev/null || true; done
+    cleanup
+}
+trap bal_cleanup EXIT
 
 restart_collector() {
     local id=$1; shift

@@ -9,11 +9,17 @@ lost point, one outside the schedule or with another seq a point written wrongly
 split between two collectors, a resend stamped anew). Points stored twice at one timestamp
 overwrite each other in InfluxDB; the count per series still shows anything stored beside.
 
-Waits up to --wait seconds for the store to reach the expected count (collectors may still be
-writing what they took), then checks. Prints one summary line; on failure the first --show
+With --window W the collector aggregates cpu in W-second windows with the rule's seq=count
+(or --fn sum): each window of a series must be one point at the window's start whose seq is
+the number (the sum) of the schedule's messages in it; a window split between collectors,
+or a message folded twice, shows as a wrong seq.
+
+Checks again for up to --wait seconds while anything is missing, extra or wrong (collectors
+may still be writing what they took). Prints one summary line; on failure the first --show
 missing or wrong points too. Exit 0 only when nothing is missing, extra or wrong.
 
 Usage: check_seq.py URL DB RESULT_JSON [--wait SECONDS] [--show N] [--measurement cpu]
+                    [--window SECONDS [--fn count|sum]]
 """
 import argparse
 import json
@@ -66,16 +72,24 @@ def stored_points(args, r):
     return out
 
 
-def expected(r):
-    """{(vm, cpu): {time_ns: seq}} of the schedule."""
+def expected(r, window_s, fn):
+    """{(vm, cpu): {time_ns: seq}} of the schedule. With a window, one point per window at
+    its start (windows aligned to the epoch, as the collector's), seq being the count or the
+    sum of the seqs that fall in it."""
     step = r["interval_ms"] * 1000000
     sched = {r["start_ns"] + (k - 1) * step: k for k in range(1, r["messages"] + 1)}
+    if window_s:
+        w = int(window_s * 10**9)
+        windows = {}
+        for t, seq in sched.items():
+            windows[t - t % w] = windows.get(t - t % w, 0) + (1 if fn == "count" else seq)
+        sched = windows
     return {(f"bench-{a:04d}", f"cpu{s}"): sched
             for a in range(r["agents"]) for s in range(r["lines"])}
 
 
 def compare(want, got):
-    """missing [(series, seq)], extra [(series, time, seq)], wrong [(series, time, seq, want)]."""
+    """missing [(series, time, seq)], extra [(series, time, seq)], wrong [(series, time, seq, want)]."""
     missing, extra, wrong = [], [], []
     for key in sorted(want):
         sched = want[key]
@@ -86,8 +100,7 @@ def compare(want, got):
             elif seq != sched[t]:
                 wrong.append((key, t, seq, sched[t]))
             have[t] = seq
-        missing += [(key, seq) for t, seq in sorted(sched.items(), key=lambda x: x[1])
-                    if t not in have]
+        missing += [(key, t, seq) for t, seq in sorted(sched.items()) if t not in have]
     for key in sorted(set(got) - set(want)):
         extra += [(key, t, seq) for t, seq in got[key]]
     return missing, extra, wrong
@@ -101,29 +114,33 @@ def main():
     ap.add_argument("--wait", type=float, default=30)
     ap.add_argument("--show", type=int, default=20)
     ap.add_argument("--measurement", default="cpu")
+    ap.add_argument("--window", type=float, default=0,
+                    help="seconds: the collector aggregates cpu in windows of this length")
+    ap.add_argument("--fn", choices=("count", "sum"), default="count",
+                    help="with --window: the aggregate rule's function of the seq field")
     args = ap.parse_args()
     r = load_result(args.result)
-    want = expected(r)
+    want = expected(r, args.window, args.fn)
     total = sum(len(s) for s in want.values())
     deadline = time.monotonic() + args.wait
     while True:
         got = stored_points(args, r)
-        count = sum(len(v) for v in got.values())
-        if count >= total or time.monotonic() >= deadline:
+        missing, extra, wrong = compare(want, got)
+        if not (missing or extra or wrong) or time.monotonic() >= deadline:
             break
         time.sleep(1)
-    missing, extra, wrong = compare(want, got)
+    count = sum(len(v) for v in got.values())
     print(f"check_seq: {len(want)} series of {r['agents']} agents, {total} points expected, "
           f"{count} stored: {len(missing)} missing, {len(extra)} extra, {len(wrong)} wrong seq")
-    for (vm, cpu), seq in missing[:args.show]:
-        print(f"  missing {vm} {cpu} seq {seq}")
+    for (vm, cpu), t, seq in missing[:args.show]:
+        print(f"  missing {vm} {cpu} time {t} seq {seq}")
     for (vm, cpu), t, seq in extra[:args.show]:
         print(f"  extra   {vm} {cpu} time {t} seq {seq}")
     for (vm, cpu), t, seq, w in wrong[:args.show]:
         print(f"  wrong   {vm} {cpu} time {t} seq {seq}, expected {w}")
     if missing:
         by_vm = {}
-        for (vm, _), _seq in missing:
+        for (vm, _), _t, _seq in missing:
             by_vm[vm] = by_vm.get(vm, 0) + 1
         print(f"  points missing in {len(by_vm)} agents' series")
     sys.exit(1 if missing or extra or wrong else 0)
