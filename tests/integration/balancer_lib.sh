@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Helpers for tests of a pool of collectors following bucket assignments (the balancer's
 # acceptance): collectors with mqtt.follow_assign, their faults, assignments by hand, the
 # agent-faithful load (dsf-bench-load --acks) and the seq check of the store (check_seq.py).
@@ -9,7 +10,7 @@
 #   stop_collector ID                SIGTERM, waits for it to exit
 #   pause_collector ID / resume_collector ID    SIGSTOP / SIGCONT (no Will: silence)
 #   restart_collector ID [ARGS...]   after kill/stop: same id (same session), same port
-#   assign ID EPOCH [BUCKET...]      retained {"epoch":EPOCH,"buckets":[...]} on dsf/c/ID/assign
+#   assign ID EPOCH [B|LO-HI...]     retained {"epoch":EPOCH,"buckets":[...]} on dsf/c/ID/assign
 #   next_epoch                       prints an epoch as a balancer makes them (ms, growing)
 #   wait_epoch ID EPOCH [SECS]       until a heartbeat of ID shows EPOCH (it applied it)
 #   collector_metric ID NAME [LABELS]
@@ -17,7 +18,6 @@
 #   wait_load                        until the load ends; fails unless every message was acked
 #   load_field NAME                  a figure of the load's JSON line (sent, resent, ...)
 #   check_seq [ARGS...]              every point of the load stored exactly once, or fail
-#   buckets LO HI                    prints LO..HI, for assign
 
 COLLECTOR="$DSF_BUILD/collector/damselfly-collector"
 LOAD="$DSF_BUILD/tests/tools/dsf-bench-load"
@@ -85,12 +85,14 @@ next_epoch() {
     echo "$now"
 }
 
-buckets() { seq -s ' ' "$1" "$2"; }
-
-assign() { # ID EPOCH [BUCKET...]
-    local id=$1 epoch=$2; shift 2
-    local list
-    list=$(printf '%s,' "$@")
+assign() { # ID EPOCH [BUCKET|LO-HI...]
+    local id=$1 epoch=$2 b list=""; shift 2
+    for b in "$@"; do
+        case $b in
+        *-*) list+=$(seq -s , "${b%-*}" "${b#*-}")"," ;;
+        *) list+="$b," ;;
+        esac
+    done
     mosquitto_pub -V 5 -p "$MQTT_PORT" -q 1 -r -t "dsf/c/$id/assign" \
         -m "{\"epoch\":$epoch,\"buckets\":[${list%,}]}" ||
         fail "could not publish the assignment of $id"

@@ -11,9 +11,9 @@ bal_start_stack
 start_collector c1
 start_collector c2
 E1=$(next_epoch)
-assign c1 "$E1" $(buckets 0 31)
+assign c1 "$E1" 0-31
 E2=$(next_epoch)
-assign c2 "$E2" $(buckets 32 63)
+assign c2 "$E2" 32-63
 wait_epoch c1 "$E1"
 wait_epoch c2 "$E2"
 log "c1 owns buckets 0-31, c2 32-63"
@@ -26,7 +26,7 @@ wait_for 30 c1_acked || fail "collector 1 acked no 1000 messages in 30 s"
 sleep 1
 kill_collector c1
 E3=$(next_epoch)
-assign c2 "$E3" $(buckets 0 63)
+assign c2 "$E3" 0-63
 E4=$(next_epoch)
 assign c1 "$E4" # a restarted c1 would consume nothing
 wait_epoch c2 "$E3"
