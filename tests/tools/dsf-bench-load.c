@@ -1,21 +1,35 @@
 /*
- * dsf-bench-load: agent-shaped load for benchmarks. Builds the lines a fleet of agents would
- * send (cpu lines of about 160 bytes: 6 tags, 4 float fields, the sample's timestamp) and
- * either publishes them as agent messages over MQTT (QoS 1, seq/boot/fmt properties, on each
- * agent's bucket topic) or writes them to a file, so one run can compare paths on the very
- * same data.
+ * dsf-bench-load: agent-shaped load for benchmarks and tests. Builds the lines a fleet of
+ * agents would send (cpu lines of about 160 bytes: 6 tags, 4 float fields, the sample's
+ * timestamp) and either publishes them as agent messages over MQTT (QoS 1, seq/boot/fmt
+ * properties, on each agent's bucket topic) or writes them to a file, so one run can compare
+ * paths on the very same data.
  *
  *   dsf-bench-load [--mqtt URL] [--out FILE] [--agents N] [--messages M] [--lines L]
  *                  [--start NS] [--timeout SECONDS]
+ *   dsf-bench-load --acks --mqtt URL [--agents N] [--messages M | --duration D] [--lines L]
+ *                  [--interval I] [--ack-timeout T] [--start NS] [--timeout SECONDS]
  *
  * N agents (default 100) each send M messages (default 50), one per 2 s cycle, of L lines
  * (default 200: L series per agent). Exits 0 once every message is confirmed and written.
+ *
+ * --acks runs the agents as damselfly-agent does with buffer.ack=collector (the agent's own
+ * buffer and ack code): one message per agent every --interval (default 1s, also the spacing
+ * of the timestamps, which start at --start, default now), each line carrying seq=<seq>i; a
+ * message is kept until a collector's end-to-end ack names it and sent again (same seq, boot
+ * and payload) after --ack-timeout (default 10s). --duration D sends D / interval messages.
+ * At the end it waits until everything is acked, or --timeout (the whole run, default 300 s),
+ * prints one JSON line (the schedule, and sent, resent, acked, unacked, ...) and exits 0 only
+ * when every message was acked.
  */
 #include "common/bucket.h"
 #include "common/buf.h"
 #include "common/bus.h"
+#include "common/config.h"
 #include "common/log.h"
 #include "common/loop.h"
+#include "common/topic.h"
+#include "tests/tools/dsf-bench-load.h"
 
 #include <event2/event.h>
 
@@ -25,32 +39,38 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct load {
-    long agents, messages, lines;
-    int64_t start_ns;
-    struct dsf_buf body;
-};
-
-static void agent_identity(long agent, char *vm, size_t cap)
+void load_agent_vm(long agent, char *vm, size_t cap)
 {
     snprintf(vm, cap, "bench-%04ld", agent);
 }
 
-/* One agent's cycle: L lines, one per series, all at the cycle's timestamp. */
-static void render_message(const struct load *l, long agent, long cycle, struct dsf_buf *out)
+void load_agent_topic(long agent, const char *leaf, char *topic, size_t cap)
 {
-    char vm[32];
-    agent_identity(agent, vm, sizeof(vm));
-    int64_t ts = l->start_ns + (int64_t)cycle * 2000000000LL;
+    char vm[32], key[96];
+    load_agent_vm(agent, vm, sizeof(vm));
+    int klen = snprintf(key, sizeof(key), "bench/mci-%02ld/%s", agent % 10, vm);
+    if (leaf)
+        dsf_topic_agent_key(topic, cap, key, leaf);
+    else
+        dsf_topic_metrics_key(topic, cap, dsf_bucket(key, (size_t)klen, 64), key);
+}
+
+void load_render(const struct load *l, long agent, long cycle, struct dsf_buf *out)
+{
+    char vm[32], seq[32] = "";
+    load_agent_vm(agent, vm, sizeof(vm));
+    int64_t ts = l->start_ns + (int64_t)cycle * l->interval_ns;
+    if (l->seq_field)
+        snprintf(seq, sizeof(seq), ",seq=%ldi", cycle + 1);
     buf_reset(out);
     for (long s = 0; s < l->lines; s++) {
         uint32_t r = dsf_fnv1a32(&(long[3]){agent, cycle, s}, 3 * sizeof(long));
         buf_printf(out,
                    "cpu,cpu=cpu%ld,host=%s,ns=bench,mci=mci-%02ld,vm=%s,region=kr-1 "
-                   "usage_user=%.2f,usage_system=%.2f,usage_idle=%.2f,usage_iowait=%.2f %" PRId64
+                   "usage_user=%.2f,usage_system=%.2f,usage_idle=%.2f,usage_iowait=%.2f%s %" PRId64
                    "\n",
                    s, vm, agent % 10, vm, (r % 10000) / 100.0, (r % 997) / 10.0,
-                   100 - (r % 10000) / 100.0, (r % 31) / 10.0, ts);
+                   100 - (r % 10000) / 100.0, (r % 31) / 10.0, seq, ts);
     }
 }
 
@@ -67,13 +87,9 @@ static void publish_some(struct sender *s)
     /* Bounded below paho's 100 queued commands; it holds each until the broker confirms. */
     while (s->next < s->total && s->next - s->confirmed - s->failed < 90) {
         long agent = s->next % s->load->agents, cycle = s->next / s->load->agents;
-        char vm[32], topic[128];
-        agent_identity(agent, vm, sizeof(vm));
-        char key[96];
-        int klen = snprintf(key, sizeof(key), "bench/mci-%02ld/%s", agent % 10, vm);
-        snprintf(topic, sizeof(topic), "dsf/m/%u/bench/mci-%02ld/%s",
-                 dsf_bucket(key, (size_t)klen, 64), agent % 10, vm);
-        render_message(s->load, agent, cycle, &s->load->body);
+        char topic[128];
+        load_agent_topic(agent, NULL, topic, sizeof(topic));
+        load_render(s->load, agent, cycle, &s->load->body);
         struct dsf_bus_message m = {.topic = topic,
                                     .payload = s->load->body.data,
                                     .len = s->load->body.len,
@@ -151,7 +167,7 @@ static int write_file(struct load *l, const char *path)
     }
     for (long cycle = 0; cycle < l->messages; cycle++)
         for (long agent = 0; agent < l->agents; agent++) {
-            render_message(l, agent, cycle, &l->body);
+            load_render(l, agent, cycle, &l->body);
             fwrite(l->body.data, 1, l->body.len, f);
         }
     return fclose(f) == 0 ? 0 : 1;
@@ -168,7 +184,33 @@ static long number(const char *opt, const char *s)
     return v;
 }
 
-int main(int argc, char **argv)
+static int64_t duration(const char *opt, const char *s)
+{
+    int64_t ms;
+    if (dsf_parse_duration_ms(s, &ms) || ms <= 0) {
+        fprintf(stderr, "dsf-bench-load: %s wants a duration above 0 (500ms, 10s), not '%s'\n", opt,
+                s);
+        exit(2);
+    }
+    return ms;
+}
+
+static const char usage[] =
+    "usage: dsf-bench-load [--mqtt URL] [--out FILE] [--agents N] [--messages M] [--lines L]\n"
+    "                      [--start NS] [--timeout SECONDS]\n"
+    "       dsf-bench-load --acks --mqtt URL [--agents N] [--messages M | --duration D]\n"
+    "                      [--lines L] [--interval I] [--ack-timeout T] [--start NS]\n"
+    "                      [--timeout SECONDS]\n";
+
+struct args {
+    struct load load;
+    struct acks_options acks;
+    const char *out;
+    int acks_mode, start_given, ack_timeout_given;
+    int64_t duration_ms;
+};
+
+static void parse_args(int argc, char **argv, struct args *a)
 {
     static const struct option longopts[] = {{"mqtt", required_argument, NULL, 'm'},
                                              {"out", required_argument, NULL, 'o'},
@@ -177,54 +219,109 @@ int main(int argc, char **argv)
                                              {"lines", required_argument, NULL, 'l'},
                                              {"start", required_argument, NULL, 's'},
                                              {"timeout", required_argument, NULL, 'T'},
+                                             {"acks", no_argument, NULL, 'A'},
+                                             {"interval", required_argument, NULL, 'i'},
+                                             {"duration", required_argument, NULL, 'd'},
+                                             {"ack-timeout", required_argument, NULL, 'k'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
-    struct load l = {.agents = 100, .messages = 50, .lines = 200};
-    const char *url = NULL, *out = NULL;
-    int timeout_s = 300;
     int opt;
-    dsf_log_set_default_level(DSF_LOG_WARN);
-    l.start_ns = dsf_now_ns() / 1000000000LL * 1000000000LL - 3600LL * 1000000000LL;
     while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (opt) {
         case 'm':
-            url = optarg;
+            a->acks.url = optarg;
             break;
         case 'o':
-            out = optarg;
+            a->out = optarg;
             break;
         case 'a':
-            l.agents = number("--agents", optarg);
+            a->load.agents = number("--agents", optarg);
             break;
         case 'n':
-            l.messages = number("--messages", optarg);
+            a->load.messages = number("--messages", optarg);
             break;
         case 'l':
-            l.lines = number("--lines", optarg);
+            a->load.lines = number("--lines", optarg);
             break;
         case 's':
-            l.start_ns = strtoll(optarg, NULL, 10);
+            a->load.start_ns = strtoll(optarg, NULL, 10);
+            a->start_given = 1;
             break;
         case 'T':
-            timeout_s = (int)number("--timeout", optarg);
+            a->acks.timeout_s = (int)number("--timeout", optarg);
+            break;
+        case 'A':
+            a->acks_mode = 1;
+            break;
+        case 'i':
+            a->load.interval_ns = duration("--interval", optarg) * 1000000LL;
+            break;
+        case 'd':
+            a->duration_ms = duration("--duration", optarg);
+            break;
+        case 'k':
+            a->acks.ack_timeout_ms = duration("--ack-timeout", optarg);
+            a->ack_timeout_given = 1;
             break;
         case 'h':
-            printf("usage: dsf-bench-load [--mqtt URL] [--out FILE] [--agents N] [--messages M] "
-                   "[--lines L] [--start NS] [--timeout SECONDS]\n");
-            return 0;
+            fputs(usage, stdout);
+            exit(0);
         default:
-            return 2;
+            fputs(usage, stderr);
+            exit(2);
         }
     }
-    if (!url && !out) {
+}
+
+/* The agent-faithful mode's defaults differ: 1 s cycles starting now, seq in every line. */
+static int run_acks(struct args *a)
+{
+    struct load *l = &a->load;
+    if (!a->acks.url || a->out) {
+        fprintf(stderr, "dsf-bench-load: --acks needs --mqtt URL and no --out\n");
+        return 2;
+    }
+    if (!l->interval_ns)
+        l->interval_ns = 1000000000LL;
+    if (a->duration_ms)
+        l->messages = (long)(a->duration_ms * 1000000LL / l->interval_ns);
+    if (l->messages < 1) {
+        fprintf(stderr, "dsf-bench-load: --duration is shorter than one --interval\n");
+        return 2;
+    }
+    if (!a->start_given)
+        l->start_ns = dsf_now_ns() / 1000000LL * 1000000LL;
+    l->seq_field = 1;
+    return load_run_acks(l, &a->acks);
+}
+
+int main(int argc, char **argv)
+{
+    struct args a = {.load = {.agents = 100, .messages = 50, .lines = 200},
+                     .acks = {.ack_timeout_ms = 10000, .timeout_s = 300}};
+    struct load *l = &a.load;
+    dsf_log_set_default_level(DSF_LOG_WARN);
+    l->start_ns = dsf_now_ns() / 1000000000LL * 1000000000LL - 3600LL * 1000000000LL;
+    parse_args(argc, argv, &a);
+    if (a.acks_mode) {
+        int rc = run_acks(&a);
+        buf_free(&l->body);
+        return rc;
+    }
+    if (!a.acks.url && !a.out) {
         fprintf(stderr, "dsf-bench-load: give --mqtt URL, --out FILE or both\n");
         return 2;
     }
+    if (a.duration_ms || l->interval_ns || a.ack_timeout_given) {
+        fprintf(stderr, "dsf-bench-load: --interval, --duration and --ack-timeout need --acks\n");
+        return 2;
+    }
+    l->interval_ns = 2000000000LL;
     int rc = 0;
-    if (out)
-        rc |= write_file(&l, out);
-    if (url)
-        rc |= publish(&l, url, timeout_s);
-    buf_free(&l.body);
+    if (a.out)
+        rc |= write_file(l, a.out);
+    if (a.acks.url)
+        rc |= publish(l, a.acks.url, a.acks.timeout_s);
+    buf_free(&l->body);
     return rc;
 }
