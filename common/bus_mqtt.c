@@ -452,6 +452,10 @@ void *dsf_bus_mqtt_new(struct event_base *base, const struct dsf_bus_options *op
     b->events = dsf_handoff_new(base, sizeof(struct bus_event), 65536, dispatch, b);
     MQTTAsync_createOptions cro = MQTTAsync_createOptions_initializer5;
     cro.sendWhileDisconnected = 0; /* the caller's buffer holds messages while offline */
+    /* Publishes queued faster than the socket takes them (a collector acking a burst of
+     * agents) count against this even while connected; paho's 100 refused acks by the
+     * thousand (-12), each one costing its agent a resend. */
+    cro.maxBufferedMessages = 65536;
     int rc = b->events ? MQTTAsync_createWithOptions(&b->client, b->url,
                                                      opt->client_id ? opt->client_id : "damselfly",
                                                      MQTTCLIENT_PERSISTENCE_NONE, NULL, &cro)
