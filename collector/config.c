@@ -11,6 +11,10 @@
 const struct dsf_cfg_key collector_config_keys[] = {
     {"id", DSF_CFG_ID, "", K(id),
      "collector id (topics dsf/c/{id}/...; 1-63 bytes, no / + #); empty: the host name", 0, 0},
+    {"pool", DSF_CFG_ID, "default", K(pool),
+     "the balancer's pool this collector belongs to (a label, checked like id), sent in its "
+     "heartbeat and status",
+     0, 0},
     {"input", DSF_CFG_STR, "mqtt", K(input), "mqtt or kafka", 0, 0},
     {"mqtt.follow_assign", DSF_CFG_BOOL, "false", K(mqtt.follow_assign),
      "follow the balancer's retained assignment on dsf/c/{id}/assign", 0, 0},
@@ -73,8 +77,10 @@ const struct dsf_cfg_key collector_config_keys[] = {
      "where rejected input goes, with a reason (one topic: no wildcards); empty: the bus's DLQ "
      "topic (dsf/dlq, on Kafka dsf.dlq)",
      0, 0},
-    {"heartbeat", DSF_CFG_DURATION, "2s", K(heartbeat_ms),
-     "how often the load report goes to dsf/c/{id}/hb", 100, 600000},
+    {"heartbeat", DSF_CFG_DURATION, "1s", K(heartbeat_ms),
+     "how often the load report goes to dsf/c/{id}/hb (also at once after an assignment is "
+     "applied)",
+     100, 600000},
     DSF_CFG_END,
 };
 

@@ -121,6 +121,10 @@ static void register_refusal_metrics(struct collector *c)
                        "(epoch more than assign.max_ahead ahead of this collector's clock).",
                        "reason", collector_assign_refused_names, COLLECTOR_ASSIGN_REASONS,
                        s->assign_refused);
+    metrics_add_u64(m, "damselfly_collector_messages_unowned_total", DSF_COUNTER,
+                    "Messages on a bucket this collector does not own (a session's leftover "
+                    "queue, the overlap of a move): dropped without ack, the owner stores them.",
+                    NULL, &s->unowned);
     metrics_add_u64(m, "damselfly_collector_seq_suspect_total", DSF_COUNTER,
                     "Messages whose seq lay more than agents.max_seq_jump from their agent's last "
                     "one: stored, without moving the agent's seq tracking.",
