@@ -37,6 +37,7 @@ struct collector_config {
     struct {
         struct dsf_strlist rules; /* "MEASUREMENT window=10s [default=FN] [FIELD=FN ...]" */
         int64_t grace_ms;
+        int64_t handover_ms; /* windows of a gained bucket wait this long for resends */
     } aggregate;
     struct {
         int64_t max_seq_jump; /* further from an agent's last seq: suspect */
@@ -93,8 +94,9 @@ struct collector_stats {
     uint64_t spooled_batches, spooled_lines, replayed_lines;
     uint64_t input_pauses;
     uint64_t agg_points, agg_windows, agg_late, agg_duplicates, agg_conflicts; /* aggregation */
-    uint64_t seq_suspect; /* seqs implausibly far from their agent's last one */
-    uint64_t unowned;     /* messages on a bucket not owned: dropped unacked for its owner */
+    uint64_t agg_handed_over; /* lines of a lost bucket's windows, released unacked */
+    uint64_t seq_suspect;     /* seqs implausibly far from their agent's last one */
+    uint64_t unowned;         /* messages on a bucket not owned: dropped unacked for its owner */
     uint64_t refused[COLLECTOR_REFUSED_REASONS];       /* whole messages, to the DLQ */
     uint64_t assign_refused[COLLECTOR_ASSIGN_REASONS]; /* assignments not applied */
 };

@@ -62,6 +62,11 @@ const struct dsf_cfg_key collector_config_keys[] = {
      "how far a series' samples must pass a window's end before it is emitted (late samples "
      "are dropped and counted)",
      0, 3600000},
+    {"aggregate.handover", DSF_CFG_DURATION, "15s", K(aggregate.handover_ms),
+     "after gaining a bucket, its windows that started before are held this long, so that the "
+     "messages the previous owner released (resent by the agents after their "
+     "buffer.ack_timeout) fold into them; keep it above the agents' buffer.ack_timeout",
+     0, 3600000},
     {"agents.max_seq_jump", DSF_CFG_INT, "1000000", K(agents.max_seq_jump),
      "a seq further than this from its agent's last one is suspect: stored and counted, but "
      "it moves the agent's seq tracking only when a second message agrees",

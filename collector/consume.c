@@ -5,6 +5,7 @@
  * collector's heartbeat with its Last Will.
  */
 #define DSF_MODULE "consume"
+#include "collector/aggregate.h"
 #include "collector/collector.h"
 #include "collector/writer.h"
 #include "common/bucket.h"
@@ -39,6 +40,8 @@ static void apply_buckets(struct collector *c, const uint8_t *want)
             dsf_topic_bucket(topic, sizeof(topic), b);
             dsf_bus_subscribe(c->bus, topic, 1);
             c->subscribed[b] = 1;
+            if (c->cfg.mqtt.follow_assign) /* a move: the previous owner hands over */
+                aggregate_bucket_gained(c->agg, b);
             added++;
         }
     }
@@ -46,6 +49,8 @@ static void apply_buckets(struct collector *c, const uint8_t *want)
         if (!want[b] && (c->subscribed[b] || !c->swept)) {
             dsf_topic_bucket(topic, sizeof(topic), b);
             dsf_bus_unsubscribe(c->bus, topic);
+            if (c->subscribed[b])
+                aggregate_bucket_lost(c->agg, b);
             removed += c->subscribed[b];
             c->subscribed[b] = 0;
         }

@@ -99,6 +99,10 @@ static void register_aggregate_metrics(struct collector *c)
                     "Lines of messages sent again (by seq) while their window was held: not "
                     "folded twice.",
                     NULL, &s->agg_duplicates);
+    metrics_add_u64(m, "damselfly_collector_aggregate_handed_over_total", DSF_COUNTER,
+                    "Lines of open windows discarded when their bucket moved to another "
+                    "collector: released unacked, the agents resend them to the new owner.",
+                    NULL, &s->agg_handed_over);
     metrics_add_u64(m, "damselfly_collector_aggregate_conflicts_total", DSF_COUNTER,
                     "Field values skipped: their type differs from the window's first value, or "
                     "a sum or mean overflowed.",
