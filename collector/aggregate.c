@@ -6,10 +6,12 @@
 #include "collector/aggregate_impl.h"
 #include "collector/collector.h"
 #include "collector/writer.h"
+#include "common/bucket.h"
 #include "common/htab.h"
 #include "common/loop.h"
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -116,8 +118,10 @@ static struct series *series_get(struct aggregate *a, struct series *hint, const
             return s;
     }
     struct series *s = agg_series_new(r, key, keylen, l);
-    if (s)
+    if (s) {
+        s->bucket = a->bucket;
         dsf_htab_insert(&a->series, &s->link, h);
+    }
     return s;
 }
 static int field_index(struct series *s, const struct lp_kv *kv, uint32_t j)
@@ -445,6 +449,13 @@ void aggregate_begin(struct aggregate *a, const struct dsf_identity *id,
     a->claim = NULL;
     a->now_ms = dsf_mono_ms();
     a->line = 0;
+    a->bucket = UINT32_MAX;
+    if (a->c->subscribed) { /* MQTT buckets: a bucket move hands its windows over */
+        char agent[3 * sizeof(id->ns)];
+        int n = snprintf(agent, sizeof(agent), "%s/%s/%s", id->ns, id->mci, id->vm);
+        if (n > 0 && (size_t)n < sizeof(agent))
+            a->bucket = dsf_bucket(agent, (size_t)n, (uint32_t)a->c->cfg.mqtt.buckets_total);
+    }
     struct dsf_buf *key = &a->key; /* the identity as a route key: ns, mci, vm */
     buf_reset(key);
     for (int k = 0; k < 3; k++) {

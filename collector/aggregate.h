@@ -46,6 +46,14 @@ int aggregate_take(struct aggregate *a, const struct lp_line *l, int missing);
  * there are such lines. */
 size_t aggregate_end(struct aggregate *a, int forwarded, struct writer_mark **marks);
 
+/* Bucket moves (MQTT, following assignments): the collector's windows are handed over
+ * through the agents. Losing a bucket discards the open windows of its series and releases
+ * their messages unacknowledged (the agents resend them to the new owner after their
+ * buffer.ack_timeout); gaining one holds its windows that started before the gain until
+ * gain + aggregate.handover, so that those resent messages still fold into them. */
+void aggregate_bucket_lost(struct aggregate *a, uint32_t bucket);
+void aggregate_bucket_gained(struct aggregate *a, uint32_t bucket);
+
 /* Emits every open window (shutdown). */
 void aggregate_flush(struct aggregate *a);
 /* After the writer is gone: what is still held is released unacknowledged. */

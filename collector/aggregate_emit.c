@@ -164,6 +164,15 @@ void agg_emit(struct aggregate *a, struct series *s, struct window *w)
     }
 }
 
+int agg_held_back(const struct aggregate *a, const struct series *s, const struct window *w,
+                  int64_t now_ms)
+{
+    if (!a->gain || s->bucket >= a->nbuckets)
+        return 0;
+    const struct gain *g = &a->gain[s->bucket];
+    return now_ms < g->until_ms && w->start < g->wall_ns;
+}
+
 void agg_emit_passed(struct aggregate *a, struct series *s, int64_t start)
 {
     int64_t window = s->rule->window_ns;
@@ -171,7 +180,7 @@ void agg_emit_passed(struct aggregate *a, struct series *s, int64_t start)
     for (int i = 0; i < SLOTS; i++) {
         struct window *w = &s->win[i];
         int64_t end = w->open ? w->start + window + a->grace_ns : INT64_MAX;
-        if (w->start < start && end <= s->max_ts)
+        if (w->start < start && end <= s->max_ts && !agg_held_back(a, s, w, a->now_ms))
             agg_emit(a, s, w);
         else if (end < s->due)
             s->due = end;
@@ -187,8 +196,11 @@ static void sweep_series(struct aggregate *a, struct dsf_hlink ***link, int64_t 
     int open = 0;
     for (int i = 0; i < SLOTS; i++) {
         struct window *w = &s->win[i];
-        if (w->open && now - w->touched_ms >= window_ms + a->grace_ms)
-            agg_emit(a, s, w); /* the series went quiet: its agent stopped or moved */
+        /* Quiet (its agent stopped or moved), or passed while held for a handover. */
+        if (w->open && !agg_held_back(a, s, w, now) &&
+            (now - w->touched_ms >= window_ms + a->grace_ms ||
+             s->max_ts >= w->start + s->rule->window_ns + a->grace_ns))
+            agg_emit(a, s, w);
         open |= w->open;
     }
     int64_t keep = window_ms * 10 > SERIES_KEEP_MS ? window_ms * 10 : SERIES_KEEP_MS;
@@ -211,6 +223,41 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
         while (*link)
             sweep_series(a, &link, now);
     }
+}
+
+/* The window's messages go back to their agents unacknowledged; counted. */
+static void discard(struct aggregate *a, struct series *s, struct window *w)
+{
+    a->c->stats.agg_handed_over += w->samples;
+    for (uint32_t i = 0; i < s->nfields; i++)
+        s->acc[w - s->win][i].count = 0;
+    w->open = 0;
+    w->samples = 0;
+    agg_list_release(&w->claims, 1);
+}
+
+void aggregate_bucket_lost(struct aggregate *a, uint32_t bucket)
+{
+    for (size_t b = 0; a && b < a->series.nbuckets; b++)
+        for (struct dsf_hlink *e = a->series.bucket[b]; e; e = e->next) {
+            struct series *s = (struct series *)e;
+            for (int i = 0; s->bucket == bucket && i < SLOTS; i++)
+                if (s->win[i].open)
+                    discard(a, s, &s->win[i]);
+        }
+}
+
+void aggregate_bucket_gained(struct aggregate *a, uint32_t bucket)
+{
+    uint32_t total = a ? (uint32_t)a->c->cfg.mqtt.buckets_total : 0;
+    if (!a || bucket >= total)
+        return;
+    if (!a->gain && (a->gain = calloc(total, sizeof(*a->gain))))
+        a->nbuckets = total;
+    if (!a->gain)
+        return; /* out of memory: its windows are emitted as usual, maybe short */
+    a->gain[bucket].wall_ns = dsf_now_ns();
+    a->gain[bucket].until_ms = dsf_mono_ms() + a->handover_ms;
 }
 
 void aggregate_flush(struct aggregate *a)
@@ -239,6 +286,7 @@ struct aggregate *aggregate_new(struct collector *c, aggregate_sink sink, void *
     a->sink_ctx = sink ? sink_ctx : c->writer;
     a->grace_ms = c->cfg.aggregate.grace_ms;
     a->grace_ns = a->grace_ms * 1000000;
+    a->handover_ms = c->cfg.aggregate.handover_ms;
     for (; a->nrules < rules->count; a->nrules++) {
         struct rule *r = &a->rules[a->nrules];
         if (agg_rule_parse(rules->items[a->nrules], r, err, errlen)) {
@@ -281,6 +329,7 @@ void aggregate_free(struct aggregate *a)
     for (size_t i = 0; i < a->nrules; i++)
         agg_rule_free(&a->rules[i]);
     free(a->rules);
+    free(a->gain);
     buf_free(&a->key);
     buf_free(&a->out);
     for (int k = 0; k < 3; k++)

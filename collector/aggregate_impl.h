@@ -88,7 +88,8 @@ struct series {
     /* What a sample reads first, in the first cache lines: lookup, then its window. */
     struct dsf_hlink link; /* first: the table's entries are series */
     uint32_t keylen;
-    int cur; /* the slot the last sample went to */
+    int cur;         /* the slot the last sample went to */
+    uint32_t bucket; /* its agent's (MQTT), UINT32_MAX when not known */
     const struct rule *rule;
     int64_t max_ts;       /* newest sample time */
     int64_t emitted_upto; /* start of the newest window emitted; older samples are late */
@@ -126,13 +127,21 @@ struct aggregate {
     int64_t grace_ns, grace_ms;
     struct dsf_htab series, routes; /* entries begin with their link */
     struct event *sweep;
+    /* Per bucket, since it was last gained: windows starting before wall_ns are held until
+     * the monotonic until_ms (NULL until a bucket is gained). */
+    struct gain {
+        int64_t wall_ns, until_ms;
+    } * gain;
+    uint32_t nbuckets;
+    int64_t handover_ms;
     struct dsf_buf key, out;
     /* The message being taken. */
     struct dsf_buf ident[3]; /* its identity tag values, escaped */
     struct writer_mark *marks[2];
     size_t nmarks;
     struct claim *claim;
-    int duplicate; /* a copy of a message already folded: its lines are not folded again */
+    uint32_t bucket; /* its agent's, UINT32_MAX when not known */
+    int duplicate;   /* a copy of a message already folded: its lines are not folded again */
     int64_t now_ms;
     struct route *route; /* its agent's */
     uint32_t line;       /* lines taken */
@@ -170,5 +179,8 @@ void agg_held_finish(struct held *h, int failed);
 void agg_emit(struct aggregate *a, struct series *s, struct window *w);
 /* Windows before start whose end plus the grace the series has passed. */
 void agg_emit_passed(struct aggregate *a, struct series *s, int64_t start);
+/* The window waits for messages of its bucket's previous owner (aggregate_bucket_gained). */
+int agg_held_back(const struct aggregate *a, const struct series *s, const struct window *w,
+                  int64_t now_ms);
 
 #endif

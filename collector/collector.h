@@ -13,6 +13,7 @@
 
 struct collector_config {
     char *id;
+    char *pool;  /* the balancer's pool: a label in the heartbeat and status */
     char *input; /* mqtt or kafka */
     struct dsf_mqtt_config mqtt;
     struct dsf_kafka_config kafka;
@@ -36,6 +37,7 @@ struct collector_config {
     struct {
         struct dsf_strlist rules; /* "MEASUREMENT window=10s [default=FN] [FIELD=FN ...]" */
         int64_t grace_ms;
+        int64_t handover_ms; /* windows of a gained bucket wait this long for resends */
     } aggregate;
     struct {
         int64_t max_seq_jump; /* further from an agent's last seq: suspect */
@@ -92,7 +94,9 @@ struct collector_stats {
     uint64_t spooled_batches, spooled_lines, replayed_lines;
     uint64_t input_pauses;
     uint64_t agg_points, agg_windows, agg_late, agg_duplicates, agg_conflicts; /* aggregation */
-    uint64_t seq_suspect; /* seqs implausibly far from their agent's last one */
+    uint64_t agg_handed_over; /* lines of a lost bucket's windows, released unacked */
+    uint64_t seq_suspect;     /* seqs implausibly far from their agent's last one */
+    uint64_t unowned;         /* messages on a bucket not owned: dropped unacked for its owner */
     uint64_t refused[COLLECTOR_REFUSED_REASONS];       /* whole messages, to the DLQ */
     uint64_t assign_refused[COLLECTOR_ASSIGN_REASONS]; /* assignments not applied */
 };
@@ -113,9 +117,15 @@ struct collector {
     struct progress **partitions; /* Kafka: durable offset per partition */
     size_t npartitions;
     struct event *heartbeat;
+    struct { /* the last heartbeat's counters: its rates are per interval */
+        uint64_t msgs, lines;
+        double cpu;
+        int64_t ms;
+    } hb_last;
     int64_t assign_epoch;
     int input_paused;    /* Kafka fetching paused: too much waits for the store */
-    uint8_t *subscribed; /* one flag per bucket */
+    uint8_t *subscribed; /* MQTT: one flag per bucket, the buckets owned (NULL: Kafka) */
+    int swept;           /* buckets not owned were unsubscribed since the last connect */
 };
 
 /* pipeline.c: one message from the bus, already split from its transport. */
@@ -145,6 +155,8 @@ struct progress *collector_partition(struct collector *c, int32_t partition);
 
 /* consume.c */
 int consume_start(struct collector *c, char *err, size_t errlen);
+/* Publishes the load report on dsf/c/{id}/hb now. */
+void collector_heartbeat(struct collector *c);
 /* Parses "all" or "0-15,32" into flags[0..total). 0 or -1. */
 int parse_buckets(const char *spec, uint8_t *flags, uint32_t total);
 

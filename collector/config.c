@@ -11,6 +11,10 @@
 const struct dsf_cfg_key collector_config_keys[] = {
     {"id", DSF_CFG_ID, "", K(id),
      "collector id (topics dsf/c/{id}/...; 1-63 bytes, no / + #); empty: the host name", 0, 0},
+    {"pool", DSF_CFG_ID, "default", K(pool),
+     "the balancer's pool this collector belongs to (a label, checked like id), sent in its "
+     "heartbeat and status",
+     0, 0},
     {"input", DSF_CFG_STR, "mqtt", K(input), "mqtt or kafka", 0, 0},
     {"mqtt.follow_assign", DSF_CFG_BOOL, "false", K(mqtt.follow_assign),
      "follow the balancer's retained assignment on dsf/c/{id}/assign", 0, 0},
@@ -58,6 +62,11 @@ const struct dsf_cfg_key collector_config_keys[] = {
      "how far a series' samples must pass a window's end before it is emitted (late samples "
      "are dropped and counted)",
      0, 3600000},
+    {"aggregate.handover", DSF_CFG_DURATION, "15s", K(aggregate.handover_ms),
+     "after gaining a bucket, its windows that started before are held this long, so that the "
+     "messages the previous owner released (resent by the agents after their "
+     "buffer.ack_timeout) fold into them; keep it above the agents' buffer.ack_timeout",
+     0, 3600000},
     {"agents.max_seq_jump", DSF_CFG_INT, "1000000", K(agents.max_seq_jump),
      "a seq further than this from its agent's last one is suspect: stored and counted, but "
      "it moves the agent's seq tracking only when a second message agrees",
@@ -73,8 +82,10 @@ const struct dsf_cfg_key collector_config_keys[] = {
      "where rejected input goes, with a reason (one topic: no wildcards); empty: the bus's DLQ "
      "topic (dsf/dlq, on Kafka dsf.dlq)",
      0, 0},
-    {"heartbeat", DSF_CFG_DURATION, "2s", K(heartbeat_ms),
-     "how often the load report goes to dsf/c/{id}/hb", 100, 600000},
+    {"heartbeat", DSF_CFG_DURATION, "1s", K(heartbeat_ms),
+     "how often the load report goes to dsf/c/{id}/hb (also at once after an assignment is "
+     "applied)",
+     100, 600000},
     DSF_CFG_END,
 };
 

@@ -5,6 +5,7 @@
  * collector's heartbeat with its Last Will.
  */
 #define DSF_MODULE "consume"
+#include "collector/aggregate.h"
 #include "collector/collector.h"
 #include "collector/writer.h"
 #include "common/bucket.h"
@@ -26,7 +27,9 @@ int parse_buckets(const char *spec, uint8_t *flags, uint32_t total)
 }
 
 /* Applies a new bucket set: subscribe to the new buckets first, then drop the old ones, so
- * no message of a moving bucket falls between two collectors. */
+ * no message of a moving bucket falls between two collectors. The first set applied after a
+ * connect unsubscribes every bucket not owned, flagged or not: a persistent session may hold
+ * subscriptions of a previous run, or ones dropped while the link was down. */
 static void apply_buckets(struct collector *c, const uint8_t *want)
 {
     uint32_t total = (uint32_t)c->cfg.mqtt.buckets_total;
@@ -37,17 +40,22 @@ static void apply_buckets(struct collector *c, const uint8_t *want)
             dsf_topic_bucket(topic, sizeof(topic), b);
             dsf_bus_subscribe(c->bus, topic, 1);
             c->subscribed[b] = 1;
+            if (c->cfg.mqtt.follow_assign) /* a move: the previous owner hands over */
+                aggregate_bucket_gained(c->agg, b);
             added++;
         }
     }
     for (uint32_t b = 0; b < total; b++) {
-        if (!want[b] && c->subscribed[b]) {
+        if (!want[b] && (c->subscribed[b] || !c->swept)) {
             dsf_topic_bucket(topic, sizeof(topic), b);
             dsf_bus_unsubscribe(c->bus, topic);
+            if (c->subscribed[b])
+                aggregate_bucket_lost(c->agg, b);
+            removed += c->subscribed[b];
             c->subscribed[b] = 0;
-            removed++;
         }
     }
+    c->swept = dsf_bus_connected(c->bus);
     if (added || removed)
         log_info("buckets: +%zu -%zu", added, removed);
 }
@@ -131,6 +139,7 @@ static void handle_assign(struct collector *c, const struct dsf_bus_message *m)
         c->assign_epoch = epoch;
         log_info("assignment epoch %lld: %zu buckets", (long long)epoch, json_array_size(buckets));
         apply_buckets(c, want);
+        collector_heartbeat(c); /* the balancer waits for it before taking buckets elsewhere */
     }
     free(want);
     json_decref(root);
@@ -158,6 +167,21 @@ static void on_message(void *arg, const struct dsf_bus_message *m)
     }
 }
 
+/* A reconnect may find a session that still holds buckets dropped while the link was down. */
+static void on_connect(void *arg)
+{
+    struct collector *c = arg;
+    if (!c->subscribed)
+        return;
+    c->swept = 0;
+    uint8_t *want = malloc((size_t)c->cfg.mqtt.buckets_total);
+    if (!want)
+        return; /* swept with the next assignment */
+    memcpy(want, c->subscribed, (size_t)c->cfg.mqtt.buckets_total);
+    apply_buckets(c, want);
+    free(want);
+}
+
 static double cpu_seconds(void)
 {
     struct timespec ts;
@@ -165,57 +189,101 @@ static double cpu_seconds(void)
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static void on_heartbeat(evutil_socket_t fd, short what, void *arg)
+/* The collector's identity as the balancer reads it: {"id","role","pool"} and, when status
+ * is set, "status". Built with jansson so an id cannot break the JSON. */
+static json_t *status_object(const struct collector *c, const char *status)
 {
-    struct collector *c = arg;
-    static uint64_t last_msgs, last_lines;
-    static double last_cpu;
-    static int64_t last_ms;
+    json_t *o =
+        json_pack("{s:s, s:s, s:s}", "id", c->cfg.id, "role", "collector", "pool", c->cfg.pool);
+    if (o && status)
+        json_object_set_new(o, "status", json_string(status));
+    return o;
+}
+
+/* A status payload (the Will, the online record); NULL when out of memory. */
+static char *status_payload(const struct collector *c, const char *status)
+{
+    json_t *o = status_object(c, status);
+    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    return s;
+}
+
+static double rate(double delta, double dt)
+{
+    return dt > 0 ? delta / dt : 0.0;
+}
+
+void collector_heartbeat(struct collector *c)
+{
     int64_t now = dsf_mono_ms();
-    double dt = last_ms ? (double)(now - last_ms) / 1000.0 : 0;
+    double dt = c->hb_last.ms ? (double)(now - c->hb_last.ms) / 1000.0 : 0;
     double cpu = cpu_seconds();
     size_t nb = 0;
     for (int64_t b = 0; c->subscribed && b < c->cfg.mqtt.buckets_total; b++)
         nb += c->subscribed[b];
-    char payload[512];
-    int n = snprintf(payload, sizeof(payload),
-                     "{\"id\":\"%s\",\"status\":\"online\",\"epoch\":%lld,\"buckets\":%zu,"
-                     "\"msgs_per_s\":%.1f,\"points_per_s\":%.1f,\"cpu\":%.3f,"
-                     "\"pending_bytes\":%llu}",
-                     c->cfg.id, (long long)c->assign_epoch, nb,
-                     dt > 0 ? (double)(c->stats.messages - last_msgs) / dt : 0.0,
-                     dt > 0 ? (double)(c->stats.lines_in - last_lines) / dt : 0.0,
-                     dt > 0 ? (cpu - last_cpu) / dt : 0.0,
-                     (unsigned long long)writer_pending_bytes(c->writer));
-    last_msgs = c->stats.messages;
-    last_lines = c->stats.lines_in;
-    last_cpu = cpu;
-    last_ms = now;
+    int kafka = strcmp(c->cfg.input, "kafka") == 0;
+    json_t *o = status_object(c, "online");
+    if (!o)
+        return;
+    json_object_update_new(
+        o, json_pack("{s:I, s:I, s:f, s:f, s:f, s:I, s:I}", "epoch", (json_int_t)c->assign_epoch,
+                     "buckets", (json_int_t)nb, "msgs_per_s",
+                     rate((double)(c->stats.messages - c->hb_last.msgs), dt), "points_per_s",
+                     rate((double)(c->stats.lines_in - c->hb_last.lines), dt), "cpu",
+                     rate(cpu - c->hb_last.cpu, dt), "pending_bytes",
+                     (json_int_t)writer_pending_bytes(c->writer), "lag",
+                     (json_int_t)(kafka ? dsf_bus_lag(c->bus) : -1)));
+    c->hb_last.msgs = c->stats.messages;
+    c->hb_last.lines = c->stats.lines_in;
+    c->hb_last.cpu = cpu;
+    c->hb_last.ms = now;
+    char *payload = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(7));
+    json_decref(o);
+    if (!payload)
+        return;
     char topic[300];
     dsf_topic_collector(topic, sizeof(topic), c->cfg.id, "hb");
-    struct dsf_bus_message m = {.topic = topic, .payload = payload, .len = (size_t)n};
+    struct dsf_bus_message m = {.topic = topic, .payload = payload, .len = strlen(payload)};
     dsf_bus_publish(c->bus, &m, 0, 0, 0);
+    free(payload);
+}
+
+static void on_heartbeat(evutil_socket_t fd, short what, void *arg)
+{
+    collector_heartbeat(arg);
 }
 
 int consume_start(struct collector *c, char *err, size_t errlen)
 {
     const struct collector_config *cfg = &c->cfg;
     int kafka = strcmp(cfg->input, "kafka") == 0;
-    static char client_id[300], hb_topic[300], offline[300];
+    static char client_id[300], hb_topic[300];
     snprintf(client_id, sizeof(client_id), "dsf-collector-%s", cfg->id);
     dsf_topic_collector(hb_topic, sizeof(hb_topic), cfg->id, "hb");
-    snprintf(offline, sizeof(offline), "{\"id\":\"%s\",\"status\":\"offline\"}", cfg->id);
+    /* The online record on every connect overwrites the retained offline Will a previous
+     * run left: the balancer must not take a live collector for dead. */
+    char *offline = status_payload(c, "offline"), *online = status_payload(c, "online");
+    if (!offline || !online) {
+        free(offline);
+        free(online);
+        snprintf(err, errlen, "status payloads: out of memory");
+        return -1;
+    }
     /* A persistent session (mqtt.session_expiry): what arrives while the collector
      * restarts is queued. */
     struct dsf_bus_options opt = {
         .client_id = *cfg->mqtt.client_id ? cfg->mqtt.client_id : client_id,
         .will_topic = kafka ? NULL : hb_topic,
         .will_payload = offline,
+        .connect_payload = online,
         .max_inflight = 1000,
     };
     dsf_bus_connection(&opt, &cfg->mqtt, &cfg->kafka, kafka);
-    struct dsf_bus_callbacks cb = {.on_message = on_message, .arg = c};
+    struct dsf_bus_callbacks cb = {.on_message = on_message, .on_connect = on_connect, .arg = c};
     c->bus = dsf_bus_new(c->base, &opt, &cb, err, errlen);
+    free(offline); /* the bus keeps copies */
+    free(online);
     if (!c->bus)
         return -1;
     if (kafka) {
@@ -224,12 +292,16 @@ int consume_start(struct collector *c, char *err, size_t errlen)
         uint32_t total = (uint32_t)cfg->mqtt.buckets_total;
         c->subscribed = calloc(total, 1);
         uint8_t *want = calloc(total, 1);
-        if (!c->subscribed || !want || parse_buckets(cfg->mqtt.buckets, want, total)) {
+        /* Following, it owns nothing until its first assignment: buckets another collector
+         * took over while this one was down must not be consumed twice. */
+        const char *spec = cfg->mqtt.follow_assign ? "none" : cfg->mqtt.buckets;
+        if (!c->subscribed || !want || parse_buckets(spec, want, total)) {
             free(want);
             snprintf(err, errlen, "mqtt.buckets '%s': expected all, none or a list like 0-15,32",
                      cfg->mqtt.buckets);
             return -1;
         }
+        c->swept = 1; /* not connected yet: on_connect sweeps */
         apply_buckets(c, want);
         free(want);
         if (cfg->mqtt.follow_assign) {

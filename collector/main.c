@@ -99,6 +99,10 @@ static void register_aggregate_metrics(struct collector *c)
                     "Lines of messages sent again (by seq) while their window was held: not "
                     "folded twice.",
                     NULL, &s->agg_duplicates);
+    metrics_add_u64(m, "damselfly_collector_aggregate_handed_over_total", DSF_COUNTER,
+                    "Lines of open windows discarded when their bucket moved to another "
+                    "collector: released unacked, the agents resend them to the new owner.",
+                    NULL, &s->agg_handed_over);
     metrics_add_u64(m, "damselfly_collector_aggregate_conflicts_total", DSF_COUNTER,
                     "Field values skipped: their type differs from the window's first value, or "
                     "a sum or mean overflowed.",
@@ -121,6 +125,10 @@ static void register_refusal_metrics(struct collector *c)
                        "(epoch more than assign.max_ahead ahead of this collector's clock).",
                        "reason", collector_assign_refused_names, COLLECTOR_ASSIGN_REASONS,
                        s->assign_refused);
+    metrics_add_u64(m, "damselfly_collector_messages_unowned_total", DSF_COUNTER,
+                    "Messages on a bucket this collector does not own (a session's leftover "
+                    "queue, the overlap of a move): dropped without ack, the owner stores them.",
+                    NULL, &s->unowned);
     metrics_add_u64(m, "damselfly_collector_seq_suspect_total", DSF_COUNTER,
                     "Messages whose seq lay more than agents.max_seq_jump from their agent's last "
                     "one: stored, without moving the agent's seq tracking.",

@@ -160,6 +160,14 @@ static int admit(struct collector *c, const struct collector_message *m, struct 
         refuse(c, m, REFUSED_BAD_TOPIC, "topic is not dsf/m/{bucket}/{ns}/{mci}/{vm}");
         return -1;
     }
+    if (m->partition < 0 && c->subscribed && bucket < (uint32_t)c->cfg.mqtt.buckets_total &&
+        !c->subscribed[bucket]) {
+        /* A session's leftover queue or the overlap of a move: the owner stores and acks
+         * it; not acked here, the agent resends it to the owner. Not a reject: no DLQ. */
+        c->stats.unowned++;
+        log_debug("%s: bucket %" PRIu32 " is not owned: dropped, not acked", m->topic, bucket);
+        return -1;
+    }
     if (dsf_bucket_check(id, bucket, (uint32_t)c->cfg.mqtt.buckets_total, why, sizeof(why))) {
         refuse(c, m, REFUSED_WRONG_BUCKET, why);
         return -1;
