@@ -65,10 +65,13 @@ void collector_after_write(struct collector *c)
         agents_take_ack(s, &payload);
         struct dsf_bus_message m = {
             .topic = s->ack_topic, .payload = payload.data, .len = payload.len};
-        /* Not connected: that ack is lost, and the agent resends those messages after its
-         * ack timeout; a duplicate is harmless where a false ack would not be. */
+        /* Refused (not connected, the client's queue full): that ack is lost, and the agent
+         * resends those messages after its ack timeout; a duplicate is harmless where a
+         * false ack would not be. */
         if (dsf_bus_publish(c->bus, &m, 1, 0, 0) == 0)
             c->stats.acks_published++;
+        else
+            c->stats.acks_refused++;
     }
     for (size_t i = 0; i < c->npartitions; i++) {
         struct progress *p = c->partitions[i];

@@ -89,6 +89,7 @@ struct collector_stats {
     uint64_t messages, lines_in, bytes_in, lines_rejected, lines_out, bytes_out;
     uint64_t batches_ok, batches_failed, retries, partial_writes;
     uint64_t skewed, gaps, duplicates, dlq_published, dlq_dropped, acks_published;
+    uint64_t acks_refused;  /* not taken by the bus: the agents resend those messages */
     uint64_t dropped_lines; /* given up on: counted and sent to the DLQ where possible */
     uint64_t store_latency_us_sum, store_requests;
     uint64_t spooled_batches, spooled_lines, replayed_lines;

@@ -172,8 +172,14 @@ static void register_metrics(struct collector *c)
          "Lines dropped, by reason: pending_full (too much was pending for the store; not "
          "acked, so resent) or late (their aggregation window was already emitted).",
          "reason=\"pending_full\"", &s->dropped_lines},
-        {"damselfly_collector_acks_total", "End-to-end acks published to agents.", NULL,
-         &s->acks_published},
+        {"damselfly_collector_acks_total",
+         "End-to-end acks to agents: published, or refused by the bus (not connected, its "
+         "queue full; those messages are resent by their agents).",
+         "result=\"published\"", &s->acks_published},
+        {"damselfly_collector_acks_total",
+         "End-to-end acks to agents: published, or refused by the bus (not connected, its "
+         "queue full; those messages are resent by their agents).",
+         "result=\"refused\"", &s->acks_refused},
         {"damselfly_collector_input_pauses_total",
          "Times Kafka fetching paused because too much waited for the store.", NULL,
          &s->input_pauses},

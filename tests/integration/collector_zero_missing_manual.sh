@@ -21,7 +21,7 @@ log "c1 owns buckets 0-31, c2 32-63"
 LOAD_DURATION=30s start_load
 # Kill c1 once it has stored and acked part of the load: the messages it took after its last
 # ack, and those the broker queues for its session, are only stored if the agents resend them.
-c1_acked() { [ "$(collector_metric c1 damselfly_collector_acks_total)" -ge 1000 ]; }
+c1_acked() { [ "$(collector_metric c1 damselfly_collector_acks_total 'result="published"')" -ge 1000 ]; }
 wait_for 30 c1_acked || fail "collector 1 acked no 1000 messages in 30 s"
 sleep 1
 kill_collector c1
