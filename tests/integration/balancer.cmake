@@ -1,0 +1,12 @@
+# damselfly-balancer with real mosquitto, InfluxDB and collectors following its assignments
+# (balancer_lib.sh). The many-agent, zero-points-missing runs of the load generator plug into
+# the same library.
+if(TARGET damselfly-balancer)
+  foreach(t assign_basic failover join_leave restart_ha collector_restart bad_input)
+    dsf_script(balancer_${t} balancer_${t}.sh)
+  endforeach()
+  # They bound detection and failover latencies in seconds: run alone.
+  foreach(t failover restart_ha)
+    set_tests_properties(balancer_${t} PROPERTIES RUN_SERIAL TRUE)
+  endforeach()
+endif()
