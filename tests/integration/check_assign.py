@@ -5,8 +5,9 @@ Reads a capture of `mosquitto_sub -F '%U %t %p'` on dsf/c/+/assign and dsf/c/+/h
 copies first, then live messages, each with its arrival time) and replays it:
 
   owned IDS        the latest state: every bucket in exactly one retained assignment, that
-                   of a member of IDS (space separated), each of which has confirmed its
-                   assignment (a heartbeat with an epoch >= it). Prints the owners as JSON.
+                   of a member of IDS (space separated), each of which holds some and has
+                   confirmed its assignment (a heartbeat with an epoch >= it). Prints the
+                   owners as JSON.
   owned_at IDS T0  the first time after T0 (unix s) the state above held; prints the seconds
   assigned_at IDS T0  the same without waiting for the heartbeats' confirmation
   doubles LIMIT    no bucket in two assignments for longer than LIMIT seconds (a move's
@@ -57,6 +58,8 @@ def owned_ok(assign, hb, ids, confirmed=True):
     for b in range(B):
         if len(own.get(b, [])) != 1 or own[b][0] not in ids:
             return False
+    if any(not assign.get(i, (0, set()))[1] for i in ids):
+        return False  # a member of IDS holds nothing (yet)
     return not confirmed or all(hb.get(i, -1) >= assign.get(i, (0, set()))[0] for i in ids if i in assign)
 
 
