@@ -106,6 +106,7 @@ struct balancer {
     int64_t epoch;        /* the last one used or seen */
     int64_t started_ms;   /* monotonic, for the settle period */
     int64_t last_load_ms; /* monotonic: the last load-weighting pass */
+    int64_t last_tick_ms; /* monotonic: a longer gap means the process was stopped */
 
     /* Leadership (leader.c) */
     int leading, claiming;
@@ -114,6 +115,7 @@ struct balancer {
     int64_t leader_term, leader_epoch;
     int leader_seen;
     struct bal_peer *peers; /* balancers' alive statuses */
+    int64_t beat_ms;        /* monotonic: its own last beat */
     char alive_topic[300], alive_online[300], alive_offline[300];
 
     struct {
@@ -130,6 +132,7 @@ struct bal_peer {
     struct bal_peer *next;
     char id[BAL_ID_MAX];
     int online;
+    int64_t last_beat_ms; /* monotonic: its last dsf/b/{id}/beat */
 };
 
 extern const struct dsf_cfg_key balancer_config_keys[];
@@ -170,6 +173,8 @@ int bal_moves_in_flight(const struct balancer *b, const struct bal_member *m);
 void bal_leader_message(struct balancer *b, const char *topic, const char *payload, size_t len);
 void bal_leader_disconnected(struct balancer *b);
 void bal_leader_tick(struct balancer *b, int64_t now);
+/* The loop did not run for gap ms (SIGSTOP, starved): whatever it believed may be stale. */
+void bal_stalled(struct balancer *b, int64_t now, int64_t gap);
 void bal_peers_free(struct balancer *b);
 
 /* api.c, metrics.c */

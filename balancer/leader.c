@@ -2,13 +2,18 @@
  * One leader among balancers. Each publishes a retained dsf/b/{id}/alive "online" on connect,
  * "offline" as its Last Will. The lead is claimed by publishing the retained dsf/b/leader
  * {"id","term","epoch"} when there is no record or its holder is offline; the claimant leads
- * only if, one heartbeat later, the latest record it received is still its own (the broker
- * orders two claims alike for every subscriber, so exactly one wins). A leader that receives
- * another's record, or loses its connection, stops at once and publishes nothing more.
+ * only if, half a heartbeat later, the latest record it received is still its own (the broker
+ * orders two claims alike for every subscriber, so exactly one wins). Every balancer also
+ * beats on dsf/b/{id}/beat each heartbeat: a stopped leader keeps its connection (and its
+ * Will unsent) until the broker's keep-alive check, which mosquitto runs seconds late, so its
+ * missing beats are what a standby acts on. A leader that receives another's record, loses
+ * its connection, or finds its own loop stalled (it was stopped) steps down at once and
+ * publishes nothing more.
  */
 #define DSF_MODULE "balancer"
 #include "balancer/balancer.h"
 #include "common/bus.h"
+#include "common/loop.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -81,12 +86,14 @@ void bal_leader_message(struct balancer *b, const char *topic, const char *paylo
     const char *id = json_string_value(json_object_get(o, "id"));
     const char *st = json_string_value(json_object_get(o, "status"));
     size_t n = strlen(topic);
-    if (n > 12 && !strcmp(topic + n - 6, "/alive") && id && st && strlen(id) < BAL_ID_MAX) {
-        struct bal_peer *p = peer(b, id, 1);
-        if (p && p->online != !strcmp(st, "online")) {
-            p->online = !strcmp(st, "online");
+    struct bal_peer *p = id && strlen(id) < BAL_ID_MAX ? peer(b, id, 1) : NULL;
+    if (p && n > 11 && !strcmp(topic + n - 5, "/beat")) {
+        p->last_beat_ms = dsf_mono_ms();
+    } else if (p && st && n > 12 && !strcmp(topic + n - 6, "/alive")) {
+        if (p->online != !strcmp(st, "online"))
             log_info("balancer %s is %s", id, st);
-        }
+        p->online = !strcmp(st, "online");
+        p->last_beat_ms = dsf_mono_ms(); /* a beat is due within the next heartbeats */
     }
     json_decref(o);
 }
@@ -96,10 +103,37 @@ void bal_leader_disconnected(struct balancer *b)
     step_down(b, "the bus connection was lost (another may have taken over)");
 }
 
-static int holder_online(struct balancer *b)
+static int holder_alive(struct balancer *b, int64_t now)
 {
     struct bal_peer *p = peer(b, b->leader_id, 0);
-    return p && p->online;
+    return p && p->online && now - p->last_beat_ms <= b->cfg.heartbeat_ms * b->cfg.missed_beats;
+}
+
+static void beat(struct balancer *b, int64_t now)
+{
+    char topic[300], text[300];
+    if (now - b->beat_ms < b->cfg.heartbeat_ms)
+        return;
+    b->beat_ms = now;
+    snprintf(topic, sizeof(topic), "dsf/b/%s/beat", b->cfg.id);
+    int n = snprintf(text, sizeof(text), "{\"id\":\"%s\",\"leading\":%s}", b->cfg.id,
+                     b->leading ? "true" : "false");
+    struct dsf_bus_message m = {.topic = topic, .payload = text, .len = (size_t)n};
+    dsf_bus_publish(b->bus, &m, 0, 0, 0);
+}
+
+void bal_stalled(struct balancer *b, int64_t now, int64_t gap)
+{
+    log_warn("the loop did not run for %lld ms (stopped?): settling again before deciding",
+             (long long)gap);
+    step_down(b, "this process was stopped; another may have taken over");
+    b->started_ms = now;
+    /* Their beats were not read: they are not late, this balancer was. */
+    for (struct bal_member *m = b->members; m; m = m->next)
+        if (m->alive)
+            m->last_beat_ms = now;
+    for (struct bal_peer *p = b->peers; p; p = p->next)
+        p->last_beat_ms = now;
 }
 
 static void claim(struct balancer *b, int64_t now)
@@ -112,17 +146,22 @@ static void claim(struct balancer *b, int64_t now)
     if (dsf_bus_publish(b->bus, &m, 1, 1, 0) < 0)
         return;
     log_info("claiming the lead, term %lld (%s)", (long long)b->term,
-             !*b->leader_id ? "no leader record" : "its holder is offline");
+             !*b->leader_id                     ? "no leader record"
+             : !strcmp(b->leader_id, b->cfg.id) ? "the record is this balancer's, from before"
+                                                : "its holder is offline or silent");
     b->claiming = 1;
     b->claim_ms = now;
 }
 
 void bal_leader_tick(struct balancer *b, int64_t now)
 {
-    if (!b->bus_up || b->leading || now - b->started_ms < bal_settle_ms(b))
+    if (!b->bus_up)
+        return;
+    beat(b, now);
+    if (b->leading || now - b->started_ms < bal_settle_ms(b))
         return;
     if (b->claiming) {
-        if (now - b->claim_ms < b->cfg.heartbeat_ms)
+        if (now - b->claim_ms < b->cfg.heartbeat_ms / 2)
             return;
         b->claiming = 0;
         if (strcmp(b->leader_id, b->cfg.id) || b->leader_term != b->term)
@@ -134,6 +173,6 @@ void bal_leader_tick(struct balancer *b, int64_t now)
         return;
     }
     /* Our own record from before a restart is stale: claim again with a new term. */
-    if (!*b->leader_id || !strcmp(b->leader_id, b->cfg.id) || !holder_online(b))
+    if (!*b->leader_id || !strcmp(b->leader_id, b->cfg.id) || !holder_alive(b, now))
         claim(b, now);
 }

@@ -48,6 +48,10 @@ static void tick(evutil_socket_t fd, short what, void *arg)
     int64_t now = dsf_mono_ms();
     (void)fd;
     (void)what;
+    /* First: a leader that was stopped must not act on what it believed before. */
+    if (b->last_tick_ms && now - b->last_tick_ms > b->cfg.heartbeat_ms)
+        bal_stalled(b, now, now - b->last_tick_ms);
+    b->last_tick_ms = now;
     bal_membership_tick(b, now);
     bal_leader_tick(b, now);
     bal_move_tick(b, now);
