@@ -86,9 +86,12 @@ static void mark_dead(struct balancer *b, struct bal_member *m, const char *why,
     m->alive = 0;
     m->dead_since_ms = now;
     struct bal_group *g = bal_member_group(b, m);
+    int held = 0;
+    for (uint32_t k = 0; k < b->nb && !held; k++)
+        held = m->assigned[k];
     if (g) {
         g->dirty = 1;
-        if (!g->death_ms)
+        if (!g->death_ms && held) /* a failover to time */
             g->death_ms = now;
     }
     log_info("member %s is dead (%s)", m->id, why);

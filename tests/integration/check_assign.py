@@ -31,6 +31,9 @@ def replay(path):
             seg = topic.split("/")
             if len(seg) != 4:
                 continue
+            if seg[3] == "assign" and payload == "":  # the retained copy cleared
+                assign.pop(seg[2], None)
+                continue
             try:
                 o = json.loads(payload)
             except ValueError:
