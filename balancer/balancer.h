@@ -141,6 +141,13 @@ extern const char *const bal_assign_reason_names[BAL_ASSIGN_REASONS];
 extern const char *const bal_move_reason_names[BAL_MOVE_REASONS];
 
 int64_t bal_wall_ms(void);
+/* The groups' owner tables for buckets.total buckets: 0, or -1 out of memory. */
+int bal_state_init(struct balancer *b);
+/* Members, peers, groups and pools: everything the bus and the API filled in. */
+void bal_state_free(struct balancer *b);
+/* An epoch this far ahead of the clock is forged or broken: the collectors would refuse the
+ * epochs after it (their assign.max_ahead), so it must not drive the balancer's. */
+#define BAL_EPOCH_AHEAD_MAX (10 * 60 * 1000LL)
 /* A settle period: two heartbeats, so every live collector has beaten once. */
 int64_t bal_settle_ms(const struct balancer *b);
 /* pools.map's entries are NS=POOL or NS/MCI=POOL: 0, or -1 with err naming the entry. */
@@ -149,7 +156,10 @@ int bal_pools_parse(struct balancer *b, char *err, size_t errlen);
 struct bal_pool *bal_pool_find(struct balancer *b, const char *name);
 
 /* membership.c */
+struct dsf_bus_message;
 int bal_bus_start(struct balancer *b, char *err, size_t errlen);
+/* Every message the balancer subscribes to (dsf/c/+/hb, dsf/c/+/assign, dsf/b/#). */
+void bal_on_message(void *arg, const struct dsf_bus_message *m);
 void bal_bus_stop(struct balancer *b);
 struct bal_member *bal_member_find(struct balancer *b, const char *id);
 struct bal_group *bal_member_group(struct balancer *b, const struct bal_member *m);

@@ -143,3 +143,30 @@ int balancer_pool_members(struct balancer *b, const char *pool)
         n += !strcmp(m->pool, pool) && !strcmp(m->role, "collector") && m->alive && !m->draining;
     return n;
 }
+
+int bal_state_init(struct balancer *b)
+{
+    static const char *const roles[BAL_GROUPS] = {"collector", "alarm"};
+    b->nb = (uint32_t)b->cfg.buckets_total;
+    for (int g = 0; g < BAL_GROUPS; g++) {
+        b->groups[g].role = roles[g];
+        if (!(b->groups[g].owner = calloc(b->nb, sizeof(*b->groups[g].owner))))
+            return -1;
+    }
+    return 0;
+}
+
+void bal_state_free(struct balancer *b)
+{
+    bal_members_free(b);
+    bal_peers_free(b);
+    for (int g = 0; g < BAL_GROUPS; g++) {
+        free(b->groups[g].owner);
+        b->groups[g].owner = NULL;
+    }
+    for (size_t i = 0; i < b->npools; i++)
+        dsf_strlist_free(&b->pools[i].prefixes);
+    free(b->pools);
+    b->pools = NULL;
+    b->npools = 0;
+}

@@ -54,8 +54,10 @@ static void on_record(struct balancer *b, json_t *o)
 {
     const char *id = json_string_value(json_object_get(o, "id"));
     json_t *term = json_object_get(o, "term"), *epoch = json_object_get(o, "epoch");
-    if (!id || strlen(id) >= BAL_ID_MAX || !json_is_integer(term) ||
-        (epoch && !json_is_integer(epoch))) {
+    if (!id || strlen(id) >= BAL_ID_MAX || !json_is_integer(term) || json_integer_value(term) < 0 ||
+        json_integer_value(term) > INT32_MAX ||
+        (epoch && (!json_is_integer(epoch) ||
+                   json_integer_value(epoch) > bal_wall_ms() + BAL_EPOCH_AHEAD_MAX))) {
         dsf_count(&b->stats.leader_rejected, 1);
         log_warn("ignoring a malformed leader record on dsf/b/leader");
         return;

@@ -57,18 +57,6 @@ static void tick(evutil_socket_t fd, short what, void *arg)
     bal_move_tick(b, now);
 }
 
-static int init_groups(struct balancer *b)
-{
-    static const char *const roles[BAL_GROUPS] = {"collector", "alarm"};
-    b->nb = (uint32_t)b->cfg.buckets_total;
-    for (int g = 0; g < BAL_GROUPS; g++) {
-        b->groups[g].role = roles[g];
-        if (!(b->groups[g].owner = calloc(b->nb, sizeof(*b->groups[g].owner))))
-            return -1;
-    }
-    return 0;
-}
-
 static int start(void *ctx, struct dsf_daemon *d)
 {
     struct balancer *b = ctx;
@@ -81,7 +69,7 @@ static int start(void *ctx, struct dsf_daemon *d)
         log_error("%s", err);
         return 2;
     }
-    if (init_groups(b) < 0) {
+    if (bal_state_init(b) < 0) {
         log_error("out of memory");
         return 1;
     }
@@ -113,13 +101,7 @@ static void fini(void *ctx)
     bal_bus_stop(b);
     if (b->tick)
         event_free(b->tick);
-    bal_members_free(b);
-    bal_peers_free(b);
-    for (int g = 0; g < BAL_GROUPS; g++)
-        free(b->groups[g].owner);
-    for (size_t i = 0; i < b->npools; i++)
-        dsf_strlist_free(&b->pools[i].prefixes);
-    free(b->pools);
+    bal_state_free(b);
     metrics_free(&b->metrics);
     dsf_cfg_free(b->sections);
 }

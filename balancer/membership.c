@@ -19,9 +19,6 @@ const char *const bal_hb_reason_names[BAL_HB_REASONS] = {"json", "fields", "id",
 const char *const bal_assign_reason_names[BAL_ASSIGN_REASONS] = {"json", "fields", "range"};
 
 #define HB_MAX 4096
-/* An epoch this far ahead of the clock is forged or broken: the collectors would refuse the
- * epochs after it (their assign.max_ahead), so it must not drive ours. */
-#define EPOCH_AHEAD_MAX (10 * 60 * 1000LL)
 
 struct bal_member *bal_member_find(struct balancer *b, const char *id)
 {
@@ -234,7 +231,7 @@ static int parse_assign(struct balancer *b, json_t *o, uint8_t *flags, int64_t *
     if (!json_is_integer(ep) || json_integer_value(ep) <= 0 || !json_is_array(list))
         return AS_FIELDS;
     *epoch = json_integer_value(ep);
-    if (*epoch > bal_wall_ms() + EPOCH_AHEAD_MAX)
+    if (*epoch > bal_wall_ms() + BAL_EPOCH_AHEAD_MAX)
         return AS_RANGE;
     json_array_foreach(list, i, v)
     {
@@ -271,7 +268,7 @@ static int on_assign(struct balancer *b, const char *id, const struct dsf_bus_me
     return 0;
 }
 
-static void on_message(void *arg, const struct dsf_bus_message *m)
+void bal_on_message(void *arg, const struct dsf_bus_message *m)
 {
     struct balancer *b = arg;
     char id[BAL_ID_MAX];
@@ -325,7 +322,7 @@ int bal_bus_start(struct balancer *b, char *err, size_t errlen)
     opt.clean_start = 1; /* everything it needs is retained */
     struct dsf_bus_callbacks cb = {.on_connect = on_connect,
                                    .on_disconnect = on_disconnect,
-                                   .on_message = on_message,
+                                   .on_message = bal_on_message,
                                    .arg = b};
     if (!(b->bus = dsf_bus_new(b->base, &opt, &cb, err, errlen)))
         return -1;
