@@ -103,10 +103,11 @@ struct balancer {
     size_t npools;
 
     /* Epochs (move.c) */
-    int64_t epoch;        /* the last one used or seen */
-    int64_t started_ms;   /* monotonic, for the settle period */
-    int64_t last_load_ms; /* monotonic: the last load-weighting pass */
-    int64_t last_tick_ms; /* monotonic: a longer gap means the process was stopped */
+    int64_t epoch;          /* the last one used or seen */
+    int64_t epoch_reserved; /* written to state.dir: epochs up to it may be used */
+    int64_t started_ms;     /* monotonic, for the settle period */
+    int64_t last_load_ms;   /* monotonic: the last load-weighting pass */
+    int64_t last_tick_ms;   /* monotonic: a longer gap means the process was stopped */
 
     /* Leadership (leader.c) */
     int leading, claiming;

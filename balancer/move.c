@@ -11,6 +11,7 @@
 #include "common/buf.h"
 #include "common/bus.h"
 #include "common/file.h"
+#include "common/loop.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -48,17 +49,26 @@ void bal_epoch_seen(struct balancer *b, int64_t epoch)
         b->epoch = epoch;
 }
 
-/* The next epoch, written to state.dir before anything carries it. -1 when it cannot be. */
+/* Epochs are reserved in state.dir a second ahead: one fsync covers every assignment of a
+ * failover, and a restart starts above anything that may have been published. */
+#define EPOCH_RESERVE_MS 1000
+
+/* The next epoch, persisted before anything carries it. -1 when it cannot be. */
 static int64_t next_epoch(struct balancer *b)
 {
     int64_t e = bal_wall_ms();
     if (e <= b->epoch)
         e = b->epoch + 1;
-    char text[64], err[600];
-    int n = snprintf(text, sizeof(text), "{\"epoch\":%lld}\n", (long long)e);
-    if (dsf_write_file_atomic(b->cfg.state_dir, "epoch.json", text, (size_t)n, err, sizeof(err))) {
-        log_error("epoch %lld not published: %s", (long long)e, err);
-        return -1;
+    if (e > b->epoch_reserved) {
+        char text[64], err[600];
+        int64_t upto = e + EPOCH_RESERVE_MS;
+        int n = snprintf(text, sizeof(text), "{\"epoch\":%lld}\n", (long long)upto);
+        if (dsf_write_file_atomic(b->cfg.state_dir, "epoch.json", text, (size_t)n, err,
+                                  sizeof(err))) {
+            log_error("epoch %lld not published: %s", (long long)e, err);
+            return -1;
+        }
+        b->epoch_reserved = upto;
     }
     b->epoch = e;
     return e;
@@ -119,12 +129,16 @@ void bal_adopt(struct balancer *b)
     for (int g = 0; g < BAL_GROUPS; g++) {
         struct bal_group *gr = &b->groups[g];
         memset(gr->owner, 0, b->nb * sizeof(*gr->owner));
+        gr->death_ms = 0; /* a failover starts again from what is read back */
         for (struct bal_member *m = b->members; m; m = m->next) {
             if (bal_member_group(b, m) != gr)
                 continue;
             for (uint32_t k = 0; k < b->nb; k++)
                 if (m->assigned[k] && better(m, gr->owner[k], k))
                     gr->owner[k] = m;
+            if (!m->alive && !gr->death_ms)
+                for (uint32_t k = 0; k < b->nb && !gr->death_ms; k++)
+                    gr->death_ms = m->assigned[k] ? dsf_mono_ms() : 0;
         }
         gr->dirty = 1;
     }
