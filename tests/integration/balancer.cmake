@@ -2,7 +2,7 @@
 # (balancer_lib.sh). The many-agent, zero-points-missing runs of the load generator plug into
 # the same library.
 if(TARGET damselfly-balancer)
-  foreach(t assign_basic failover join_leave restart_ha collector_restart bad_input)
+  foreach(t assign_basic failover join_leave restart_ha collector_restart bad_input move_timeout)
     dsf_script(balancer_${t} balancer_${t}.sh)
   endforeach()
   # They bound detection and failover latencies in seconds: run alone.
