@@ -1,10 +1,10 @@
 #define DSF_MODULE "balancer"
 #include "balancer/balancer.h"
+#include "common/loop.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define K(field) offsetof(struct balancer_config, field)
 
@@ -44,9 +44,7 @@ const struct dsf_cfg_key balancer_config_keys[] = {
 
 int64_t bal_wall_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return dsf_now_ns() / 1000000;
 }
 
 int64_t bal_settle_ms(const struct balancer *b)
