@@ -10,6 +10,8 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/util.h>
+#include <jansson.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,6 +97,45 @@ void dsf_http_reply(struct evhttp_request *req, int code, const char *content_ty
                                        : "Error";
     evhttp_send_reply(req, code, reason, out);
     evbuffer_free(out);
+}
+
+void dsf_http_reply_json(struct evhttp_request *req, int code, json_t *o)
+{
+    char *text = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    dsf_http_reply(req, code, "application/json", text ? text : "{}", text ? strlen(text) : 2);
+    free(text);
+}
+
+void dsf_http_reply_error(struct evhttp_request *req, int code, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    dsf_http_reply_json(req, code, json_pack("{s:s}", "error", msg));
+}
+
+json_t *dsf_http_body_json(struct evhttp_request *req, size_t max, int allow_empty)
+{
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t len = evbuffer_get_length(in);
+    if (len > max) {
+        dsf_http_reply_error(req, 413, "body larger than %zu bytes", max);
+        return NULL;
+    }
+    if (len == 0 && allow_empty)
+        return json_object();
+    json_error_t jerr;
+    json_t *o = json_loadb((const char *)evbuffer_pullup(in, (ssize_t)len), len, 0, &jerr);
+    if (!json_is_object(o)) {
+        dsf_http_reply_error(req, 400, "malformed JSON body: %s",
+                             o ? "expected an object" : jerr.text);
+        json_decref(o);
+        return NULL;
+    }
+    return o;
 }
 
 /* Compares in time independent of where the first difference is. */

@@ -54,6 +54,15 @@ void dsf_http_free(struct dsf_http_server *s);
 
 void dsf_http_reply(struct evhttp_request *req, int code, const char *content_type,
                     const void *body, size_t len);
+/* Answers with o as compact JSON; o is consumed (a reference stolen). */
+struct json_t;
+void dsf_http_reply_json(struct evhttp_request *req, int code, struct json_t *o);
+/* Answers {"error": message} with code. */
+void dsf_http_reply_error(struct evhttp_request *req, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* The request body as a JSON object (an empty body is {} when allow_empty); NULL after
+ * answering 413 (beyond max bytes) or 400 (not a JSON object, saying why). */
+struct json_t *dsf_http_body_json(struct evhttp_request *req, size_t max, int allow_empty);
 /* 1 for GET and HEAD; otherwise answers 405 and returns 0. */
 int dsf_http_only_get(struct evhttp_request *req);
 /* The write token kept in a file: read from path when it exists (surrounding whitespace

@@ -25,22 +25,7 @@
 
 void ctl_reply_json(struct evhttp_request *req, int code, json_t *o)
 {
-    char *text = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
-    dsf_http_reply(req, code, "application/json", text ? text : "{}", text ? strlen(text) : 2);
-    free(text);
-}
-
-static void reply_error(struct evhttp_request *req, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void reply_error(struct evhttp_request *req, int code, const char *fmt, ...)
-{
-    char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    ctl_reply_json(req, code, json_pack("{s:s}", "error", msg));
+    dsf_http_reply_json(req, code, o);
 }
 
 static const char *path_of(struct evhttp_request *req)
@@ -61,22 +46,7 @@ static const char *path_tail(struct evhttp_request *req, const char *prefix)
 /* The request body as JSON: NULL after answering 400 or 413. */
 static json_t *body_json(struct evhttp_request *req, int allow_empty)
 {
-    struct evbuffer *in = evhttp_request_get_input_buffer(req);
-    size_t len = evbuffer_get_length(in);
-    if (len > API_BODY_MAX) {
-        reply_error(req, 413, "body larger than %d bytes", API_BODY_MAX);
-        return NULL;
-    }
-    if (len == 0 && allow_empty)
-        return json_object();
-    json_error_t jerr;
-    json_t *o = json_loadb((const char *)evbuffer_pullup(in, (ssize_t)len), len, 0, &jerr);
-    if (!json_is_object(o)) {
-        reply_error(req, 400, "malformed JSON body: %s", o ? "expected an object" : jerr.text);
-        json_decref(o);
-        return NULL;
-    }
-    return o;
+    return dsf_http_body_json(req, API_BODY_MAX, allow_empty);
 }
 
 static void record_operator(struct control *c, const char *op, const char *what)
@@ -145,20 +115,21 @@ static void put_policy(struct control *c, struct evhttp_request *req, const char
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
     size_t len = evbuffer_get_length(in);
     if (len > API_BODY_MAX) {
-        reply_error(req, 413, "policy larger than %d bytes", API_BODY_MAX);
+        dsf_http_reply_error(req, 413, "policy larger than %d bytes", API_BODY_MAX);
         return;
     }
     const char *text = (const char *)evbuffer_pullup(in, (ssize_t)len);
     struct policy p = {0};
     char err[1024], file[160], path[4200];
     if (policy_parse(text ? text : "", len, "request body", &p, err, sizeof(err)) < 0) {
-        reply_error(req, 400, "%s", err);
+        dsf_http_reply_error(req, 400, "%s", err);
         return;
     }
     int same = !strcmp(p.name, name);
     policy_free(&p);
     if (!same) {
-        reply_error(req, 400, "key 'name': the policy's name must be '%s', as in the path", name);
+        dsf_http_reply_error(req, 400, "key 'name': the policy's name must be '%s', as in the path",
+                             name);
         return;
     }
     snprintf(file, sizeof(file), "%s.json", name);
@@ -166,7 +137,7 @@ static void put_policy(struct control *c, struct evhttp_request *req, const char
     char *old = dsf_read_file(path, NULL);
     if (dsf_write_file_atomic(c->cfg.policies_dir, file, text, len, err, sizeof(err)) < 0) {
         free(old);
-        reply_error(req, 500, "%s", err);
+        dsf_http_reply_error(req, 500, "%s", err);
         return;
     }
     if (reload_policies(c, err, sizeof(err)) < 0) {
@@ -176,7 +147,7 @@ static void put_policy(struct control *c, struct evhttp_request *req, const char
         else
             unlink(path);
         free(old);
-        reply_error(req, 409, "%s", err);
+        dsf_http_reply_error(req, 409, "%s", err);
         return;
     }
     free(old);
@@ -205,12 +176,12 @@ static void save_policy(struct control *c, struct evhttp_request *req, const str
                   : -1;
     free(text);
     if (rc < 0) {
-        reply_error(req, 500, "%s", err);
+        dsf_http_reply_error(req, 500, "%s", err);
         return;
     }
     if (reload_policies(c, err, sizeof(err)) < 0) {
         unlink(path);
-        reply_error(req, 409, "%s", err);
+        dsf_http_reply_error(req, 409, "%s", err);
         return;
     }
     record_operator(c, "policy_put", p->name);
@@ -226,12 +197,12 @@ static void import_tumblebug(struct control *c, struct evhttp_request *req)
     struct policy p = {0};
     char err[1024];
     if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
-        reply_error(req, 405, "POST a CB-Tumblebug MCI policy");
+        dsf_http_reply_error(req, 405, "POST a CB-Tumblebug MCI policy");
     } else if (len > API_BODY_MAX) {
-        reply_error(req, 413, "body larger than %d bytes", API_BODY_MAX);
+        dsf_http_reply_error(req, 413, "body larger than %d bytes", API_BODY_MAX);
     } else if (policy_from_tumblebug((const char *)evbuffer_pullup(in, (ssize_t)len), len, &p, err,
                                      sizeof(err)) < 0) {
-        reply_error(req, 400, "%s", err);
+        dsf_http_reply_error(req, 400, "%s", err);
     } else {
         save_policy(c, req, &p);
     }
@@ -248,10 +219,10 @@ static void serve_policy(struct evhttp_request *req, void *arg)
         return;
     }
     if (!name_ok(name)) {
-        reply_error(req, 400,
-                    "bad policy name '%s': 1-100 of [A-Za-z0-9_.-], not starting with "
-                    "'.' or '-'",
-                    name);
+        dsf_http_reply_error(req, 400,
+                             "bad policy name '%s': 1-100 of [A-Za-z0-9_.-], not starting with "
+                             "'.' or '-'",
+                             name);
         return;
     }
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
@@ -259,7 +230,7 @@ static void serve_policy(struct evhttp_request *req, void *arg)
     if (cmd == EVHTTP_REQ_PUT) {
         put_policy(c, req, name);
     } else if (!p) {
-        reply_error(req, 404, "no policy named '%s'", name);
+        dsf_http_reply_error(req, 404, "no policy named '%s'", name);
     } else if (cmd == EVHTTP_REQ_GET) {
         char *text = dsf_read_file(p->origin, NULL);
         json_t *o = text ? json_loads(text, 0, NULL) : NULL;
@@ -269,13 +240,13 @@ static void serve_policy(struct evhttp_request *req, void *arg)
     } else if (cmd == EVHTTP_REQ_DELETE) {
         snprintf(path, sizeof(path), "%s", p->origin);
         if (unlink(path) < 0 || reload_policies(c, err, sizeof(err)) < 0) {
-            reply_error(req, 500, "cannot remove %s: %s", path, strerror(errno));
+            dsf_http_reply_error(req, 500, "cannot remove %s: %s", path, strerror(errno));
             return;
         }
         record_operator(c, "policy_delete", name);
         ctl_reply_json(req, 200, json_pack("{s:s}", "deleted", name));
     } else {
-        reply_error(req, 405, "GET, PUT or DELETE");
+        dsf_http_reply_error(req, 405, "GET, PUT or DELETE");
     }
 }
 
@@ -303,7 +274,7 @@ static void list_actions(struct control *c, struct evhttp_request *req)
     struct evkeyvalq q;
     const char *qs = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
     if (evhttp_parse_query_str(qs ? qs : "", &q) < 0) {
-        reply_error(req, 400, "malformed query string");
+        dsf_http_reply_error(req, 400, "malformed query string");
         return;
     }
     const char *lim = query(&q, "limit");
@@ -311,7 +282,7 @@ static void list_actions(struct control *c, struct evhttp_request *req)
     long limit = lim ? strtol(lim, &end, 10) : 100;
     if (lim && (*end || limit < 1 || limit > 100000)) {
         evhttp_clear_headers(&q);
-        reply_error(req, 400, "limit: expected 1 to 100000 (got '%s')", lim);
+        dsf_http_reply_error(req, 400, "limit: expected 1 to 100000 (got '%s')", lim);
         return;
     }
     json_t *list = json_array();
@@ -334,7 +305,7 @@ static void manual_action(struct control *c, struct evhttp_request *req)
     struct ctl_action *a = ctl_decide_manual(c, body, &status, err, sizeof(err));
     json_decref(body);
     if (!a)
-        reply_error(req, status, "%s", err);
+        dsf_http_reply_error(req, status, "%s", err);
     else
         ctl_reply_json(req, 202, ctl_action_json(a));
 }
@@ -343,11 +314,11 @@ static void action_verb(struct control *c, struct evhttp_request *req, struct ct
                         const char *verb)
 {
     if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
-        reply_error(req, 405, "POST");
+        dsf_http_reply_error(req, 405, "POST");
     } else if (!strcmp(verb, "approve")) {
         if (a->phase != CTL_APPROVAL) {
-            reply_error(req, 409, "action %s is %s, not waiting for approval", a->id,
-                        ctl_phase_name(a->phase));
+            dsf_http_reply_error(req, 409, "action %s is %s, not waiting for approval", a->id,
+                                 ctl_phase_name(a->phase));
             return;
         }
         record_operator(c, "approve", a->id);
@@ -355,7 +326,7 @@ static void action_verb(struct control *c, struct evhttp_request *req, struct ct
         ctl_reply_json(req, 200, ctl_action_json(a));
     } else if (!strcmp(verb, "cancel")) {
         if (a->phase == CTL_DONE) {
-            reply_error(req, 409, "action %s is done already (%s)", a->id, a->outcome);
+            dsf_http_reply_error(req, 409, "action %s is done already (%s)", a->id, a->outcome);
             return;
         }
         record_operator(c, "cancel", a->id);
@@ -364,7 +335,7 @@ static void action_verb(struct control *c, struct evhttp_request *req, struct ct
             ctl_action_finish(c, a, "cancelled", 0);
         ctl_reply_json(req, 200, ctl_action_json(a));
     } else {
-        reply_error(req, 404, "no such verb '%s': approve or cancel", verb);
+        dsf_http_reply_error(req, 404, "no such verb '%s': approve or cancel", verb);
     }
 }
 
@@ -377,7 +348,7 @@ static void serve_actions(struct evhttp_request *req, void *arg)
     else if (cmd == EVHTTP_REQ_POST)
         manual_action(c, req);
     else
-        reply_error(req, 405, "GET lists actions, POST starts one");
+        dsf_http_reply_error(req, 405, "GET lists actions, POST starts one");
 }
 
 static void serve_action(struct evhttp_request *req, void *arg)
@@ -390,13 +361,13 @@ static void serve_action(struct evhttp_request *req, void *arg)
     snprintf(id, sizeof(id), "%.*s", (int)(n < sizeof(id) ? n : sizeof(id) - 1), rest);
     struct ctl_action *a = ctl_action_find(c, id);
     if (!a)
-        reply_error(req, 404, "no action '%s'", id);
+        dsf_http_reply_error(req, 404, "no action '%s'", id);
     else if (slash)
         action_verb(c, req, a, slash + 1);
     else if (evhttp_request_get_command(req) == EVHTTP_REQ_GET)
         ctl_reply_json(req, 200, ctl_action_json(a));
     else
-        reply_error(req, 405, "GET; POST .../approve or .../cancel");
+        dsf_http_reply_error(req, 405, "GET; POST .../approve or .../cancel");
 }
 
 /* ---- pause, breaker, guards ---- */
@@ -406,7 +377,7 @@ static void serve_pause(struct evhttp_request *req, void *arg)
     struct control *c = arg;
     int pause = !strcmp(path_of(req), "/api/v1/pause");
     if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
-        reply_error(req, 405, "POST");
+        dsf_http_reply_error(req, 405, "POST");
         return;
     }
     if (guards_paused(c->guards) != pause) {
@@ -439,7 +410,7 @@ static void serve_release(struct evhttp_request *req, void *arg)
     struct control *c = arg;
     json_t *body = evhttp_request_get_command(req) == EVHTTP_REQ_POST ? body_json(req, 0) : NULL;
     if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
-        reply_error(req, 405, "POST {\"ns\", \"mci\", \"target\"}");
+        dsf_http_reply_error(req, 405, "POST {\"ns\", \"mci\", \"target\"}");
         return;
     }
     if (!body)
@@ -448,9 +419,9 @@ static void serve_release(struct evhttp_request *req, void *arg)
     const char *mci = json_string_value(json_object_get(body, "mci"));
     const char *t = json_string_value(json_object_get(body, "target"));
     if (!t)
-        reply_error(req, 400, "key 'target': expected a string");
+        dsf_http_reply_error(req, 400, "key 'target': expected a string");
     else if (guards_release(c->guards, ns ? ns : "", mci ? mci : "", t) < 0)
-        reply_error(req, 404, "target '%s' is not held", t);
+        dsf_http_reply_error(req, 404, "target '%s' is not held", t);
     else {
         record_operator(c, "release", t);
         ctl_reply_json(req, 200, json_pack("{s:s}", "released", t));
@@ -510,12 +481,12 @@ static void serve_mci(struct evhttp_request *req, void *arg)
     char ns[80] = "", id[80] = "";
     const char *rest = path_tail(req, "/api/v1/mci/");
     if (sscanf(rest, "%79[^/]/%79[^/]", ns, id) != 2 || strchr(rest + strlen(ns) + 1, '/')) {
-        reply_error(req, 400, "expected /api/v1/mci/{ns}/{mci}");
+        dsf_http_reply_error(req, 400, "expected /api/v1/mci/{ns}/{mci}");
         return;
     }
     struct fed_mci m = {0};
     if (executor_mci(c->exec, ns, id, &m) < 0) {
-        reply_error(req, 404, "no MCI %s/%s in the federation's model", ns, id);
+        dsf_http_reply_error(req, 404, "no MCI %s/%s in the federation's model", ns, id);
         return;
     }
     json_t *o = mci_json(c, &m);

@@ -1,6 +1,13 @@
-# balancer/: the runners that scale a pool, driven by dsf-runner-drive as the balancer
-# drives them: real collectors on a real mosquitto, and the Kubernetes API double.
-if(TARGET dsf_balancer_scale)
-  dsf_script(balancer_runner_local balancer_runner_local.sh)
-  dsf_script(balancer_runner_k8s balancer_runner_k8s.sh)
+# damselfly-balancer with real mosquitto, InfluxDB and collectors following its assignments
+# (balancer_lib.sh); its runners driven by dsf-runner-drive as the balancer drives them: real
+# collectors on a real mosquitto, and the Kubernetes API double.
+if(TARGET damselfly-balancer)
+  foreach(t assign_basic failover join_leave restart_ha collector_restart bad_input move_timeout
+            runner_local runner_k8s)
+    dsf_script(balancer_${t} balancer_${t}.sh)
+  endforeach()
+  # They bound detection and failover latencies in seconds: run alone.
+  foreach(t failover restart_ha)
+    set_tests_properties(balancer_${t} PROPERTIES RUN_SERIAL TRUE)
+  endforeach()
 endif()

@@ -2,7 +2,9 @@
 # Helpers for tests of a pool of collectors following bucket assignments (the balancer's
 # acceptance): collectors with mqtt.follow_assign, their faults, assignments by hand, the
 # agent-faithful load (dsf-bench-load --acks) and the seq check of the store (check_seq.py).
-# Source lib.sh first, then this; call bal_start_stack before the rest.
+# The balancers themselves (start_balancer, bal_get, bal_metric, leading) and a capture of every
+# assignment and heartbeat with its arrival time ($WORK/sub-bus.log, read by check_assign.py:
+# owned, owners_now, moved). Source this (it sources lib.sh); call bal_start_stack first.
 #
 #   bal_start_stack                  mosquitto, influxd with database dsf, heartbeat capture
 #   start_collector ID [ARGS...]     a collector following dsf/c/ID/assign (ARGS: more --set)
@@ -14,14 +16,19 @@
 #   next_epoch                       prints an epoch as a balancer makes them (ms, growing)
 #   wait_epoch ID EPOCH [SECS]       until a heartbeat of ID shows EPOCH (it applied it)
 #   collector_metric ID NAME [LABELS]
+#   start_balancer ID [ARGS...]     a balancer with its own state.dir ($WORK/bal-ID) and port
 #   start_load [ARGS...]             200 agents x 3 series, 1 msg/s for LOAD_DURATION (30s)
 #   wait_load                        until the load ends; fails unless every message was acked
 #   load_field NAME                  a figure of the load's JSON line (sent, resent, ...)
 #   check_seq [ARGS...]              every point of the load stored exactly once, or fail
 
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
 COLLECTOR="$DSF_BUILD/collector/damselfly-collector"
+BALANCER="$DSF_BUILD/balancer/damselfly-balancer"
+CHECK="python3 $DSF_SRC/tests/integration/check_assign.py"
 LOAD="$DSF_BUILD/tests/tools/dsf-bench-load"
-declare -A COLLECTOR_PID=() COLLECTOR_PORT=() COLLECTOR_ARGS=()
+declare -A COLLECTOR_PID=() COLLECTOR_PORT=() COLLECTOR_ARGS=() BPID=() BPORT=()
 LAST_EPOCH=0
 
 bal_start_stack() {
@@ -30,6 +37,9 @@ bal_start_stack() {
     influx_create_db dsf
     # Heartbeats of every collector, one per line: "dsf/c/ID/hb {...}".
     bg hb mosquitto_sub -V 5 -p "$MQTT_PORT" -t 'dsf/c/+/hb' -v
+    # Every assignment and heartbeat with its arrival time, for check_assign.py.
+    bg sub-bus stdbuf -oL mosquitto_sub -p "$MQTT_PORT" -t 'dsf/c/+/assign' -t 'dsf/c/+/hb' \
+        -F '%U %t %p'
 }
 
 start_collector() {
@@ -55,10 +65,10 @@ stop_collector() { stop_pid "${COLLECTOR_PID[$1]}"; }
 pause_collector() { kill -STOP "${COLLECTOR_PID[$1]}"; }
 resume_collector() { kill -CONT "${COLLECTOR_PID[$1]}"; }
 # A stopped process keeps a SIGTERM pending until it runs again: lib.sh's cleanup would wait
-# for it forever. Every collector gets SIGCONT first.
+# for it forever. Every collector and balancer gets SIGCONT first.
 bal_cleanup() {
     local pid
-    for pid in "${COLLECTOR_PID[@]}"; do kill -CONT "$pid" 2>/dev/null || true; done
+    for pid in "${COLLECTOR_PID[@]}" "${BPID[@]}"; do kill -CONT "$pid" 2>/dev/null || true; done
     cleanup
 }
 trap bal_cleanup EXIT
@@ -134,4 +144,83 @@ check_seq() {
     python3 "$DSF_SRC/tests/integration/check_seq.py" "$INFLUX_URL" dsf "$WORK/load.json" "$@" \
         >"$WORK/check_seq.out" 2>&1 || fail "seq check: $(cat "$WORK/check_seq.out")"
     log "$(head -n 1 "$WORK/check_seq.out")"
+}
+
+start_balancer() { # ID [--set k=v ...]
+    local id=$1; shift
+    BPORT[$id]=${BPORT[$id]:-$(free_port)}
+    bg "balancer-$id-$SECONDS" "$BALANCER" --set id="$id" --set mqtt.url="$MQTT_URL" \
+        --set state.dir="$WORK/bal-$id" --set http.listen="127.0.0.1:${BPORT[$id]}" "$@"
+    BPID[$id]=$BG_PID
+    wait_for 10 curl -sf "http://127.0.0.1:${BPORT[$id]}/healthz" || fail "balancer $id did not start"
+}
+
+bal_get() { # ID PATH
+    curl -sf -H "Authorization: Bearer $(cat "$WORK/bal-$1/http.token")" \
+        "http://127.0.0.1:${BPORT[$1]}$2"
+}
+
+bal_metric() { # ID NAME [LABELS]
+    METRIC_HEADER="Authorization: Bearer $(cat "$WORK/bal-$1/http.token")" \
+        metric "http://127.0.0.1:${BPORT[$1]}/metrics" "$2" "${3:-}"
+}
+
+leading() { [ "$(bal_metric "$1" damselfly_balancer_leader)" = 1 ]; }
+
+# owned "IDS": every bucket in exactly one retained assignment, of one of IDS, each applied.
+owned() { $CHECK owned "$WORK/sub-bus.log" "$1" >"$WORK/owners.json"; }
+owners_now() { $CHECK owned "$WORK/sub-bus.log" "$1"; }
+
+# moved BEFORE AFTER: "count owner-pairs" of the buckets whose owner changed.
+moved() {
+    python3 - "$1" "$2" <<'PY'
+import json, sys
+a, b = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+ch = [(a[k], b[k]) for k in a if a[k] != b[k]]
+print(len(ch), " ".join(sorted({f"{x}->{y}" for x, y in ch})))
+PY
+}
+
+# vms_in "BUCKETS": one VM name per bucket whose key ns1/m1/NAME hashes to it.
+vms_in() {
+    python3 - "$1" <<'PY'
+import itertools, sys
+want = {int(b) for b in sys.argv[1].split()}
+found = {}
+for i in itertools.count():
+    name = f"vm-{i}"
+    h = 2166136261
+    for c in f"ns1/m1/{name}".encode():
+        h = ((h ^ c) * 16777619) & 0xffffffff
+    if h % 64 in want and h % 64 not in found:
+        found[h % 64] = name
+    if len(found) == len(want):
+        break
+print(" ".join(f"{b}:{found[b]}" for b in sorted(found)))
+PY
+}
+
+# send_each "BUCKETS" TAG: one line to each bucket (QoS 1), measurement bal, tag run=TAG.
+send_each() {
+    local pair
+    for pair in $(vms_in "$1"); do
+        printf 'bal,vm=%s,run=%s x=1i %s\n' "${pair#*:}" "$2" "$(date +%s%N)" |
+            mosquitto_pub -V 5 -p "$MQTT_PORT" -q 1 -t "dsf/m/${pair%%:*}/ns1/m1/${pair#*:}" \
+                -s -D publish user-property fmt lp
+    done
+}
+
+stored() { # TAG -> points stored with run=TAG
+    influx_query dsf "SELECT count(x) FROM bal WHERE run='$1'" |
+        python3 -c 'import json,sys; s=json.load(sys.stdin)["results"][0].get("series"); print(s[0]["values"][0][1] if s else 0)'
+}
+stored_is() { [ "$(stored "$1")" = "$2" ]; }
+
+points_in() { # IDS: the collectors' points_in_total summed
+    local id total=0 v
+    for id in $1; do
+        v=$(collector_metric "$id" damselfly_collector_points_in_total) || v=0
+        total=$((total + ${v%.*}))
+    done
+    echo "$total"
 }

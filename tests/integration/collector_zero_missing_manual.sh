@@ -4,7 +4,6 @@
 # send 3 series each at 1 message/s. Collector 1 is killed with -9 in the middle and its
 # buckets are handed to collector 2 by a new assignment: every point of every agent series
 # is in the store exactly once (check_seq.py), and every message was acked.
-. "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/balancer_lib.sh"
 
 bal_start_stack

@@ -96,6 +96,9 @@ denied collector.c1 dsf/alarm/ns1/mci1/cpu_hot
 denied collector.c1 "$A1/status" -r
 allowed balancer dsf/c/c1/assign -r
 allowed balancer dsf/c/c2/assign -r
+allowed balancer dsf/b/leader -r # the balancers' HA records (docs/balancer.md)
+allowed balancer dsf/b/b1/alive -r
+denied collector.c1 dsf/b/leader -r
 denied balancer "$M1"
 denied balancer "$A1/ack"
 allowed alarm.a1 dsf/alarm/ns1/mci1/cpu_hot
