@@ -14,9 +14,10 @@ static const struct dsf_cfg_key runner_keys[] = {
      0, 0},
     {"local.collector", DSF_CFG_STR, "", R(local.collector),
      "the damselfly-collector binary; empty: the one installed next to damselfly-balancer", 0, 0},
-    {"local.config", DSF_CFG_FILE, "", R(local.config),
-     "collector config file every member loads (-c): the bus, the store; the runner's own "
-     "--set items (id, mqtt.follow_assign, spool.dir, http.listen) override it",
+    {"local.config", DSF_CFG_STR, "", R(local.config),
+     "collector config file every member loads (-c): the bus, the store; \"{id}\" in it "
+     "stands for the member's id (a file per member: its own bus credentials); the runner's "
+     "own --set items (id, mqtt.follow_assign, spool.dir, http.listen) override it",
      0, 0},
     {"local.id_prefix", DSF_CFG_ID, "collector", R(local.id_prefix),
      "members are PREFIX-1, PREFIX-2, ... (the lowest free number first)", 0, 0},

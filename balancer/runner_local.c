@@ -24,16 +24,16 @@
 extern char **environ;
 
 #define TICK_MS 200
-#define MAX_ARGS 16
-
+/* A member's argv: the binary, -c FILE, --set ITEM per runner.local.set item and the
+ * runner's own four, sized once for them. */
 struct argv_buf {
-    char *v[MAX_ARGS + 1];
-    int n;
+    char **v;
+    int n, cap;
 };
 
 static int arg(struct argv_buf *a, const char *fmt, const char *s)
 {
-    if (a->n >= MAX_ARGS)
+    if (a->n >= a->cap)
         return -1;
     char *v = NULL;
     if (asprintf(&v, fmt, s) < 0)
@@ -46,6 +46,7 @@ static void argv_free(struct argv_buf *a)
 {
     for (int i = 0; i < a->n; i++)
         free(a->v[i]);
+    free(a->v);
 }
 
 /* http.listen of member n: the configured address, or its host at port base + n. */
@@ -59,6 +60,32 @@ static void http_listen(const struct runner_local_config *cfg, int n, char *out,
                  (long long)(cfg->http_port_base + n));
 }
 
+/* The config file of member id: runner.local.config with each "{id}" replaced, so every
+ * member can load its own credentials (a broker ACL grants collector.ID its own topics). */
+static int member_config(const char *pattern, const char *id, char *out, size_t len)
+{
+    size_t n = 0;
+    for (const char *p = pattern; *p;) {
+        const char *part = p;
+        size_t plen = 1;
+        if (strncmp(p, "{id}", 4) == 0) {
+            part = id;
+            plen = strlen(id);
+            p += 4;
+        } else {
+            p++;
+        }
+        if (n + plen >= len) {
+            snprintf(out, len, "(longer than %zu bytes)", len);
+            return -1;
+        }
+        memcpy(out + n, part, plen);
+        n += plen;
+    }
+    out[n] = '\0';
+    return 0;
+}
+
 /* The runner's own items come last: --set is applied in order, so they win over the
  * operator's. */
 static int build_argv(const struct local_runner *L, const struct local_child *c, const char *dir,
@@ -67,9 +94,15 @@ static int build_argv(const struct local_runner *L, const struct local_child *c,
     const struct runner_local_config *cfg = L->cfg;
     char listen[300];
     http_listen(cfg, c->n, listen, sizeof(listen));
+    char config[PATH_MAX];
+    a->cap = 3 + 2 * (int)cfg->set.count + 8;
+    if (!(a->v = calloc((size_t)a->cap + 1, sizeof(*a->v))))
+        return -1;
     int rc = arg(a, "%s", L->collector);
     if (cfg->config && cfg->config[0])
-        rc |= arg(a, "%s", "-c") | arg(a, "%s", cfg->config);
+        rc |= member_config(cfg->config, c->id, config, sizeof(config))
+                  ? -1
+                  : arg(a, "%s", "-c") | arg(a, "%s", config);
     for (size_t i = 0; i < cfg->set.count && rc == 0; i++)
         rc |= arg(a, "%s", "--set") | arg(a, "%s", cfg->set.items[i]);
     rc |= arg(a, "%s", "--set") | arg(a, "id=%s", c->id);
@@ -122,7 +155,13 @@ static int spawn_attrs(posix_spawnattr_t *at, posix_spawn_file_actions_t *fa, co
 
 static int spawn(struct local_runner *L, struct local_child *c, char *err, size_t errlen)
 {
-    char dir[PATH_MAX], spool[PATH_MAX];
+    char dir[PATH_MAX], spool[PATH_MAX], config[PATH_MAX];
+    if (L->cfg->config && L->cfg->config[0] &&
+        (member_config(L->cfg->config, c->id, config, sizeof(config)) || access(config, R_OK))) {
+        snprintf(err, errlen, "cannot start %s: runner.local.config '%s' gives '%s', not readable",
+                 c->id, L->cfg->config, config);
+        return -1;
+    }
     snprintf(dir, sizeof(dir), "%s/%s", L->cfg->dir, c->id);
     snprintf(spool, sizeof(spool), "%s/spool", dir);
     if (dsf_mkdir_p(spool, 0750, err, errlen) < 0)

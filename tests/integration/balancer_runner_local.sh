@@ -3,7 +3,8 @@
 # collectors that follow assignments and beat on a real mosquitto; stops one (SIGTERM, and
 # SIGKILL when it does not go: here it is frozen with SIGSTOP), reaping it without leaving a
 # zombie; a restarted runner adopts the survivor from children.json instead of starting
-# another, and scaling back to two starts only the missing member.
+# another, and scaling back to two starts only the missing member. Each member loads its own
+# config file (runner.local.config with {id}: its own bus credentials in a real deployment).
 . "$(dirname "$0")/lib.sh"
 
 DRIVE="$DSF_BUILD/tests/tools/dsf-runner-drive"
@@ -32,6 +33,7 @@ for c in json.load(open(sys.argv[1]))["children"]:
 }
 
 start_mosquitto
+for id in rc-1 rc-2; do echo "{\"pool\": \"pool-of-$id\"}" >"$WORK/collector-$id.json"; done
 bg hb mosquitto_sub -V 5 -p "$MQTT_PORT" -t 'dsf/c/+/hb' -v
 
 # start_drive: a runner reading commands from a fifo; say CMD sends one, answer PATTERN waits
@@ -45,7 +47,7 @@ start_drive() {
     : >"$DRIVE_OUT"
     "$DRIVE" --set runner.kind=local --set runner.local.collector="$COLLECTOR" \
         --set runner.local.dir="$MEMBERS" --set runner.local.id_prefix=rc \
-        --set runner.local.stop_timeout=1s \
+        --set runner.local.stop_timeout=1s --set runner.local.config="$WORK/collector-{id}.json" \
         --set runner.local.set="mqtt.url=$MQTT_URL,heartbeat=300ms,output.url=http://127.0.0.1:9" \
         <"$WORK/drive.in" >"$DRIVE_OUT" 2>"$WORK/drive-$DRIVES.log" &
     DRIVE_PID=$!
@@ -82,7 +84,9 @@ tr '\0' ' ' <"/proc/$P1/cmdline" | grep -q -- "--set mqtt.follow_assign=true" ||
     fail "rc-1 does not follow assignments: $(tr '\0' ' ' <"/proc/$P1/cmdline")"
 [ -d "$MEMBERS/rc-1/spool" ] && [ -s "$MEMBERS/rc-1/collector.log" ] ||
     fail "rc-1 has no spool directory or log of its own: $(ls -R "$MEMBERS")"
-log "rc-1 (pid $P1) and rc-2 (pid $P2) beat"
+grep -q '^dsf/c/rc-2/hb .*"pool":"pool-of-rc-2"' "$WORK/hb.log" ||
+    fail "rc-2 did not load its own config file: $(grep rc-2 "$WORK/hb.log" | tail -n 1)"
+log "rc-1 (pid $P1) and rc-2 (pid $P2) beat, each with its own config file"
 
 # ---- stop one that ignores SIGTERM (frozen): SIGKILL after the timeout, reaped
 kill -STOP "$P2"
