@@ -123,8 +123,7 @@ static void register_refusal_metrics(struct collector *c)
                        "Assignments not applied, by reason: stale (epoch not above the one "
                        "applied), malformed, range (a bucket outside 0..buckets_total-1), ahead "
                        "(epoch more than assign.max_ahead ahead of this collector's clock).",
-                       "reason", dsf_follow_refused_names, DSF_FOLLOW_REASONS,
-                       c->follow.refused);
+                       "reason", dsf_follow_refused_names, DSF_FOLLOW_REASONS, c->follow.refused);
     metrics_add_u64(m, "damselfly_collector_messages_unowned_total", DSF_COUNTER,
                     "Messages on a bucket this collector does not own (a session's leftover "
                     "queue, the overlap of a move): dropped without ack, the owner stores them.",
