@@ -145,6 +145,29 @@ void alarm_input_stop(struct alarm *a)
     progress.n = 0;
 }
 
+/* A bucket moved to another engine: its series start again there (docs/alarm.md). */
+static void bucket_lost(void *arg, uint32_t bucket)
+{
+    struct alarm *a = arg;
+    size_t n = engine_forget_bucket(a->engine, bucket, (uint32_t)a->cfg.mqtt.buckets_total);
+    a->stats.series_moved += n;
+    if (n) {
+        log_info("bucket %u is another engine's: forgot its %zu alarm series", bucket, n);
+        alarm_state_dirty(a);
+    }
+}
+
+/* The first assignment after a start also drops the restored series of the buckets it does
+ * not give: they moved while this engine was away, and their new owner evaluates them. */
+static void follow_message(struct alarm *a, const struct dsf_bus_message *m)
+{
+    int64_t before = a->follow.epoch;
+    dsf_follow_message(&a->follow, m);
+    for (uint32_t b = 0; !before && a->follow.epoch && b < a->follow.total; b++)
+        if (!dsf_follow_owns(&a->follow, b))
+            bucket_lost(a, b);
+}
+
 static void on_message(void *arg, const struct dsf_bus_message *m)
 {
     struct alarm *a = arg;
@@ -157,7 +180,7 @@ static void on_message(void *arg, const struct dsf_bus_message *m)
     else if (family == DSF_TOPIC_AGENT)
         handle_status(a, m);
     else if (family == DSF_TOPIC_ENGINE)
-        dsf_follow_message(&a->follow, m);
+        follow_message(a, m);
 }
 
 static void on_connect(void *arg)
@@ -165,18 +188,6 @@ static void on_connect(void *arg)
     struct alarm *a = arg;
     log_info("connected to the bus");
     dsf_follow_on_connect(&a->follow);
-}
-
-/* A bucket moved to another engine: its series start again there (docs/alarm.md). */
-static void bucket_lost(void *arg, uint32_t bucket)
-{
-    struct alarm *a = arg;
-    size_t n = engine_forget_bucket(a->engine, bucket, (uint32_t)a->cfg.mqtt.buckets_total);
-    a->stats.series_moved += n;
-    if (n) {
-        log_info("bucket %u went to another engine: forgot its %zu alarm series", bucket, n);
-        alarm_state_dirty(a);
-    }
 }
 
 /* The engine's load in its heartbeat: samples evaluated per second and the series held. */

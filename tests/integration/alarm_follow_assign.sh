@@ -3,7 +3,8 @@
 # dsf/e/a1/assign: a threshold rule fires for a VM of an owned bucket, not for one of another
 # bucket; its heartbeat on dsf/e/a1/hb shows the epoch applied. A new epoch moves it to the
 # other bucket: the VM there fires, the VM of the bucket it lost is forgotten and its samples
-# raise nothing any more; a stale epoch is refused and counted.
+# raise nothing any more; a stale epoch is refused and counted. Restarted after its bucket
+# moved again, the engine drops the restored alarm of the bucket it no longer owns.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/alarm_lib.sh"
 
@@ -81,4 +82,15 @@ hb_shows "$e2" || fail "the stale assignment changed the engine: $(tail -1 "$WOR
 stop_alarm_clean
 wait_for 5 sh -c "mosquitto_sub -V 5 -p $MQTT_PORT -t dsf/e/a1/hb -C 1 -W 2 | grep -q '\"status\":\"offline\"'" ||
     fail "a clean stop did not leave the retained offline status on dsf/e/a1/hb"
+
+# Moved while it was away: the state file brings back $vm2's firing alarm, which the first
+# assignment (bucket $b1 only) drops.
+e3=$(date +%s%3N)
+assign "$e3" "$b1"
+start_alarm --set mqtt.follow_assign=true --set heartbeat=200ms
+wait_for 10 hb_shows "$e3" || fail "no heartbeat with epoch $e3 after the restart"
+firing_is "" || fail "after the restart on bucket $b1, hot fires for '$(firing_vms)', want none"
+[ "$(metric damselfly_alarm_series_moved_total)" = 1 ] ||
+    fail "the restarted engine did not count $vm2's series as moved away"
+stop_alarm_clean
 log "ok"
