@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "alarm/eval.h"
+#include "common/assign_follow.h"
 #include "common/buf.h"
 #include "common/bus_config.h"
 #include "common/config.h"
@@ -31,6 +32,7 @@ struct alarm_config {
     int64_t history_size;
     int64_t max_series;
     int64_t tick_ms;
+    struct dsf_follow_config follow; /* pool, mqtt.follow_assign, heartbeat, assign.max_ahead */
 };
 
 extern const struct dsf_cfg_key alarm_config_keys[];
@@ -49,6 +51,8 @@ struct alarm_stats {
     struct dsf_event_store_stats store; /* dsf_alarm points */
     uint64_t notifications, state_saves, state_save_failures;
     uint64_t api_rules_max, api_rule_too_large; /* API writes refused by a cap */
+    uint64_t unowned;      /* metric messages on a bucket not owned (the overlap of a move) */
+    uint64_t series_moved; /* series forgotten because their bucket went to another engine */
 };
 
 struct event_base;
@@ -66,7 +70,7 @@ struct history {
 
 struct alarm {
     struct alarm_config cfg;
-    struct dsf_cfg_section sections[9];
+    struct dsf_cfg_section sections[11];
     struct dsf_daemon *daemon;
     struct event_base *base;
     struct dsf_bus *bus;
@@ -84,7 +88,10 @@ struct alarm {
     struct event *tick, *save_timer, *resend;
     int state_dirty, save_scheduled;
     int64_t last_save_ms;
-    char **rule_errors; /* the last load's refusals, for the API */
+    /* Following the balancer (MQTT): buckets owned, heartbeat on dsf/e/{id}/hb, status. */
+    struct dsf_follow follow;
+    uint64_t hb_samples; /* the engine's samples at the last heartbeat */
+    char **rule_errors;  /* the last load's refusals, for the API */
     size_t nrule_errors;
 };
 

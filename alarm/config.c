@@ -58,6 +58,7 @@ void alarm_config_sections(struct alarm *a)
     size_t n = 1 + dsf_event_store_sections(s + 1, &a->cfg.output, NULL);
     n += dsf_bus_consumer_sections(s + n, &a->cfg.mqtt, &a->cfg.kafka, consumer_defaults,
                                    group_defaults);
+    n += dsf_follow_sections(s + n, &a->cfg.follow);
     s[n] = (struct dsf_cfg_section){NULL, NULL, NULL, NULL};
 }
 

@@ -73,6 +73,10 @@ void engine_status(struct engine *e, const struct dsf_identity *id, int online, 
  * published: the VM is gone, not recovered). Series of rules that do not group by vm stay.
  * Returns the number dropped. */
 size_t engine_forget_vm(struct engine *e, const char *ns, const char *mci, const char *vm);
+/* This engine no longer evaluates bucket (of total): drops, without a transition, every series
+ * of a rule grouping by vm whose VM hashes to it (common/bucket.h), windows and states with it:
+ * the bucket's new owner evaluates them from scratch. Returns the number dropped. */
+size_t engine_forget_bucket(struct engine *e, uint32_t bucket, uint32_t total);
 /* Deadman and pending offline alarms; returns ms until the next tick is useful (capped). */
 void engine_tick(struct engine *e, int64_t now_ns, int64_t now_ms);
 

@@ -1,7 +1,9 @@
 /* The engine's life: creating it, (re)loading its rules while keeping their series,
  * restoring persisted series, walking them, and freeing it all. */
 #include "alarm/eval_impl.h"
+#include "common/bucket.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -169,21 +171,47 @@ static int part_is(const struct series *s, size_t i, const char *want)
     return strcmp(series_key_part(s, i, buf, sizeof(buf)), want) == 0;
 }
 
-static int of_vm(const struct engine *e, const struct series *s, const char *ns, const char *mci,
-                 const char *vm)
+struct vm_ref {
+    const char *ns, *mci, *vm;
+};
+
+static int of_vm(const struct engine *e, const struct series *s, const void *arg)
 {
+    const struct vm_ref *v = arg;
     int at = vm_part(e->rules[s->rule]);
-    return at >= 0 && part_is(s, 0, ns) && part_is(s, 1, mci) && part_is(s, (size_t)at, vm);
+    return at >= 0 && part_is(s, 0, v->ns) && part_is(s, 1, v->mci) &&
+           part_is(s, (size_t)at, v->vm);
 }
 
-size_t engine_forget_vm(struct engine *e, const char *ns, const char *mci, const char *vm)
+struct bucket_ref {
+    uint32_t bucket, total;
+};
+
+/* The series' VM hashes to the bucket (series of rules not grouping by vm span buckets). */
+static int of_bucket(const struct engine *e, const struct series *s, const void *arg)
+{
+    const struct bucket_ref *b = arg;
+    int at = vm_part(e->rules[s->rule]);
+    char ns[64], mci[64], vm[64], key[200];
+    if (at < 0)
+        return 0;
+    int n = snprintf(key, sizeof(key), "%s/%s/%s", series_key_part(s, 0, ns, sizeof(ns)),
+                     series_key_part(s, 1, mci, sizeof(mci)),
+                     series_key_part(s, (size_t)at, vm, sizeof(vm)));
+    return n > 0 && (size_t)n < sizeof(key) && dsf_bucket(key, (size_t)n, b->total) == b->bucket;
+}
+
+/* Drops every series match selects, without a transition; returns how many. */
+static size_t forget_if(struct engine *e,
+                        int (*match)(const struct engine *, const struct series *, const void *),
+                        const void *arg)
 {
     size_t n = 0;
     for (size_t b = 0; b < e->series.nbuckets; b++) {
         struct dsf_hlink **at = &e->series.bucket[b];
         while (*at) {
             struct series *s = (struct series *)*at;
-            if (!of_vm(e, s, ns, mci, vm)) {
+            if (!match(e, s, arg)) {
                 at = &(*at)->next;
                 continue;
             }
@@ -194,8 +222,21 @@ size_t engine_forget_vm(struct engine *e, const char *ns, const char *mci, const
             n++;
         }
     }
+    return n;
+}
+
+size_t engine_forget_vm(struct engine *e, const char *ns, const char *mci, const char *vm)
+{
+    const struct vm_ref v = {ns, mci, vm};
+    size_t n = forget_if(e, of_vm, &v);
     e->stats.series_forgotten += n;
     return n;
+}
+
+size_t engine_forget_bucket(struct engine *e, uint32_t bucket, uint32_t total)
+{
+    const struct bucket_ref b = {bucket, total};
+    return total ? forget_if(e, of_bucket, &b) : 0;
 }
 
 void engine_foreach(struct engine *e, void (*fn)(void *arg, const struct rule *r, struct series *s),

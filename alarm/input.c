@@ -1,12 +1,15 @@
 /*
  * Input: the metric stream (MQTT bucket subscriptions or the Kafka group dsf-alarm), read
  * through the collector's intake (common/ingest.h), and the agents' retained status topics
- * (their Last Will says offline).
+ * (their Last Will says offline). With mqtt.follow_assign, the buckets are the balancer's
+ * assignment on dsf/e/{id}/assign (common/assign_follow.h): a bucket that goes elsewhere takes
+ * its series' windows and states with it.
  */
 #define DSF_MODULE "input"
 #include "alarm/alarm.h"
-#include "common/status.h"
+#include "common/assign_follow.h"
 #include "common/bucket.h"
+#include "common/status.h"
 #include "common/bus.h"
 #include "common/log.h"
 #include "common/loop.h"
@@ -54,6 +57,10 @@ static void handle_metrics(struct alarm *a, const struct dsf_bus_message *m)
         if (dsf_log_due(&limit, NULL))
             log_warn("message on %s ignored (counted in damselfly_alarm_dropped_total): %s",
                      m->topic, why);
+        return;
+    }
+    if (!dsf_follow_owns(&a->follow, bucket)) { /* the overlap of a move: the owner has it */
+        dsf_count(&a->stats.unowned, 1);
         return;
     }
     struct intake in = {a, &id, dsf_mono_ms()};
@@ -127,6 +134,7 @@ static void commit_offsets(evutil_socket_t fd, short what, void *arg)
 
 void alarm_input_stop(struct alarm *a)
 {
+    dsf_follow_stop(&a->follow);
     if (progress.timer) {
         commit_offsets(-1, 0, a);
         event_free(progress.timer);
@@ -135,6 +143,29 @@ void alarm_input_stop(struct alarm *a)
     free(progress.next);
     progress.next = NULL;
     progress.n = 0;
+}
+
+/* A bucket moved to another engine: its series start again there (docs/alarm.md). */
+static void bucket_lost(void *arg, uint32_t bucket)
+{
+    struct alarm *a = arg;
+    size_t n = engine_forget_bucket(a->engine, bucket, (uint32_t)a->cfg.mqtt.buckets_total);
+    a->stats.series_moved += n;
+    if (n) {
+        log_info("bucket %u is another engine's: forgot its %zu alarm series", bucket, n);
+        alarm_state_dirty(a);
+    }
+}
+
+/* The first assignment after a start also drops the restored series of the buckets it does
+ * not give: they moved while this engine was away, and their new owner evaluates them. */
+static void follow_message(struct alarm *a, const struct dsf_bus_message *m)
+{
+    int64_t before = a->follow.epoch;
+    dsf_follow_message(&a->follow, m);
+    for (uint32_t b = 0; !before && a->follow.epoch && b < a->follow.total; b++)
+        if (!dsf_follow_owns(&a->follow, b))
+            bucket_lost(a, b);
 }
 
 static void on_message(void *arg, const struct dsf_bus_message *m)
@@ -148,11 +179,39 @@ static void on_message(void *arg, const struct dsf_bus_message *m)
         handle_metrics(a, m);
     else if (family == DSF_TOPIC_AGENT)
         handle_status(a, m);
+    else if (family == DSF_TOPIC_ENGINE)
+        follow_message(a, m);
 }
 
 static void on_connect(void *arg)
 {
+    struct alarm *a = arg;
     log_info("connected to the bus");
+    dsf_follow_on_connect(&a->follow);
+}
+
+/* The engine's load in its heartbeat: samples evaluated per second and the series held. */
+static void heartbeat_load(void *arg, json_t *hb, double dt)
+{
+    struct alarm *a = arg;
+    uint64_t samples = engine_stats(a->engine)->samples;
+    double rate = dt > 0 ? (double)(samples - a->hb_samples) / dt : 0.0;
+    a->hb_samples = samples;
+    json_object_update_new(hb, json_pack("{s:f, s:I}", "points_per_s", rate, "series",
+                                         (json_int_t)engine_series_count(a->engine)));
+}
+
+/* MQTT: the role's heartbeat and status on dsf/e/{id}/hb and, following, its assignment. */
+static int follow_init(struct alarm *a, struct dsf_bus_options *opt, char *err, size_t errlen)
+{
+    static char hb_topic[300];
+    const struct dsf_follow_hooks hooks = {.arg = a, .lost = bucket_lost, .load = heartbeat_load};
+    return dsf_follow_init(&a->follow, &a->cfg.follow, "alarm", a->cfg.id, dsf_topic_engine,
+                           (uint32_t)a->cfg.mqtt.buckets_total, a->cfg.follow.enabled, &hooks, err,
+                           errlen) ||
+                   dsf_follow_bus_options(&a->follow, opt, hb_topic, sizeof(hb_topic), err, errlen)
+               ? -1
+               : 0;
 }
 
 static int subscribe_buckets(struct alarm *a, char *err, size_t errlen)
@@ -194,6 +253,8 @@ int alarm_input_start(struct alarm *a, char *err, size_t errlen)
         .client_id = *cfg->mqtt.client_id ? cfg->mqtt.client_id : client_id,
         .max_inflight = 1000,
     };
+    if (!kafka && follow_init(a, &opt, err, errlen))
+        return -1;
     dsf_bus_connection(&opt, &cfg->mqtt, &cfg->kafka, kafka);
     struct dsf_bus_callbacks cb = {.on_connect = on_connect, .on_message = on_message, .arg = a};
     if (!(a->bus = dsf_bus_new(a->base, &opt, &cb, err, errlen)))
@@ -207,6 +268,7 @@ int alarm_input_start(struct alarm *a, char *err, size_t errlen)
         struct dsf_bus_options po = opt;
         po.client_id = pub_id;
         po.clean_start = 1;
+        po.will_topic = po.will_payload = po.connect_payload = NULL; /* the status is a->bus's */
         struct dsf_bus_callbacks pcb = {.arg = a};
         if (!(a->pub = dsf_bus_new(a->base, &po, &pcb, err, errlen)))
             return -1;
@@ -220,5 +282,7 @@ int alarm_input_start(struct alarm *a, char *err, size_t errlen)
         return 0;
     }
     dsf_bus_subscribe(a->bus, dsf_topic_agent_status_all, 1);
-    return subscribe_buckets(a, err, errlen);
+    if (!a->cfg.follow.enabled && subscribe_buckets(a, err, errlen))
+        return -1; /* not following: "all" is one wildcard subscription */
+    return dsf_follow_start(&a->follow, a->bus, a->base, a->cfg.mqtt.buckets, 0, err, errlen);
 }

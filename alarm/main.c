@@ -116,6 +116,11 @@ static void register_metrics(struct alarm *a)
          &e->series_drops},
         {"damselfly_alarm_dropped_total", "Input not evaluated.", "reason=\"window_full\"",
          &e->window_drops},
+        {"damselfly_alarm_dropped_total", "Input not evaluated.", "reason=\"unowned\"",
+         &s->unowned},
+        {"damselfly_alarm_series_moved_total",
+         "Series forgotten because their bucket was assigned to another engine.", NULL,
+         &s->series_moved},
         {"damselfly_alarm_status_messages_total", "Agent status messages received.", NULL,
          &s->status_messages},
         {"damselfly_alarm_series_forgotten_total",
@@ -154,6 +159,10 @@ static void register_metrics(struct alarm *a)
     metrics_add_histogram(m, "damselfly_alarm_detection_lag_seconds",
                           "Time from the sample's timestamp to the firing event it caused.", NULL,
                           &a->detect_lag);
+    metrics_add_u64_by(m, "damselfly_alarm_assign_refused_total", DSF_COUNTER,
+                       "Assignments not applied, by reason: stale, malformed, range, ahead "
+                       "(as the collector's).",
+                       "reason", dsf_follow_refused_names, DSF_FOLLOW_REASONS, a->follow.refused);
     metrics_add_u64(m, "damselfly_alarm_rules", DSF_GAUGE, "Rules loaded.", NULL, &s->rules_loaded);
     metrics_add_fn(m, "damselfly_alarm_series", DSF_GAUGE, "(rule, group) series held.", NULL,
                    series_count, a->engine);
@@ -256,6 +265,7 @@ static void fini(void *arg)
     free(a->rule_errors);
     history_free(&a->history);
     ingest_free(&a->ingest);
+    dsf_follow_free(&a->follow);
     buf_free(&a->scratch);
     metrics_free(&a->metrics);
     dsf_histogram_free(&a->detect_lag);

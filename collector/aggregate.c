@@ -450,7 +450,7 @@ void aggregate_begin(struct aggregate *a, const struct dsf_identity *id,
     a->now_ms = dsf_mono_ms();
     a->line = 0;
     a->bucket = UINT32_MAX;
-    if (a->c->subscribed) { /* MQTT buckets: a bucket move hands its windows over */
+    if (a->c->follow.owned) { /* MQTT buckets: a bucket move hands its windows over */
         char agent[3 * sizeof(id->ns)];
         int n = snprintf(agent, sizeof(agent), "%s/%s/%s", id->ns, id->mci, id->vm);
         if (n > 0 && (size_t)n < sizeof(agent))

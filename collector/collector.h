@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/assign_follow.h"
 #include "common/buf.h"
 #include "common/bus_config.h"
 #include "common/config.h"
@@ -13,7 +14,6 @@
 
 struct collector_config {
     char *id;
-    char *pool;  /* the balancer's pool: a label in the heartbeat and status */
     char *input; /* mqtt or kafka */
     struct dsf_mqtt_config mqtt;
     struct dsf_kafka_config kafka;
@@ -42,12 +42,9 @@ struct collector_config {
     struct {
         int64_t max_seq_jump; /* further from an agent's last seq: suspect */
     } agents;
-    struct {
-        int64_t max_ahead_ms; /* epochs (the balancer's clock, ms) further ahead are refused */
-    } assign;
     int64_t skew_ms;
     char *dlq_topic;
-    int64_t heartbeat_ms;
+    struct dsf_follow_config follow; /* pool, mqtt.follow_assign, heartbeat, assign.max_ahead */
 };
 
 extern const struct dsf_cfg_key collector_config_keys[];
@@ -74,16 +71,6 @@ enum collector_refused {
 };
 extern const char *const collector_refused_names[COLLECTOR_REFUSED_REASONS];
 
-/* Why an assignment is not applied (damselfly_collector_assign_refused_total{reason}). */
-enum collector_assign_refused {
-    ASSIGN_STALE,
-    ASSIGN_MALFORMED,
-    ASSIGN_RANGE,
-    ASSIGN_AHEAD,
-    COLLECTOR_ASSIGN_REASONS
-};
-extern const char *const collector_assign_refused_names[COLLECTOR_ASSIGN_REASONS];
-
 /* Counters exported on /metrics; every drop has one. */
 struct collector_stats {
     uint64_t messages, lines_in, bytes_in, lines_rejected, lines_out, bytes_out;
@@ -98,13 +85,12 @@ struct collector_stats {
     uint64_t agg_handed_over; /* lines of a lost bucket's windows, released unacked */
     uint64_t seq_suspect;     /* seqs implausibly far from their agent's last one */
     uint64_t unowned;         /* messages on a bucket not owned: dropped unacked for its owner */
-    uint64_t refused[COLLECTOR_REFUSED_REASONS];       /* whole messages, to the DLQ */
-    uint64_t assign_refused[COLLECTOR_ASSIGN_REASONS]; /* assignments not applied */
+    uint64_t refused[COLLECTOR_REFUSED_REASONS]; /* whole messages, to the DLQ */
 };
 
 struct collector {
     struct collector_config cfg;
-    struct dsf_cfg_section sections[8];
+    struct dsf_cfg_section sections[10];
     struct event_base *base;
     struct dsf_bus *bus;
     struct writer *writer;
@@ -117,16 +103,12 @@ struct collector {
     struct dsf_buf scratch_dlq;   /* DLQ payloads */
     struct progress **partitions; /* Kafka: durable offset per partition */
     size_t npartitions;
-    struct event *heartbeat;
+    /* The balancer's side: buckets owned (MQTT; owned NULL for Kafka), heartbeat, status. */
+    struct dsf_follow follow;
     struct { /* the last heartbeat's counters: its rates are per interval */
         uint64_t msgs, lines;
-        double cpu;
-        int64_t ms;
     } hb_last;
-    int64_t assign_epoch;
-    int input_paused;    /* Kafka fetching paused: too much waits for the store */
-    uint8_t *subscribed; /* MQTT: one flag per bucket, the buckets owned (NULL: Kafka) */
-    int swept;           /* buckets not owned were unsubscribed since the last connect */
+    int input_paused; /* Kafka fetching paused: too much waits for the store */
 };
 
 /* pipeline.c: one message from the bus, already split from its transport. */
@@ -156,8 +138,6 @@ struct progress *collector_partition(struct collector *c, int32_t partition);
 
 /* consume.c */
 int consume_start(struct collector *c, char *err, size_t errlen);
-/* Publishes the load report on dsf/c/{id}/hb now. */
-void collector_heartbeat(struct collector *c);
 /* Parses "all" or "0-15,32" into flags[0..total). 0 or -1. */
 int parse_buckets(const char *spec, uint8_t *flags, uint32_t total);
 

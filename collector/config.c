@@ -11,13 +11,7 @@
 const struct dsf_cfg_key collector_config_keys[] = {
     {"id", DSF_CFG_ID, "", K(id),
      "collector id (topics dsf/c/{id}/...; 1-63 bytes, no / + #); empty: the host name", 0, 0},
-    {"pool", DSF_CFG_ID, "default", K(pool),
-     "the balancer's pool this collector belongs to (a label, checked like id), sent in its "
-     "heartbeat and status",
-     0, 0},
     {"input", DSF_CFG_STR, "mqtt", K(input), "mqtt or kafka", 0, 0},
-    {"mqtt.follow_assign", DSF_CFG_BOOL, "false", K(mqtt.follow_assign),
-     "follow the balancer's retained assignment on dsf/c/{id}/assign", 0, 0},
     {"output.url", DSF_CFG_URL, "http://127.0.0.1:8086", K(output.url),
      "time-series store base URL", 0, 0},
     {"output.api", DSF_CFG_STR, "v1", K(output.api),
@@ -71,10 +65,6 @@ const struct dsf_cfg_key collector_config_keys[] = {
      "a seq further than this from its agent's last one is suspect: stored and counted, but "
      "it moves the agent's seq tracking only when a second message agrees",
      1024, 1e15},
-    {"assign.max_ahead", DSF_CFG_DURATION, "10m", K(assign.max_ahead_ms),
-     "assignment epochs (the balancer's clock in ms) further ahead of this collector's clock "
-     "are refused",
-     0, 86400000 * 365.0},
     {"skew", DSF_CFG_DURATION, "5m", K(skew_ms),
      "samples further than this from the collector's clock are counted as skewed", 1000,
      86400000 * 365.0},
@@ -82,10 +72,6 @@ const struct dsf_cfg_key collector_config_keys[] = {
      "where rejected input goes, with a reason (one topic: no wildcards); empty: the bus's DLQ "
      "topic (dsf/dlq, on Kafka dsf.dlq)",
      0, 0},
-    {"heartbeat", DSF_CFG_DURATION, "1s", K(heartbeat_ms),
-     "how often the load report goes to dsf/c/{id}/hb (also at once after an assignment is "
-     "applied)",
-     100, 600000},
     DSF_CFG_END,
 };
 
@@ -97,6 +83,7 @@ void collector_config_sections(struct collector *c)
     s[0] = (struct dsf_cfg_section){"", collector_config_keys, &c->cfg, NULL};
     size_t n = 1 + dsf_bus_consumer_sections(s + 1, &c->cfg.mqtt, &c->cfg.kafka, consumer_defaults,
                                              group_defaults);
+    n += dsf_follow_sections(s + n, &c->cfg.follow);
     s[n] = (struct dsf_cfg_section){NULL, NULL, NULL, NULL};
 }
 

@@ -123,8 +123,7 @@ static void register_refusal_metrics(struct collector *c)
                        "Assignments not applied, by reason: stale (epoch not above the one "
                        "applied), malformed, range (a bucket outside 0..buckets_total-1), ahead "
                        "(epoch more than assign.max_ahead ahead of this collector's clock).",
-                       "reason", collector_assign_refused_names, COLLECTOR_ASSIGN_REASONS,
-                       s->assign_refused);
+                       "reason", dsf_follow_refused_names, DSF_FOLLOW_REASONS, c->follow.refused);
     metrics_add_u64(m, "damselfly_collector_messages_unowned_total", DSF_COUNTER,
                     "Messages on a bucket this collector does not own (a session's leftover "
                     "queue, the overlap of a move): dropped without ack, the owner stores them.",
@@ -262,12 +261,10 @@ static void fini(void *arg)
         free(c->partitions[i]);
     }
     free(c->partitions);
-    free(c->subscribed);
     buf_free(&c->scratch);
     buf_free(&c->scratch_dlq);
     metrics_free(&c->metrics);
-    if (c->heartbeat)
-        event_free(c->heartbeat);
+    dsf_follow_free(&c->follow);
 }
 
 int main(int argc, char **argv)

@@ -160,8 +160,7 @@ static int admit(struct collector *c, const struct collector_message *m, struct 
         refuse(c, m, REFUSED_BAD_TOPIC, "topic is not dsf/m/{bucket}/{ns}/{mci}/{vm}");
         return -1;
     }
-    if (m->partition < 0 && c->subscribed && bucket < (uint32_t)c->cfg.mqtt.buckets_total &&
-        !c->subscribed[bucket]) {
+    if (m->partition < 0 && !dsf_follow_owns(&c->follow, bucket)) {
         /* A session's leftover queue or the overlap of a move: the owner stores and acks
          * it; not acked here, the agent resends it to the owner. Not a reject: no DLQ. */
         c->stats.unowned++;

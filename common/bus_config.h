@@ -27,7 +27,6 @@ struct dsf_mqtt_config {
     char *buckets; /* "all", "none", or a list and ranges: "0-15,32" */
     int64_t buckets_total;
     int64_t session_expiry_ms; /* 0: a clean session */
-    int follow_assign;         /* follow the balancer's retained assignment */
 };
 
 struct dsf_kafka_config {

@@ -18,6 +18,7 @@ static const struct {
     {"dsf/m/", "dsf.metrics", DSF_TOPIC_METRICS},
     {"dsf/a/", "dsf.agents", DSF_TOPIC_AGENT},
     {"dsf/c/", "dsf.collectors", DSF_TOPIC_COLLECTOR},
+    {"dsf/e/", "dsf.engines", DSF_TOPIC_ENGINE},
     {"dsf/alarm/", "dsf.alarms", DSF_TOPIC_ALARM},
     {"dsf/action/", "dsf.actions", DSF_TOPIC_ACTION},
     {"dsf/dlq", "dsf.dlq", DSF_TOPIC_DLQ},
@@ -58,6 +59,11 @@ int dsf_topic_agent_key(char *out, size_t cap, const char *key, const char *leaf
 int dsf_topic_collector(char *out, size_t cap, const char *id, const char *leaf)
 {
     return fits(snprintf(out, cap, "dsf/c/%s/%s", id, leaf), cap);
+}
+
+int dsf_topic_engine(char *out, size_t cap, const char *id, const char *leaf)
+{
+    return fits(snprintf(out, cap, "dsf/e/%s/%s", id, leaf), cap);
 }
 
 int dsf_topic_alarm(char *out, size_t cap, const char *ns, const char *mci, const char *rule)
@@ -135,6 +141,24 @@ int dsf_topic_parse_agent(const char *topic, const char *leaf, struct dsf_identi
         return -1;
     const char *p = identity(topic + 6, id);
     return p && *p == '/' && strcmp(p + 1, leaf) == 0 ? 0 : -1;
+}
+
+int dsf_topic_parse_member(const char *topic, enum dsf_topic_family *family, char id[64],
+                           char leaf[64])
+{
+    enum dsf_topic_family f;
+    if (strncmp(topic, "dsf/c/", 6) == 0)
+        f = DSF_TOPIC_COLLECTOR;
+    else if (strncmp(topic, "dsf/e/", 6) == 0)
+        f = DSF_TOPIC_ENGINE;
+    else
+        return -1;
+    const char *p = segment(topic + 6, id);
+    if (!p || *p++ != '/' || !(p = segment(p, leaf)) || *p != '\0')
+        return -1;
+    if (family)
+        *family = f;
+    return 0;
 }
 
 int dsf_topic_is_agent_reply(const char *topic, const char *key)

@@ -5,6 +5,7 @@
  *   agent          {root}/a/{ns}/{mci}/{vm}/{leaf}       status (retained), ack, req,
  *                                                         reply[/...] (on-demand answers)
  *   collector      {root}/c/{id}/{leaf}                  hb (heartbeat), assign (retained)
+ *   engine         {root}/e/{id}/{leaf}                  the alarm engines' hb and assign
  *   alarm          {root}/alarm/{ns}/{mci}/{rule}        alarm state changes
  *   action         {root}/action/{ns}/{mci}              the controller's audit records
  *   dlq            {root}/dlq                            rejected input, with reasons
@@ -30,6 +31,7 @@ enum dsf_topic_family {
     DSF_TOPIC_METRICS,
     DSF_TOPIC_AGENT,
     DSF_TOPIC_COLLECTOR,
+    DSF_TOPIC_ENGINE,
     DSF_TOPIC_ALARM,
     DSF_TOPIC_ACTION,
     DSF_TOPIC_DLQ,
@@ -51,6 +53,7 @@ int dsf_topic_agent(char *out, size_t cap, const char *ns, const char *mci, cons
                     const char *leaf);
 int dsf_topic_agent_key(char *out, size_t cap, const char *key, const char *leaf);
 int dsf_topic_collector(char *out, size_t cap, const char *id, const char *leaf);
+int dsf_topic_engine(char *out, size_t cap, const char *id, const char *leaf);
 int dsf_topic_alarm(char *out, size_t cap, const char *ns, const char *mci, const char *rule);
 /* {root}/action/{ns}/{mci}; a NULL or empty ns or mci is "_" (records of no target). -1 also
  * when ns or mci cannot be a segment (a '/', '+' or '#', or longer than 63 bytes). */
@@ -62,6 +65,12 @@ enum dsf_topic_family dsf_topic_family(const char *topic);
 int dsf_topic_parse_metrics(const char *topic, struct dsf_identity *id, uint32_t *bucket);
 /* {root}/a/{ns}/{mci}/{vm}/{leaf}: 0 when the topic is that agent topic with this leaf. */
 int dsf_topic_parse_agent(const char *topic, const char *leaf, struct dsf_identity *id);
+
+/* {root}/c/{id}/{leaf} or {root}/e/{id}/{leaf} (a balanced member's topics): 0 with the
+ * family (DSF_TOPIC_COLLECTOR or DSF_TOPIC_ENGINE), the id and the leaf, or -1. The id is a
+ * segment of 1..63 bytes, the leaf one level of 1..63 bytes. */
+int dsf_topic_parse_member(const char *topic, enum dsf_topic_family *family, char id[64],
+                           char leaf[64]);
 
 /* 1 when topic is where the agent keyed key ("ns/mci/vm") may answer an on-demand request:
  * {root}/a/{key}/reply, or below it ({root}/a/{key}/reply/x/y) with no wildcard and valid

@@ -105,6 +105,15 @@ allowed alarm.a1 dsf/alarm/ns1/mci1/cpu_hot
 denied alarm.a1 "$M1"
 denied alarm.a1 "$A1/ack"
 denied alarm.a1 dsf/action/ns1/mci1
+allowed alarm.a1 dsf/e/a1/hb
+denied alarm.a1 dsf/e/a2/hb # the role and the id are the topic's: no engine speaks for another
+denied alarm.a1 dsf/c/x/hb  # nor for a collector
+denied alarm.a1 dsf/e/a1/assign
+denied collector.c1 dsf/e/c1/hb
+denied collector.c1 dsf/e/a1/hb
+allowed balancer dsf/e/a1/assign -r
+allowed balancer dsf/e/a2/assign -r
+denied balancer dsf/e/a1/hb
 allowed control dsf/action/ns1/mci1
 allowed control "$A1/req"
 denied control "$A1/ack"
@@ -131,6 +140,11 @@ wait_for 5 grep -Fxq "$A1/ack ack-for-vm1" "$WORK/sub-vm1.log" || fail "vm1 did 
 sleep 0.5
 [ "$(cat "$WORK/sub-vm1.log")" = "$A1/ack ack-for-vm1" ] ||
     fail "agent vm1 read other topics: $(cat "$WORK/sub-vm1.log")"
+# The retained assignments of a1 and a2: engine a1 reads its own only.
+as alarm.a1 mosquitto_sub -t 'dsf/e/+/assign' -W 2 -F '%t %p' >"$WORK/sub-a1.log" 2>&1 || true
+grep -q '^dsf/e/a1/assign ' "$WORK/sub-a1.log" || fail "engine a1 did not get its assignment"
+grep -q '^dsf/e/a2/assign ' "$WORK/sub-a1.log" &&
+    fail "engine a1 read another engine's assignment: $(cat "$WORK/sub-a1.log")"
 grep -q 'dsf/c/c1/assign' "$WORK/sub-c1.log" || fail "collector c1 did not get its assignment"
 grep -q 'dsf/c/c2/assign\|ack-for-vm1' "$WORK/sub-c1.log" &&
     fail "collector c1 read another's assignment or an ack: $(cat "$WORK/sub-c1.log")"

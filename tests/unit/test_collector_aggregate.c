@@ -326,15 +326,15 @@ static void test_float_output(void **state)
 /* The bucket of the fixture's agent, with bucket tracking on (as with MQTT buckets). */
 static uint32_t track_buckets(struct fixture *f)
 {
-    f->c.subscribed = calloc((size_t)f->c.cfg.mqtt.buckets_total, 1);
-    assert_non_null(f->c.subscribed);
+    f->c.follow.owned = calloc((size_t)f->c.cfg.mqtt.buckets_total, 1);
+    assert_non_null(f->c.follow.owned);
     return dsf_bucket("ns1/m1/v1", 9, (uint32_t)f->c.cfg.mqtt.buckets_total);
 }
 
 static void untrack_buckets(struct fixture *f)
 {
-    free(f->c.subscribed);
-    f->c.subscribed = NULL;
+    free(f->c.follow.owned);
+    f->c.follow.owned = NULL;
 }
 
 /* A bucket moving away: its open windows are dropped, their messages released unacked for

@@ -101,12 +101,37 @@ static void other_families(void **state)
     assert_int_equal(dsf_topic_alarm(t, 12, "ns1", "web", "cpu_hot"), -1);
 }
 
+/* The balanced members' families: the role is the family, the id and leaf one level each. */
+static void member_topics(void **state)
+{
+    char t[64], id[64], leaf[64];
+    enum dsf_topic_family f = DSF_TOPIC_OTHER;
+    assert_true(dsf_topic_engine(t, sizeof(t), "a1", "hb") > 0);
+    assert_string_equal(t, "dsf/e/a1/hb");
+    assert_int_equal(dsf_topic_family(t), DSF_TOPIC_ENGINE);
+    assert_string_equal(dsf_topic_kafka(t), "dsf.engines");
+    assert_int_equal(dsf_topic_parse_member(t, &f, id, leaf), 0);
+    assert_int_equal(f, DSF_TOPIC_ENGINE);
+    assert_string_equal(id, "a1");
+    assert_string_equal(leaf, "hb");
+    assert_int_equal(dsf_topic_parse_member("dsf/c/c1/assign", &f, id, leaf), 0);
+    assert_int_equal(f, DSF_TOPIC_COLLECTOR);
+    assert_string_equal(id, "c1");
+    assert_string_equal(leaf, "assign");
+    const char *bad[] = {"dsf/e/a1",         "dsf/e//hb",     "dsf/e/a1/hb/x", "dsf/e/a1/",
+                         "dsf/alarm/a1/hb",  "dsf/m/1/a/b/c", "dsf/e",         "dsf/x/a1/hb",
+                         "dsf/c/a1/hb/more", "dsf/e/a1//hb"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (dsf_topic_parse_member(bad[i], &f, id, leaf) == 0)
+            fail_msg("accepted %s", bad[i]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(metrics_roundtrip), cmocka_unit_test(metrics_refused),
         cmocka_unit_test(agent_topics),      cmocka_unit_test(agent_reply_topics),
-        cmocka_unit_test(other_families),
+        cmocka_unit_test(other_families),    cmocka_unit_test(member_topics),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
