@@ -24,7 +24,8 @@
 extern char **environ;
 
 #define TICK_MS 200
-#define MAX_ARGS 16
+/* The collector, -c FILE, the runner's 4 items: the rest is for runner.local.set. */
+#define MAX_ARGS 256
 
 struct argv_buf {
     char *v[MAX_ARGS + 1];
@@ -133,7 +134,9 @@ static int spawn(struct local_runner *L, struct local_child *c, char *err, size_
     posix_spawn_file_actions_t fa;
     posix_spawnattr_init(&at);
     posix_spawn_file_actions_init(&fa);
-    int rc = build_argv(L, c, dir, &a) || !env ? ENOMEM : spawn_attrs(&at, &fa, dir);
+    int rc = build_argv(L, c, dir, &a) ? (a.n >= MAX_ARGS ? E2BIG : ENOMEM)
+             : !env                    ? ENOMEM
+                                       : spawn_attrs(&at, &fa, dir);
     if (rc == 0)
         rc = posix_spawn(&c->pid, L->collector, &fa, &at, a.v, env);
     posix_spawn_file_actions_destroy(&fa);
