@@ -24,6 +24,9 @@ static const char *const dir_names[DIRS] = {"out", "in"};
 static const char *const reason_names[REASONS] = {"points_per_s", "cpu", "lag",       "min",
                                                   "max",          "api", "partitions"};
 
+/* A runner call that failed is not repeated every interval (nor logged so). */
+#define RETRY_MS 5000
+
 enum victim_state { V_NONE, V_DRAINING, V_STOPPING };
 
 struct bal_scaler {
@@ -37,6 +40,7 @@ struct bal_scaler {
     char victim[BAL_ID_MAX];
     enum victim_state vstate;
     int64_t vsince_ms; /* monotonic: when the victim entered vstate */
+    int64_t retry_ms;  /* monotonic: a runner call failed; the next one not before */
     int owned_at_stop; /* live members the runner owned when the stop was asked */
     uint64_t decisions[DIRS][REASONS];
 };
@@ -106,7 +110,9 @@ static void stop_victim(struct balancer *b, struct bal_member *m, int64_t now)
     char err[1024];
     s->owned_at_stop = owned_live(b) + 1; /* the draining victim is not counted */
     if (s->runner->ops->stop(s->runner, m->id, err, sizeof(err)) < 0) {
-        log_error("pool %s: cannot stop %s: %s (retried)", POOL, m->id, err);
+        log_error("pool %s: cannot stop %s (retried in %d s): %s", POOL, m->id, RETRY_MS / 1000,
+                  err);
+        s->retry_ms = now + RETRY_MS;
         return;
     }
     log_info("pool %s: %s holds no bucket and confirmed epoch %lld: stopping it", POOL, m->id,
@@ -154,13 +160,15 @@ static void count_decision(struct balancer *b, int dir, const char *reason, int 
              dir_names[dir], from, to, reason, s->points_per_s, s->cpu);
 }
 
-static void scale_out(struct balancer *b, int add, const char *reason, int members)
+static void scale_out(struct balancer *b, int add, const char *reason, int members, int64_t now)
 {
     struct bal_scaler *s = b->scaler;
     char err[1024];
     int want = s->replicas + add;
     if (s->runner->ops->scale_out(s->runner, want, err, sizeof(err)) < 0) {
-        log_error("pool %s: cannot scale out to %d: %s", POOL, want, err);
+        log_error("pool %s: cannot scale out to %d (retried in %d s): %s", POOL, want,
+                  RETRY_MS / 1000, err);
+        s->retry_ms = now + RETRY_MS;
         return;
     }
     count_decision(b, 0, reason, members, members + add);
@@ -197,7 +205,7 @@ static void decide(struct balancer *b, int64_t now)
     s->wanted = d.replicas;
     s->reason = d.reason;
     if (d.replicas > load.members)
-        scale_out(b, d.replicas - load.members, d.reason, load.members);
+        scale_out(b, d.replicas - load.members, d.reason, load.members, now);
     else if (d.replicas < load.members && pending <= 0)
         scale_in(b, d.reason, load.members, now); /* one member at a time */
 }
@@ -209,7 +217,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     int64_t now = dsf_mono_ms();
     (void)fd;
     (void)what;
-    if (!b->leading || !b->bus_up || now - b->started_ms < bal_settle_ms(b))
+    if (!b->leading || !b->bus_up || now - b->started_ms < bal_settle_ms(b) || now < s->retry_ms)
         return;
     if (s->vstate != V_NONE) {
         victim_tick(b, now);
