@@ -3,7 +3,7 @@
 # collectors on a real mosquitto, and the Kubernetes API double.
 if(TARGET damselfly-balancer)
   foreach(t assign_basic failover join_leave restart_ha collector_restart bad_input move_timeout
-            runner_local runner_k8s)
+            runner_local runner_k8s scale_local scale_k8s)
     dsf_script(balancer_${t} balancer_${t}.sh)
   endforeach()
   # They bound detection and failover latencies in seconds: run alone.
