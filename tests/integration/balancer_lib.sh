@@ -226,24 +226,28 @@ points_in() { # IDS: the collectors' points_in_total summed
 }
 
 # The heavy acceptance runs (balancer_zero_*): the load under faults, and what they measure.
-#   load_flowing IDS [N]            until each of IDS acked N (500) messages of the load
+#   load_flowing IDS [N]            until each of IDS acked N (200) more messages of the load
 #   store_writes                     points InfluxDB was sent (all writes, overwrites too)
 #   at_most VALUE LIMIT              VALUE <= LIMIT (decimals)
 #   zero_outcome                     the load all acked, check_seq clean
 #   written_once                     the store was sent each scheduled point once
 #   never_doubled                    no bucket in two retained assignments at any moment
 
-acked_at_least() { # ID N
+acked() { # ID: messages of the load the collector acked so far
     local v
-    v=$(collector_metric "$1" damselfly_collector_acks_total 'result="published"') || return 1
-    [ "${v%.*}" -ge "$2" ]
+    v=$(collector_metric "$1" damselfly_collector_acks_total 'result="published"') || v=0
+    echo "${v%.*}"
 }
+acked_at_least() { [ "$(acked "$1")" -ge "$2" ]; }
 
+# load_flowing IDS [N]: each of IDS acks N (200) more messages of the load from now on.
 load_flowing() {
     local id
+    declare -A base=()
+    for id in $1; do base[$id]=$(acked "$id"); done
     for id in $1; do
-        wait_for 30 acked_at_least "$id" "${2:-500}" ||
-            fail "collector $id acked no ${2:-500} messages of the load in 30 s"
+        wait_for 30 acked_at_least "$id" $((base[$id] + ${2:-200})) ||
+            fail "collector $id acked no ${2:-200} more messages of the load in 30 s"
     done
 }
 
