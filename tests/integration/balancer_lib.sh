@@ -230,7 +230,7 @@ points_in() { # IDS: the collectors' points_in_total summed
 #   store_writes                     points InfluxDB was sent (all writes, overwrites too)
 #   at_most VALUE LIMIT              VALUE <= LIMIT (decimals)
 #   zero_outcome                     the load all acked, check_seq clean
-#   written_once                     the store was sent each scheduled point once
+#   rewrites                         points the store was sent twice (overwrites)
 #   never_doubled                    no bucket in two retained assignments at any moment
 
 acked() { # ID: messages of the load the collector acked so far
@@ -271,14 +271,11 @@ zero_outcome() {
     check_seq --wait 30
 }
 
-# written_once: the store was sent exactly the points scheduled, none written twice (a
-# killed collector's written but unacked batch is resent by design: only after clean moves).
-written_once() {
-    local want got
-    want=$(($(load_field agents) * $(load_field lines) * $(load_field messages)))
-    got=$(store_writes)
-    [ "$got" = "$want" ] || fail "the store was sent $got points for $want scheduled: some written twice"
-    log "the store was sent $got points, $want scheduled"
+# rewrites: points the store was sent beyond those scheduled, i.e. written twice. InfluxDB
+# keeps one (same series, time and value), so check_seq cannot see them; a killed
+# collector's written but unacked batch is resent by design.
+rewrites() {
+    echo $(($(store_writes) - $(load_field agents) * $(load_field lines) * $(load_field messages)))
 }
 
 # never_doubled: no bucket in two retained assignments at any moment of the capture (check_assign
