@@ -23,7 +23,7 @@ owned "c1 c2 c3 c4 c5" || fail "ownership changed after the join settled"
 cp "$WORK/owners.json" "$WORK/five.json"
 read -r n pairs <<<"$(moved "$WORK/four.json" "$WORK/five.json")"
 log "join under load: $n buckets moved ($pairs)"
-[ "$n" -ge 1 ] && [ "$n" -le 14 ] || fail "$n buckets moved on the join, expected 1-14"
+{ [ "$n" -ge 1 ] && [ "$n" -le 14 ]; } || fail "$n buckets moved on the join, expected 1-14"
 for p in $pairs; do [ "${p#*->}" = c5 ] || fail "a bucket moved $p: only moves to c5 are expected"; done
 
 load_flowing c5
