@@ -14,28 +14,28 @@ wait_for 15 owned "c1 c2 c3 c4" || fail "not every bucket owned once by c1-c4"
 log "every bucket owned once by c1-c4: $(tr -d ' ' <"$WORK/owners.json" | head -c 80)..."
 
 LOAD_DURATION=30s start_load
-load_flowing "c1 c2 c3 c4"
+# fail_over ACTION VICTIM "SURVIVORS" ASSIGNED_BOUND APPLIED_BOUND: ACTION (kill_collector or
+# pause_collector) on VICTIM under load; its buckets must be assigned again to SURVIVORS
+# within ASSIGNED_BOUND seconds and applied (their heartbeats show the epoch) within
+# APPLIED_BOUND, both measured from the capture.
+fail_over() {
+    local action=$1 victim=$2 survivors=$3 t0 took applied
+    load_flowing "$victim $survivors"
+    t0=$(date +%s.%N)
+    $action "$victim"
+    wait_for 10 owned "$survivors" || fail "$victim's buckets not reassigned to $survivors ($action)"
+    took=$($CHECK assigned_at "$WORK/sub-bus.log" "$survivors" "$t0")
+    applied=$($CHECK owned_at "$WORK/sub-bus.log" "$survivors" "$t0")
+    log "$action $victim: every bucket assigned again after $took s, applied after $applied s"
+    at_most "$took" "$4" || fail "$victim's buckets reassigned after $took s, more than $4 s"
+    at_most "$applied" "$5" || fail "$victim's buckets applied after $applied s, more than $5 s"
+}
 
-t0=$(date +%s.%N)
-kill_collector c1
-wait_for 10 owned "c2 c3 c4" || fail "c1's buckets not reassigned to c2-c4 and applied"
-took=$($CHECK assigned_at "$WORK/sub-bus.log" "c2 c3 c4" "$t0")
-applied=$($CHECK owned_at "$WORK/sub-bus.log" "c2 c3 c4" "$t0")
-log "kill -9 c1: every bucket assigned again after $took s, applied after $applied s"
-at_most "$took" 3 || fail "c1's buckets reassigned after $took s, more than 3 s"
-# The new owners confirm with their next heartbeat after applying: one beat more.
-at_most "$applied" 4 || fail "c1's buckets applied after $applied s"
-
-load_flowing "c2 c3 c4"
-t0=$(date +%s.%N)
-pause_collector c2
-wait_for 10 owned "c3 c4" || fail "c2's buckets not reassigned after SIGSTOP"
-took=$($CHECK assigned_at "$WORK/sub-bus.log" "c3 c4" "$t0")
-applied=$($CHECK owned_at "$WORK/sub-bus.log" "c3 c4" "$t0")
-log "SIGSTOP c2: every bucket assigned again after $took s, applied after $applied s"
-# Dead after 3 missed 1 s beats; the last beat may have left up to 1 s before the stop.
-at_most "$took" 3.5 || fail "c2's buckets reassigned after $took s, more than 3 missed beats"
-at_most "$applied" 4.5 || fail "c2's buckets applied after $applied s"
+# kill -9: its Will. The new owners confirm with their next heartbeat after applying: one
+# beat more.
+fail_over kill_collector c1 "c2 c3 c4" 3 4
+# SIGSTOP: dead after 3 missed 1 s beats; the last beat may have left up to 1 s before the stop.
+fail_over pause_collector c2 "c3 c4" 3.5 4.5
 # Frozen, c2 still holds what it took; killed, its session's unacked messages are resent by
 # the agents to c3 and c4.
 kill_collector c2
