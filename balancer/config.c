@@ -144,10 +144,17 @@ int balancer_pool_members(struct balancer *b, const char *pool)
 
 int bal_state_init(struct balancer *b)
 {
-    static const char *const roles[BAL_GROUPS] = {"collector", "alarm"};
+    static const char *const roles[BAL_ROLES] = {"collector", "alarm"};
+    /* Pools of pools.map get no group yet: their followers would consume every prefix. */
+    size_t npools = 1;
     b->nb = (uint32_t)b->cfg.buckets_total;
-    for (int g = 0; g < BAL_GROUPS; g++) {
-        b->groups[g].role = roles[g];
+    if (!(b->groups = calloc(npools * BAL_ROLES, sizeof(*b->groups))))
+        return -1;
+    b->ngroups = npools * BAL_ROLES;
+    for (size_t g = 0; g < b->ngroups; g++) {
+        b->groups[g].role = roles[g % BAL_ROLES];
+        snprintf(b->groups[g].pool, sizeof(b->groups[g].pool), "%s",
+                 b->npools ? b->pools[g / BAL_ROLES].name : "default");
         if (!(b->groups[g].owner = calloc(b->nb, sizeof(*b->groups[g].owner))))
             return -1;
     }
@@ -158,10 +165,11 @@ void bal_state_free(struct balancer *b)
 {
     bal_members_free(b);
     bal_peers_free(b);
-    for (int g = 0; g < BAL_GROUPS; g++) {
+    for (size_t g = 0; g < b->ngroups; g++)
         free(b->groups[g].owner);
-        b->groups[g].owner = NULL;
-    }
+    free(b->groups);
+    b->groups = NULL;
+    b->ngroups = 0;
     for (size_t i = 0; i < b->npools; i++)
         dsf_strlist_free(&b->pools[i].prefixes);
     free(b->pools);

@@ -12,6 +12,7 @@
 #include "common/bus.h"
 #include "common/file.h"
 #include "common/loop.h"
+#include "common/topic.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -90,7 +91,8 @@ static int publish(struct balancer *b, struct bal_member *m, const uint8_t *want
     }
     buf_printf(&body, "]}");
     char topic[300];
-    snprintf(topic, sizeof(topic), "dsf/c/%s/assign", m->id);
+    (strcmp(m->role, "alarm") ? dsf_topic_collector : dsf_topic_engine)(topic, sizeof(topic), m->id,
+                                                                        "assign");
     struct dsf_bus_message msg = {.topic = topic, .payload = body.data, .len = body.len};
     int rc = dsf_bus_publish(b->bus, &msg, 1, 1, 0);
     if (rc == 0) {
@@ -126,7 +128,7 @@ static int better(const struct bal_member *m, const struct bal_member *cur, uint
 
 void bal_adopt(struct balancer *b)
 {
-    for (int g = 0; g < BAL_GROUPS; g++) {
+    for (size_t g = 0; g < b->ngroups; g++) {
         struct bal_group *gr = &b->groups[g];
         memset(gr->owner, 0, b->nb * sizeof(*gr->owner));
         gr->death_ms = 0; /* a failover starts again from what is read back */
@@ -255,9 +257,9 @@ static void timeouts(struct balancer *b, struct bal_group *g, int64_t now)
 int bal_moves_in_flight(const struct balancer *b, const struct bal_member *m)
 {
     int n = 0;
-    for (int g = 0; g < BAL_GROUPS; g++) {
+    for (size_t g = 0; g < b->ngroups; g++) {
         const struct bal_group *gr = &b->groups[g];
-        if (strcmp(gr->role, m->role))
+        if (strcmp(gr->role, m->role) || strcmp(gr->pool, m->pool))
             continue;
         for (uint32_t k = 0; k < b->nb; k++)
             n += (gr->owner[k] == m && !confirmed(m, k)) || (gr->owner[k] != m && m->assigned[k]);
@@ -290,7 +292,7 @@ void bal_move_tick(struct balancer *b, int64_t now)
     int load = now - b->last_load_ms >= b->cfg.rebalance_interval_ms;
     if (load)
         b->last_load_ms = now;
-    for (int i = 0; i < BAL_GROUPS; i++) {
+    for (size_t i = 0; i < b->ngroups; i++) {
         struct bal_group *g = &b->groups[i];
         timeouts(b, g, now);
         if (g->dirty) {
