@@ -41,6 +41,9 @@ static json_t *pool_json(struct balancer *b, const char *name, const struct bal_
                           prefixes, "members", members);
     if (p && p->wanted >= 0)
         json_object_set_new(o, "wanted", json_integer(p->wanted));
+    json_t *scale = bal_scale_json(b, name);
+    if (scale)
+        json_object_set_new(o, "scale", scale);
     return o;
 }
 
@@ -97,14 +100,21 @@ static void serve_pool(struct evhttp_request *req, void *arg)
     if (!body)
         return;
     json_t *r = json_object_get(body, "replicas");
-    if (!json_is_integer(r) || json_integer_value(r) < 0 || json_integer_value(r) > SCALE_MAX) {
+    if (!json_is_null(r) &&
+        (!json_is_integer(r) || json_integer_value(r) < 0 || json_integer_value(r) > SCALE_MAX)) {
         json_decref(body);
-        dsf_http_reply_error(req, 400, "key 'replicas': expected an integer 0-%d", SCALE_MAX);
+        dsf_http_reply_error(req, 400, "key 'replicas': expected an integer 0-%d, or null",
+                             SCALE_MAX);
         return;
     }
-    p->wanted = (int)json_integer_value(r);
+    int asked = json_is_null(r) ? -1 : (int)json_integer_value(r);
     json_decref(body);
-    log_info("pool %s: %d replicas wanted (API)", pool, p->wanted);
+    bal_scale_want(b, p, asked);
+    if (p->wanted < 0)
+        log_info("pool %s: the wanted size is cleared (API): the policy decides again", pool);
+    else
+        log_info("pool %s: %d replicas wanted (API, %d asked; scale.min/max bound it)", pool,
+                 p->wanted, asked);
     dsf_http_reply_json(req, 202,
                         json_pack("{s:s, s:i, s:i}", "pool", pool, "wanted", p->wanted, "members",
                                   balancer_pool_members(b, pool)));

@@ -21,6 +21,7 @@
 #include "common/config.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "balancer/runner.h"
 
 struct dsf_bus;
 struct dsf_daemon;
@@ -80,6 +81,8 @@ struct balancer_config {
     double rebalance_threshold;
     struct dsf_strlist pools_map;
     struct dsf_mqtt_config mqtt;
+    struct runner_config runner; /* runner.*: what starts and stops collectors */
+    struct scale_config scale;   /* scale.*: the policy (docs/balancer-scaling.md) */
 };
 
 #define BAL_ROLES 2 /* "collector" (dsf/c/...), "alarm" (dsf/e/...) */
@@ -91,7 +94,7 @@ enum bal_move_reason { MOVE_JOIN, MOVE_DEATH, MOVE_DRAIN, MOVE_LOAD, MOVE_TIMEOU
 
 struct balancer {
     struct balancer_config cfg;
-    struct dsf_cfg_section sections[8];
+    struct dsf_cfg_section sections[4 + RUNNER_CONFIG_SECTIONS];
     struct dsf_daemon *daemon;
     struct event_base *base;
     struct dsf_bus *bus;
@@ -128,6 +131,7 @@ struct balancer {
         uint64_t leader_rejected;
         double failover_s;
     } stats;
+    struct bal_scaler *scaler; /* scale.c: NULL while runner.kind is none */
     struct dsf_log_limit hb_limit, assign_limit;
     struct dsf_metrics metrics;
 };
@@ -193,6 +197,18 @@ void bal_leader_tick(struct balancer *b, int64_t now);
 /* The loop did not run for gap ms (SIGSTOP, starved): whatever it believed may be stale. */
 void bal_stalled(struct balancer *b, int64_t now, int64_t gap);
 void bal_peers_free(struct balancer *b);
+
+/* scale.c: the pool "default" scaled by the policy through runner.kind's runner (docs/
+ * balancer-scaling.md "The daemon"). 0 (also for runner.kind none), or -1 with err. */
+int bal_scale_start(struct balancer *b, char *err, size_t errlen);
+void bal_scale_stop(struct balancer *b);
+/* The "scale" object of GET /api/v1/pool's pool; NULL for a pool nothing scales. */
+struct json_t;
+struct json_t *bal_scale_json(struct balancer *b, const char *pool);
+void bal_scale_render(struct balancer *b, struct dsf_buf *out);
+/* A POST .../scale: the wanted size, clamped to scale.min/max (-1 clears it). Returns what
+ * is now wanted. */
+int bal_scale_want(struct balancer *b, struct bal_pool *p, int replicas);
 
 /* api.c, metrics.c */
 int bal_api_register(struct balancer *b, char *err, size_t errlen);

@@ -78,7 +78,8 @@ static int start(void *ctx, struct dsf_daemon *d)
         return 1;
     }
     bal_add_metrics(b);
-    if (bal_api_register(b, err, sizeof(err)) < 0 || bal_bus_start(b, err, sizeof(err)) < 0) {
+    if (bal_api_register(b, err, sizeof(err)) < 0 || bal_bus_start(b, err, sizeof(err)) < 0 ||
+        bal_scale_start(b, err, sizeof(err)) < 0) {
         log_error("%s", err);
         return 1;
     }
@@ -98,12 +99,14 @@ static int start(void *ctx, struct dsf_daemon *d)
 static void fini(void *ctx)
 {
     struct balancer *b = ctx;
+    bal_scale_stop(b);
     bal_bus_stop(b);
     if (b->tick)
         event_free(b->tick);
     bal_state_free(b);
     metrics_free(&b->metrics);
     dsf_cfg_free(b->sections);
+    runner_config_free(&b->cfg.runner);
 }
 
 static void health(void *ctx, struct dsf_buf *out)
@@ -123,15 +126,17 @@ static int validate(const struct dsf_cfg_section *secs, const char *origin, char
 {
     const struct balancer_config *cfg = secs[0].obj;
     char why[400];
-    if (bal_pools_check(&cfg->pools_map, why, sizeof(why)) < 0) {
+    if (bal_pools_check(&cfg->pools_map, why, sizeof(why)) < 0 ||
+        runner_config_validate(&cfg->runner, &cfg->scale, why, sizeof(why)) < 0) {
         snprintf(err, errlen, "%s: %s", origin, why);
         return -1;
     }
     return 0;
 }
 
-static void build_sections(struct balancer *b)
+static int build_sections(struct balancer *b)
 {
+    char err[200];
     /* The alive status's Will must fire within ~3 s of a stopped leader: 1.5 x keepalive. */
     static const char *const mqtt_defaults[] = {"keepalive=2", NULL};
     struct dsf_cfg_section *s = b->sections;
@@ -139,14 +144,23 @@ static void build_sections(struct balancer *b)
     s[n++] = (struct dsf_cfg_section){"", balancer_config_keys, &b->cfg, NULL};
     n += dsf_mqtt_sections(s + n, &b->cfg.mqtt);
     s[n - 2].defaults = mqtt_defaults;
+    int r = runner_config_sections(s + n, RUNNER_CONFIG_SECTIONS, &b->cfg.runner, &b->cfg.scale,
+                                   err, sizeof(err));
+    if (r < 0) {
+        fprintf(stderr, "damselfly-balancer: %s\n", err);
+        return -1;
+    }
+    n += (size_t)r;
     s[n] = (struct dsf_cfg_section){NULL, NULL, NULL, NULL};
+    return 0;
 }
 
 int main(int argc, char **argv)
 {
     static struct balancer balancer;
     struct balancer *b = &balancer;
-    build_sections(b);
+    if (build_sections(b) < 0)
+        return 1;
     const struct dsf_daemon_def def = {
         .prog = "damselfly-balancer",
         .name = "balancer",

@@ -85,4 +85,5 @@ void bal_render_metrics(void *arg, struct dsf_buf *out)
                "Points per second, from the member's last heartbeat.", 1);
     per_member(b, out, "damselfly_balancer_cpu",
                "CPU cores used, from the member's last heartbeat.", 2);
+    bal_scale_render(b, out);
 }

@@ -72,6 +72,7 @@ struct scale_config {
     int64_t target_lag;
     double in_ratio;
     int64_t cooldown_out_ms, cooldown_in_ms, sustain_ms;
+    int64_t interval_ms; /* how often the balancer decides (while it leads) */
 };
 
 /* The most sections runner_config_sections writes. */

@@ -65,6 +65,9 @@ static const struct dsf_cfg_key scale_keys[] = {
      "least time between any scaling and a scale in", 0, 86400000},
     {"sustain", DSF_CFG_DURATION, "10s", S(sustain_ms),
      "how long the load must stay above (or below) before the pool scales", 0, 86400000},
+    {"interval", DSF_CFG_DURATION, "1s", S(interval_ms),
+     "how often the leading balancer feeds the pool's load to the policy and acts on it", 100,
+     3600000},
     DSF_CFG_END,
 };
 #undef S

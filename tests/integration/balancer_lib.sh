@@ -224,3 +224,70 @@ points_in() { # IDS: the collectors' points_in_total summed
     done
     echo "$total"
 }
+
+# The heavy acceptance runs (balancer_zero_*): the load under faults, and what they measure.
+#   load_flowing IDS [N]            until each of IDS acked N (200) more messages of the load
+#   store_writes                     points InfluxDB was sent (all writes, overwrites too)
+#   at_most VALUE LIMIT              VALUE <= LIMIT (decimals)
+#   zero_outcome                     the load all acked, check_seq clean
+#   rewrites                         points the store was sent twice (overwrites)
+#   never_doubled                    no bucket in two retained assignments at any moment
+
+acked() { # ID: messages of the load the collector acked so far
+    local v
+    v=$(collector_metric "$1" damselfly_collector_acks_total 'result="published"') || v=0
+    echo "${v%.*}"
+}
+acked_at_least() { [ "$(acked "$1")" -ge "$2" ]; }
+
+# load_flowing IDS [N]: each of IDS acks N (200) more messages of the load from now on.
+load_flowing() {
+    local id
+    declare -A base=()
+    for id in $1; do base[$id]=$(acked "$id"); done
+    for id in $1; do
+        wait_for 30 acked_at_least "$id" $((base[$id] + ${2:-200})) ||
+            fail "collector $id acked no ${2:-200} more messages of the load in 30 s"
+    done
+}
+
+# InfluxDB overwrites a point written twice with the same value: the store cannot show it,
+# its write statistics can (the monitor's own store is off in start_influxd, so every point
+# request is a collector's).
+store_writes() {
+    influx_query dsf "SHOW STATS FOR 'write'" | python3 -c '
+import json, sys
+s = json.load(sys.stdin)["results"][0]["series"][0]
+print(dict(zip(s["columns"], s["values"][0]))["pointReq"])'
+}
+
+at_most() { python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) <= float(sys.argv[2]) else 1)" "$1" "$2"; }
+
+# zero_outcome: every message acked, every point of every agent series in the store once
+# (check_seq: none missing, none extra, none with another seq).
+zero_outcome() {
+    wait_load
+    [ "$(load_field unacked)" = 0 ] || fail "$(load_field unacked) messages unacked at the end"
+    check_seq --wait 30
+}
+
+# rewrites: points the store was sent beyond those scheduled, i.e. written twice. InfluxDB
+# keeps one (same series, time and value), so check_seq cannot see them; a killed
+# collector's written but unacked batch is resent by design.
+rewrites() {
+    echo $(($(store_writes) - $(load_field agents) * $(load_field lines) * $(load_field messages)))
+}
+
+# never_doubled: no bucket in two retained assignments at any moment of the capture (check_assign
+# doubles allows a move's overlap; a run where nothing moves allows none). Prints the first.
+never_doubled() {
+    python3 - "$DSF_SRC/tests/integration" "$WORK/sub-bus.log" <<'PY'
+import sys
+sys.path.insert(0, sys.argv[1])
+from check_assign import owners, replay
+for t, a, _ in replay(sys.argv[2]):
+    two = {b: o for b, o in owners(a).items() if len(o) > 1}
+    if two:
+        sys.exit(f"at {t:.3f} buckets in two assignments: {two}")
+PY
+}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's main command: `scripts/damselfly up` starts the pipeline on the embedded
-# defaults (broker, InfluxDB, collector, alarm engine, agent, and the controller healing a
-# local MCI of 3 VMs with the starter policies), `status` reports every part healthy and the
+# defaults (broker, InfluxDB, the balancer with its pool of two collectors, alarm engine, agent,
+# and the controller healing a local MCI of 3 VMs with the starter policies), `status` reports
+# every part healthy, the pool's 64 buckets shared by its two collectors, and the
 # MCI Running with its agents online, a reboot through the controller's API acts for real, the agent's samples are stored in InfluxDB, the alarm engine runs the shipped
 # rules, `down` stops everything it started. The broker admits only the principals `up`
 # issued (an anonymous client is refused, the operator reads the stream with the options
@@ -10,19 +11,36 @@
 
 export DAMSELFLY_STATE="$WORK/state" DAMSELFLY_BUILD="$DSF_BUILD"
 export DAMSELFLY_MQTT_PORT=$(free_port) DAMSELFLY_HTTP="127.0.0.1:$(free_port)"
-export DAMSELFLY_INFLUX_PORT=$(free_port) DAMSELFLY_COLLECTOR_HTTP="127.0.0.1:$(free_port)"
+export DAMSELFLY_INFLUX_PORT=$(free_port) DAMSELFLY_BALANCER_HTTP="127.0.0.1:$(free_port)"
+# Collector local-N listens on BASE+N: a base whose next four ports are free.
+base_free() {
+    python3 -c 'import socket, sys
+for n in range(1, 5):
+    s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]) + n)); s.close()' "$1" 2>/dev/null
+}
+BASE=$(free_port)
+until base_free "$BASE"; do BASE=$(free_port); done
+export DAMSELFLY_COLLECTOR_PORT_BASE=$BASE
 export DAMSELFLY_ALARM_HTTP="127.0.0.1:$(free_port)" DAMSELFLY_CONTROL_HTTP="127.0.0.1:$(free_port)"
 LAUNCHER="$DSF_SRC/scripts/damselfly"
 "$LAUNCHER" up >"$WORK/up.log" 2>&1 || fail "damselfly up: $(cat "$WORK/up.log")"
 cat "$WORK/up.log"
-pids=$(cat "$DAMSELFLY_STATE"/*.pid)
+pids="$(cat "$DAMSELFLY_STATE"/*.pid) $(python3 -c 'import json,sys; print(" ".join(str(c["pid"]) for c in json.load(open(sys.argv[1]))["children"]))' "$DAMSELFLY_STATE/collectors/children.json")"
 DSF_PIDS+=($pids) # stopped by the trap if the test fails half way
 "$LAUNCHER" status >"$WORK/status.log" 2>&1 || fail "damselfly status"
-for part in mosquitto influxd collector alarm control agent; do
+for part in mosquitto influxd balancer alarm control agent "collector local-1" "collector local-2"; do
     grep -q "^$part: running" "$WORK/status.log" || fail "status: $part not running"
 done
 grep -q '"status":"ok"' "$WORK/status.log" || fail "status: agent not healthy"
-grep -q '"connected":true' "$WORK/status.log" || fail "status: collector not connected"
+[ "$(grep -c '"connected":true' "$WORK/status.log")" -ge 2 ] || fail "status: collectors not connected"
+# The balancer leads and shares the 64 buckets between the two collectors, 32 each.
+pool_shared() {
+    "$LAUNCHER" status >"$WORK/status.log" 2>&1
+    grep -q '^balancer local: leading' "$WORK/status.log" &&
+        grep -Eq '^ +local-1 +alive +32 buckets' "$WORK/status.log" &&
+        grep -Eq '^ +local-2 +alive +32 buckets' "$WORK/status.log"
+}
+wait_for 20 pool_shared || fail "status does not show the pool sharing the buckets: $(cat "$WORK/status.log")"
 grep -q "^broker access: users of $DAMSELFLY_STATE/bus/passwd" "$WORK/status.log" ||
     fail "status: the broker does not require credentials"
 out=$(mosquitto_pub -p "$DAMSELFLY_MQTT_PORT" -V 5 -q 1 -t dsf/m/0/x/y/z -m anon 2>&1) &&
@@ -31,7 +49,7 @@ grep -qi 'not authori[sz]ed' <<<"$out" || fail "anonymous publish: unexpected er
 grep -q "XDG_CONFIG_HOME=$DAMSELFLY_STATE/operator mosquitto_sub" "$WORK/up.log" ||
     fail "up does not say how the operator reads the stream"
 [ "$(stat -c %a "$DAMSELFLY_STATE/bus/creds/operator")" = 600 ] || fail "operator creds not 0600"
-for part in collector alarm control agent; do
+for part in collector-local-1 collector-local-2 balancer alarm control agent; do
     [ "$(stat -c %a "$DAMSELFLY_STATE/$part-bus.json")" = 600 ] || fail "$part-bus.json not 0600"
 done
 for f in "$DAMSELFLY_STATE"/bus/creds/*; do cat "$f"; echo; done >"$WORK/passwords"
