@@ -59,7 +59,8 @@ static void handle_metrics(struct alarm *a, const struct dsf_bus_message *m)
                      m->topic, why);
         return;
     }
-    if (!dsf_follow_owns(&a->follow, bucket)) { /* the overlap of a move: the owner has it */
+    /* The overlap of a move, or a prefix a dedicated pool owns: the owner has it. */
+    if (!dsf_follow_owns(&a->follow, bucket, &id)) {
         dsf_count(&a->stats.unowned, 1);
         return;
     }
@@ -164,7 +165,7 @@ static void follow_message(struct alarm *a, const struct dsf_bus_message *m)
     int64_t before = a->follow.epoch;
     dsf_follow_message(&a->follow, m);
     for (uint32_t b = 0; !before && a->follow.epoch && b < a->follow.total; b++)
-        if (!dsf_follow_owns(&a->follow, b))
+        if (!dsf_follow_owns(&a->follow, b, NULL))
             bucket_lost(a, b);
 }
 

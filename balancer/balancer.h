@@ -25,6 +25,7 @@
 
 struct dsf_bus;
 struct dsf_daemon;
+struct json_t;
 struct event;
 struct event_base;
 
@@ -45,11 +46,12 @@ struct bal_member {
     /* What the balancer last published on its dsf/c/{id}/assign (dsf/e/... for an alarm
      * engine), or found retained there. */
     int64_t assigned_epoch;
-    uint8_t *assigned;     /* flags per bucket, buckets_total of them */
-    int64_t assigned_ms;   /* monotonic: when assigned_epoch was published (0: read back) */
-    int unresponsive;      /* did not confirm within move.timeout: no new buckets */
-    int reported;          /* its unknown pool or role was logged */
-    int64_t dead_since_ms; /* monotonic, 0 while alive */
+    uint8_t *assigned;             /* flags per bucket, buckets_total of them */
+    int64_t assigned_ms;           /* monotonic: when assigned_epoch was published (0: read back) */
+    struct json_t *assigned_lists; /* its "prefixes" or "exclude" ({} when neither), as published */
+    int unresponsive;              /* did not confirm within move.timeout: no new buckets */
+    int reported;                  /* its unknown pool or role was logged */
+    int64_t dead_since_ms;         /* monotonic, 0 while alive */
 };
 
 /* One move in progress: given to `to` at epoch given_epoch, still held by `from`. */
@@ -189,6 +191,12 @@ void bal_epoch_seen(struct balancer *b, int64_t epoch);
 void bal_adopt(struct balancer *b);
 void bal_move_tick(struct balancer *b, int64_t now);
 int bal_moves_in_flight(const struct balancer *b, const struct bal_member *m);
+/* The tenant lists a member of g is assigned with: a dedicated pool's {"prefixes":[...]}, the
+ * default pool's {"exclude":[...]} (the prefixes of every dedicated pool whose members of the
+ * same role own every bucket, confirmed), or {}. NULL out of memory. */
+struct json_t *bal_group_lists(struct balancer *b, const struct bal_group *g);
+/* The "prefixes" and "exclude" of an assignment's object, as bal_group_lists makes them. */
+struct json_t *bal_lists_of(struct json_t *assignment);
 
 /* leader.c */
 void bal_leader_message(struct balancer *b, const char *topic, const char *payload, size_t len);
@@ -203,7 +211,6 @@ void bal_peers_free(struct balancer *b);
 int bal_scale_start(struct balancer *b, char *err, size_t errlen);
 void bal_scale_stop(struct balancer *b);
 /* The "scale" object of GET /api/v1/pool's pool; NULL for a pool nothing scales. */
-struct json_t;
 struct json_t *bal_scale_json(struct balancer *b, const char *pool);
 void bal_scale_render(struct balancer *b, struct dsf_buf *out);
 /* A POST .../scale: the wanted size, clamped to scale.min/max (-1 clears it). Returns what

@@ -1,5 +1,6 @@
 #define DSF_MODULE "balancer"
 #include "balancer/balancer.h"
+#include "common/topic.h"
 #include "common/loop.h"
 
 #include <stdio.h>
@@ -90,10 +91,8 @@ static int prefix_add(struct bal_pool *p, const char *prefix)
 /* "NS[/MCI]=POOL": a prefix of one or two segments and a pool name of 1-63 bytes. */
 static int entry_ok(const char *e, const char *eq)
 {
-    const char *slash = memchr(e, '/', (size_t)(eq - e));
-    return eq > e && eq[1] && strlen(eq + 1) < 64 && !strchr(eq + 1, '/') && !strpbrk(e, "+# ") &&
-           (!slash || (slash > e && slash + 1 < eq)) &&
-           (!slash || !memchr(slash + 1, '/', (size_t)(eq - slash - 1)));
+    return dsf_topic_prefix_ok(e, (size_t)(eq - e)) && eq[1] && strlen(eq + 1) < 64 &&
+           !strchr(eq + 1, '/');
 }
 
 int bal_pools_check(const struct dsf_strlist *map, char *err, size_t errlen)
@@ -145,8 +144,7 @@ int balancer_pool_members(struct balancer *b, const char *pool)
 int bal_state_init(struct balancer *b)
 {
     static const char *const roles[BAL_ROLES] = {"collector", "alarm"};
-    /* Pools of pools.map get no group yet: their followers would consume every prefix. */
-    size_t npools = 1;
+    size_t npools = b->npools ? b->npools : 1;
     b->nb = (uint32_t)b->cfg.buckets_total;
     if (!(b->groups = calloc(npools * BAL_ROLES, sizeof(*b->groups))))
         return -1;

@@ -59,6 +59,7 @@ void bal_members_free(struct balancer *b)
     for (struct bal_member *m = b->members, *next; m; m = next) {
         next = m->next;
         free(m->assigned);
+        json_decref(m->assigned_lists);
         free(m);
     }
     b->members = NULL;
@@ -261,17 +262,21 @@ static int on_assign(struct balancer *b, const char *role, const char *id,
     uint8_t *flags = calloc(b->nb, 1);
     int64_t epoch = 0;
     int reason = !json_is_object(o) ? AS_JSON : flags ? parse_assign(b, o, flags, &epoch) : -1;
+    json_t *lists = reason < 0 && flags ? bal_lists_of(o) : NULL;
     json_decref(o);
     if (reason >= 0) {
         free(flags);
         return reject_assign(b, reason, msg->topic);
     }
-    struct bal_member *m = flags ? member_add(b, role, id) : NULL;
+    struct bal_member *m = lists ? member_add(b, role, id) : NULL;
     if (m && epoch > m->assigned_epoch) { /* not our own echo: another balancer's, or old */
         memcpy(m->assigned, flags, b->nb);
         m->assigned_epoch = epoch;
         m->assigned_ms = dsf_mono_ms();
+        json_decref(m->assigned_lists);
+        m->assigned_lists = json_incref(lists);
     }
+    json_decref(lists);
     bal_epoch_seen(b, epoch);
     free(flags);
     return 0;
@@ -368,6 +373,7 @@ void bal_membership_tick(struct balancer *b, int64_t now)
             now - m->dead_since_ms > FORGET_MS) {
             *p = m->next;
             free(m->assigned);
+            json_decref(m->assigned_lists);
             free(m);
             continue;
         }

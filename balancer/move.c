@@ -75,11 +75,13 @@ static int64_t next_epoch(struct balancer *b)
     return e;
 }
 
-static int publish(struct balancer *b, struct bal_member *m, const uint8_t *want, int64_t now)
+static int publish(struct balancer *b, struct bal_member *m, const uint8_t *want, json_t *lists,
+                   int64_t now)
 {
     int64_t e = next_epoch(b);
     if (e < 0)
         return -1;
+    char *extra = json_object_size(lists) ? json_dumps(lists, JSON_COMPACT) : NULL;
     struct dsf_buf body = {0};
     buf_printf(&body, "{\"epoch\":%lld,\"buckets\":[", (long long)e);
     int first = 1;
@@ -89,7 +91,10 @@ static int publish(struct balancer *b, struct bal_member *m, const uint8_t *want
             first = 0;
         }
     }
-    buf_printf(&body, "]}");
+    /* The lists' object without its braces: ,"prefixes":[...] or ,"exclude":[...] */
+    buf_printf(&body, "]%s%.*s}", extra ? "," : "", extra ? (int)strlen(extra) - 2 : 0,
+               extra ? extra + 1 : "");
+    free(extra);
     char topic[300];
     (strcmp(m->role, "alarm") ? dsf_topic_collector : dsf_topic_engine)(topic, sizeof(topic), m->id,
                                                                         "assign");
@@ -99,6 +104,8 @@ static int publish(struct balancer *b, struct bal_member *m, const uint8_t *want
         memcpy(m->assigned, want, b->nb);
         m->assigned_epoch = e;
         m->assigned_ms = now;
+        json_decref(m->assigned_lists);
+        m->assigned_lists = json_incref(lists);
         log_info("assigned %s epoch %lld: %s", m->id, (long long)e, body.data);
     } else {
         dsf_count(&b->stats.publish_failed, 1);
@@ -226,16 +233,69 @@ static void wanted(const struct balancer *b, const struct bal_group *g, const st
     }
 }
 
+/* Every bucket owned by a live member of g that confirmed it. */
+static int group_covers(const struct balancer *b, const struct bal_group *g)
+{
+    for (uint32_t k = 0; k < b->nb; k++)
+        if (!confirmed(g->owner[k], k))
+            return 0;
+    return 1;
+}
+
+json_t *bal_group_lists(struct balancer *b, const struct bal_group *g)
+{
+    int dedicated = strcmp(g->pool, "default") != 0;
+    json_t *o = json_object(), *list = json_array();
+    for (size_t i = 0; o && list && i < b->ngroups; i++) {
+        const struct bal_group *d = &b->groups[i];
+        const struct bal_pool *p = bal_pool_find(b, d->pool);
+        /* Give before take: the default pool excludes a tenant's prefixes only once its
+         * pool consumes them, and at once no longer when it does not (died, or empty). */
+        if (!p || strcmp(d->role, g->role) || !strcmp(d->pool, "default") ||
+            (dedicated ? d != g : !group_covers(b, d)))
+            continue;
+        for (size_t j = 0; j < p->prefixes.count; j++)
+            json_array_append_new(list, json_string(p->prefixes.items[j]));
+    }
+    if (o && list && json_array_size(list))
+        json_object_set(o, dedicated ? "prefixes" : "exclude", list);
+    json_decref(list);
+    return o;
+}
+
+json_t *bal_lists_of(json_t *assignment)
+{
+    static const char *const keys[] = {"prefixes", "exclude"};
+    json_t *o = json_object();
+    for (int i = 0; o && i < 2; i++) {
+        json_t *v = json_object_get(assignment, keys[i]);
+        if (json_is_array(v) && json_array_size(v))
+            json_object_set_new(o, keys[i], json_deep_copy(v));
+    }
+    return o;
+}
+
+static int lists_differ(json_t *lists, const struct bal_member *m)
+{
+    if (!m->assigned_lists)
+        return json_object_size(lists) != 0;
+    return !json_equal(lists, m->assigned_lists);
+}
+
 static void sync_group(struct balancer *b, struct bal_group *g, int64_t now)
 {
     uint8_t *want = malloc(b->nb);
-    for (struct bal_member *m = b->members; want && m; m = m->next) {
+    json_t *lists = bal_group_lists(b, g);
+    for (struct bal_member *m = b->members; want && lists && m; m = m->next) {
         if (bal_member_group(b, m) != g)
             continue;
         wanted(b, g, m, want);
-        if (memcmp(want, m->assigned, b->nb))
-            publish(b, m, want, now);
+        /* The lists matter only to a member holding something. */
+        int holds = memchr(want, 1, b->nb) != NULL;
+        if (memcmp(want, m->assigned, b->nb) || (holds && lists_differ(lists, m)))
+            publish(b, m, want, lists, now);
     }
+    json_decref(lists);
     free(want);
 }
 
