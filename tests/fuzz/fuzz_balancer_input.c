@@ -6,6 +6,7 @@
  * assign), the rest is the payload. No input
  * may crash it, leak, or drive its epoch far past the clock; the owners read back must be
  * members it knows, each bucket a member's. */
+#include <jansson.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,12 @@ static void check(struct balancer *b)
     if (b->epoch > bal_wall_ms() + BAL_EPOCH_AHEAD_MAX)
         abort();
     bal_adopt(b);
+    for (size_t g = 0; g < b->ngroups; g++) { /* what a publish would carry */
+        json_t *lists = bal_group_lists(b, &b->groups[g]);
+        if (!json_is_object(lists))
+            abort();
+        json_decref(lists);
+    }
     for (size_t g = 0; g < b->ngroups; g++) {
         for (uint32_t k = 0; k < b->nb; k++) {
             struct bal_member *o = b->groups[g].owner[k], *m = b->members;
@@ -58,6 +65,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     b.cfg.buckets_total = 64;
     b.cfg.heartbeat_ms = 1000;
     b.cfg.missed_beats = 3;
+    /* A tenant pool: members announcing it form groups of their own. */
+    static char *map[] = {"acme=tenant-a"};
+    b.cfg.pools_map = (struct dsf_strlist){map, 1};
     if (bal_pools_parse(&b, err, sizeof(err)) < 0 || bal_state_init(&b) < 0)
         abort();
     const char *p = (const char *)data, *end = p + size;
