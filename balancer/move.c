@@ -242,6 +242,44 @@ static int group_covers(const struct balancer *b, const struct bal_group *g)
     return 1;
 }
 
+static int listed(const json_t *list, const char *prefix)
+{
+    for (size_t i = 0; i < json_array_size(list); i++) {
+        const char *v = json_string_value(json_array_get(list, i));
+        if (v && !strcmp(v, prefix))
+            return 1;
+    }
+    return 0;
+}
+
+/* Some live default-pool member of the role may still exclude prefix: its assignment says so,
+ * or it has not confirmed its latest one. */
+static int maybe_excluded(const struct balancer *b, const char *role, const char *prefix)
+{
+    for (const struct bal_member *m = b->members; m; m = m->next)
+        if (m->alive && !strcmp(m->role, role) && !strcmp(m->pool, "default") &&
+            (m->epoch < m->assigned_epoch ||
+             listed(json_object_get(m->assigned_lists, "exclude"), prefix)))
+            return 1;
+    return 0;
+}
+
+/* Take after give, when a restart with another pools.map takes a prefix from a dedicated
+ * pool: its members keep it until the default pool no longer excludes it. */
+static void leaving_prefixes(const struct balancer *b, const struct bal_group *g, json_t *list)
+{
+    for (const struct bal_member *m = b->members; m; m = m->next) {
+        if (!m->alive || strcmp(m->role, g->role) || strcmp(m->pool, g->pool))
+            continue;
+        json_t *had = json_object_get(m->assigned_lists, "prefixes");
+        for (size_t i = 0; i < json_array_size(had); i++) {
+            const char *p = json_string_value(json_array_get(had, i));
+            if (p && !listed(list, p) && maybe_excluded(b, g->role, p))
+                json_array_append_new(list, json_string(p));
+        }
+    }
+}
+
 json_t *bal_group_lists(struct balancer *b, const struct bal_group *g)
 {
     int dedicated = strcmp(g->pool, "default") != 0;
@@ -257,6 +295,8 @@ json_t *bal_group_lists(struct balancer *b, const struct bal_group *g)
         for (size_t j = 0; j < p->prefixes.count; j++)
             json_array_append_new(list, json_string(p->prefixes.items[j]));
     }
+    if (dedicated && list)
+        leaving_prefixes(b, g, list);
     if (o && list && json_array_size(list))
         json_object_set(o, dedicated ? "prefixes" : "exclude", list);
     json_decref(list);
@@ -268,9 +308,17 @@ json_t *bal_lists_of(json_t *assignment)
     static const char *const keys[] = {"prefixes", "exclude"};
     json_t *o = json_object();
     for (int i = 0; o && i < 2; i++) {
-        json_t *v = json_object_get(assignment, keys[i]);
-        if (json_is_array(v) && json_array_size(v))
-            json_object_set_new(o, keys[i], json_deep_copy(v));
+        json_t *v = json_object_get(assignment, keys[i]), *p, *copy = json_array();
+        size_t j;
+        json_array_foreach(v, j, p) /* what followers would refuse is not kept */
+        {
+            if (json_is_string(p) &&
+                dsf_topic_prefix_ok(json_string_value(p), json_string_length(p)))
+                json_array_append(copy, p);
+        }
+        if (json_array_size(copy))
+            json_object_set(o, keys[i], copy);
+        json_decref(copy);
     }
     return o;
 }
