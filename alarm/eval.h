@@ -77,6 +77,13 @@ size_t engine_forget_vm(struct engine *e, const char *ns, const char *mci, const
  * of a rule grouping by vm whose VM hashes to it (common/bucket.h), windows and states with it:
  * the bucket's new owner evaluates them from scratch. Returns the number dropped. */
 size_t engine_forget_bucket(struct engine *e, uint32_t bucket, uint32_t total);
+/* The same for every series of a VM owns() says is not this engine's (its bucket of total, its
+ * identity: a tenant prefix another pool owns). Returns the number dropped. */
+struct dsf_identity;
+size_t engine_forget_unowned(struct engine *e, uint32_t total,
+                             int (*owns)(const void *arg, uint32_t bucket,
+                                         const struct dsf_identity *id),
+                             const void *arg);
 /* Deadman and pending offline alarms; returns ms until the next tick is useful (capped). */
 void engine_tick(struct engine *e, int64_t now_ns, int64_t now_ms);
 

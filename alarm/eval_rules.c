@@ -2,6 +2,7 @@
  * restoring persisted series, walking them, and freeing it all. */
 #include "alarm/eval_impl.h"
 #include "common/bucket.h"
+#include "common/topic.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -183,22 +184,49 @@ static int of_vm(const struct engine *e, const struct series *s, const void *arg
            part_is(s, (size_t)at, v->vm);
 }
 
+/* The VM a series of a rule grouping by vm belongs to, and the bucket it hashes to (of
+ * total): 0, or -1 for series spanning VMs (they span buckets too). */
+static int series_vm(const struct engine *e, const struct series *s, uint32_t total,
+                     struct dsf_identity *id, uint32_t *bucket)
+{
+    int at = vm_part(e->rules[s->rule]);
+    char key[200];
+    if (at < 0)
+        return -1;
+    snprintf(id->ns, sizeof(id->ns), "%s", series_key_part(s, 0, key, sizeof(key)));
+    snprintf(id->mci, sizeof(id->mci), "%s", series_key_part(s, 1, key, sizeof(key)));
+    snprintf(id->vm, sizeof(id->vm), "%s", series_key_part(s, (size_t)at, key, sizeof(key)));
+    int n = snprintf(key, sizeof(key), "%s/%s/%s", id->ns, id->mci, id->vm);
+    if (n <= 0 || (size_t)n >= sizeof(key))
+        return -1;
+    *bucket = dsf_bucket(key, (size_t)n, total);
+    return 0;
+}
+
 struct bucket_ref {
     uint32_t bucket, total;
 };
 
-/* The series' VM hashes to the bucket (series of rules not grouping by vm span buckets). */
 static int of_bucket(const struct engine *e, const struct series *s, const void *arg)
 {
     const struct bucket_ref *b = arg;
-    int at = vm_part(e->rules[s->rule]);
-    char ns[64], mci[64], vm[64], key[200];
-    if (at < 0)
-        return 0;
-    int n = snprintf(key, sizeof(key), "%s/%s/%s", series_key_part(s, 0, ns, sizeof(ns)),
-                     series_key_part(s, 1, mci, sizeof(mci)),
-                     series_key_part(s, (size_t)at, vm, sizeof(vm)));
-    return n > 0 && (size_t)n < sizeof(key) && dsf_bucket(key, (size_t)n, b->total) == b->bucket;
+    struct dsf_identity id;
+    uint32_t k;
+    return !series_vm(e, s, b->total, &id, &k) && k == b->bucket;
+}
+
+struct owner_ref {
+    int (*owns)(const void *arg, uint32_t bucket, const struct dsf_identity *id);
+    const void *arg;
+    uint32_t total;
+};
+
+static int not_owned(const struct engine *e, const struct series *s, const void *arg)
+{
+    const struct owner_ref *o = arg;
+    struct dsf_identity id;
+    uint32_t k;
+    return !series_vm(e, s, o->total, &id, &k) && !o->owns(o->arg, k, &id);
 }
 
 /* Drops every series match selects, without a transition; returns how many. */
@@ -237,6 +265,15 @@ size_t engine_forget_bucket(struct engine *e, uint32_t bucket, uint32_t total)
 {
     const struct bucket_ref b = {bucket, total};
     return total ? forget_if(e, of_bucket, &b) : 0;
+}
+
+size_t engine_forget_unowned(struct engine *e, uint32_t total,
+                             int (*owns)(const void *arg, uint32_t bucket,
+                                         const struct dsf_identity *id),
+                             const void *arg)
+{
+    const struct owner_ref o = {owns, arg, total};
+    return total ? forget_if(e, not_owned, &o) : 0;
 }
 
 void engine_foreach(struct engine *e, void (*fn)(void *arg, const struct rule *r, struct series *s),

@@ -59,7 +59,8 @@ static void handle_metrics(struct alarm *a, const struct dsf_bus_message *m)
                      m->topic, why);
         return;
     }
-    if (!dsf_follow_owns(&a->follow, bucket)) { /* the overlap of a move: the owner has it */
+    /* The overlap of a move, or a prefix a dedicated pool owns: the owner has it. */
+    if (!dsf_follow_owns(&a->follow, bucket, &id)) {
         dsf_count(&a->stats.unowned, 1);
         return;
     }
@@ -157,15 +158,28 @@ static void bucket_lost(void *arg, uint32_t bucket)
     }
 }
 
+static int follow_owns(const void *arg, uint32_t bucket, const struct dsf_identity *id)
+{
+    return dsf_follow_owns(arg, bucket, id);
+}
+
 /* The first assignment after a start also drops the restored series of the buckets it does
- * not give: they moved while this engine was away, and their new owner evaluates them. */
+ * not give (they moved while this engine was away, and their new owner evaluates them); any
+ * assignment drops the series of tenant prefixes it excludes or does not list: they would go
+ * nodata here while their pool evaluates them. */
 static void follow_message(struct alarm *a, const struct dsf_bus_message *m)
 {
     int64_t before = a->follow.epoch;
     dsf_follow_message(&a->follow, m);
-    for (uint32_t b = 0; !before && a->follow.epoch && b < a->follow.total; b++)
-        if (!dsf_follow_owns(&a->follow, b))
-            bucket_lost(a, b);
+    if (a->follow.epoch == before)
+        return;
+    size_t n = engine_forget_unowned(a->engine, a->follow.total, follow_owns, &a->follow);
+    a->stats.series_moved += n;
+    if (n) {
+        log_info("assignment epoch %lld: forgot %zu alarm series of VMs another engine owns",
+                 (long long)a->follow.epoch, n);
+        alarm_state_dirty(a);
+    }
 }
 
 static void on_message(void *arg, const struct dsf_bus_message *m)

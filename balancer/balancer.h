@@ -25,6 +25,7 @@
 
 struct dsf_bus;
 struct dsf_daemon;
+struct json_t;
 struct event;
 struct event_base;
 
@@ -34,7 +35,7 @@ struct event_base;
 struct bal_member {
     struct bal_member *next;
     char id[BAL_ID_MAX];
-    char role[32];            /* "collector" (default) or "alarm" */
+    char role[32];            /* "collector" or "alarm": the topic family it beats on */
     char pool[64];            /* its pool label; "default" */
     int alive;                /* beating, no Will since */
     int draining;             /* scale-in victim: gets no buckets, stopped once it has none */
@@ -42,13 +43,15 @@ struct bal_member {
     int64_t epoch;            /* the assignment epoch its last heartbeat reported */
     double points_per_s, cpu; /* load from its last heartbeat */
     int64_t lag;              /* Kafka consumer lag (-1: unknown) */
-    /* What the balancer last published on its dsf/c/{id}/assign (or found retained there). */
+    /* What the balancer last published on its dsf/c/{id}/assign (dsf/e/... for an alarm
+     * engine), or found retained there. */
     int64_t assigned_epoch;
-    uint8_t *assigned;     /* flags per bucket, buckets_total of them */
-    int64_t assigned_ms;   /* monotonic: when assigned_epoch was published (0: read back) */
-    int unresponsive;      /* did not confirm within move.timeout: no new buckets */
-    int reported;          /* its unknown pool or role was logged */
-    int64_t dead_since_ms; /* monotonic, 0 while alive */
+    uint8_t *assigned;             /* flags per bucket, buckets_total of them */
+    int64_t assigned_ms;           /* monotonic: when assigned_epoch was published (0: read back) */
+    struct json_t *assigned_lists; /* its "prefixes" or "exclude" ({} when neither), as published */
+    int unresponsive;              /* did not confirm within move.timeout: no new buckets */
+    int reported;                  /* its unknown pool or role was logged */
+    int64_t dead_since_ms;         /* monotonic, 0 while alive */
 };
 
 /* One move in progress: given to `to` at epoch given_epoch, still held by `from`. */
@@ -65,9 +68,10 @@ struct bal_pool {
     int wanted;                  /* replicas asked for by POST .../scale; -1: none */
 };
 
-/* The members of one role in the default pool share out every bucket. */
+/* The members of one role and one pool share out every bucket. */
 struct bal_group {
     const char *role;
+    char pool[64];
     struct bal_member **owner; /* intended owner per bucket (NULL: none alive) */
     int dirty;                 /* membership changed: decide again */
     int64_t death_ms;          /* monotonic: a death noticed, buckets not all owned again */
@@ -83,7 +87,7 @@ struct balancer_config {
     struct scale_config scale;   /* scale.*: the policy (docs/balancer-scaling.md) */
 };
 
-#define BAL_GROUPS 2 /* "collector", "alarm" */
+#define BAL_ROLES 2 /* "collector" (dsf/c/...), "alarm" (dsf/e/...) */
 #define BAL_HB_REASONS 4
 #define BAL_ASSIGN_REASONS 3
 #define BAL_MOVE_REASONS 5
@@ -101,7 +105,8 @@ struct balancer {
     uint32_t nb; /* buckets_total */
 
     struct bal_member *members;
-    struct bal_group groups[BAL_GROUPS];
+    struct bal_group *groups; /* BAL_ROLES per pool */
+    size_t ngroups;
     struct bal_pool *pools;
     size_t npools;
 
@@ -146,7 +151,8 @@ extern const char *const bal_assign_reason_names[BAL_ASSIGN_REASONS];
 extern const char *const bal_move_reason_names[BAL_MOVE_REASONS];
 
 int64_t bal_wall_ms(void);
-/* The groups' owner tables for buckets.total buckets: 0, or -1 out of memory. */
+/* A group per role and pool (after bal_pools_parse; "default" alone before), each with its
+ * owner table for buckets.total buckets: 0, or -1 out of memory. */
 int bal_state_init(struct balancer *b);
 /* Members, peers, groups and pools: everything the bus and the API filled in. */
 void bal_state_free(struct balancer *b);
@@ -163,10 +169,12 @@ struct bal_pool *bal_pool_find(struct balancer *b, const char *name);
 /* membership.c */
 struct dsf_bus_message;
 int bal_bus_start(struct balancer *b, char *err, size_t errlen);
-/* Every message the balancer subscribes to (dsf/c/+/hb, dsf/c/+/assign, dsf/b/#). */
+/* Every message the balancer subscribes to (dsf/{c,e}/+/hb, dsf/{c,e}/+/assign, dsf/b/#). */
 void bal_on_message(void *arg, const struct dsf_bus_message *m);
 void bal_bus_stop(struct balancer *b);
+/* The collector (bal_member_find) or the member of that role (bal_member_find_role). */
 struct bal_member *bal_member_find(struct balancer *b, const char *id);
+struct bal_member *bal_member_find_role(struct balancer *b, const char *role, const char *id);
 struct bal_group *bal_member_group(struct balancer *b, const struct bal_member *m);
 int bal_member_eligible(const struct bal_member *m);
 void bal_membership_tick(struct balancer *b, int64_t now);
@@ -183,6 +191,12 @@ void bal_epoch_seen(struct balancer *b, int64_t epoch);
 void bal_adopt(struct balancer *b);
 void bal_move_tick(struct balancer *b, int64_t now);
 int bal_moves_in_flight(const struct balancer *b, const struct bal_member *m);
+/* The tenant lists a member of g is assigned with: a dedicated pool's {"prefixes":[...]}, the
+ * default pool's {"exclude":[...]} (the prefixes of every dedicated pool whose members of the
+ * same role own every bucket, confirmed), or {}. NULL out of memory. */
+struct json_t *bal_group_lists(struct balancer *b, const struct bal_group *g);
+/* The "prefixes" and "exclude" of an assignment's object, as bal_group_lists makes them. */
+struct json_t *bal_lists_of(struct json_t *assignment);
 
 /* leader.c */
 void bal_leader_message(struct balancer *b, const char *topic, const char *payload, size_t len);
@@ -197,7 +211,6 @@ void bal_peers_free(struct balancer *b);
 int bal_scale_start(struct balancer *b, char *err, size_t errlen);
 void bal_scale_stop(struct balancer *b);
 /* The "scale" object of GET /api/v1/pool's pool; NULL for a pool nothing scales. */
-struct json_t;
 struct json_t *bal_scale_json(struct balancer *b, const char *pool);
 void bal_scale_render(struct balancer *b, struct dsf_buf *out);
 /* A POST .../scale: the wanted size, clamped to scale.min/max (-1 clears it). Returns what

@@ -1,5 +1,6 @@
 #define DSF_MODULE "balancer"
 #include "balancer/balancer.h"
+#include "common/topic.h"
 #include "common/loop.h"
 
 #include <stdio.h>
@@ -90,10 +91,8 @@ static int prefix_add(struct bal_pool *p, const char *prefix)
 /* "NS[/MCI]=POOL": a prefix of one or two segments and a pool name of 1-63 bytes. */
 static int entry_ok(const char *e, const char *eq)
 {
-    const char *slash = memchr(e, '/', (size_t)(eq - e));
-    return eq > e && eq[1] && strlen(eq + 1) < 64 && !strchr(eq + 1, '/') && !strpbrk(e, "+# ") &&
-           (!slash || (slash > e && slash + 1 < eq)) &&
-           (!slash || !memchr(slash + 1, '/', (size_t)(eq - slash - 1)));
+    return dsf_topic_prefix_ok(e, (size_t)(eq - e)) && eq[1] && strlen(eq + 1) < 64 &&
+           !strchr(eq + 1, '/');
 }
 
 int bal_pools_check(const struct dsf_strlist *map, char *err, size_t errlen)
@@ -144,10 +143,16 @@ int balancer_pool_members(struct balancer *b, const char *pool)
 
 int bal_state_init(struct balancer *b)
 {
-    static const char *const roles[BAL_GROUPS] = {"collector", "alarm"};
+    static const char *const roles[BAL_ROLES] = {"collector", "alarm"};
+    size_t npools = b->npools ? b->npools : 1;
     b->nb = (uint32_t)b->cfg.buckets_total;
-    for (int g = 0; g < BAL_GROUPS; g++) {
-        b->groups[g].role = roles[g];
+    if (!(b->groups = calloc(npools * BAL_ROLES, sizeof(*b->groups))))
+        return -1;
+    b->ngroups = npools * BAL_ROLES;
+    for (size_t g = 0; g < b->ngroups; g++) {
+        b->groups[g].role = roles[g % BAL_ROLES];
+        snprintf(b->groups[g].pool, sizeof(b->groups[g].pool), "%s",
+                 b->npools ? b->pools[g / BAL_ROLES].name : "default");
         if (!(b->groups[g].owner = calloc(b->nb, sizeof(*b->groups[g].owner))))
             return -1;
     }
@@ -158,10 +163,11 @@ void bal_state_free(struct balancer *b)
 {
     bal_members_free(b);
     bal_peers_free(b);
-    for (int g = 0; g < BAL_GROUPS; g++) {
+    for (size_t g = 0; g < b->ngroups; g++)
         free(b->groups[g].owner);
-        b->groups[g].owner = NULL;
-    }
+    free(b->groups);
+    b->groups = NULL;
+    b->ngroups = 0;
     for (size_t i = 0; i < b->npools; i++)
         dsf_strlist_free(&b->pools[i].prefixes);
     free(b->pools);

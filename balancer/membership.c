@@ -1,12 +1,15 @@
 /*
- * Members from their heartbeats and Last Wills (dsf/c/{id}/hb), and what each was assigned,
- * read back from the retained dsf/c/{id}/assign: the state a restarted or standby balancer
- * decides from. The bus connection is here; leader.c gets the dsf/b/# messages.
+ * Members from their heartbeats and Last Wills (collectors dsf/c/{id}/hb, alarm engines
+ * dsf/e/{id}/hb), and what each was assigned, read back from the retained {family}/{id}/assign:
+ * the state a restarted or standby balancer decides from. A member's role is its topic
+ * family, which the broker's ACL ties to its principal, never what its payload says. The bus
+ * connection is here; leader.c gets the dsf/b/# messages.
  */
 #define DSF_MODULE "balancer"
 #include "balancer/balancer.h"
 #include "common/bus.h"
 #include "common/loop.h"
+#include "common/topic.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -20,17 +23,22 @@ const char *const bal_assign_reason_names[BAL_ASSIGN_REASONS] = {"json", "fields
 
 #define HB_MAX 4096
 
-struct bal_member *bal_member_find(struct balancer *b, const char *id)
+struct bal_member *bal_member_find_role(struct balancer *b, const char *role, const char *id)
 {
     for (struct bal_member *m = b->members; m; m = m->next)
-        if (!strcmp(m->id, id))
+        if (!strcmp(m->id, id) && !strcmp(m->role, role))
             return m;
     return NULL;
 }
 
-static struct bal_member *member_add(struct balancer *b, const char *id)
+struct bal_member *bal_member_find(struct balancer *b, const char *id)
 {
-    struct bal_member *m = bal_member_find(b, id);
+    return bal_member_find_role(b, "collector", id);
+}
+
+static struct bal_member *member_add(struct balancer *b, const char *role, const char *id)
+{
+    struct bal_member *m = bal_member_find_role(b, role, id);
     if (m)
         return m;
     if (!(m = calloc(1, sizeof(*m))) || !(m->assigned = calloc(b->nb, 1))) {
@@ -38,7 +46,7 @@ static struct bal_member *member_add(struct balancer *b, const char *id)
         return NULL;
     }
     snprintf(m->id, sizeof(m->id), "%s", id);
-    snprintf(m->role, sizeof(m->role), "collector");
+    snprintf(m->role, sizeof(m->role), "%s", role);
     snprintf(m->pool, sizeof(m->pool), "default");
     m->lag = -1;
     m->next = b->members;
@@ -51,6 +59,7 @@ void bal_members_free(struct balancer *b)
     for (struct bal_member *m = b->members, *next; m; m = next) {
         next = m->next;
         free(m->assigned);
+        json_decref(m->assigned_lists);
         free(m);
     }
     b->members = NULL;
@@ -58,15 +67,16 @@ void bal_members_free(struct balancer *b)
 
 struct bal_group *bal_member_group(struct balancer *b, const struct bal_member *m)
 {
-    for (int g = 0; g < BAL_GROUPS; g++)
-        if (!strcmp(b->groups[g].role, m->role))
+    for (size_t g = 0; g < b->ngroups; g++)
+        if (!strcmp(b->groups[g].role, m->role) && !strcmp(b->groups[g].pool, m->pool))
             return &b->groups[g];
     return NULL;
 }
 
+/* Only within its group (role and pool): a member of an unknown pool has none. */
 int bal_member_eligible(const struct bal_member *m)
 {
-    return m->alive && !m->draining && !m->unresponsive && !strcmp(m->pool, "default");
+    return m->alive && !m->draining && !m->unresponsive;
 }
 
 static void changed(struct balancer *b, const struct bal_member *m)
@@ -94,12 +104,12 @@ static void mark_dead(struct balancer *b, struct bal_member *m, const char *why,
     log_info("member %s is dead (%s)", m->id, why);
 }
 
-static int reject_hb(struct balancer *b, int reason, const char *id)
+static int reject_hb(struct balancer *b, int reason, const char *topic)
 {
     uint64_t held;
     dsf_count(&b->stats.hb_rejected[reason], 1);
     if (dsf_log_due(&b->hb_limit, &held))
-        log_warn("ignoring a heartbeat on dsf/c/%s/hb (%s; %llu more not logged)", id,
+        log_warn("ignoring a heartbeat on %s (%s; %llu more not logged)", topic,
                  bal_hb_reason_names[reason], (unsigned long long)held);
     return -1;
 }
@@ -128,27 +138,24 @@ static int opt_num(json_t *o, const char *key, double *out)
 
 static void report_pool(struct balancer *b, struct bal_member *m)
 {
-    int known_role = bal_member_group(b, m) != NULL;
-    if (m->reported || (bal_pool_find(b, m->pool) && known_role))
+    if (m->reported || bal_pool_find(b, m->pool))
         return;
     m->reported = 1;
     dsf_count(&b->stats.unknown_pool, 1);
-    log_warn("member %s announces %s %s that no pools.map entry names: reported, given no "
-             "bucket",
-             m->id, known_role ? "pool" : "role", known_role ? m->pool : m->role);
+    log_warn("member %s announces pool %s that no pools.map entry names (role %s): reported, "
+             "given no bucket",
+             m->id, m->pool, m->role);
 }
 
 /* The beat's fields into m (after they all parsed). */
-static void beat(struct balancer *b, struct bal_member *m, json_t *o, const char *role,
-                 const char *pool, int64_t now)
+static void beat(struct balancer *b, struct bal_member *m, json_t *o, const char *pool, int64_t now)
 {
     double pps = 0, cpu = 0;
     opt_num(o, "points_per_s", &pps);
     opt_num(o, "cpu", &cpu);
     json_t *ep = json_object_get(o, "epoch"), *lag = json_object_get(o, "lag");
-    if (strcmp(m->role, role) || strcmp(m->pool, pool)) {
+    if (strcmp(m->pool, pool)) {
         changed(b, m);
-        snprintf(m->role, sizeof(m->role), "%s", role);
         snprintf(m->pool, sizeof(m->pool), "%s", pool);
         m->reported = 0;
         changed(b, m);
@@ -174,24 +181,26 @@ static void beat(struct balancer *b, struct bal_member *m, json_t *o, const char
     }
 }
 
-static int on_hb(struct balancer *b, const char *id, const struct dsf_bus_message *msg)
+static int on_hb(struct balancer *b, const char *role, const char *id,
+                 const struct dsf_bus_message *msg)
 {
+    const char *t = msg->topic;
     if (msg->len == 0)
         return 0; /* a retained copy cleared */
     if (msg->len > HB_MAX)
-        return reject_hb(b, HB_TOO_LARGE, id);
+        return reject_hb(b, HB_TOO_LARGE, t);
     json_t *o = json_loadb(msg->payload, msg->len, 0, NULL);
     if (!json_is_object(o)) {
         json_decref(o);
-        return reject_hb(b, HB_JSON, id);
+        return reject_hb(b, HB_JSON, t);
     }
     const char *hid = json_string_value(json_object_get(o, "id"));
     const char *st = json_string_value(json_object_get(o, "status"));
-    char role[32], pool[64];
+    char said[32], pool[64]; /* "role": checked as a field, but the topic decides */
     double d = 0;
     json_t *ep = json_object_get(o, "epoch"), *lag = json_object_get(o, "lag");
     int bad = !st || (strcmp(st, "online") && strcmp(st, "offline")) ||
-              opt_str(o, "role", role, sizeof(role), "collector") ||
+              opt_str(o, "role", said, sizeof(said), role) ||
               opt_str(o, "pool", pool, sizeof(pool), "default") ||
               (ep && (!json_is_integer(ep) || json_integer_value(ep) < 0)) ||
               (lag && !json_is_integer(lag)) || opt_num(o, "points_per_s", &d) ||
@@ -199,26 +208,26 @@ static int on_hb(struct balancer *b, const char *id, const struct dsf_bus_messag
     int rc = 0;
     struct bal_member *m = NULL;
     if (!hid || strcmp(hid, id))
-        rc = reject_hb(b, HB_ID, id);
+        rc = reject_hb(b, HB_ID, t);
     else if (bad)
-        rc = reject_hb(b, HB_FIELDS, id);
-    else if (!(m = member_add(b, id)))
+        rc = reject_hb(b, HB_FIELDS, t);
+    else if (!(m = member_add(b, role, id)))
         log_error("member %s: out of memory", id);
     else if (!strcmp(st, "offline"))
         mark_dead(b, m, msg->retained ? "offline, retained" : "Last Will or clean stop",
                   dsf_mono_ms());
     else
-        beat(b, m, o, role, pool, dsf_mono_ms());
+        beat(b, m, o, pool, dsf_mono_ms());
     json_decref(o);
     return rc;
 }
 
-static int reject_assign(struct balancer *b, int reason, const char *id)
+static int reject_assign(struct balancer *b, int reason, const char *topic)
 {
     uint64_t held;
     dsf_count(&b->stats.assign_rejected[reason], 1);
     if (dsf_log_due(&b->assign_limit, &held))
-        log_warn("ignoring the assignment on dsf/c/%s/assign (%s; %llu more not logged)", id,
+        log_warn("ignoring the assignment on %s (%s; %llu more not logged)", topic,
                  bal_assign_reason_names[reason], (unsigned long long)held);
     return -1;
 }
@@ -244,7 +253,8 @@ static int parse_assign(struct balancer *b, json_t *o, uint8_t *flags, int64_t *
     return -1;
 }
 
-static int on_assign(struct balancer *b, const char *id, const struct dsf_bus_message *msg)
+static int on_assign(struct balancer *b, const char *role, const char *id,
+                     const struct dsf_bus_message *msg)
 {
     if (msg->len == 0)
         return 0;
@@ -252,17 +262,21 @@ static int on_assign(struct balancer *b, const char *id, const struct dsf_bus_me
     uint8_t *flags = calloc(b->nb, 1);
     int64_t epoch = 0;
     int reason = !json_is_object(o) ? AS_JSON : flags ? parse_assign(b, o, flags, &epoch) : -1;
+    json_t *lists = reason < 0 && flags ? bal_lists_of(o) : NULL;
     json_decref(o);
     if (reason >= 0) {
         free(flags);
-        return reject_assign(b, reason, id);
+        return reject_assign(b, reason, msg->topic);
     }
-    struct bal_member *m = flags ? member_add(b, id) : NULL;
+    struct bal_member *m = lists ? member_add(b, role, id) : NULL;
     if (m && epoch > m->assigned_epoch) { /* not our own echo: another balancer's, or old */
         memcpy(m->assigned, flags, b->nb);
         m->assigned_epoch = epoch;
         m->assigned_ms = dsf_mono_ms();
+        json_decref(m->assigned_lists);
+        m->assigned_lists = json_incref(lists);
     }
+    json_decref(lists);
     bal_epoch_seen(b, epoch);
     free(flags);
     return 0;
@@ -271,20 +285,19 @@ static int on_assign(struct balancer *b, const char *id, const struct dsf_bus_me
 void bal_on_message(void *arg, const struct dsf_bus_message *m)
 {
     struct balancer *b = arg;
-    char id[BAL_ID_MAX];
-    const char *leaf;
+    char id[64], leaf[64];
+    enum dsf_topic_family family;
     if (!strncmp(m->topic, "dsf/b/", 6)) {
         bal_leader_message(b, m->topic, m->payload, m->len);
         return;
     }
-    if (strncmp(m->topic, "dsf/c/", 6) || !(leaf = strrchr(m->topic + 6, '/')) ||
-        leaf - (m->topic + 6) >= (long)sizeof(id))
+    if (dsf_topic_parse_member(m->topic, &family, id, leaf))
         return;
-    snprintf(id, sizeof(id), "%.*s", (int)(leaf - (m->topic + 6)), m->topic + 6);
-    if (!strcmp(leaf, "/hb"))
-        on_hb(b, id, m);
-    else if (!strcmp(leaf, "/assign"))
-        on_assign(b, id, m);
+    const char *role = family == DSF_TOPIC_ENGINE ? "alarm" : "collector";
+    if (!strcmp(leaf, "hb"))
+        on_hb(b, role, id, m);
+    else if (!strcmp(leaf, "assign"))
+        on_assign(b, role, id, m);
 }
 
 static void on_connect(void *arg)
@@ -328,6 +341,8 @@ int bal_bus_start(struct balancer *b, char *err, size_t errlen)
         return -1;
     dsf_bus_subscribe(b->bus, "dsf/c/+/hb", 0);
     dsf_bus_subscribe(b->bus, "dsf/c/+/assign", 1);
+    dsf_bus_subscribe(b->bus, "dsf/e/+/hb", 0);
+    dsf_bus_subscribe(b->bus, "dsf/e/+/assign", 1);
     dsf_bus_subscribe(b->bus, "dsf/b/#", 1);
     return 0;
 }
@@ -358,6 +373,7 @@ void bal_membership_tick(struct balancer *b, int64_t now)
             now - m->dead_since_ms > FORGET_MS) {
             *p = m->next;
             free(m->assigned);
+            json_decref(m->assigned_lists);
             free(m);
             continue;
         }

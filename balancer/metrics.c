@@ -71,7 +71,8 @@ static void per_member(struct balancer *b, struct dsf_buf *out, const char *name
         double v = what == 1 ? m->points_per_s : what == 2 ? m->cpu : 0;
         for (uint32_t k = 0; what == 0 && k < b->nb; k++)
             v += m->assigned[k];
-        prom_labeled_sample(out, name, v, "member", m->id, NULL);
+        /* A collector and an engine may share an id: the role keeps the series apart. */
+        prom_labeled_sample(out, name, v, "member", m->id, "role", m->role, NULL);
     }
 }
 

@@ -12,6 +12,7 @@
 #include "common/bus.h"
 #include "common/file.h"
 #include "common/loop.h"
+#include "common/topic.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -74,11 +75,13 @@ static int64_t next_epoch(struct balancer *b)
     return e;
 }
 
-static int publish(struct balancer *b, struct bal_member *m, const uint8_t *want, int64_t now)
+static int publish(struct balancer *b, struct bal_member *m, const uint8_t *want, json_t *lists,
+                   int64_t now)
 {
     int64_t e = next_epoch(b);
     if (e < 0)
         return -1;
+    char *extra = json_object_size(lists) ? json_dumps(lists, JSON_COMPACT) : NULL;
     struct dsf_buf body = {0};
     buf_printf(&body, "{\"epoch\":%lld,\"buckets\":[", (long long)e);
     int first = 1;
@@ -88,15 +91,21 @@ static int publish(struct balancer *b, struct bal_member *m, const uint8_t *want
             first = 0;
         }
     }
-    buf_printf(&body, "]}");
+    /* The lists' object without its braces: ,"prefixes":[...] or ,"exclude":[...] */
+    buf_printf(&body, "]%s%.*s}", extra ? "," : "", extra ? (int)strlen(extra) - 2 : 0,
+               extra ? extra + 1 : "");
+    free(extra);
     char topic[300];
-    snprintf(topic, sizeof(topic), "dsf/c/%s/assign", m->id);
+    (strcmp(m->role, "alarm") ? dsf_topic_collector : dsf_topic_engine)(topic, sizeof(topic), m->id,
+                                                                        "assign");
     struct dsf_bus_message msg = {.topic = topic, .payload = body.data, .len = body.len};
     int rc = dsf_bus_publish(b->bus, &msg, 1, 1, 0);
     if (rc == 0) {
         memcpy(m->assigned, want, b->nb);
         m->assigned_epoch = e;
         m->assigned_ms = now;
+        json_decref(m->assigned_lists);
+        m->assigned_lists = json_incref(lists);
         log_info("assigned %s epoch %lld: %s", m->id, (long long)e, body.data);
     } else {
         dsf_count(&b->stats.publish_failed, 1);
@@ -126,7 +135,7 @@ static int better(const struct bal_member *m, const struct bal_member *cur, uint
 
 void bal_adopt(struct balancer *b)
 {
-    for (int g = 0; g < BAL_GROUPS; g++) {
+    for (size_t g = 0; g < b->ngroups; g++) {
         struct bal_group *gr = &b->groups[g];
         memset(gr->owner, 0, b->nb * sizeof(*gr->owner));
         gr->death_ms = 0; /* a failover starts again from what is read back */
@@ -224,16 +233,117 @@ static void wanted(const struct balancer *b, const struct bal_group *g, const st
     }
 }
 
+/* Every bucket owned by a live member of g that confirmed it. */
+static int group_covers(const struct balancer *b, const struct bal_group *g)
+{
+    for (uint32_t k = 0; k < b->nb; k++)
+        if (!confirmed(g->owner[k], k))
+            return 0;
+    return 1;
+}
+
+static int listed(const json_t *list, const char *prefix)
+{
+    for (size_t i = 0; i < json_array_size(list); i++) {
+        const char *v = json_string_value(json_array_get(list, i));
+        if (v && !strcmp(v, prefix))
+            return 1;
+    }
+    return 0;
+}
+
+/* Some live default-pool member of the role may still exclude prefix: its assignment says so,
+ * or it has not confirmed its latest one. */
+static int maybe_excluded(const struct balancer *b, const char *role, const char *prefix)
+{
+    for (const struct bal_member *m = b->members; m; m = m->next)
+        if (m->alive && !strcmp(m->role, role) && !strcmp(m->pool, "default") &&
+            (m->epoch < m->assigned_epoch ||
+             listed(json_object_get(m->assigned_lists, "exclude"), prefix)))
+            return 1;
+    return 0;
+}
+
+/* Take after give, when a restart with another pools.map takes a prefix from a dedicated
+ * pool: its members keep it until the default pool no longer excludes it. */
+static void leaving_prefixes(const struct balancer *b, const struct bal_group *g, json_t *list)
+{
+    for (const struct bal_member *m = b->members; m; m = m->next) {
+        if (!m->alive || strcmp(m->role, g->role) || strcmp(m->pool, g->pool))
+            continue;
+        json_t *had = json_object_get(m->assigned_lists, "prefixes");
+        for (size_t i = 0; i < json_array_size(had); i++) {
+            const char *p = json_string_value(json_array_get(had, i));
+            if (p && !listed(list, p) && maybe_excluded(b, g->role, p))
+                json_array_append_new(list, json_string(p));
+        }
+    }
+}
+
+json_t *bal_group_lists(struct balancer *b, const struct bal_group *g)
+{
+    int dedicated = strcmp(g->pool, "default") != 0;
+    json_t *o = json_object(), *list = json_array();
+    for (size_t i = 0; o && list && i < b->ngroups; i++) {
+        const struct bal_group *d = &b->groups[i];
+        const struct bal_pool *p = bal_pool_find(b, d->pool);
+        /* Give before take: the default pool excludes a tenant's prefixes only once its
+         * pool consumes them, and at once no longer when it does not (died, or empty). */
+        if (!p || strcmp(d->role, g->role) || !strcmp(d->pool, "default") ||
+            (dedicated ? d != g : !group_covers(b, d)))
+            continue;
+        for (size_t j = 0; j < p->prefixes.count; j++)
+            json_array_append_new(list, json_string(p->prefixes.items[j]));
+    }
+    if (dedicated && list)
+        leaving_prefixes(b, g, list);
+    if (o && list && json_array_size(list))
+        json_object_set(o, dedicated ? "prefixes" : "exclude", list);
+    json_decref(list);
+    return o;
+}
+
+json_t *bal_lists_of(json_t *assignment)
+{
+    static const char *const keys[] = {"prefixes", "exclude"};
+    json_t *o = json_object();
+    for (int i = 0; o && i < 2; i++) {
+        json_t *v = json_object_get(assignment, keys[i]), *p, *copy = json_array();
+        size_t j;
+        json_array_foreach(v, j, p) /* what followers would refuse is not kept */
+        {
+            if (json_is_string(p) &&
+                dsf_topic_prefix_ok(json_string_value(p), json_string_length(p)))
+                json_array_append(copy, p);
+        }
+        if (json_array_size(copy))
+            json_object_set(o, keys[i], copy);
+        json_decref(copy);
+    }
+    return o;
+}
+
+static int lists_differ(json_t *lists, const struct bal_member *m)
+{
+    if (!m->assigned_lists)
+        return json_object_size(lists) != 0;
+    return !json_equal(lists, m->assigned_lists);
+}
+
 static void sync_group(struct balancer *b, struct bal_group *g, int64_t now)
 {
     uint8_t *want = malloc(b->nb);
-    for (struct bal_member *m = b->members; want && m; m = m->next) {
+    json_t *lists = bal_group_lists(b, g);
+    for (struct bal_member *m = b->members; want && lists && m; m = m->next) {
         if (bal_member_group(b, m) != g)
             continue;
         wanted(b, g, m, want);
-        if (memcmp(want, m->assigned, b->nb))
-            publish(b, m, want, now);
+        /* The lists matter only to a member holding something. */
+        int holds = memchr(want, 1, b->nb) != NULL;
+        if (memcmp(want, m->assigned, b->nb) || (holds && lists_differ(lists, m)))
+            publish(b, m, want, lists, now);
     }
+    json_decref(lists);
     free(want);
 }
 
@@ -255,9 +365,9 @@ static void timeouts(struct balancer *b, struct bal_group *g, int64_t now)
 int bal_moves_in_flight(const struct balancer *b, const struct bal_member *m)
 {
     int n = 0;
-    for (int g = 0; g < BAL_GROUPS; g++) {
+    for (size_t g = 0; g < b->ngroups; g++) {
         const struct bal_group *gr = &b->groups[g];
-        if (strcmp(gr->role, m->role))
+        if (strcmp(gr->role, m->role) || strcmp(gr->pool, m->pool))
             continue;
         for (uint32_t k = 0; k < b->nb; k++)
             n += (gr->owner[k] == m && !confirmed(m, k)) || (gr->owner[k] != m && m->assigned[k]);
@@ -290,7 +400,7 @@ void bal_move_tick(struct balancer *b, int64_t now)
     int load = now - b->last_load_ms >= b->cfg.rebalance_interval_ms;
     if (load)
         b->last_load_ms = now;
-    for (int i = 0; i < BAL_GROUPS; i++) {
+    for (size_t i = 0; i < b->ngroups; i++) {
         struct bal_group *g = &b->groups[i];
         timeouts(b, g, now);
         if (g->dirty) {

@@ -160,11 +160,13 @@ static int admit(struct collector *c, const struct collector_message *m, struct 
         refuse(c, m, REFUSED_BAD_TOPIC, "topic is not dsf/m/{bucket}/{ns}/{mci}/{vm}");
         return -1;
     }
-    if (m->partition < 0 && !dsf_follow_owns(&c->follow, bucket)) {
-        /* A session's leftover queue or the overlap of a move: the owner stores and acks
-         * it; not acked here, the agent resends it to the owner. Not a reject: no DLQ. */
+    if (m->partition < 0 && !dsf_follow_owns(&c->follow, bucket, id)) {
+        /* A session's leftover queue, the overlap of a move, or a tenant prefix a dedicated
+         * pool owns: the owner stores and acks it; not acked here, the agent resends it to
+         * the owner. Not a reject: no DLQ. */
         c->stats.unowned++;
-        log_debug("%s: bucket %" PRIu32 " is not owned: dropped, not acked", m->topic, bucket);
+        log_debug("%s: bucket %" PRIu32 " (or its prefix) is not owned: dropped, not acked",
+                  m->topic, bucket);
         return -1;
     }
     if (dsf_bucket_check(id, bucket, (uint32_t)c->cfg.mqtt.buckets_total, why, sizeof(why))) {

@@ -102,37 +102,78 @@ int dsf_follow_bus_options(struct dsf_follow *f, struct dsf_bus_options *o, char
     return 0;
 }
 
-/* Applies a bucket set: subscribe to the new buckets first, then drop the old ones, so no
- * message of a moving bucket falls between two members. The first set applied after a
- * connect unsubscribes every bucket not owned, flagged or not: a persistent session may hold
- * subscriptions of a previous run, or ones dropped while the link was down. */
-static void apply(struct dsf_follow *f, const uint8_t *want)
+static const char *prefix_at(const json_t *prefixes, size_t i)
 {
-    char topic[64];
-    size_t added = 0, removed = 0;
-    for (uint32_t b = 0; b < f->total; b++) {
-        if (want[b] && !f->owned[b]) {
-            dsf_topic_bucket(topic, sizeof(topic), b);
+    return json_string_value(json_array_get(prefixes, i));
+}
+
+/* 1 when the topic of prefix (NULL: the whole bucket) is among those of prefixes. */
+static int among(const json_t *prefixes, const char *prefix)
+{
+    size_t n = json_array_size(prefixes);
+    if (!n)
+        return !prefix;
+    for (size_t i = 0; prefix && i < n; i++)
+        if (!strcmp(prefix_at(prefixes, i), prefix))
+            return 1;
+    return 0;
+}
+
+/* Subscribes (keep NULL) or drops the topics of bucket b under prefixes (none: the whole
+ * bucket); dropping spares those among keep, still wanted. */
+static void bucket_topics(struct dsf_follow *f, uint32_t b, const json_t *prefixes, int on,
+                          const json_t *keep)
+{
+    char topic[300];
+    size_t n = json_array_size(prefixes);
+    for (size_t i = 0; i < (n ? n : 1); i++) {
+        const char *p = n ? prefix_at(prefixes, i) : NULL;
+        if ((!on && keep && among(keep, p)) ||
+            dsf_topic_bucket_prefix(topic, sizeof(topic), b, p) < 0)
+            continue;
+        if (on)
             dsf_bus_subscribe(f->bus, topic, f->qos);
-            f->owned[b] = 1;
-            if (f->cfg->enabled && f->hooks.gained) /* a move: the previous owner hands over */
-                f->hooks.gained(f->hooks.arg, b);
-            added++;
-        }
+        else
+            dsf_bus_unsubscribe(f->bus, topic);
+    }
+}
+
+/* Applies a bucket set and its prefixes: subscribe to the new topics first, then drop the
+ * old ones, so no message of a moving bucket (or prefix) falls between two members. The first
+ * set applied after a connect unsubscribes every whole bucket not wanted whole, flagged or
+ * not: a persistent session may hold subscriptions of a previous run, or ones dropped while
+ * the link was down (prefix topics of a previous run are not known: owns() drops their
+ * messages unacked until the session expires). */
+static void apply(struct dsf_follow *f, const uint8_t *want, json_t *prefixes)
+{
+    size_t added = 0, removed = 0;
+    int same = json_array_size(prefixes) || json_array_size(f->prefixes)
+                   ? json_equal(prefixes, f->prefixes)
+                   : 1;
+    for (uint32_t b = 0; b < f->total; b++) {
+        if (want[b] && (!f->owned[b] || !same))
+            bucket_topics(f, b, prefixes, 1, NULL);
+        if (want[b] && !f->owned[b] && f->cfg->enabled && f->hooks.gained)
+            f->hooks.gained(f->hooks.arg, b); /* a move: the previous owner hands over */
+        added += want[b] && !f->owned[b];
     }
     for (uint32_t b = 0; b < f->total; b++) {
-        if (!want[b] && (f->owned[b] || !f->swept)) {
-            dsf_topic_bucket(topic, sizeof(topic), b);
-            dsf_bus_unsubscribe(f->bus, topic);
-            if (f->owned[b] && f->hooks.lost)
-                f->hooks.lost(f->hooks.arg, b);
-            removed += f->owned[b];
-            f->owned[b] = 0;
-        }
+        int whole_kept = want[b] && !json_array_size(prefixes);
+        if (f->owned[b] && (!want[b] || !same))
+            bucket_topics(f, b, f->prefixes, 0, want[b] ? prefixes : NULL);
+        if (!f->swept && !whole_kept)
+            bucket_topics(f, b, NULL, 0, NULL);
+        if (f->owned[b] && !want[b] && f->hooks.lost)
+            f->hooks.lost(f->hooks.arg, b);
+        removed += f->owned[b] && !want[b];
+        f->owned[b] = want[b];
     }
+    json_incref(prefixes);
+    json_decref(f->prefixes);
+    f->prefixes = prefixes;
     f->swept = dsf_bus_connected(f->bus);
-    if (added || removed)
-        log_info("buckets: +%zu -%zu", added, removed);
+    if (added || removed || !same)
+        log_info("buckets: +%zu -%zu%s", added, removed, same ? "" : " (prefixes changed)");
 }
 
 /* The assignment's buckets as flags, or NULL (and the reason counted and logged). */
@@ -184,6 +225,23 @@ static int epoch_acceptable(struct dsf_follow *f, long long epoch, const uint8_t
     return 0;
 }
 
+/* An optional list of "ns" or "ns/mci" prefixes: 0 when absent or well-formed. */
+static int prefixes_bad(const json_t *v)
+{
+    size_t i;
+    json_t *p;
+    if (!v)
+        return 0;
+    if (!json_is_array(v))
+        return 1;
+    json_array_foreach(v, i, p)
+    {
+        if (!json_is_string(p) || !dsf_topic_prefix_ok(json_string_value(p), json_string_length(p)))
+            return 1;
+    }
+    return 0;
+}
+
 void dsf_follow_message(struct dsf_follow *f, const struct dsf_bus_message *m)
 {
     char mine[300];
@@ -191,13 +249,15 @@ void dsf_follow_message(struct dsf_follow *f, const struct dsf_bus_message *m)
         strcmp(m->topic, mine) != 0)
         return; /* Kafka (the group assigns partitions), or not this member's assignment */
     json_error_t jerr;
-    json_t *root = json_loadb(m->payload, m->len, 0, &jerr), *buckets;
+    json_t *root = json_loadb(m->payload, m->len, 0, &jerr), *buckets, *pre = NULL, *exc = NULL;
     json_int_t epoch = -1;
-    if (!root || json_unpack(root, "{s:I, s:o}", "epoch", &epoch, "buckets", &buckets) ||
-        !json_is_array(buckets) || epoch < 1) {
+    if (!root ||
+        json_unpack(root, "{s:I, s:o, s?o, s?o}", "epoch", &epoch, "buckets", &buckets, "prefixes",
+                    &pre, "exclude", &exc) ||
+        !json_is_array(buckets) || epoch < 1 || prefixes_bad(pre) || prefixes_bad(exc)) {
         f->refused[DSF_FOLLOW_MALFORMED]++;
         log_warn("ignoring a malformed assignment on %s (want {\"epoch\":N,\"buckets\":[...]} "
-                 "with N >= 1)",
+                 "with N >= 1, optional \"prefixes\" and \"exclude\" lists of ns or ns/mci)",
                  m->topic);
         json_decref(root);
         return;
@@ -205,8 +265,12 @@ void dsf_follow_message(struct dsf_follow *f, const struct dsf_bus_message *m)
     uint8_t *want = assign_buckets(f, buckets, (long long)epoch);
     if (want && epoch_acceptable(f, (long long)epoch, want)) {
         f->epoch = epoch;
-        log_info("assignment epoch %lld: %zu buckets", (long long)epoch, json_array_size(buckets));
-        apply(f, want);
+        log_info("assignment epoch %lld: %zu buckets, %zu prefixes, %zu excluded", (long long)epoch,
+                 json_array_size(buckets), json_array_size(pre), json_array_size(exc));
+        /* Excluding only after subscribing: the dedicated pool took the prefixes first. */
+        apply(f, want, pre);
+        json_decref(f->exclude);
+        f->exclude = json_incref(exc);
         dsf_follow_heartbeat(f); /* the balancer waits for it before taking buckets elsewhere */
     }
     free(want);
@@ -223,13 +287,28 @@ void dsf_follow_on_connect(struct dsf_follow *f)
     if (!want)
         return; /* swept with the next assignment */
     memcpy(want, f->owned, f->total);
-    apply(f, want);
+    apply(f, want, f->prefixes);
     free(want);
 }
 
-int dsf_follow_owns(const struct dsf_follow *f, uint32_t bucket)
+static int under_any(const json_t *prefixes, const struct dsf_identity *id)
 {
-    return !f->owned || bucket >= f->total || f->owned[bucket];
+    for (size_t i = 0; i < json_array_size(prefixes); i++)
+        if (dsf_topic_prefix_match(prefix_at(prefixes, i), id))
+            return 1;
+    return 0;
+}
+
+int dsf_follow_owns(const struct dsf_follow *f, uint32_t bucket, const struct dsf_identity *id)
+{
+    if (!f->owned || bucket >= f->total)
+        return 1;
+    if (!f->owned[bucket])
+        return 0;
+    if (!id)
+        return 1;
+    return (!json_array_size(f->prefixes) || under_any(f->prefixes, id)) &&
+           !under_any(f->exclude, id);
 }
 
 size_t dsf_follow_owned_count(const struct dsf_follow *f)
@@ -298,7 +377,7 @@ int dsf_follow_start(struct dsf_follow *f, struct dsf_bus *bus, struct event_bas
             return -1;
         }
         f->swept = 1; /* not connected yet: the connect sweeps */
-        apply(f, want);
+        apply(f, want, NULL);
         free(want);
         char topic[300];
         if (f->cfg->enabled && f->topic(topic, sizeof(topic), f->id, "assign") >= 0)
@@ -326,6 +405,8 @@ void dsf_follow_free(struct dsf_follow *f)
 {
     dsf_follow_stop(f);
     free(f->owned);
+    json_decref(f->prefixes);
+    json_decref(f->exclude);
     free(f->will);
     free(f->online);
     memset(f, 0, sizeof(*f));

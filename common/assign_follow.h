@@ -5,6 +5,8 @@
  * applied by subscribing the new buckets before dropping the old ones, sweeping every bucket
  * not owned after a connect; the heartbeat on {family}/{id}/hb (periodic and at once after an
  * assignment), the retained online record on connect and the retained offline Will.
+ * A tenant pool's assignment also carries "prefixes" (ns or ns/mci: only those are
+ * subscribed and owned), the default pool's "exclude" (what dedicated pools own).
  */
 #ifndef DSF_ASSIGN_FOLLOW_H
 #define DSF_ASSIGN_FOLLOW_H
@@ -64,6 +66,7 @@ struct dsf_follow {
     uint8_t *owned; /* one flag per bucket; NULL: no bucket subscriptions (Kafka, wildcard) */
     int swept;      /* buckets not owned were unsubscribed since the last connect */
     int64_t epoch;  /* the assignment applied; 0: none */
+    json_t *prefixes, *exclude; /* of the assignment applied: arrays of "ns[/mci]", or NULL */
     uint64_t refused[DSF_FOLLOW_REASONS];
     char *will, *online; /* status payloads until the bus took copies */
     struct {
@@ -89,8 +92,11 @@ int dsf_follow_start(struct dsf_follow *f, struct dsf_bus *bus, struct event_bas
 void dsf_follow_on_connect(struct dsf_follow *f);
 /* An assignment message on the family's topics: checked, counted, applied. */
 void dsf_follow_message(struct dsf_follow *f, const struct dsf_bus_message *m);
-/* 1 when bucket's messages are this member's (always when buckets are not tracked). */
-int dsf_follow_owns(const struct dsf_follow *f, uint32_t bucket);
+/* 1 when the message of id (NULL: any of the bucket) on bucket is this member's: the bucket
+ * owned, id under one of the prefixes if any, under none of the excluded ones. Always when
+ * buckets are not tracked. */
+struct dsf_identity;
+int dsf_follow_owns(const struct dsf_follow *f, uint32_t bucket, const struct dsf_identity *id);
 size_t dsf_follow_owned_count(const struct dsf_follow *f);
 /* Publishes the heartbeat now. */
 void dsf_follow_heartbeat(struct dsf_follow *f);

@@ -45,6 +45,40 @@ int dsf_topic_bucket(char *out, size_t cap, uint32_t bucket)
     return fits(snprintf(out, cap, "dsf/m/%" PRIu32 "/#", bucket), cap);
 }
 
+int dsf_topic_bucket_prefix(char *out, size_t cap, uint32_t bucket, const char *prefix)
+{
+    if (!prefix)
+        return dsf_topic_bucket(out, cap, bucket);
+    return fits(snprintf(out, cap, "dsf/m/%" PRIu32 "/%s/#", bucket, prefix), cap);
+}
+
+static int segment_ok(const char *p, size_t n)
+{
+    if (n == 0 || n > DSF_TOPIC_SEGMENT_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (p[i] == '/' || p[i] == '+' || p[i] == '#' || p[i] == ' ' || p[i] == '\0')
+            return 0;
+    return 1;
+}
+
+int dsf_topic_prefix_ok(const char *prefix, size_t len)
+{
+    const char *slash = memchr(prefix, '/', len);
+    if (!slash)
+        return segment_ok(prefix, len);
+    size_t n = (size_t)(slash - prefix);
+    return segment_ok(prefix, n) && segment_ok(slash + 1, len - n - 1);
+}
+
+int dsf_topic_prefix_match(const char *prefix, const struct dsf_identity *id)
+{
+    size_t n = strlen(id->ns);
+    if (strncmp(prefix, id->ns, n))
+        return 0;
+    return prefix[n] == '\0' || (prefix[n] == '/' && !strcmp(prefix + n + 1, id->mci));
+}
+
 int dsf_topic_agent(char *out, size_t cap, const char *ns, const char *mci, const char *vm,
                     const char *leaf)
 {

@@ -49,6 +49,13 @@ int dsf_topic_metrics(char *out, size_t cap, uint32_t bucket, const char *ns, co
 /* key: "ns/mci/vm", as the agent's Kafka key and the bucket hash input. */
 int dsf_topic_metrics_key(char *out, size_t cap, uint32_t bucket, const char *key);
 int dsf_topic_bucket(char *out, size_t cap, uint32_t bucket); /* one bucket's subscription */
+/* A tenant's share of one bucket: {root}/m/{bucket}/{prefix}/# (prefix "ns" or "ns/mci"; NULL:
+ * the whole bucket, as dsf_topic_bucket). */
+int dsf_topic_bucket_prefix(char *out, size_t cap, uint32_t bucket, const char *prefix);
+/* 1 when prefix is "ns" or "ns/mci", each a segment (1..63 bytes, no '+', '#', ' '). */
+int dsf_topic_prefix_ok(const char *prefix, size_t len);
+/* 1 when the identity lies under prefix ("ns" or "ns/mci"). */
+int dsf_topic_prefix_match(const char *prefix, const struct dsf_identity *id);
 int dsf_topic_agent(char *out, size_t cap, const char *ns, const char *mci, const char *vm,
                     const char *leaf);
 int dsf_topic_agent_key(char *out, size_t cap, const char *key, const char *leaf);

@@ -2,7 +2,7 @@
 # (balancer_lib.sh); its runners driven by dsf-runner-drive as the balancer drives them: real
 # collectors on a real mosquitto, and the Kubernetes API double.
 if(TARGET damselfly-balancer)
-  foreach(t assign_basic failover join_leave restart_ha collector_restart bad_input move_timeout
+  foreach(t assign_basic failover join_leave restart_ha collector_restart bad_input move_timeout roles pools
             runner_local runner_k8s scale_local scale_k8s)
     dsf_script(balancer_${t} balancer_${t}.sh)
   endforeach()

@@ -31,7 +31,7 @@ assert sorted(m) == ["c1", "c2", "c3", "c4"], m
 assert all(x["alive"] and len(x["buckets"]) == 16 and x["moves_in_flight"] == 0 for x in m.values()), m
 PY
 for c in c1 c2 c3 c4; do
-    [ "$(bal_metric b1 damselfly_balancer_buckets "member=\"$c\"")" = 16 ] || fail "damselfly_balancer_buckets{member=$c} is not 16"
+    [ "$(bal_metric b1 damselfly_balancer_buckets "member=\"$c\",role=\"collector\"")" = 16 ] || fail "damselfly_balancer_buckets{member=$c} is not 16"
 done
 [ "$(bal_metric b1 damselfly_balancer_members 'pool="default",state="alive"')" = 4 ] || fail "members{alive} is not 4"
 reserved=$(python3 -c 'import json; print(json.load(open("'"$WORK"'/bal-b1/epoch.json"))["epoch"])')

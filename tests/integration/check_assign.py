@@ -8,6 +8,8 @@ copies first, then live messages, each with its arrival time) and replays it:
                    of a member of IDS (space separated), each of which holds some and has
                    confirmed its assignment (a heartbeat with an epoch >= it). Prints the
                    owners as JSON.
+  owned_among IDS the same, reading only the assignments of IDS (one pool of several, each
+                   pool owning every bucket once)
   owned_at IDS T0  the first time after T0 (unix s) the state above held; prints the seconds
   assigned_at IDS T0  the same without waiting for the heartbeats' confirmation
   doubles LIMIT    no bucket in two assignments for longer than LIMIT seconds (a move's
@@ -68,11 +70,13 @@ def owned_ok(assign, hb, ids, confirmed=True):
 
 def main():
     cmd, path = sys.argv[1], sys.argv[2]
-    if cmd == "owned":
+    if cmd in ("owned", "owned_among"):
         ids = set(sys.argv[3].split())
         state = None
         for _, a, h in replay(path):
             state = (a, h)
+        if state and cmd == "owned_among":
+            state = ({i: v for i, v in state[0].items() if i in ids}, state[1])
         if not state or not owned_ok(state[0], state[1], ids):
             sys.exit(1)
         print(json.dumps({b: o[0] for b, o in sorted(owners(state[0]).items())}))

@@ -8,6 +8,7 @@
 
 #include "alarm/eval.h"
 #include "common/lp.h"
+#include "common/topic.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -367,6 +368,32 @@ static void test_group_by_bound(void **state)
     free(rules);
 }
 
+static int not_gold(const void *arg, uint32_t bucket, const struct dsf_identity *id)
+{
+    (void)arg;
+    return bucket < 64 && strcmp(id->ns, "gold") != 0;
+}
+
+/* An engine of the default pool told to exclude a tenant forgets that tenant's series (they
+ * would go nodata while the tenant's pool evaluates them), without an event; the rest stay. */
+static void test_forget_unowned(void **state)
+{
+    struct seen x = {0};
+    struct engine *e =
+        engine_with("[{\"name\":\"down\",\"signal\":\"agent_offline\",\"for\":\"0s\"}]", &x);
+    struct dsf_identity g1 = {"gold", "m1", "vm1"}, g2 = {"gold", "m2", "vm2"},
+                        p1 = {"ns1", "m1", "vm1"};
+    engine_status(e, &g1, 0, S, 1000);
+    engine_status(e, &g2, 0, S, 1000);
+    engine_status(e, &p1, 0, S, 1000);
+    int before = x.n;
+    assert_int_equal(engine_forget_unowned(e, 64, not_gold, NULL), 2);
+    assert_int_equal(x.n, before);
+    assert_int_equal(engine_series_count(e), 1);
+    assert_int_equal(engine_forget_unowned(e, 64, not_gold, NULL), 0);
+    engine_free(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -374,7 +401,7 @@ int main(void)
         cmocka_unit_test(test_reducers),           cmocka_unit_test(test_matchers_and_groups),
         cmocka_unit_test(test_nodata_and_offline), cmocka_unit_test(test_keep_firing_and_restore),
         cmocka_unit_test(test_bad_rules),          cmocka_unit_test(test_group_by_bound),
-        cmocka_unit_test(test_forget_vm),
+        cmocka_unit_test(test_forget_vm),          cmocka_unit_test(test_forget_unowned),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -126,12 +126,37 @@ static void member_topics(void **state)
             fail_msg("accepted %s", bad[i]);
 }
 
+/* A tenant pool's subscriptions and what its prefixes own. */
+static void tenant_prefixes(void **state)
+{
+    (void)state;
+    char t[128];
+    assert_true(dsf_topic_bucket_prefix(t, sizeof(t), 7, "ns1/mciA") > 0);
+    assert_string_equal(t, "dsf/m/7/ns1/mciA/#");
+    assert_true(dsf_topic_bucket_prefix(t, sizeof(t), 7, NULL) > 0);
+    assert_string_equal(t, "dsf/m/7/#");
+    assert_int_equal(dsf_topic_bucket_prefix(t, 10, 7, "ns1"), -1);
+    assert_true(dsf_topic_prefix_ok("ns1", 3));
+    assert_true(dsf_topic_prefix_ok("ns1/mciA", 8));
+    const char *bad[] = {"", "/", "ns1/", "/m", "a/b/c", "n+s", "ns#", "a b"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++)
+        assert_false(dsf_topic_prefix_ok(bad[i], strlen(bad[i])));
+    struct dsf_identity id = {"ns1", "mciA", "vm1"};
+    assert_true(dsf_topic_prefix_match("ns1", &id));
+    assert_true(dsf_topic_prefix_match("ns1/mciA", &id));
+    assert_false(dsf_topic_prefix_match("ns1/mciB", &id));
+    assert_false(dsf_topic_prefix_match("ns", &id));
+    assert_false(dsf_topic_prefix_match("ns10", &id));
+    assert_false(dsf_topic_prefix_match("ns1/mciAB", &id));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(metrics_roundtrip), cmocka_unit_test(metrics_refused),
         cmocka_unit_test(agent_topics),      cmocka_unit_test(agent_reply_topics),
         cmocka_unit_test(other_families),    cmocka_unit_test(member_topics),
+        cmocka_unit_test(tenant_prefixes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
