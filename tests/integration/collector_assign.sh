@@ -7,28 +7,13 @@
 # The heartbeat reports the epoch and the number of buckets.
 . "$(dirname "$0")/lib.sh"
 
-COLLECTOR="$DSF_BUILD/collector/damselfly-collector"
-start_mosquitto
-start_influxd
-influx_create_db dsf
-CPORT=$(free_port)
-bg hb mosquitto_sub -V 5 -p "$MQTT_PORT" -t dsf/c/c1/hb -F '%p'
-start_collector() {
-    bg "collector-$SECONDS" "$COLLECTOR" --set id=c1 --set mqtt.url="$MQTT_URL" \
-        --set mqtt.buckets=none --set mqtt.follow_assign=true --set heartbeat=300ms \
-        --set output.url="$INFLUX_URL" --set output.db=dsf --set batch.interval=200ms \
-        --set http.listen="127.0.0.1:$CPORT"
-    COLLECTOR_PID=$BG_PID
-    wait_for 10 curl -sf "http://127.0.0.1:$CPORT/healthz" || fail "collector did not start"
-}
+follower_stack
 assign() { # RETAIN(-r or "") PAYLOAD
     mosquitto_pub -V 5 -p "$MQTT_PORT" -q 1 $1 -t dsf/c/c1/assign -m "$2"
 }
 # The newest heartbeat (after line HB_FROM of the capture) says epoch $1 with $2 buckets.
 HB_FROM=0
-heartbeat_is() {
-    tail -n "+$((HB_FROM + 1))" "$WORK/hb.log" | tail -n 1 | grep -q "\"epoch\":$1,\"buckets\":$2,"
-}
+heartbeat_is() { follower_hb_is "$1" "$2" "$HB_FROM"; }
 # vm_in BUCKET NAME: NAME-N, the first whose bucket (ns1/m1/NAME-N) is BUCKET: collectors
 # refuse a message on another bucket than its agent's.
 vm_in() {
@@ -57,7 +42,7 @@ expect_stored() { # VM COUNT
     wait_for 10 stored_is "$1" "$2" || fail "$1: $(stored "$1") points stored, expected $2"
 }
 
-start_collector
+start_follower --set mqtt.buckets=none
 wait_for 5 heartbeat_is 0 0 || fail "no heartbeat with epoch 0 and no bucket before any assignment"
 assign -r '{"epoch":1,"buckets":[3]}'
 wait_for 5 heartbeat_is 1 1 || fail "epoch 1 not applied: $(tail -n 1 "$WORK/hb.log")"
@@ -106,7 +91,7 @@ log "epoch 3: a stream on a bucket kept across epochs lost nothing"
 
 stop_pid "$COLLECTOR_PID"
 HB_FROM=$(wc -l <"$WORK/hb.log")
-start_collector
+start_follower --set mqtt.buckets=none
 wait_for 5 heartbeat_is 3 2 || fail "after a restart the retained assignment was not applied"
 send 6 "$VC"
 expect_stored "$VC" 1

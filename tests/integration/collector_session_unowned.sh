@@ -7,22 +7,8 @@
 # the bucket-5 agent (counted as unowned), and the broker stops routing bucket 5 to it.
 . "$(dirname "$0")/lib.sh"
 
-COLLECTOR="$DSF_BUILD/collector/damselfly-collector"
-start_mosquitto
-start_influxd
-influx_create_db dsf
-CPORT=$(free_port)
-bg hb mosquitto_sub -V 5 -p "$MQTT_PORT" -t dsf/c/c1/hb -F '%p'
-start_collector() {
-    bg "collector-$SECONDS" "$COLLECTOR" --set id=c1 --set mqtt.url="$MQTT_URL" \
-        --set mqtt.follow_assign=true --set heartbeat=300ms \
-        --set output.url="$INFLUX_URL" --set output.db=dsf --set batch.interval=200ms \
-        --set http.listen="127.0.0.1:$CPORT"
-    COLLECTOR_PID=$BG_PID
-    wait_for 10 curl -sf "http://127.0.0.1:$CPORT/healthz" || fail "collector did not start"
-}
+follower_stack
 assign() { mosquitto_pub -V 5 -p "$MQTT_PORT" -q 1 -r -t dsf/c/c1/assign -m "$1"; }
-heartbeat_is() { tail -n 1 "$WORK/hb.log" | grep -q "\"epoch\":$1,\"buckets\":$2,"; }
 vm_in() { # BUCKET PREFIX: the first PREFIX-N whose agent ns1/mci1/PREFIX-N is in BUCKET
     local i=0
     until [ "$(bucket "ns1/mci1/$2-$i" 64)" = "$1" ]; do i=$((i + 1)); done
@@ -49,9 +35,9 @@ stored() { # VM -> points stored for it
 has_stored() { [ "$(stored "$1")" -gt 0 ]; }
 unowned() { metric "http://127.0.0.1:$CPORT/metrics" damselfly_collector_messages_unowned_total; }
 
-start_collector
+start_follower
 assign '{"epoch":1,"buckets":[3,5]}'
-wait_for 5 heartbeat_is 1 2 || fail "epoch 1 not applied: $(tail -n 1 "$WORK/hb.log")"
+wait_for 5 follower_hb_is 1 2 || fail "epoch 1 not applied: $(tail -n 1 "$WORK/hb.log")"
 wait_for 15 has_stored "$VA" || fail "nothing stored for $VA (bucket 3)"
 wait_for 15 has_stored "$VB" || fail "nothing stored for $VB (bucket 5)"
 kill -9 "$COLLECTOR_PID"
@@ -60,8 +46,8 @@ log "c1 killed owning buckets 3 and 5"
 assign "{\"epoch\":2,\"buckets\":[3]}"
 sleep 4 # both agents publish into c1's session
 before=$(stored "$VB")
-start_collector
-wait_for 5 heartbeat_is 2 1 || fail "epoch 2 not applied after the restart"
+start_follower
+wait_for 5 follower_hb_is 2 1 || fail "epoch 2 not applied after the restart"
 wait_for 10 test "$(unowned)" -gt 0 ||
     fail "no message of the session's queue counted as unowned (bucket 5)"
 sleep 5 # more than the agents' ack_timeout: bucket 5's resends must not reach c1

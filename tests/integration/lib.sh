@@ -175,6 +175,35 @@ for b in sys.argv[1].encode():
 print(h % int(sys.argv[2]))' "$1" "$2"
 }
 
+# follower_stack: mosquitto, InfluxDB (database dsf) and the capture of collector c1's
+# heartbeats in $WORK/hb.log, for tests of one collector that follows its assignments;
+# CPORT is its HTTP port.
+follower_stack() {
+    COLLECTOR="$DSF_BUILD/collector/damselfly-collector"
+    start_mosquitto
+    start_influxd
+    influx_create_db dsf
+    CPORT=$(free_port)
+    bg hb mosquitto_sub -V 5 -p "$MQTT_PORT" -t dsf/c/c1/hb -F '%p'
+}
+
+# start_follower [--set KEY=VALUE]...: collector c1 following its retained assignments on
+# dsf/c/c1/assign (heartbeat 300 ms), writing to dsf; its log is $WORK/collector-SECONDS.log.
+start_follower() {
+    bg "collector-$SECONDS" "$COLLECTOR" --set id=c1 --set mqtt.url="$MQTT_URL" \
+        --set mqtt.follow_assign=true --set heartbeat=300ms \
+        --set output.url="$INFLUX_URL" --set output.db=dsf --set batch.interval=200ms \
+        --set http.listen="127.0.0.1:$CPORT" "$@"
+    COLLECTOR_PID=$BG_PID
+    wait_for 10 curl -sf "http://127.0.0.1:$CPORT/healthz" || fail "collector c1 did not start"
+}
+
+# follower_hb_is EPOCH BUCKETS [FROM]: the newest heartbeat after line FROM (0) of
+# $WORK/hb.log reports that epoch and that many buckets.
+follower_hb_is() {
+    tail -n "+$((${3:-0} + 1))" "$WORK/hb.log" | tail -n 1 | grep -q "\"epoch\":$1,\"buckets\":$2,"
+}
+
 influx_create_db() { # DB
     curl -sf -XPOST "$INFLUX_URL/query" --data-urlencode "q=CREATE DATABASE $1" >/dev/null
 }

@@ -7,19 +7,10 @@
 # still stored), and the balancer's next assignment, epoch = now in ms, is applied.
 . "$(dirname "$0")/lib.sh"
 
-COLLECTOR="$DSF_BUILD/collector/damselfly-collector"
-start_mosquitto
-start_influxd
-influx_create_db dsf
-CPORT=$(free_port)
+follower_stack
 B=$(bucket ns1/mci1/vm1 64)
-bg hb mosquitto_sub -V 5 -p "$MQTT_PORT" -t dsf/c/c1/hb -F '%p'
-bg collector "$COLLECTOR" --set id=c1 --set mqtt.url="$MQTT_URL" --set mqtt.buckets=none \
-    --set mqtt.follow_assign=true --set heartbeat=300ms --set output.url="$INFLUX_URL" \
-    --set output.db=dsf --set batch.interval=200ms --set http.listen="127.0.0.1:$CPORT"
-wait_for 10 curl -sf "http://127.0.0.1:$CPORT/healthz" || fail "collector did not start"
+start_follower --set mqtt.buckets=none
 assign() { mosquitto_pub -V 5 -p "$MQTT_PORT" -q 1 -r -t dsf/c/c1/assign -m "$1"; }
-heartbeat_is() { tail -n 1 "$WORK/hb.log" | grep -q "\"epoch\":$1,\"buckets\":$2,"; }
 n=0
 send() {
     n=$((n + 1))
@@ -34,25 +25,25 @@ stored_is() { [ "$(stored)" = "$1" ]; }
 refused() { metric "http://127.0.0.1:$CPORT/metrics" damselfly_collector_assign_refused_total "reason=\"$1\""; }
 
 assign "{\"epoch\":1,\"buckets\":[$B]}"
-wait_for 5 heartbeat_is 1 1 || fail "epoch 1 not applied: $(tail -n 1 "$WORK/hb.log")"
+wait_for 5 follower_hb_is 1 1 || fail "epoch 1 not applied: $(tail -n 1 "$WORK/hb.log")"
 send
 wait_for 10 stored_is 1 || fail "$(stored) points stored under epoch 1, expected 1"
 
 FORGED=9223372036854775807
 assign "{\"epoch\":$FORGED,\"buckets\":[]}"
 sleep 1
-heartbeat_is 1 1 || fail "the forged assignment was applied: $(tail -n 1 "$WORK/hb.log")"
+follower_hb_is 1 1 || fail "the forged assignment was applied: $(tail -n 1 "$WORK/hb.log")"
 send
 wait_for 10 stored_is 2 || fail "$(stored) points stored after the forged assignment, expected 2"
 [ "$(refused ahead)" = 1 ] || fail "assign_refused_total{reason=ahead} is $(refused ahead), expected 1"
 grep -q "refusing assignment epoch $FORGED: more than assign.max_ahead (600000 ms) ahead.*limit now [0-9]*" \
-    "$WORK/collector.log" || fail "no warning naming the epoch and the limit"
+    "$WORK"/collector-*.log || fail "no warning naming the epoch and the limit"
 log "epoch 2^63-1 refused and counted; bucket $B still consumed"
 
 NOW_MS=$(date +%s%3N)
 B2=$(((B + 1) % 64))
 assign "{\"epoch\":$NOW_MS,\"buckets\":[$B,$B2]}"
-wait_for 5 heartbeat_is "$NOW_MS" 2 || fail "the balancer's epoch $NOW_MS was not applied: $(tail -n 1 "$WORK/hb.log")"
+wait_for 5 follower_hb_is "$NOW_MS" 2 || fail "the balancer's epoch $NOW_MS was not applied: $(tail -n 1 "$WORK/hb.log")"
 send
 wait_for 10 stored_is 3 || fail "$(stored) points stored under epoch $NOW_MS, expected 3"
 [ "$(refused ahead)" = 1 ] && [ "$(refused stale)" = 0 ] || fail "refusals: ahead $(refused ahead), stale $(refused stale)"
