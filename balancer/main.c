@@ -105,8 +105,6 @@ static void fini(void *ctx)
         event_free(b->tick);
     bal_state_free(b);
     metrics_free(&b->metrics);
-    dsf_cfg_free(b->sections);
-    runner_config_free(&b->cfg.runner);
 }
 
 static void health(void *ctx, struct dsf_buf *out)
@@ -179,5 +177,8 @@ int main(int argc, char **argv)
         .health = health,
         .ctx = b,
     };
-    return dsf_daemon_main(&def, argc, argv);
+    int rc = dsf_daemon_main(&def, argc, argv);
+    /* Only now: the daemon frees the sections' values last, runner.kubernetes's among them. */
+    runner_config_free(&b->cfg.runner);
+    return rc;
 }

@@ -18,9 +18,27 @@ cleanup() {
     for pid in "${DSF_PIDS[@]}"; do
         wait "$pid" 2>/dev/null || true
     done
+    local rc=0
+    sanitizer_reports || rc=1
     if [ "${DSF_KEEP:-0}" = 1 ]; then echo "kept $WORK" >&2; else rm -rf "$WORK"; fi
+    [ "$rc" = 0 ] || exit 1
 }
 trap cleanup EXIT
+
+# sanitizer_reports: fails, printing them, when a program of the test (a daemon's log anywhere
+# under $WORK) reported a sanitizer error: a daemon that aborts while stopping fails no check
+# of the test itself.
+sanitizer_reports() {
+    local hits
+    hits=$(grep -rlaE "ERROR: (Address|Leak)Sanitizer|: runtime error: " "$WORK" 2>/dev/null) || return 0
+    echo "FAIL: sanitizer reports in $(echo "$hits" | wc -l) log(s):" >&2
+    local f
+    for f in $hits; do
+        echo "---- $f" >&2
+        grep -aE -A12 "ERROR: (Address|Leak)Sanitizer|: runtime error: " "$f" | head -n 30 >&2
+    done
+    return 1
+}
 
 fail() {
     echo "FAIL: $*" >&2
