@@ -25,17 +25,17 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# sanitizer_reports: fails, printing them, when a program of the test (a daemon's log anywhere
+# sanitizer_reports: fails, printing them, when a program of the test (a text log anywhere
 # under $WORK) reported a sanitizer error: a daemon that aborts while stopping fails no check
 # of the test itself.
 sanitizer_reports() {
     local hits
-    hits=$(grep -rlaE "ERROR: (Address|Leak)Sanitizer|: runtime error: " "$WORK" 2>/dev/null) || return 0
+    hits=$(grep -rlIE "ERROR: (Address|Leak)Sanitizer|: runtime error: " "$WORK" 2>/dev/null) || return 0
     echo "FAIL: sanitizer reports in $(echo "$hits" | wc -l) log(s):" >&2
     local f
     for f in $hits; do
         echo "---- $f" >&2
-        grep -aE -A12 "ERROR: (Address|Leak)Sanitizer|: runtime error: " "$f" | head -n 30 >&2
+        grep -E -A12 "ERROR: (Address|Leak)Sanitizer|: runtime error: " "$f" | head -n 30 >&2
     done
     return 1
 }
