@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Checks deploy/kubernetes/server.yaml without an API server.
+"""Checks deploy/kubernetes/server/ (its files in one stream) without an API server.
 
   check_k8s_manifests.py MANIFEST SRC BUILD WORKDIR
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# deploy/kubernetes/server.yaml, checked client-side by check_k8s_manifests.py: structure,
+# deploy/kubernetes/server/*.yaml, checked client-side by check_k8s_manifests.py: structure,
 # hardening, probes, the RBAC set each account needs and no more, the balancer's kubernetes
 # runner naming the collector Deployment, and each daemon's --check on its ConfigMap. Every
 # broken copy below weakens one promise and must be rejected.
@@ -8,11 +8,21 @@
 # server's discovery for the REST mapping of each kind, and there is no server here.
 . "$(dirname "$0")/lib.sh"
 
-MANIFEST="$DSF_SRC/deploy/kubernetes/server.yaml"
 CHECK=(python3 "$DSF_SRC/tests/integration/check_k8s_manifests.py")
 python3 -c 'import yaml' 2>/dev/null || fail "python3 yaml module missing: apt-get install python3-yaml"
 
-log "checking $MANIFEST (daemons from $DSF_BUILD)"
+# The files as `kubectl apply -f deploy/kubernetes/server/` takes them (in name order), in
+# one stream: references across files are checked, and the broken copies edit one text.
+MANIFEST="$WORK/server.yaml"
+first=1
+for f in "$DSF_SRC"/deploy/kubernetes/server/*.yaml; do
+    [ $first = 1 ] || echo --- >>"$MANIFEST"
+    cat "$f" >>"$MANIFEST"
+    first=0
+done
+[ $first = 0 ] || fail "no manifest in deploy/kubernetes/server/"
+
+log "checking deploy/kubernetes/server/ (daemons from $DSF_BUILD)"
 mkdir -p "$WORK/ok"
 "${CHECK[@]}" "$MANIFEST" "$DSF_SRC" "$DSF_BUILD" "$WORK/ok" 2>"$WORK/check.log" ||
     fail "manifest check failed: $(tail -n 3 "$WORK/check.log")"
