@@ -24,6 +24,8 @@ static void print_usage(const struct dsf_cli *cli, FILE *out)
             "  -l, --log-level LEVEL error, warn, info (default) or debug\n"
             "      --check           load and validate the configuration, then exit\n"
             "  -h, --help            show this help and exit\n"
+            "      --help-config=FORMAT  print the configuration keys as text or markdown\n"
+            "                        (docs/configuration.md is made of it) and exit\n"
             "  -V, --version         show the version and exit\n\n"
             "  Precedence: built-in defaults < config file < DAMSELFLY_* environment < --set.\n"
             "  Exit status: 0 on success, 1 on a runtime failure, 2 on a usage or\n"
@@ -34,6 +36,22 @@ static void print_usage(const struct dsf_cli *cli, FILE *out)
     dsf_cfg_help(cli->sections, "DAMSELFLY_", out);
 }
 
+/* The keys alone, for generated documents: a Markdown section per program. */
+static int print_config_keys(const struct dsf_cli *cli, const char *format)
+{
+    if (!strcmp(format, "markdown")) {
+        printf("## %s\n\n%s\n\n", cli->prog, cli->summary);
+        dsf_cfg_help_rows(cli->sections, "DAMSELFLY_", DSF_CFG_HELP_MARKDOWN, stdout);
+    } else if (!strcmp(format, "text")) {
+        dsf_cfg_help_rows(cli->sections, "DAMSELFLY_", DSF_CFG_HELP_TEXT, stdout);
+    } else {
+        fprintf(stderr, "%s: --help-config: expected text or markdown, not '%s'\n", cli->prog,
+                format);
+        return 2;
+    }
+    return 1;
+}
+
 int dsf_cli_parse(const struct dsf_cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
@@ -42,6 +60,7 @@ int dsf_cli_parse(const struct dsf_cli *cli, int argc, char **argv)
                                          {"check", no_argument, NULL, 'C'},
                                          {"help", no_argument, NULL, 'h'},
                                          {"version", no_argument, NULL, 'V'},
+                                         {"help-config", required_argument, NULL, 'K'},
                                          {NULL, 0, NULL, 0}};
     const char *config_path = getenv("DAMSELFLY_CONFIG");
     int check_only = 0, nsets = 0;
@@ -73,6 +92,9 @@ int dsf_cli_parse(const struct dsf_cli *cli, int argc, char **argv)
         case 'h':
             print_usage(cli, stdout);
             rc = 1;
+            break;
+        case 'K':
+            rc = print_config_keys(cli, optarg);
             break;
         case 'V':
             printf("%s %s\n", cli->prog, dsf_version_string());

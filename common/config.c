@@ -617,14 +617,46 @@ void dsf_cfg_help(const struct dsf_cfg_section *secs, const char *env_prefix, FI
                  "  '#' or control characters; a topic is one topic to publish on (no '+' or\n"
                  "  '#'); a URL is scheme://host[:port]... with a scheme the key names; a file\n"
                  "  must be readable. An empty value means unset.\n\n");
+    dsf_cfg_help_rows(secs, env_prefix, DSF_CFG_HELP_TEXT, out);
+}
+
+/* A table cell: '|' would end the cell early, a newline the row. */
+static void md_cell(const char *s, FILE *out)
+{
+    for (; *s; s++) {
+        if (*s == '|')
+            fputs("\\|", out);
+        else
+            fputc(*s == '\n' ? ' ' : *s, out);
+    }
+}
+
+void dsf_cfg_help_rows(const struct dsf_cfg_section *secs, const char *env_prefix,
+                       enum dsf_cfg_help_format fmt, FILE *out)
+{
+    if (fmt == DSF_CFG_HELP_MARKDOWN)
+        fprintf(out, "| key | type | default | environment | meaning |\n"
+                     "| --- | --- | --- | --- | --- |\n");
     for (; secs->keys; secs++) {
         for (const struct dsf_cfg_key *k = secs->keys; k->key; k++) {
             char full[256], env[300];
             full_name(secs, k, full, sizeof(full));
             env_name(env_prefix, full, env, sizeof(env));
             const char *def = row_default(secs, k);
-            fprintf(out, "  %s (%s, default: %s)\n      %s\n      env: %s\n", full,
-                    type_name(k->type), def && *def ? def : "none", k->desc, env);
+            if (fmt == DSF_CFG_HELP_TEXT) {
+                fprintf(out, "  %s (%s, default: %s)\n      %s\n      env: %s\n", full,
+                        type_name(k->type), def && *def ? def : "none", k->desc, env);
+                continue;
+            }
+            fprintf(out, "| `%s` | %s | ", full, type_name(k->type));
+            if (def && *def) {
+                fputs("`", out);
+                md_cell(def, out);
+                fputs("`", out);
+            }
+            fprintf(out, " | `%s` | ", env);
+            md_cell(k->desc, out);
+            fputs(" |\n", out);
         }
     }
 }

@@ -80,6 +80,11 @@ int dsf_cfg_set_value(const struct dsf_cfg_section *secs, const char *key, const
  * variables that name no key (but PREFIX"CONFIG"), with the closest key when one is near. */
 int dsf_cfg_env(const struct dsf_cfg_section *secs, const char *prefix, char *err, size_t errlen);
 void dsf_cfg_help(const struct dsf_cfg_section *secs, const char *env_prefix, FILE *out);
+/* One row per key, as --help prints them (text) or as a Markdown table (--help-config=markdown,
+ * from which docs/configuration.md is generated): one writer, so the two never disagree. */
+enum dsf_cfg_help_format { DSF_CFG_HELP_TEXT, DSF_CFG_HELP_MARKDOWN };
+void dsf_cfg_help_rows(const struct dsf_cfg_section *secs, const char *env_prefix,
+                       enum dsf_cfg_help_format fmt, FILE *out);
 void dsf_cfg_free(const struct dsf_cfg_section *secs);
 
 /* The string value of key (any string-like row), or NULL when no such key. */

@@ -1,4 +1,5 @@
-# deploy/: cloud-init user data, the installer, the systemd unit and the Kubernetes manifest.
+# deploy/: cloud-init user data, the installer, the systemd unit and the Kubernetes manifests.
 dsf_script(deploy_cloud_init_schema deploy_cloud_init_schema.sh)
 dsf_script(deploy_install_prefix deploy_install_prefix.sh)
 dsf_script(deploy_k8s_manifest deploy_k8s_manifest.sh)
+dsf_script(deploy_k8s_manifests deploy_k8s_manifests.sh)

@@ -346,6 +346,33 @@ static void help_names_the_types(void **state)
     free(text);
 }
 
+/* docs/configuration.md is made of these rows: one per key, five cells, a '|' in a
+ * description escaped so it cannot split the cell, a key without default an empty cell. */
+static const struct dsf_cfg_key md_keys[] = {
+    {"mode", DSF_CFG_STR, "a|b", 0, "either a|b\nor c", 0, 0},
+    {"dlq.topic", DSF_CFG_TOPIC, "", 0, "a topic", 0, 0},
+    DSF_CFG_END,
+};
+
+static void help_markdown_rows(void **state)
+{
+    (void)state;
+    char obj[64] = {0};
+    const struct dsf_cfg_section secs[] = {{"out", md_keys, obj, NULL}, {NULL, NULL, NULL, NULL}};
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    dsf_cfg_help_rows(secs, "DAMSELFLY_", DSF_CFG_HELP_MARKDOWN, out);
+    fclose(out);
+    assert_string_equal(text,
+                        "| key | type | default | environment | meaning |\n"
+                        "| --- | --- | --- | --- | --- |\n"
+                        "| `out.mode` | string | `a\\|b` | `DAMSELFLY_OUT_MODE` | "
+                        "either a\\|b or c |\n"
+                        "| `out.dlq.topic` | topic |  | `DAMSELFLY_OUT_DLQ_TOPIC` | a topic |\n");
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -362,6 +389,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(urls_are_checked, typed_setup, typed_teardown),
         cmocka_unit_test_setup_teardown(files_are_checked_once_loaded, typed_setup, typed_teardown),
         cmocka_unit_test_setup_teardown(help_names_the_types, typed_setup, typed_teardown),
+        cmocka_unit_test(help_markdown_rows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,2 @@
+# docs/: the pages generated from the code must match what the code says today.
+dsf_script(docs_config_reference docs_config_reference.sh)
