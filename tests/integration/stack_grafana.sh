@@ -45,6 +45,23 @@ check() {
 }
 wait_for 90 check || fail "dashboards: $(cat "$WORK/check.log")"
 cat "$WORK/check.log"
+# The check fails when a panel names a field or a measurement that the pipeline does not write.
+cp -r "$DSF_SRC/deploy/grafana" "$WORK/bad"
+python3 - "$WORK/bad/dashboards" <<'PY'
+import json, sys
+for name, old, new in (("vm.json", '"used_percent"', '"no_such_field"'),
+                       ("mci.json", 'FROM "netlatency"', 'FROM "no_such_measurement"')):
+    path = f"{sys.argv[1]}/{name}"
+    d = json.load(open(path))
+    t = next(t for p in d["panels"] for t in p["targets"] if old in t["query"])
+    t["query"] = t["query"].replace(old, new)
+    json.dump(d, open(path, "w"))
+PY
+python3 "$DSF_SRC/tests/integration/check_grafana.py" "$WORK/bad" "$INFLUX" ns=default mci=demo \
+    vm=demo-1 >"$WORK/bad.log" 2>&1 && fail "the check passed dashboards with unknown names"
+for name in no_such_field no_such_measurement; do
+    grep -q "no rows: .*$name" "$WORK/bad.log" || fail "the check did not name $name: $(cat "$WORK/bad.log")"
+done
 # Nothing of the daemons' own counters was lost on the way.
 query 'SELECT last("dsf_internal_points_total") FROM "dsf_internal" WHERE "outcome" =~ /dropped|failed/ GROUP BY "daemon", "outcome"' >"$WORK/drops.json"
 python3 - "$WORK/drops.json" <<'PY' || fail "dsf_internal points were dropped: $(cat "$WORK/drops.json")"
