@@ -313,6 +313,13 @@ static struct dsf_metrics *metrics(void *arg)
     return &((struct alarm *)arg)->metrics;
 }
 
+static void internal_target(void *arg, struct dsf_internal_target *t)
+{
+    const struct alarm_config *cfg = &((struct alarm *)arg)->cfg;
+    *t = (struct dsf_internal_target){cfg->id, cfg->output.url, cfg->output.db,
+                                      cfg->output.username, cfg->output.password};
+}
+
 int main(int argc, char **argv)
 {
     struct alarm *a = &ctx;
@@ -333,6 +340,8 @@ int main(int argc, char **argv)
         .reload = reload,
         .fini = fini,
         .metrics = metrics,
+        .internal = &dsf_internal_hooks,
+        .internal_target = internal_target,
         .render_metrics = alarm_render_metrics,
         .health = alarm_health,
         .ctx = a,

@@ -119,6 +119,12 @@ static struct dsf_metrics *metrics(void *arg)
     return &((struct balancer *)arg)->metrics;
 }
 
+/* The balancer writes no points of its own: internal.url says where its counters go. */
+static void internal_target(void *arg, struct dsf_internal_target *t)
+{
+    t->id = ((struct balancer *)arg)->cfg.id;
+}
+
 static int validate(const struct dsf_cfg_section *secs, const char *origin, char *err,
                     size_t errlen)
 {
@@ -173,6 +179,8 @@ int main(int argc, char **argv)
         .start = start,
         .fini = fini,
         .metrics = metrics,
+        .internal = &dsf_internal_hooks,
+        .internal_target = internal_target,
         .render_metrics = bal_render_metrics,
         .health = health,
         .ctx = b,

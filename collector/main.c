@@ -267,6 +267,16 @@ static void fini(void *arg)
     dsf_follow_free(&c->follow);
 }
 
+/* dsf_internal goes where the points go, when that is InfluxDB 1.x. */
+static void internal_target(void *arg, struct dsf_internal_target *t)
+{
+    const struct collector_config *cfg = &((struct collector *)arg)->cfg;
+    t->id = cfg->id;
+    if (strcmp(cfg->output.api, "v1") == 0)
+        *t = (struct dsf_internal_target){cfg->id, cfg->output.url, cfg->output.db,
+                                          cfg->output.username, cfg->output.password};
+}
+
 int main(int argc, char **argv)
 {
     struct collector *c = &coll;
@@ -287,6 +297,8 @@ int main(int argc, char **argv)
         .stop = stop,
         .fini = fini,
         .metrics = metrics,
+        .internal = &dsf_internal_hooks,
+        .internal_target = internal_target,
         .health = health,
         .ctx = c,
     };

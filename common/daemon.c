@@ -22,6 +22,8 @@ struct dsf_daemon {
     struct dsf_cfg_section *sections;
     struct dsf_log_config log;
     struct dsf_http_config http;
+    struct dsf_internal_config internal;
+    struct dsf_internal *internal_writer;
     const char *http_defaults[2];
     char http_listen_default[300];
     struct event_base *base;
@@ -82,7 +84,7 @@ static int build_sections(struct dsf_daemon *d)
     size_t n = 0;
     while (def->sections[n].keys)
         n++;
-    if (!(d->sections = calloc(n + 5, sizeof(*d->sections))))
+    if (!(d->sections = calloc(n + 6, sizeof(*d->sections))))
         return -1;
     memcpy(d->sections, def->sections, n * sizeof(*d->sections));
     snprintf(d->http_listen_default, sizeof(d->http_listen_default), "listen=%s",
@@ -91,6 +93,9 @@ static int build_sections(struct dsf_daemon *d)
     d->sections[n++] = (struct dsf_cfg_section){"log", log_keys, &d->log, NULL};
     d->sections[n++] = (struct dsf_cfg_section){"", log_level_alias, &d->log, NULL};
     d->sections[n++] = (struct dsf_cfg_section){"http", http_keys, &d->http, d->http_defaults};
+    if (def->internal)
+        d->sections[n++] =
+            (struct dsf_cfg_section){"internal", def->internal->keys, &d->internal, NULL};
     return 0;
 }
 
@@ -152,20 +157,30 @@ static void on_hup(void *arg)
                  d->def->prog);
 }
 
-static void serve_metrics(struct evhttp_request *req, void *arg)
+/* The /metrics page, also what dsf_internal writes into the store. */
+static void render_page(void *arg, struct dsf_buf *out)
 {
     struct dsf_daemon *d = arg;
     const struct dsf_daemon_def *def = d->def;
-    struct dsf_buf *out = &d->reply;
-    if (!dsf_http_only_get(req))
-        return;
-    buf_reset(out);
     if (def->render_metrics)
         def->render_metrics(def->ctx, out);
     if (def->metrics)
         metrics_render(def->metrics(def->ctx), out);
-    dsf_http_render_metrics(d->server, out);
+    if (d->server)
+        dsf_http_render_metrics(d->server, out);
+    if (d->internal_writer)
+        def->internal->render_metrics(d->internal_writer, out);
     dsf_daemon_render_self(def->name, out);
+}
+
+static void serve_metrics(struct evhttp_request *req, void *arg)
+{
+    struct dsf_daemon *d = arg;
+    struct dsf_buf *out = &d->reply;
+    if (!dsf_http_only_get(req))
+        return;
+    buf_reset(out);
+    render_page(d, out);
     dsf_http_reply(req, out->oom ? 500 : 200, "text/plain; version=0.0.4; charset=utf-8", out->data,
                    out->len);
 }
@@ -271,6 +286,26 @@ static void apply_log_config(const struct dsf_log_config *c)
         dsf_log_set_format(format);
 }
 
+static int start_internal(struct dsf_daemon *d)
+{
+    const struct dsf_daemon_def *def = d->def;
+    if (!def->internal)
+        return 0;
+    struct dsf_internal_target t = {0};
+    if (def->internal_target)
+        def->internal_target(def->ctx, &t);
+    char err[512];
+    d->internal_writer = def->internal->create(d->base, &d->internal, def->name, &t, render_page, d,
+                                               err, sizeof(err));
+    if (!d->internal_writer && *err) {
+        log_error("%s", err);
+        return 1;
+    }
+    if (!d->internal_writer && d->internal.interval_ms)
+        log_info("no InfluxDB output: dsf_internal is off (set internal.url to write it)");
+    return 0;
+}
+
 static int run(struct dsf_daemon *d)
 {
     const struct dsf_daemon_def *def = d->def;
@@ -284,6 +319,8 @@ static int run(struct dsf_daemon *d)
     int rc = def->start(def->ctx, d);
     if (rc == 0)
         rc = setup_write_token(d);
+    if (rc == 0)
+        rc = start_internal(d);
     if (rc == 0) {
         log_info("%s %s started", def->prog, dsf_version_string());
         event_base_dispatch(d->base);
@@ -313,6 +350,8 @@ int dsf_daemon_main(const struct dsf_daemon_def *def, int argc, char **argv)
         apply_log_config(&d.log);
         rc = run(&d);
         dsf_http_free(d.server); /* no request reaches a daemon being torn down */
+        if (d.internal_writer)   /* before fini: it renders the daemon's metrics */
+            def->internal->destroy(d.internal_writer);
         if (def->fini)
             def->fini(def->ctx);
         if (d.drain)

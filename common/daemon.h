@@ -15,6 +15,7 @@
 
 #include "common/buf.h"
 #include "common/config.h"
+#include "common/internal.h"
 
 struct event_base;
 struct dsf_daemon;
@@ -61,6 +62,11 @@ struct dsf_daemon_def {
     void (*fini)(void *ctx);
     struct dsf_metrics *(*metrics)(void *ctx);              /* its self-metrics, or NULL */
     void (*render_metrics)(void *ctx, struct dsf_buf *out); /* other families, or NULL */
+    /* dsf_internal (common/internal.h): &dsf_internal_hooks, and where the counters go by
+     * default and this instance's id, asked once after start. NULL: the daemon writes no
+     * dsf_internal and has no internal.* keys. */
+    const struct dsf_internal_hooks *internal;
+    void (*internal_target)(void *ctx, struct dsf_internal_target *t);
     /* Fields of the /healthz JSON object after "status":"ok", each starting with a comma. */
     void (*health)(void *ctx, struct dsf_buf *out);
     void *ctx;

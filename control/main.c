@@ -273,6 +273,13 @@ static void render_metrics(void *arg, struct dsf_buf *out)
         ctl_output_render_metrics(c->out, out);
 }
 
+static void internal_target(void *arg, struct dsf_internal_target *t)
+{
+    const struct control *c = arg;
+    const struct dsf_event_store_config *o = &c->out_cfg.output;
+    *t = (struct dsf_internal_target){c->cfg.id, o->url, o->db, o->username, o->password};
+}
+
 static int build_sections(struct control *c)
 {
     static const char *const kafka_defaults[] = {"group=dsf-control", NULL};
@@ -334,6 +341,8 @@ int main(int argc, char **argv)
         .reload = reload,
         .fini = fini,
         .metrics = metrics,
+        .internal = &dsf_internal_hooks,
+        .internal_target = internal_target,
         .render_metrics = render_metrics,
         .health = health,
         .ctx = c,

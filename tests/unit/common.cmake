@@ -1,6 +1,9 @@
 dsf_common_unit(common_config ${CMAKE_CURRENT_LIST_DIR}/test_config.c)
 dsf_common_unit(common_lp ${CMAKE_CURRENT_LIST_DIR}/test_lp.c)
 dsf_common_unit(common_metrics ${CMAKE_CURRENT_LIST_DIR}/test_metrics.c)
+# common/internal.c: the /metrics page as dsf_internal line protocol.
+dsf_common_unit(common_internal ${CMAKE_CURRENT_LIST_DIR}/test_internal.c)
+target_link_libraries(common_internal ${CURL_LIB})
 dsf_unit(agent_buffer ${CMAKE_CURRENT_LIST_DIR}/test_buffer.c)
 # agent/ack.c: exact unsigned 64-bit seqs, and acks checked against what was published.
 dsf_unit(agent_ack ${CMAKE_CURRENT_LIST_DIR}/test_agent_ack.c)
