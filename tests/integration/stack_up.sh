@@ -9,20 +9,7 @@
 # file `up` prints), and `bus-user add` admits a new agent on the running broker.
 . "$(dirname "$0")/lib.sh"
 
-export DAMSELFLY_STATE="$WORK/state" DAMSELFLY_BUILD="$DSF_BUILD"
-export DAMSELFLY_MQTT_PORT=$(free_port) DAMSELFLY_HTTP="127.0.0.1:$(free_port)"
-export DAMSELFLY_INFLUX_PORT=$(free_port) DAMSELFLY_BALANCER_HTTP="127.0.0.1:$(free_port)"
-# Collector local-N listens on BASE+N: a base whose next four ports are free.
-base_free() {
-    python3 -c 'import socket, sys
-for n in range(1, 5):
-    s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]) + n)); s.close()' "$1" 2>/dev/null
-}
-BASE=$(free_port)
-until base_free "$BASE"; do BASE=$(free_port); done
-export DAMSELFLY_COLLECTOR_PORT_BASE=$BASE
-export DAMSELFLY_ALARM_HTTP="127.0.0.1:$(free_port)" DAMSELFLY_CONTROL_HTTP="127.0.0.1:$(free_port)"
-LAUNCHER="$DSF_SRC/scripts/damselfly"
+stack_env
 "$LAUNCHER" up >"$WORK/up.log" 2>&1 || fail "damselfly up: $(cat "$WORK/up.log")"
 cat "$WORK/up.log"
 pids="$(cat "$DAMSELFLY_STATE"/*.pid) $(python3 -c 'import json,sys; print(" ".join(str(c["pid"]) for c in json.load(open(sys.argv[1]))["children"]))' "$DAMSELFLY_STATE/collectors/children.json")"
