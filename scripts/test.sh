@@ -9,9 +9,8 @@
 # TEST_JOBS (parallel tests, default: cores + 1), BUILD_DIR / RELEASE_DIR (build directories).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ "$(id -u)" -eq 0 ] || command -v sudo >/dev/null; then
-    bash scripts/install-deps.sh all
-fi
+# It asks for root (sudo when not root) only when a package is missing or a daemon enabled.
+bash scripts/install-deps.sh all
 BUILDS=${BUILDS:-sanitize release}
 JOBS=${JOBS:-$(nproc)}
 TEST_JOBS=${TEST_JOBS:-$(($(nproc) + 1))}

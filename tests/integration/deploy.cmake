@@ -2,3 +2,4 @@
 dsf_script(deploy_cloud_init_schema deploy_cloud_init_schema.sh)
 dsf_script(deploy_install_prefix deploy_install_prefix.sh)
 dsf_script(deploy_k8s_manifest deploy_k8s_manifest.sh)
+dsf_script(deploy_deps_services deploy_deps_services.sh)
