@@ -8,7 +8,8 @@
 
 SCRIPT=$DSF_SRC/scripts/install-deps.sh
 line=$(grep '^daemon_pkgs=(' "$SCRIPT") || fail "install-deps.sh lists no daemon_pkgs"
-eval "$line"
+eval "$line" # sets daemon_pkgs
+# shellcheck disable=SC2154 # assigned by the eval
 [ ${#daemon_pkgs[@]} -ge 7 ] || fail "daemon_pkgs: ${daemon_pkgs[*]}"
 checked=0
 for pkg in "${daemon_pkgs[@]}"; do
