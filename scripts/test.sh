@@ -4,14 +4,20 @@
 #   release:  gcc -O2, Release, as users get it (build-release)
 # Independent tests run in parallel (ctest -j); tests that measure rates or build whole
 # binaries are marked to run alone (tests/CMakeLists.txt).
-# Usage: scripts/test.sh [ctest arguments, e.g. -R agent]
+# Usage: scripts/test.sh [ctest arguments, e.g. -R agent]; as root, or as a user with sudo.
 # Environment: BUILDS (default "sanitize release"), JOBS (build jobs, default: cores),
 # TEST_JOBS (parallel tests, default: cores + 1), BUILD_DIR / RELEASE_DIR (build directories).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ "$(id -u)" -eq 0 ] || command -v sudo >/dev/null; then
-    bash scripts/install-deps.sh all
+# The tests need root (cgroups, the privilege-drop checks): as a user, through sudo.
+if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null ||
+        { echo "test.sh: the tests need root (cgroups, privilege drop) and sudo is not installed: run $0 as root" >&2; exit 1; }
+    exec sudo --preserve-env=BUILDS,JOBS,TEST_JOBS,BUILD_DIR,RELEASE_DIR,CC,RELEASE_CC,ASAN_OPTIONS,UBSAN_OPTIONS \
+        bash "$PWD/scripts/test.sh" "$@"
 fi
+# It asks for root (sudo when not root) only when a package is missing or a daemon enabled.
+bash scripts/install-deps.sh all
 BUILDS=${BUILDS:-sanitize release}
 JOBS=${JOBS:-$(nproc)}
 TEST_JOBS=${TEST_JOBS:-$(($(nproc) + 1))}

@@ -269,3 +269,22 @@ for kv in sys.argv[2:]:
 json.dump(cfg, open(sys.argv[1], "w"), indent=2)
 PY
 }
+
+# stack_env: the environment of `scripts/damselfly` for a stack of its own: state in
+# $WORK/state, programs of $DSF_BUILD, every port free (collector local-N listens on BASE+N:
+# a base whose next four ports are free). Sets LAUNCHER.
+stack_env() {
+    export DAMSELFLY_STATE="$WORK/state" DAMSELFLY_BUILD="$DSF_BUILD"
+    export DAMSELFLY_MQTT_PORT=$(free_port) DAMSELFLY_HTTP="127.0.0.1:$(free_port)"
+    export DAMSELFLY_INFLUX_PORT=$(free_port) DAMSELFLY_BALANCER_HTTP="127.0.0.1:$(free_port)"
+    local base
+    base=$(free_port)
+    until python3 -c 'import socket, sys
+for n in range(1, 5):
+    s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]) + n)); s.close()' "$base" 2>/dev/null; do
+        base=$(free_port)
+    done
+    export DAMSELFLY_COLLECTOR_PORT_BASE=$base
+    export DAMSELFLY_ALARM_HTTP="127.0.0.1:$(free_port)" DAMSELFLY_CONTROL_HTTP="127.0.0.1:$(free_port)"
+    LAUNCHER="$DSF_SRC/scripts/damselfly"
+}
