@@ -351,7 +351,11 @@ ctl_start() {
         sleep 0.1
     done
     CTL_TOKEN=$(cat "$CTL_STATE/http.token") || fail "no API token in $CTL_STATE/http.token"
+    # Its breaker blocks every action while the observer bus is down: an alarm sent before it
+    # connected would be blocked. Tests that start it without a broker wait 5 s more, no more.
+    wait_for 5 ctl_bus_up || true
 }
+ctl_bus_up() { curl -sf "$CTL_URL/healthz" | grep -q '"bus":true'; }
 
 # ctl_stop: SIGTERM; the controller must exit 0 (sanitizers included).
 ctl_stop() {
