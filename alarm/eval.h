@@ -73,12 +73,10 @@ void engine_status(struct engine *e, const struct dsf_identity *id, int online, 
  * published: the VM is gone, not recovered). Series of rules that do not group by vm stay.
  * Returns the number dropped. */
 size_t engine_forget_vm(struct engine *e, const char *ns, const char *mci, const char *vm);
-/* This engine no longer evaluates bucket (of total): drops, without a transition, every series
- * of a rule grouping by vm whose VM hashes to it (common/bucket.h), windows and states with it:
- * the bucket's new owner evaluates them from scratch. Returns the number dropped. */
-size_t engine_forget_bucket(struct engine *e, uint32_t bucket, uint32_t total);
-/* The same for every series of a VM owns() says is not this engine's (its bucket of total, its
- * identity: a tenant prefix another pool owns). Returns the number dropped. */
+/* Drops, without a transition, every series of a rule grouping by vm whose VM owns() says is
+ * not this engine's (its bucket of total, common/bucket.h, and its identity: a tenant prefix
+ * another pool owns), windows and states with it: the new owner evaluates them from scratch.
+ * Returns the number dropped. */
 struct dsf_identity;
 size_t engine_forget_unowned(struct engine *e, uint32_t total,
                              int (*owns)(const void *arg, uint32_t bucket,

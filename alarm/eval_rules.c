@@ -203,18 +203,6 @@ static int series_vm(const struct engine *e, const struct series *s, uint32_t to
     return 0;
 }
 
-struct bucket_ref {
-    uint32_t bucket, total;
-};
-
-static int of_bucket(const struct engine *e, const struct series *s, const void *arg)
-{
-    const struct bucket_ref *b = arg;
-    struct dsf_identity id;
-    uint32_t k;
-    return !series_vm(e, s, b->total, &id, &k) && k == b->bucket;
-}
-
 struct owner_ref {
     int (*owns)(const void *arg, uint32_t bucket, const struct dsf_identity *id);
     const void *arg;
@@ -259,12 +247,6 @@ size_t engine_forget_vm(struct engine *e, const char *ns, const char *mci, const
     size_t n = forget_if(e, of_vm, &v);
     e->stats.series_forgotten += n;
     return n;
-}
-
-size_t engine_forget_bucket(struct engine *e, uint32_t bucket, uint32_t total)
-{
-    const struct bucket_ref b = {bucket, total};
-    return total ? forget_if(e, of_bucket, &b) : 0;
 }
 
 size_t engine_forget_unowned(struct engine *e, uint32_t total,

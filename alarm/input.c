@@ -146,27 +146,15 @@ void alarm_input_stop(struct alarm *a)
     progress.n = 0;
 }
 
-/* A bucket moved to another engine: its series start again there (docs/alarm.md). */
-static void bucket_lost(void *arg, uint32_t bucket)
-{
-    struct alarm *a = arg;
-    size_t n = engine_forget_bucket(a->engine, bucket, (uint32_t)a->cfg.mqtt.buckets_total);
-    a->stats.series_moved += n;
-    if (n) {
-        log_info("bucket %u is another engine's: forgot its %zu alarm series", bucket, n);
-        alarm_state_dirty(a);
-    }
-}
-
 static int follow_owns(const void *arg, uint32_t bucket, const struct dsf_identity *id)
 {
     return dsf_follow_owns(arg, bucket, id);
 }
 
-/* The first assignment after a start also drops the restored series of the buckets it does
- * not give (they moved while this engine was away, and their new owner evaluates them); any
- * assignment drops the series of tenant prefixes it excludes or does not list: they would go
- * nodata here while their pool evaluates them. */
+/* Every new assignment drops the series this engine no longer owns, without a transition:
+ * those of buckets that moved to another engine (also while this one was away: its restored
+ * series), and of tenant prefixes it excludes or does not list (they would go nodata here
+ * while their pool evaluates them). Their new owner evaluates them (docs/alarm.md). */
 static void follow_message(struct alarm *a, const struct dsf_bus_message *m)
 {
     int64_t before = a->follow.epoch;
@@ -219,7 +207,7 @@ static void heartbeat_load(void *arg, json_t *hb, double dt)
 static int follow_init(struct alarm *a, struct dsf_bus_options *opt, char *err, size_t errlen)
 {
     static char hb_topic[300];
-    const struct dsf_follow_hooks hooks = {.arg = a, .lost = bucket_lost, .load = heartbeat_load};
+    const struct dsf_follow_hooks hooks = {.arg = a, .load = heartbeat_load};
     return dsf_follow_init(&a->follow, &a->cfg.follow, "alarm", a->cfg.id, dsf_topic_engine,
                            (uint32_t)a->cfg.mqtt.buckets_total, a->cfg.follow.enabled, &hooks, err,
                            errlen) ||

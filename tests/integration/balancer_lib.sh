@@ -216,14 +216,15 @@ stored() { # TAG -> points stored with run=TAG
 }
 stored_is() { [ "$(stored "$1")" = "$2" ]; }
 
-points_in() { # IDS: the collectors' points_in_total summed
+collector_sum() { # IDS METRIC: the collectors' METRIC summed (a collector without it: 0)
     local id total=0 v
     for id in $1; do
-        v=$(collector_metric "$id" damselfly_collector_points_in_total) || v=0
+        v=$(collector_metric "$id" "$2") || v=0
         total=$((total + ${v%.*}))
     done
     echo "$total"
 }
+points_in() { collector_sum "$1" damselfly_collector_points_in_total; }
 
 # The heavy acceptance runs (balancer_zero_*): the load under faults, and what they measure.
 #   load_flowing IDS [N]            until each of IDS acked N (200) more messages of the load

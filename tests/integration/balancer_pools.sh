@@ -32,14 +32,7 @@ PY
                 -D publish user-property fmt lp || fail "could not publish for $1/m1/$vm"
     done <"$WORK/send.list"
 }
-unowned() { # IDS: messages dropped as not owned, summed
-    local id total=0 v
-    for id in $1; do
-        v=$(collector_metric "$id" damselfly_collector_messages_unowned_total) || v=0
-        total=$((total + ${v%.*}))
-    done
-    echo "$total"
-}
+unowned() { collector_sum "$1" damselfly_collector_messages_unowned_total; } # IDS
 
 bal_start_stack
 start_collector g1 --set pool=gold
