@@ -57,24 +57,6 @@ free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
-# stack_env: the environment of `scripts/damselfly up` for a whole-product test: its state under
-# $WORK, every port free (collector local-N listens on a base whose next four ports are free),
-# and LAUNCHER.
-stack_env() {
-    export DAMSELFLY_STATE="$WORK/state" DAMSELFLY_BUILD="$DSF_BUILD"
-    export DAMSELFLY_MQTT_PORT=$(free_port) DAMSELFLY_HTTP="127.0.0.1:$(free_port)"
-    export DAMSELFLY_INFLUX_PORT=$(free_port) DAMSELFLY_BALANCER_HTTP="127.0.0.1:$(free_port)"
-    local base=$(free_port)
-    until python3 -c 'import socket, sys
-for n in range(1, 5):
-    s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]) + n)); s.close()' "$base" 2>/dev/null; do
-        base=$(free_port)
-    done
-    export DAMSELFLY_COLLECTOR_PORT_BASE=$base
-    export DAMSELFLY_ALARM_HTTP="127.0.0.1:$(free_port)" DAMSELFLY_CONTROL_HTTP="127.0.0.1:$(free_port)"
-    LAUNCHER="$DSF_SRC/scripts/damselfly"
-}
-
 # wait_for SECONDS COMMAND...: polls COMMAND until it succeeds or the time is up.
 wait_for() {
     local secs=$1; shift

@@ -7,19 +7,26 @@
 # rules, `down` stops everything it started. The broker admits only the principals `up`
 # issued (an anonymous client is refused, the operator reads the stream with the options
 # file `up` prints), and `bus-user add` admits a new agent on the running broker.
+# docs/quickstart.md shows what `up` prints.
 . "$(dirname "$0")/lib.sh"
 
 stack_env
 "$LAUNCHER" up >"$WORK/up.log" 2>&1 || fail "damselfly up: $(cat "$WORK/up.log")"
 cat "$WORK/up.log"
+python3 "$DSF_SRC/tests/integration/check_quickstart.py" "$DSF_SRC/docs/quickstart.md" \
+    "$WORK/up.log" "$DAMSELFLY_STATE" "$DSF_SRC" "$DSF_BUILD" ||
+    fail "docs/quickstart.md does not show what up prints (above)"
 pids="$(cat "$DAMSELFLY_STATE"/*.pid) $(python3 -c 'import json,sys; print(" ".join(str(c["pid"]) for c in json.load(open(sys.argv[1]))["children"]))' "$DAMSELFLY_STATE/collectors/children.json")"
 DSF_PIDS+=($pids) # stopped by the trap if the test fails half way
 "$LAUNCHER" status >"$WORK/status.log" 2>&1 || fail "damselfly status"
 for part in mosquitto influxd balancer alarm control agent "collector local-1" "collector local-2"; do
     grep -q "^$part: running" "$WORK/status.log" || fail "status: $part not running"
 done
-grep -q '"status":"ok"' "$WORK/status.log" || fail "status: agent not healthy"
-[ "$(grep -c '"connected":true' "$WORK/status.log")" -ge 2 ] || fail "status: collectors not connected"
+for part in mosquitto influxd balancer alarm control agent "collector local-1" "collector local-2"; do
+    grep -q "^$part: running (pid [0-9]*), healthy: " "$WORK/status.log" || fail "status: $part not healthy"
+done
+[ "$(grep -c '^collector local-[12]: .*[:,] connected true' "$WORK/status.log")" = 2 ] ||
+    fail "status: collectors not connected"
 # The balancer leads and shares the 64 buckets between the two collectors, 32 each (load
 # weighting may have moved one bucket per 30 s since); the alarm engine has all 64 of its own.
 collector_buckets() { # ID
@@ -31,7 +38,7 @@ pool_shared() {
     local n1 n2
     n1=$(collector_buckets local-1) n2=$(collector_buckets local-2)
     [ -n "$n1" ] && [ -n "$n2" ] && [ $((n1 + n2)) = 64 ] && [ "$n1" -ge 30 ] && [ "$n2" -ge 30 ] &&
-        grep -Eq '^ +local +alarm +alive +64 buckets' "$WORK/status.log"
+        grep -Eq '^ +local +alarm +alive +64 buckets .* moving 0$' "$WORK/status.log"
 }
 wait_for 20 pool_shared || fail "status does not show the pool sharing the buckets: $(cat "$WORK/status.log")"
 grep -q "^broker access: users of $DAMSELFLY_STATE/bus/passwd" "$WORK/status.log" ||
