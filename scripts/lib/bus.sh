@@ -10,7 +10,7 @@ SEGMENT='[^/+#:[:space:][:cntrl:]]{1,63}'
 principal_kind() {
     if [[ $1 =~ ^$SEGMENT/$SEGMENT/$SEGMENT$ ]]; then
         echo agent
-    elif [[ $1 =~ ^(collector|alarm)\.$SEGMENT$ ]]; then
+    elif [[ $1 =~ ^(collector|collectors|alarm)\.$SEGMENT$ ]]; then
         echo "${BASH_REMATCH[1]}"
     elif [[ $1 =~ ^(balancer|control|operator)$ ]]; then
         echo "$1"
@@ -38,8 +38,11 @@ acl_block() {
     kind=$(principal_kind "$name")
     printf 'user %s\n' "$name"
     case $kind in
-        collector)
+        collector | collectors)
+            # collectors.POOL: the collectors of a pool whose ids are not known in advance
+            # (Kubernetes pods named by their Deployment) share it, for any id's topics.
             local id=${name#collector.}
+            [ "$kind" = collector ] || id=+
             printf 'topic read dsf/m/#\ntopic read dsf/c/%s/assign\n' "$id"
             printf 'topic write dsf/c/%s/hb\ntopic write dsf/a/+/+/+/ack\n' "$id"
             printf 'topic write dsf/dlq\n' ;;
@@ -184,15 +187,17 @@ bus_acl() {
     shift
     while [ $# -gt 0 ]; do
         case $1 in
-            --collector | --alarm | --agent)
+            --collector | --collector-pool | --alarm | --agent)
                 [ $# -ge 2 ] || usage_error "bus-acl: $1 needs a value"
+                local kind=${1#--}
                 case $1 in
                     --collector) name=collector.$2 ;;
+                    --collector-pool) name=collectors.$2 kind=collectors ;;
                     --alarm) name=alarm.$2 ;;
                     *) name=$2 ;;
                 esac
-                [ "$(principal_kind "$name")" = "${1#--}" ] ||
-                    usage_error "bus-acl: $1 '$2': expected $(principal_help "${1#--}")"
+                [ "$(principal_kind "$name")" = "$kind" ] ||
+                    usage_error "bus-acl: $1 '$2': expected $(principal_help "$kind")"
                 names+=("$name"); shift 2 ;;
             --balancer | --control | --operator) names+=("${1#--}"); shift ;;
             --group | --pid-file)
@@ -223,7 +228,7 @@ bus_user() {
     local action=${1:-} name=${2:-} dir=$STATE/bus pid_set=0
     [[ $action =~ ^(add|remove)$ ]] || usage_error "bus-user: expected add or remove, not '$action'"
     principal_kind "$name" >/dev/null || usage_error "bus-user: '$name' is no principal:" \
-        "NS/MCI/VM, collector.ID, alarm.ID, balancer, control or operator"
+        "NS/MCI/VM, collector.ID, collectors.POOL, alarm.ID, balancer, control or operator"
     shift 2
     while [ $# -gt 0 ]; do
         [ $# -ge 2 ] || usage_error "bus-user: $1 needs a value"

@@ -2,7 +2,8 @@
 # mosquitto run with the files of `scripts/damselfly bus-acl` enforces the trust model of
 # docs/security.md: an anonymous client or a wrong password is refused at CONNECT; each
 # principal may publish exactly its topics (a denied QoS 1 publish gets reason 135 and never
-# reaches a subscriber), an agent reads only its own ack, a collector only its own assignment;
+# reaches a subscriber), an agent reads only its own ack, a collector only its own assignment
+# (a pool's shared principal, collectors.POOL, any collector's, and nothing else more);
 # a foreign retained status cannot replace an agent's, only control and the operator may
 # clear one (a removed VM's); and 400 samples of usage_idle=0
 # published with agent vm2's credentials on agent vm1's topic reach neither a subscriber nor
@@ -11,7 +12,7 @@
 . "$(dirname "$0")/alarm_lib.sh"
 
 start_mosquitto_auth --agent ns1/mci1/vm1 --agent ns1/mci1/vm2 --collector c1 --alarm a1 \
-    --balancer --control
+    --balancer --control --collector-pool k8s
 B=$(bucket ns1/mci1/vm1 64)
 B2=$(bucket ns1/mci1/vm2 64)
 M1="dsf/m/$B/ns1/mci1/vm1"
@@ -110,6 +111,14 @@ denied alarm.a1 dsf/e/a2/hb # the role and the id are the topic's: no engine spe
 denied alarm.a1 dsf/c/x/hb  # nor for a collector
 denied alarm.a1 dsf/e/a1/assign
 denied collector.c1 dsf/e/c1/hb
+# A pool's shared principal (pods named by their Deployment): any collector id, nothing more.
+allowed collectors.k8s dsf/c/damselfly-collector-7d9f-x2k4/hb
+allowed collectors.k8s dsf/c/c1/hb
+allowed collectors.k8s "$A1/ack"
+denied collectors.k8s dsf/c/c1/assign
+denied collectors.k8s dsf/e/a1/hb
+denied collectors.k8s "$M1"
+denied collectors.k8s dsf/b/leader -r
 denied collector.c1 dsf/e/a1/hb
 allowed balancer dsf/e/a1/assign -r
 allowed balancer dsf/e/a2/assign -r
@@ -148,6 +157,9 @@ grep -q '^dsf/e/a2/assign ' "$WORK/sub-a1.log" &&
 grep -q 'dsf/c/c1/assign' "$WORK/sub-c1.log" || fail "collector c1 did not get its assignment"
 grep -q 'dsf/c/c2/assign\|ack-for-vm1' "$WORK/sub-c1.log" &&
     fail "collector c1 read another's assignment or an ack: $(cat "$WORK/sub-c1.log")"
+as collectors.k8s mosquitto_sub -t 'dsf/c/+/assign' -W 2 -F '%t %p' >"$WORK/sub-k8s.log" 2>&1 || true
+grep -q '^dsf/c/c1/assign ' "$WORK/sub-k8s.log" && grep -q '^dsf/c/c2/assign ' "$WORK/sub-k8s.log" ||
+    fail "the pool principal does not read its members' assignments: $(cat "$WORK/sub-k8s.log")"
 
 log "no denied message reached the operator's subscription"
 as operator mosquitto_pub -q 1 -t "$A1/req" -m last || fail "the operator's last request"
