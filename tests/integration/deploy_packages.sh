@@ -8,7 +8,10 @@
 #   names (paths in it moved into the root); every unit passes systemd-analyze verify and
 #   scores OK or better in systemd-analyze security --offline=true; every binary has a man
 #   page and a bash completion that knows its options and keys; the agent's packaged unit is
-#   deploy/systemd/damselfly-agent.service with ExecStart in /usr/bin.
+#   deploy/systemd/damselfly-agent.service with ExecStart in /usr/bin. Then, as root, dpkg
+#   installs them for real into an overlay of this host's root in a private mount namespace:
+#   the postinst creates the damselfly user and the statoverrides there, each daemon passes
+#   --check on its config as that user, a reinstall changes nothing, and purge removes it all.
 . "$(dirname "$0")/lib.sh"
 
 for tool in lintian dpkg dpkg-deb systemd-analyze help2man python3 man; do
@@ -182,5 +185,61 @@ grep -v "^$ROOT/var/lib/dpkg/" "$WORK/root.before" | diff -u - "$WORK/root.after
     fail "purging left files in $ROOT"
 host_state >"$WORK/host.after"
 diff -u "$WORK/host.before" "$WORK/host.after" || fail "purging changed this host"
+
+# The maintainer scripts for real: dpkg installs both packages into an overlay of this host's
+# own root (in a private mount namespace, writes go to a tmpfs that vanishes with it), so the
+# postinst creates the user and the statoverrides there and the daemons read their configs
+# as that user. Needs root and mount namespaces (ctest runs as root, see scripts/test.sh).
+overlay_phase() {
+    cat >"$WORK/overlay.sh" <<'OVL'
+set -eu
+T=$1
+mount -t tmpfs tmpfs "$T"
+mkdir -p "$T/u" "$T/w" "$T/m"
+mount -t overlay overlay -o "lowerdir=/,upperdir=$T/u,workdir=$T/w" "$T/m"
+for d in proc dev sys; do mount --rbind "/$d" "$T/m/$d"; done
+mkdir -p "$T/m/debs"
+cp "$2" "$3" "$T/m/debs/"
+chroot "$T/m" /bin/bash -s <<'IN'
+set -eu
+fail() { echo "FAIL: $*"; exit 1; }
+getent passwd damselfly >/dev/null && fail "damselfly exists before the install"
+dpkg -i /debs/*.deb
+getent passwd damselfly | grep -q ':/var/lib/damselfly:/usr/sbin/nologin$' ||
+    fail "postinst made no system user damselfly: $(getent passwd damselfly)"
+[ "$(stat -c '%U:%G %a' /etc/damselfly/collector.json)" = "root:damselfly 640" ] ||
+    fail "collector.json is $(stat -c '%U:%G %a' /etc/damselfly/collector.json)"
+[ "$(stat -c '%U:%G %a' /etc/damselfly/alarm.d)" = "root:damselfly 2770" ] ||
+    fail "alarm.d is $(stat -c '%U:%G %a' /etc/damselfly/alarm.d)"
+for d in agent collector balancer alarm control; do
+    runuser -u damselfly -- damselfly-$d --config /etc/damselfly/$d.json --check ||
+        fail "damselfly-$d --check as user damselfly"
+done
+runuser -u damselfly -- touch /etc/damselfly/policies/api-write.json ||
+    fail "the damselfly user cannot write policies/ (the policies API writes there)"
+dpkg -i /debs/*.deb >/dev/null || fail "reinstalling failed"
+[ "$(getent passwd | grep -c '^damselfly:')" = 1 ] || fail "a second user damselfly"
+mkdir -p /var/lib/damselfly/control && echo '{}' >/var/lib/damselfly/control/audit.jsonl
+dpkg --purge damselfly-server damselfly-agent
+for p in /etc/damselfly /var/lib/damselfly /usr/bin/damselfly-agent; do
+    [ ! -e "$p" ] || fail "$p is left after purge"
+done
+dpkg-statoverride --list | grep -q damselfly && fail "statoverrides left after purge"
+echo "overlay: OK"
+IN
+OVL
+    mkdir -p "$WORK/ovl"
+    unshare -m --propagation private bash "$WORK/overlay.sh" "$WORK/ovl" "$SERVER_DEB" "$AGENT_DEB" \
+        >"$WORK/overlay.log" 2>&1 || fail "install in an overlay of this host: $(tail -n 30 "$WORK/overlay.log")"
+    grep -q '^overlay: OK$' "$WORK/overlay.log" || fail "the overlay phase did not finish: $(tail -n 30 "$WORK/overlay.log")"
+}
+if [ "$(id -u)" = 0 ] && unshare -m --propagation private true 2>/dev/null; then
+    log "dpkg -i in an overlay of this host: user, statoverrides, --check as damselfly, purge"
+    host_state >"$WORK/host.before-overlay"
+    overlay_phase
+    host_state | diff -u "$WORK/host.before-overlay" - || fail "the overlay phase changed this host"
+else
+    log "not root or no mount namespaces: the maintainer scripts ran only under dpkg --root"
+fi
 
 log "PASS"
