@@ -16,11 +16,13 @@ build_pkgs=(
   libpaho-mqtt-dev librdkafka-dev libjansson-dev libcurl4-openssl-dev
   libevent-dev libssl-dev libcap-dev libcmocka-dev zlib1g-dev libzstd-dev liblz4-dev libsasl2-dev
   libyaml-dev
+  help2man
 )
 test_pkgs=(
   mosquitto mosquitto-clients influxdb kafkacat prometheus victoria-metrics
   python3 python3-jsonschema curl procps iproute2 cloud-init
   prometheus-alertmanager python3-aiosmtpd openssl
+  lintian man-db
 )
 bench_pkgs=(collectd-core prometheus-node-exporter)
 # The packages whose daemons must stay off (tests/integration/deploy_deps_services.sh reads
