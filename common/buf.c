@@ -36,7 +36,8 @@ int buf_reserve(struct dsf_buf *b, size_t extra)
 
 void buf_put(struct dsf_buf *b, const void *p, size_t n)
 {
-    if (buf_reserve(b, n))
+    /* An empty buffer's data may be NULL, which memcpy must not get even for 0 bytes. */
+    if (n == 0 || buf_reserve(b, n))
         return;
     memcpy(b->data + b->len, p, n);
     b->len += n;
