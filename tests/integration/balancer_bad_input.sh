@@ -29,7 +29,8 @@ pub -t dsf/c/x9/hb -m '{"id":"x9","role":"collector","pool":"mystery","status":"
 pub -t dsf/c/x8/hb -m '{"id":"x8","role":"collector","pool":"tenant-a","status":"online","epoch":0}'
 
 rejected() { bal_metric b1 "$1" "reason=\"$2\""; }
-wait_for 5 test "$(rejected damselfly_balancer_heartbeats_rejected_total too_large)" = 1 || fail "too_large not counted"
+too_large_counted() { [ "$(rejected damselfly_balancer_heartbeats_rejected_total too_large)" = 1 ]; }
+wait_for 5 too_large_counted || fail "too_large not counted"
 for r in json id fields too_large; do
     [ "$(rejected damselfly_balancer_heartbeats_rejected_total $r)" = "$([ $r = fields ] && echo 2 || echo 1)" ] ||
         fail "heartbeats_rejected_total{$r} is $(rejected damselfly_balancer_heartbeats_rejected_total $r)"

@@ -70,6 +70,7 @@ beats_since() { # ID LINE: a heartbeat of ID after line LINE of the capture
 }
 running() { kill -0 "$1" 2>/dev/null && [ "$(ps -o stat= -p "$1" | cut -c1)" != Z ]; }
 gone() { ! ps -p "$1" >/dev/null 2>&1; }
+unlisted() { [ -z "$(pid_of "$1")" ]; }
 
 # ---- two members, beating
 start_drive
@@ -95,7 +96,7 @@ expect "replicas" "1"
 expect "owns rc-2" "0"
 wait_for 10 gone "$P2" || fail "rc-2 (pid $P2) still exists: $(ps -o pid,stat,cmd -p "$P2")"
 grep -q "SIGKILL" "$WORK/drive-1.log" || fail "no SIGKILL logged: $(cat "$WORK/drive-1.log")"
-wait_for 5 test -z "$(pid_of rc-2)" || fail "children.json still lists rc-2"
+wait_for 5 unlisted rc-2 || fail "children.json still lists rc-2"
 running "$P1" || fail "rc-1 died with rc-2"
 expect "stop nobody" "error: cannot stop nobody: not a running member this runner started"
 log "rc-2 stopped (SIGKILL after 1 s), reaped, forgotten"
@@ -120,7 +121,7 @@ log "restarted runner adopted rc-1 (pid $P1), started only rc-2 again (pid $P2B)
 
 # ---- an adopted member (not our child) stops on SIGTERM too
 expect "stop rc-1" "ok"
-wait_for 10 test -z "$(pid_of rc-1)" || fail "rc-1 still listed after its stop"
+wait_for 10 unlisted rc-1 || fail "rc-1 still listed after its stop"
 running "$P1" && fail "rc-1 (pid $P1) still runs after its stop"
 expect "stop -" "ok"
 wait_for 10 gone "$P2B" || fail "rc-2 (pid $P2B) was not reaped"

@@ -57,7 +57,9 @@ free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
-# wait_for SECONDS COMMAND...: polls COMMAND until it succeeds or the time is up.
+# wait_for SECONDS COMMAND...: polls COMMAND until it succeeds or the time is up. The shell
+# expands COMMAND's arguments once, before the first try: poll a function that reads the
+# value, never `test "$(...)"`.
 wait_for() {
     local secs=$1; shift
     local deadline=$((SECONDS + secs))
