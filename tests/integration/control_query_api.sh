@@ -5,7 +5,8 @@
 # checked. Then what a careless or hostile client sends: no token or a wrong one (401),
 # unknown metrics, bad periods, stats and durations, traversal and control bytes in names,
 # huge query strings (4xx naming the parameter); the store gone (503). The controller keeps
-# answering /healthz and counts each kind of answer.
+# answering /healthz and counts each kind of answer. A store that never answers: a client that
+# leaves before it does, and a stop while a query waits, cost nothing (sanitizers watch).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/control_lib.sh"
 
@@ -118,5 +119,28 @@ for r in ok refused store_down; do
     n=$(ctl_metric damselfly_control_queries_total "result=\"$r\"" || true)
     [ "${n:-0}" -ge 1 ] || fail "damselfly_control_queries_total{result=\"$r\"} is '$n'"
 done
+
+log "a store that never answers: clients that leave, a stop with a query in flight"
 ctl_stop
+port=$(free_port)
+# Takes connections (the kernel's backlog) and never reads them.
+bg silent-store "$CTL_PY" -c '
+import socket, sys, time
+s = socket.socket()
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(64)
+time.sleep(600)' "$port"
+wait_for 5 port_open "$port" || fail "the silent store did not start"
+ctl_start --set output.url="http://127.0.0.1:$port" --set output.timeout=4s
+s=$(curl -s -o /dev/null -w '%{http_code}' --max-time 0.5 -H "Authorization: Bearer $CTL_TOKEN" \
+    "$CTL_URL$VM/v1/metric/cpu") || true
+[ "$s" = 000 ] || fail "a store that never answers gave $s within 0.5 s"
+get "$VM/v1/metric/cpu" # answered when output.timeout is up
+[ "$CTL_STATUS" = 503 ] || fail "a store that never answers: $CTL_STATUS, expected 503 after output.timeout"
+healthy "a client left before the store answered"
+curl -s -o /dev/null -H "Authorization: Bearer $CTL_TOKEN" "$CTL_URL$VM/v1/metric/cpu" &
+waiting=$!
+sleep 0.5
+ctl_stop # exits 0, without a sanitizer report, with the query still waiting on the store
+wait "$waiting" || true
 log "ok"
