@@ -12,6 +12,22 @@ log "the spec parses and is structurally valid"
 python3 "$CHECK" validate "$SPEC" >"$WORK/validate.out" 2>&1 ||
     fail "schemas/openapi.yaml: $(cat "$WORK/validate.out")"
 
+cat >"$WORK/broken.yaml" <<'YAML'
+openapi: 3.1.0
+info: {title: t, version: "1"}
+paths:
+  /x/{y}:
+    x-daemons: [agent]
+    get:
+      operationId: x
+      responses: {"200": {$ref: "#/components/responses/Nowhere"}}
+YAML
+python3 "$CHECK" validate "$WORK/broken.yaml" >"$WORK/broken.out" 2>&1 && fail "a broken spec passed"
+for want in "path parameter 'y' is not declared" "'#/components/responses/Nowhere' does not resolve" \
+    "its servers do not" "no tag names its daemon"; do
+    grep -qF "$want" "$WORK/broken.out" || fail "the checker did not say $want: $(cat "$WORK/broken.out")"
+done
+
 start_mosquitto
 for d in "${OPENAPI_DAEMONS[@]}"; do
     log "$d: registered routes == documented paths"
@@ -40,11 +56,28 @@ grep -q "/api/v1/pause: documented for control" "$WORK/missing.out" ||
 sed 's#^/metrics\tGET,HEAD\tauth#/metrics\tGET,HEAD\tpublic#' "$WORK/alarm.routes" >"$WORK/public.routes"
 python3 "$CHECK" routes "$SPEC" alarm "$WORK/public.routes" >"$WORK/public.out" 2>&1 &&
     fail "a route served public against the spec passed"
-printf '/api/v1/ns/*\tGET,HEAD\tauth\n' >>"$WORK/control.routes"
-python3 "$CHECK" routes "$SPEC" control "$WORK/control.routes" >"$WORK/planned.out" 2>&1 &&
+grep -q "GET /metrics: the spec says authenticated" "$WORK/public.out" ||
+    fail "the public route is not named: $(cat "$WORK/public.out")"
+# A spec of its own: the real one loses its planned marks as their routes land.
+cat >"$WORK/planned.yaml" <<'YAML'
+openapi: 3.1.0
+info: {title: t, version: "1"}
+paths:
+  /later/{x}:
+    x-daemons: [control]
+    x-status: planned
+    get:
+      security: []
+      responses: {"200": {description: ok}}
+YAML
+printf '/later/*\tGET,HEAD\tpublic\n' >"$WORK/planned.routes"
+python3 "$CHECK" routes "$WORK/planned.yaml" control "$WORK/planned.routes" >"$WORK/planned.out" 2>&1 &&
     fail "a planned path that is registered passed"
-grep -q "drop its x-status: planned" "$WORK/planned.out" ||
+grep -q "/later/{x}: control registers it (/later/\*): drop its x-status: planned" "$WORK/planned.out" ||
     fail "a registered planned path is not named: $(cat "$WORK/planned.out")"
+: >"$WORK/none.routes"
+python3 "$CHECK" routes "$WORK/planned.yaml" control "$WORK/none.routes" >"$WORK/none.out" 2>&1 ||
+    fail "a planned path not registered yet failed: $(cat "$WORK/none.out")"
 
 log "--print-routes without an HTTP server is an error"
 "$(openapi_bin collector)" --set mqtt.url="$MQTT_URL" --set id=c1 --set http.listen= \
