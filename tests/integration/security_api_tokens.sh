@@ -27,7 +27,7 @@ run_checked() {
     python3 "$CHECK" unauthorized "$SPEC" "$d" "$url" >"$WORK/$name.check" 2>&1 ||
         fail "$name: $(cat "$WORK/$name.check")"
     cat "$WORK/$name.check"
-    refused=$(sed -n 's/.*: \([0-9]*\) refused with 401.*/\1/p' "$WORK/$name.check")
+    refused=$(sed -n 's/.*, \([0-9]*\) refused with 401.*/\1/p' "$WORK/$name.check")
     [ "${refused:-0}" -gt 0 ] || fail "$name: no refusal reported: $(cat "$WORK/$name.check")"
     counted=$(METRIC_HEADER=$good metric "$url/metrics" damselfly_http_requests_refused_total \
         'reason="unauthorized"')
