@@ -22,15 +22,19 @@ static void print_usage(const struct dsf_cli *cli, FILE *out)
             "  -c, --config FILE     JSON configuration file (also DAMSELFLY_CONFIG)\n"
             "  -s, --set KEY=VALUE   override one configuration key; repeatable\n"
             "  -l, --log-level LEVEL error, warn, info (default) or debug\n"
-            "      --check           load and validate the configuration, then exit\n"
+            "      --check           load and validate the configuration, then exit\n",
+            cli->prog, cli->summary);
+    if (cli->print_routes)
+        fprintf(out, "      --print-routes    start as configured, print the HTTP routes (path,\n"
+                     "                        methods, public or auth: docs/api.md) and exit\n");
+    fprintf(out,
             "  -h, --help            show this help and exit\n"
             "      --help-config=FORMAT  print the configuration keys as text or markdown\n"
             "                        (docs/configuration.md is made of it) and exit\n"
             "  -V, --version         show the version and exit\n\n"
             "  Precedence: built-in defaults < config file < DAMSELFLY_* environment < --set.\n"
             "  Exit status: 0 on success, 1 on a runtime failure, 2 on a usage or\n"
-            "  configuration error.\n\n",
-            cli->prog, cli->summary);
+            "  configuration error.\n\n");
     if (cli->usage)
         fprintf(out, "%s\n", cli->usage);
     dsf_cfg_help(cli->sections, "DAMSELFLY_", out);
@@ -52,6 +56,55 @@ static int print_config_keys(const struct dsf_cli *cli, const char *format)
     return 1;
 }
 
+/* What the options asked for, beyond what one_option does at once. */
+struct cli_args {
+    const char *config_path;
+    char **sets;
+    int nsets, check_only;
+};
+
+/* One option of getopt_long: 0 to go on, 1 when done (--help, --version), 2 on an error. */
+static int one_option(const struct dsf_cli *cli, int c, struct cli_args *a)
+{
+    enum dsf_log_level level;
+    switch (c) {
+    case 'c':
+        a->config_path = optarg;
+        return 0;
+    case 's':
+        a->sets[a->nsets++] = optarg;
+        return 0;
+    case 'l':
+        if (dsf_log_parse_level(optarg, &level) == 0) {
+            dsf_log_set_level(level);
+            return 0;
+        }
+        fprintf(stderr, "%s: --log-level: expected error, warn, info or debug\n", cli->prog);
+        return 2;
+    case 'C':
+        a->check_only = 1;
+        return 0;
+    case 'h':
+        print_usage(cli, stdout);
+        return 1;
+    case 'K':
+        return print_config_keys(cli, optarg);
+    case 'V':
+        printf("%s %s\n", cli->prog, dsf_version_string());
+        return 1;
+    case 'R':
+        if (cli->print_routes) {
+            *cli->print_routes = 1;
+            return 0;
+        }
+        fprintf(stderr, "%s: --print-routes: this program serves no HTTP\n", cli->prog);
+        return 2;
+    default:
+        fprintf(stderr, "Try '%s --help'.\n", cli->prog);
+        return 2;
+    }
+}
+
 int dsf_cli_parse(const struct dsf_cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
@@ -61,50 +114,18 @@ int dsf_cli_parse(const struct dsf_cli *cli, int argc, char **argv)
                                          {"help", no_argument, NULL, 'h'},
                                          {"version", no_argument, NULL, 'V'},
                                          {"help-config", required_argument, NULL, 'K'},
+                                         {"print-routes", no_argument, NULL, 'R'},
                                          {NULL, 0, NULL, 0}};
-    const char *config_path = getenv("DAMSELFLY_CONFIG");
-    int check_only = 0, nsets = 0;
-    char **sets = calloc((size_t)argc + 1, sizeof(char *));
+    struct cli_args a = {getenv("DAMSELFLY_CONFIG"), calloc((size_t)argc + 1, sizeof(char *)), 0,
+                         0};
+    char **sets = a.sets;
     char err[DSF_CFG_ERRLEN];
     int c, rc = 0;
     optind = 1;
-    while (rc == 0 && (c = getopt_long(argc, argv, "c:s:l:hV", opts, NULL)) != -1) {
-        enum dsf_log_level level;
-        switch (c) {
-        case 'c':
-            config_path = optarg;
-            break;
-        case 's':
-            sets[nsets++] = optarg;
-            break;
-        case 'l':
-            if (dsf_log_parse_level(optarg, &level)) {
-                fprintf(stderr, "%s: --log-level: expected error, warn, info or debug\n",
-                        cli->prog);
-                rc = 2;
-            } else {
-                dsf_log_set_level(level);
-            }
-            break;
-        case 'C':
-            check_only = 1;
-            break;
-        case 'h':
-            print_usage(cli, stdout);
-            rc = 1;
-            break;
-        case 'K':
-            rc = print_config_keys(cli, optarg);
-            break;
-        case 'V':
-            printf("%s %s\n", cli->prog, dsf_version_string());
-            rc = 1;
-            break;
-        default:
-            fprintf(stderr, "Try '%s --help'.\n", cli->prog);
-            rc = 2;
-        }
-    }
+    while (rc == 0 && (c = getopt_long(argc, argv, "c:s:l:hV", opts, NULL)) != -1)
+        rc = one_option(cli, c, &a);
+    const char *config_path = a.config_path;
+    int check_only = a.check_only, nsets = a.nsets;
     if (rc == 0 && optind < argc) {
         fprintf(stderr, "%s: unexpected argument '%s'. Try '%s --help'.\n", cli->prog, argv[optind],
                 cli->prog);

@@ -131,6 +131,9 @@ struct dsf_cli {
      * files, ...) without binding or connecting. Return -1 + err. */
     int (*check)(void *arg, char *err, size_t errlen);
     void *check_arg;
+    /* Optional: --print-routes is accepted and sets *print_routes (a daemon with an HTTP
+     * server); NULL: the option is unknown, as for the tools. */
+    int *print_routes;
 };
 int dsf_cli_parse(const struct dsf_cli *cli, int argc, char **argv);
 /* "1.2.3 (commit abc123def456)": the version and the commit it was built from. */

@@ -30,6 +30,7 @@ struct dsf_daemon {
     struct dsf_http_server *server;
     struct dsf_buf reply; /* /metrics and /healthz bodies, reused from one request to the next */
     int stopping;
+    int print_routes;    /* --print-routes: print them after start, then exit */
     struct event *drain; /* dsf_daemon_exit_when_idle's check */
     int (*idle)(void *);
     void *idle_arg;
@@ -306,6 +307,18 @@ static int start_internal(struct dsf_daemon *d)
     return 0;
 }
 
+/* --print-routes: what start registered, without the write token or the loop, so that
+ * nothing is served and no token file is made. */
+static int print_routes(struct dsf_daemon *d)
+{
+    if (!d->server) {
+        fprintf(stderr, "%s: --print-routes: http.listen is empty: no HTTP server\n", d->def->prog);
+        return 2;
+    }
+    dsf_http_print_routes(d->server, stdout);
+    return fflush(stdout) == 0 ? 0 : 1;
+}
+
 static int run(struct dsf_daemon *d)
 {
     const struct dsf_daemon_def *def = d->def;
@@ -317,6 +330,8 @@ static int run(struct dsf_daemon *d)
     if (start_http(d))
         return 1;
     int rc = def->start(def->ctx, d);
+    if (rc == 0 && d->print_routes)
+        return print_routes(d);
     if (rc == 0)
         rc = setup_write_token(d);
     if (rc == 0)
@@ -344,6 +359,7 @@ int dsf_daemon_main(const struct dsf_daemon_def *def, int argc, char **argv)
         .validate = validate,
         .check = def->check,
         .check_arg = def->ctx,
+        .print_routes = &d.print_routes,
     };
     int rc = dsf_cli_parse(&cli, argc, argv);
     if (rc == 0) {

@@ -1,11 +1,12 @@
 /*
  * The skeleton every Damselfly daemon runs in. A daemon declares its configuration sections
  * and its start, stop, reload and teardown; the skeleton does the rest the same way for all:
- * the command line (-c, --set, DAMSELFLY_*, --check, --help, --version with the commit), the
- * log level and format (log.level, log.format=json), the event loop and signals (SIGTERM and
- * SIGINT stop, SIGHUP reloads), the HTTP server (http.*: TLS and authentication, a write
- * token by default for routes that change things) with /metrics (the daemon's families,
- * process_* and damselfly_build_info) and /healthz, and an orderly teardown.
+ * the command line (-c, --set, DAMSELFLY_*, --check, --print-routes, --help, --version with
+ * the commit), the log level and format (log.level, log.format=json), the event loop and
+ * signals (SIGTERM and SIGINT stop, SIGHUP reloads), the HTTP server (http.*: TLS and
+ * authentication, a write token by default for routes that change things) with /metrics (the
+ * daemon's families, process_* and damselfly_build_info) and /healthz, and an orderly
+ * teardown.
  */
 #ifndef DSF_DAEMON_H
 #define DSF_DAEMON_H

@@ -27,6 +27,7 @@ struct route {
     dsf_http_handler fn;
     void *arg;
     int flags;    /* DSF_HTTP_PUBLIC, DSF_HTTP_WRITES */
+    char *path;   /* as registered, for dsf_http_print_routes */
     char *prefix; /* a route ending in slash-star: every path under its base */
 };
 
@@ -340,12 +341,18 @@ int dsf_http_route(struct dsf_http_server *s, const char *path, dsf_http_handler
     if (s->nroutes == sizeof(s->routes) / sizeof(s->routes[0]))
         return -1;
     struct route *r = calloc(1, sizeof(*r));
-    if (!r)
+    if (!r || !(r->path = strdup(path))) {
+        free(r);
         return -1;
-    *r = (struct route){s, fn, arg, flags, NULL};
+    }
+    r->server = s;
+    r->fn = fn;
+    r->arg = arg;
+    r->flags = flags;
     size_t n = strlen(path);
     if (n >= 2 && strcmp(path + n - 2, "/*") == 0) {
         if (!(r->prefix = strndup(path, n - 1))) {
+            free(r->path);
             free(r);
             return -1;
         }
@@ -354,6 +361,16 @@ int dsf_http_route(struct dsf_http_server *s, const char *path, dsf_http_handler
     }
     s->routes[s->nroutes++] = r;
     return evhttp_set_cb(s->http, path, dispatch, r);
+}
+
+void dsf_http_print_routes(const struct dsf_http_server *s, FILE *out)
+{
+    for (size_t i = 0; i < s->nroutes; i++) {
+        const struct route *r = s->routes[i];
+        fprintf(out, "%s\t%s\t%s\n", r->path,
+                r->flags & DSF_HTTP_WRITES ? "GET,HEAD,POST,PUT,PATCH,DELETE" : "GET,HEAD",
+                r->flags & DSF_HTTP_PUBLIC ? "public" : "auth");
+    }
 }
 
 int dsf_http_has_write_routes(const struct dsf_http_server *s)
@@ -414,6 +431,7 @@ void dsf_http_free(struct dsf_http_server *s)
     if (s->http)
         evhttp_free(s->http);
     for (size_t i = 0; i < s->nroutes; i++) {
+        free(s->routes[i]->path);
         free(s->routes[i]->prefix);
         free(s->routes[i]);
     }

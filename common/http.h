@@ -8,6 +8,7 @@
 #define DSF_HTTP_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 struct dsf_buf;
 struct event_base;
@@ -38,6 +39,11 @@ struct dsf_http_server *dsf_http_new(struct event_base *base, const struct dsf_h
  * path below it; the handler reads the tail from the request's URI. */
 int dsf_http_route(struct dsf_http_server *s, const char *path, dsf_http_handler fn, void *arg,
                    int flags);
+/* One line per route, in the order they were added: the path as registered (slash-star for
+ * a prefix route), tab, the methods that reach its handler ("GET,HEAD", or with the writes
+ * "GET,HEAD,POST,PUT,PATCH,DELETE"), tab, "public" or "auth". The daemons' --print-routes;
+ * tests/integration/docs_openapi_routes.sh compares it with schemas/openapi.yaml. */
+void dsf_http_print_routes(const struct dsf_http_server *s, FILE *out);
 /* 1 when a route takes writes (so a write token is needed). */
 int dsf_http_has_write_routes(const struct dsf_http_server *s);
 /* The bearer token writes need when neither bearer_token nor basic auth guards everything.

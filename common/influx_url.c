@@ -46,25 +46,33 @@ static int add_param(CURLU *u, const struct query_param *p)
                : -1;
 }
 
-static int compose(CURLU *u, const struct influx_write_target *t, char *err, size_t errlen)
+/* The endpoint and query parameters of t's API. */
+static int target_params(const struct influx_write_target *t, struct query_param *params, size_t *n,
+                         const char **endpoint, char *err, size_t errlen)
 {
-    const struct query_param v1[] = {{"db", t->db}, {"rp", t->rp}, {"precision", "ns"}};
-    const struct query_param v2[] = {{"org", t->org}, {"bucket", t->bucket}, {"precision", "ns"}};
-    const struct query_param vm[] = {{"precision", "ns"}};
-    const struct query_param *params;
-    size_t n;
-    const char *endpoint = "write";
+    *endpoint = "write";
     if (strcmp(t->api, "v1") == 0) {
-        params = v1, n = sizeof(v1) / sizeof(v1[0]);
+        params[0] = (struct query_param){"db", t->db};
+        params[1] = (struct query_param){"rp", t->rp};
+        *n = 2;
     } else if (strcmp(t->api, "v2") == 0) {
-        params = v2, n = sizeof(v2) / sizeof(v2[0]);
-        endpoint = "api/v2/write";
+        params[0] = (struct query_param){"org", t->org};
+        params[1] = (struct query_param){"bucket", t->bucket};
+        *n = 2;
+        *endpoint = "api/v2/write";
     } else if (strcmp(t->api, "vm") == 0) {
-        params = vm, n = sizeof(vm) / sizeof(vm[0]);
+        *n = 0;
     } else {
         snprintf(err, errlen, "output.api '%s': expected v1, v2 or vm", t->api);
         return -1;
     }
+    params[(*n)++] = (struct query_param){"precision", "ns"};
+    return 0;
+}
+
+static int compose(CURLU *u, const char *endpoint, const struct query_param *params, size_t n,
+                   char *err, size_t errlen)
+{
     if (set_endpoint(u, endpoint, err, errlen))
         return -1;
     for (size_t i = 0; i < n; i++)
@@ -75,8 +83,9 @@ static int compose(CURLU *u, const struct influx_write_target *t, char *err, siz
     return 0;
 }
 
-int influx_write_url(const struct influx_write_target *t, char *out, size_t cap, char *err,
-                     size_t errlen)
+/* base's URL with the endpoint and params, into out. */
+static int build_url(const char *base, const char *endpoint, const struct query_param *params,
+                     size_t n, char *out, size_t cap, char *err, size_t errlen)
 {
     CURLU *u = curl_url();
     char *url = NULL;
@@ -85,10 +94,10 @@ int influx_write_url(const struct influx_write_target *t, char *out, size_t cap,
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    CURLUcode uc = curl_url_set(u, CURLUPART_URL, t->url, 0);
+    CURLUcode uc = curl_url_set(u, CURLUPART_URL, base, 0);
     if (uc != CURLUE_OK)
-        snprintf(err, errlen, "output URL '%s': %s", t->url, curl_url_strerror(uc));
-    else if (compose(u, t, err, errlen) == 0 &&
+        snprintf(err, errlen, "output URL '%s': %s", base, curl_url_strerror(uc));
+    else if (compose(u, endpoint, params, n, err, errlen) == 0 &&
              curl_url_get(u, CURLUPART_URL, &url, 0) == CURLUE_OK) {
         if (strlen(url) < cap) {
             memcpy(out, url, strlen(url) + 1);
@@ -100,6 +109,24 @@ int influx_write_url(const struct influx_write_target *t, char *out, size_t cap,
     curl_free(url);
     curl_url_cleanup(u);
     return rc;
+}
+
+int influx_write_url(const struct influx_write_target *t, char *out, size_t cap, char *err,
+                     size_t errlen)
+{
+    struct query_param params[3];
+    size_t n;
+    const char *endpoint;
+    if (target_params(t, params, &n, &endpoint, err, errlen) < 0)
+        return -1;
+    return build_url(t->url, endpoint, params, n, out, cap, err, errlen);
+}
+
+int influx_query_url(const char *base, const char *db, char *out, size_t cap, char *err,
+                     size_t errlen)
+{
+    const struct query_param params[] = {{"db", db}};
+    return build_url(base, "query", params, 1, out, cap, err, errlen);
 }
 
 static int loopback_address(const char *host)

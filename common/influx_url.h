@@ -21,6 +21,11 @@ struct influx_write_target {
 int influx_write_url(const struct influx_write_target *t, char *out, size_t cap, char *err,
                      size_t errlen);
 
+/* InfluxDB 1.x's query URL of base: {base}/query?db=DB (db percent-encoded). 0, or -1 with
+ * err as influx_write_url. */
+int influx_query_url(const char *base, const char *db, char *out, size_t cap, char *err,
+                     size_t errlen);
+
 /* 1 when the URL's host is loopback: 127.0.0.0/8, ::1 (also as ::ffff:127.x.y.z) or
  * localhost; 0 otherwise, also for a URL that does not parse. */
 int influx_url_is_loopback(const char *url);

@@ -198,6 +198,8 @@ void ctl_input_reconcile(struct control *c);
 int ctl_api_register(struct control *c, char *err, size_t errlen);
 struct dsf_http_server;
 int ctl_input_register(struct control *c, struct dsf_http_server *http);
+/* The monitoring query routes (control/query.c): 0 or -1. */
+int ctl_query_register(struct control *c, struct dsf_http_server *http);
 /* Once a second: collectors that stopped beating. */
 void ctl_input_tick(struct control *c);
 

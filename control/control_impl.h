@@ -32,6 +32,7 @@ struct control_stats {
     uint64_t record_failures; /* audit appends that failed */
     uint64_t status_rejected; /* agent status messages that were no status */
     uint64_t webhook_too_large;
+    uint64_t queries[4];             /* monitoring queries by result (control/query.c) */
     struct dsf_histogram decision_s; /* alarm event received -> federation call begun */
 };
 

@@ -45,6 +45,7 @@ static double audit_torn(void *arg)
 void control_add_metrics(struct control *c)
 {
     static const char *const inputs[] = {"bus", "alertmanager", "reconcile", "manual"};
+    static const char *const queries[] = {"ok", "refused", "store_failed", "store_down"};
     static const char *const verdicts[] = {"run", "dry_run", "approval", "blocked"};
     static const char *guards[10], *ops[11];
     struct dsf_metrics *m = &c->metrics;
@@ -95,6 +96,10 @@ void control_add_metrics(struct control *c)
     metrics_add_u64(m, "damselfly_control_webhook_too_large_total", DSF_COUNTER,
                     "Alertmanager webhook bodies refused as larger than webhook.max_bytes.", NULL,
                     &s->webhook_too_large);
+    metrics_add_u64_by(m, "damselfly_control_queries_total", DSF_COUNTER,
+                       "Monitoring queries by result: answered, refused as malformed, refused or "
+                       "failed by the store, the store unreachable.",
+                       "result", queries, 4, s->queries);
     metrics_add_histogram(m, "damselfly_control_decision_seconds",
                           "From an alarm event's arrival to its first federation call.", NULL,
                           &s->decision_s);

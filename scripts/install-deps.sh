@@ -20,7 +20,7 @@ build_pkgs=(
 )
 test_pkgs=(
   mosquitto mosquitto-clients influxdb kafkacat prometheus victoria-metrics
-  python3 python3-jsonschema curl procps iproute2 cloud-init
+  python3 python3-jsonschema python3-yaml curl procps iproute2 cloud-init
   prometheus-alertmanager python3-aiosmtpd openssl
   lintian man-db
 )

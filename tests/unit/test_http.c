@@ -194,6 +194,29 @@ static void writes_need_the_write_token(void **state)
     event_base_free(base);
 }
 
+/* --print-routes' table: every route as registered, in order, with what reaches it. */
+static void routes_are_listed_as_registered(void **state)
+{
+    struct event_base *base = dsf_loop_new();
+    char err[256], *text = NULL;
+    size_t len = 0;
+    struct dsf_http_options opt = {.listen = "127.0.0.1:0"};
+    struct dsf_http_server *srv = dsf_http_new(base, &opt, err, sizeof(err));
+    assert_non_null(srv);
+    dsf_http_route(srv, "/healthz", echo, NULL, DSF_HTTP_PUBLIC);
+    dsf_http_route(srv, "/ro", echo, NULL, 0);
+    dsf_http_route(srv, "/rw/*", echo, NULL, DSF_HTTP_WRITES);
+    FILE *out = open_memstream(&text, &len);
+    dsf_http_print_routes(srv, out);
+    fclose(out);
+    assert_string_equal(text, "/healthz\tGET,HEAD\tpublic\n"
+                              "/ro\tGET,HEAD\tauth\n"
+                              "/rw/*\tGET,HEAD,POST,PUT,PATCH,DELETE\tauth\n");
+    free(text);
+    dsf_http_free(srv);
+    event_base_free(base);
+}
+
 static void token_file_is_made_once_and_private(void **state)
 {
     char dir[] = "/tmp/dsf-test-token-XXXXXX", path[128], token[DSF_HTTP_TOKEN_MAX + 1];
@@ -238,6 +261,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(writes_need_the_write_token),
         cmocka_unit_test(token_file_is_made_once_and_private),
+        cmocka_unit_test(routes_are_listed_as_registered),
         cmocka_unit_test(requests_round_trip),
         cmocka_unit_test(timeouts_refusals_and_cancel_report_once),
     };
