@@ -2,11 +2,12 @@
 # Builds Damselfly twice and runs every test under ctest against each build:
 #   sanitize: clang, Debug, AddressSanitizer + UBSan, libFuzzer targets (build-test)
 #   release:  gcc -O2, Release, as users get it (build-release)
-# Independent tests run in parallel (ctest -j); tests that measure rates or build whole
-# binaries are marked to run alone (tests/CMakeLists.txt).
+# Independent tests run in parallel (ctest -j), the two builds' side by side; tests that bound
+# a latency are labelled to run alone, after the others (tests/CMakeLists.txt).
 # Usage: scripts/test.sh [ctest arguments, e.g. -R agent]; as root, or as a user with sudo.
 # Environment: BUILDS (default "sanitize release"), JOBS (build jobs, default: cores),
-# TEST_JOBS (parallel tests, default: cores + 1), BUILD_DIR / RELEASE_DIR (build directories).
+# TEST_JOBS (parallel tests per build, default: cores when two builds' tests run side by side,
+# else cores + 1), BUILD_DIR / RELEASE_DIR (build directories).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # The tests need root (cgroups, the privilege-drop checks): as a user, through sudo.
@@ -20,7 +21,6 @@ fi
 bash scripts/install-deps.sh all
 BUILDS=${BUILDS:-sanitize release}
 JOBS=${JOBS:-$(nproc)}
-TEST_JOBS=${TEST_JOBS:-$(($(nproc) + 1))}
 
 build() { # MODE DIR
     case $1 in
@@ -42,14 +42,46 @@ for mode in $BUILDS; do
 done
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+
 failed=()
-for mode in $BUILDS; do
-    echo "test.sh: running the tests against the $mode build"
-    (cd "$(dir_of "$mode")" && ctest --output-on-failure --timeout 900 -j "$TEST_JOBS" "$@") ||
-        failed+=("$mode")
-done
+# run_ctest MODE ARGS...: ctest on MODE's build, each line prefixed with the mode.
+run_ctest() {
+    local mode=$1
+    shift
+    (cd "$(dir_of "$mode")" && ctest --output-on-failure --timeout 900 "$@") 2>&1 | sed -u "s/^/[$mode] /"
+}
+# failure MODE: remembers the tests that failed in MODE's last ctest run.
+failure() {
+    failed+=("$1: $(tr '\n' ' ' <"$(dir_of "$1")/Testing/Temporary/LastTestsFailed.log" 2>/dev/null)")
+}
+
+read -ra modes <<<"$BUILDS"
+if [ ${#modes[@]} -gt 1 ]; then
+    # The builds' tests run side by side (most of them wait on daemons, not on the CPU), except
+    # those labelled "alone" (they bound a latency in seconds): those run afterwards, one at a time.
+    TEST_JOBS=${TEST_JOBS:-$(nproc)}
+    echo "test.sh: running the tests of the ${modes[*]} builds side by side ($TEST_JOBS at a time each)"
+    pids=()
+    for mode in "${modes[@]}"; do
+        run_ctest "$mode" -LE alone -j "$TEST_JOBS" "$@" &
+        pids+=($!)
+    done
+    for i in "${!modes[@]}"; do
+        wait "${pids[$i]}" || failure "${modes[$i]}"
+    done
+    echo "test.sh: running the tests that need the machine to themselves"
+    for mode in "${modes[@]}"; do
+        run_ctest "$mode" -L alone "$@" || failure "$mode"
+    done
+else
+    TEST_JOBS=${TEST_JOBS:-$(($(nproc) + 1))}
+    for mode in "${modes[@]}"; do
+        echo "test.sh: running the tests against the $mode build"
+        run_ctest "$mode" -j "$TEST_JOBS" "$@" || failure "$mode"
+    done
+fi
 if [ ${#failed[@]} -gt 0 ]; then
-    echo "test.sh: tests failed in the ${failed[*]} build(s)" >&2
+    printf 'test.sh: failed: %s\n' "${failed[@]}" >&2
     exit 1
 fi
 echo "test.sh: every test passed in the $BUILDS build(s)"

@@ -272,3 +272,14 @@ for n in range(1, 5):
     export DAMSELFLY_ALARM_HTTP="127.0.0.1:$(free_port)" DAMSELFLY_CONTROL_HTTP="127.0.0.1:$(free_port)"
     LAUNCHER="$DSF_SRC/scripts/damselfly"
 }
+
+# stack_healthy FILE: 0 when FILE (what `damselfly status` printed) shows every part of the
+# stack running and healthy, and the demo MCI with its three VMs running.
+stack_healthy() {
+    local part
+    for part in mosquitto influxd balancer alarm control agent "collector local-1" \
+        "collector local-2"; do
+        grep -q "^$part: running (pid [0-9]*), healthy: " "$1" || return 1
+    done
+    grep -q '^MCI default/demo: Running:3 (R:3/3)' "$1"
+}

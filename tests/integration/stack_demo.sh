@@ -21,13 +21,7 @@ touch "$WORK/before-up"
 sleep 1
 "$LAUNCHER" up >"$WORK/up.log" 2>&1 || fail "damselfly up: $(cat "$WORK/up.log")"
 healthy() {
-    "$LAUNCHER" status >"$WORK/status.out" 2>&1 || return 1
-    local part
-    for part in mosquitto influxd balancer alarm control agent "collector local-1" \
-        "collector local-2"; do
-        grep -q "^$part: running" "$WORK/status.out" || return 1
-    done
-    grep -q '^MCI default/demo: Running' "$WORK/status.out" &&
+    "$LAUNCHER" status >"$WORK/status.out" 2>&1 && stack_healthy "$WORK/status.out" &&
         [ "$(grep -c ' agent online$' "$WORK/status.out")" -ge 3 ] &&
         ! grep -q 'no answer' "$WORK/status.out" && grep -q '^alarms firing: [0-9]' "$WORK/status.out"
 }

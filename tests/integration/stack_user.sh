@@ -26,13 +26,7 @@ as_user() {
 }
 as_user "$src/scripts/damselfly" up >"$WORK/up.log" 2>&1 || fail "up as $user: $(cat "$WORK/up.log")"
 healthy() {
-    as_user "$src/scripts/damselfly" status >"$WORK/status.log" 2>&1 || return 1
-    local part
-    for part in mosquitto influxd balancer alarm control agent "collector local-1" \
-        "collector local-2"; do
-        grep -q "^$part: running (pid [0-9]*), healthy: " "$WORK/status.log" || return 1
-    done
-    grep -q '^MCI default/demo: Running:3 (R:3/3)' "$WORK/status.log"
+    as_user "$src/scripts/damselfly" status >"$WORK/status.log" 2>&1 && stack_healthy "$WORK/status.log"
 }
 wait_for 60 healthy || fail "status as $user not healthy within 60 s: $(cat "$WORK/status.log")"
 cat "$WORK/status.log"
