@@ -1,10 +1,10 @@
 /*
  * The monitoring query API (docs/control.md "Monitoring queries"): requests checked by
- * control/query_parse.c (on-demand collection handed to control/ondemand.c), answered from the
- * InfluxDB 1.x the controller writes to (output.url, output.db) over the loop's HTTP client, in our
- * shape or in CB-Dragonfly's. A reply waits on the store, so the request may be gone by then:
- * libevent frees a request whose connection it frees (the server torn down), and detaches one whose
- * client left, to be freed by the reply.
+ * control/query_parse.c (the on-demand forms handed to control/ondemand.c), answered from the
+ * InfluxDB 1.x the controller writes to (output.url, output.db) over the loop's HTTP client,
+ * in our shape or in CB-Dragonfly's. A reply waits on the store, so the request may be gone
+ * by then: libevent frees a request whose connection it frees (the server torn down), and
+ * detaches one whose client left, to be freed by the reply (ctl_request_hold).
  */
 #define DSF_MODULE "control"
 #include "common/http.h"

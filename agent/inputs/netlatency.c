@@ -405,8 +405,9 @@ int netlatency_measure(const struct dsf_strlist *peers, int64_t timeout_ms, stru
     for (size_t i = 0; i < peers->count; i++) {
         struct peer p = {0};
         struct addrinfo *res = NULL;
+        /* Said by its position: the bytes came from the network and go to the log. */
         if (parse_peer(&p, peers->items[i], err, errlen) < 0)
-            return -1;
+            return snprintf(err, errlen, "peer %zu: not ADDR:PORT or [V6]:PORT", i + 1), -1;
         if (getaddrinfo(p.host, p.port, &hints, &res) != 0)
             return snprintf(err, errlen, "peer %zu: not a numeric address", i + 1), -1;
         freeaddrinfo(res);
