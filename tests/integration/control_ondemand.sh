@@ -5,7 +5,8 @@
 # netlatency matrix of the MCI has numbers off the diagonal; a stopped agent gives 504 within
 # the timeout (and a null row in the matrix, the others still measured); the cap on waiting
 # requests gives 503; bad names 400, unknown VMs 404, no or a wrong token 401. The controller
-# keeps running, counts each kind of answer and stops cleanly.
+# keeps running, counts each kind of answer, and stops cleanly, also with a request waiting
+# and after a client left before its answer.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/control_lib.sh"
 
@@ -120,12 +121,16 @@ grep -q "$V3" "$WORK/answer" && grep -q "\"timeout_ms\":$TIMEOUT_MS" "$WORK/answ
 expect 200 "$BASE/ondemand/netlatency"
 [ "$GET_MS" -le $((TIMEOUT_MS + 1000)) ] || fail "the matrix took $GET_MS ms"
 matrix_check "$V3" || fail "matrix with $V3 stopped: $(head -c 600 "$WORK/answer")"
+# A client that leaves before the timeout: the answer has no one to go to (sanitizers watch).
+curl -s -m 0.3 -o /dev/null -H "Authorization: Bearer $CTL_TOKEN" "$CTL_URL$BASE/vm/$V3/ondemand" &&
+    fail "the request to the stopped $V3 was answered within 0.3 s"
+sleep "$((TIMEOUT_MS / 1000 + 1))"
 vm_cont "$V3"
 healthy "timeouts"
 expect 200 "$BASE/vm/$V3/ondemand" # answered again once it goes on
 
 log "counted"
-for kv in ok:4 partial:1 timeout:2 refused:1 bad_request:11 not_found:2; do
+for kv in ok:4 partial:1 timeout:3 refused:1 bad_request:11 not_found:2; do
     n=$(ctl_metric damselfly_control_ondemand_total "result=\"${kv%%:*}\"") || n=missing
     [ "$n" = "${kv#*:}" ] || fail "damselfly_control_ondemand_total{result=\"${kv%%:*}\"} is $n, expected ${kv#*:}"
 done
@@ -133,5 +138,14 @@ done
 wait_for 5 test "$(ctl_metric damselfly_control_ondemand_replies_unmatched_total)" -ge 1 ||
     fail "the late answers of $V3 were not counted as unmatched"
 [ "$(ctl_metric damselfly_control_ondemand_pending)" = 0 ] || fail "requests still pending"
+
+log "a stop while a request waits"
+vm_stop "$V3"
+curl -s -o /dev/null -H "Authorization: Bearer $CTL_TOKEN" "$CTL_URL$BASE/vm/$V3/ondemand" &
+curl_pid=$!
+wait_for 5 test "$(ctl_metric damselfly_control_ondemand_pending)" = 1 ||
+    fail "the request to the stopped $V3 is not pending"
 ctl_stop
+wait "$curl_pid" || true
+vm_cont "$V3"
 log "ok"
