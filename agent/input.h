@@ -43,4 +43,11 @@ struct dsf_input {
 /* Every input compiled in, in the order they run; NULL-terminated. */
 extern const struct dsf_input *const dsf_inputs[];
 
+/* On-demand (agent/push.c): one netlatency measurement to the peers a request names
+ * (host:port or [v6]:port), within timeout_ms, as the input's points. The peers come from the
+ * network: each must be a literal address, no name is ever looked up for them. 0, or -1 with
+ * err naming the peer refused. */
+int netlatency_measure(const struct dsf_strlist *peers, int64_t timeout_ms, struct dsf_batch *out,
+                       int64_t now_ns, char *err, size_t errlen);
+
 #endif

@@ -3,6 +3,7 @@
 #include "agent/ack.h"
 #include "agent/agent.h"
 #include "agent/buffer.h"
+#include "agent/input.h"
 #include "common/bus.h"
 #include "common/daemon.h"
 #include "common/log.h"
@@ -13,9 +14,15 @@
 
 #include <event2/event.h>
 #include <inttypes.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define REQUEST_PEERS_MAX 64        /* netlatency peers in one on-demand request */
+#define REQUEST_TIMEOUT_MAX_MS 2000 /* its connect timeout: the loop waits that long */
+
+enum { REFUSED_TOPIC, REFUSED_PAYLOAD, REFUSED_REASONS };
 
 struct push {
     struct agent *agent;
@@ -30,7 +37,7 @@ struct push {
     struct dsf_log_limit ack_warn, request_warn, status_warn;
     uint64_t published, delivered, failed, requests, acks;
     uint64_t acks_refused[ACK_VERDICTS];
-    uint64_t requests_refused, status_overwritten;
+    uint64_t requests_refused[REFUSED_REASONS], status_overwritten;
 };
 
 static void publish_queued(struct push *p)
@@ -136,7 +143,7 @@ static int request_allowed(struct push *p, const struct dsf_bus_message *m)
     const char *topic = m->response_topic;
     if (topic && dsf_topic_is_agent_reply(topic, p->agent->bus_key))
         return 1;
-    p->requests_refused++;
+    p->requests_refused[REFUSED_TOPIC]++;
     uint64_t held_back;
     char shown[200];
     if (dsf_log_due(&p->request_warn, &held_back))
@@ -148,35 +155,123 @@ static int request_allowed(struct push *p, const struct dsf_bus_message *m)
     return 0;
 }
 
-/* On-demand collection for agents behind NAT: reply on the v5 response topic (one of the
- * agent's own reply topics) with the request's correlation data. The request payload may be
- * {"fmt":"lp"}; JSON otherwise. */
-static void handle_request(struct push *p, const struct dsf_bus_message *m)
+/* Answers on the request's response topic with its correlation data. */
+static void answer(struct push *p, const struct dsf_bus_message *m, const struct dsf_buf *body,
+                   const char *fmt)
 {
-    struct agent *a = p->agent;
-    if (!request_allowed(p, m))
-        return;
-    int want_lp = m->len && memmem(m->payload, m->len, "\"lp\"", 4) != NULL;
-    batch_reset(&a->snapshot);
-    agent_collect(a, &a->snapshot, dsf_now_ns());
-    buf_reset(&a->snapshot_out);
-    if (want_lp)
-        lp_render_batch(&a->snapshot_out, &a->snapshot, &a->identity);
-    else
-        json_render_batch(&a->snapshot_out, &a->snapshot, &a->identity);
     struct dsf_bus_message reply = {
         .topic = m->response_topic,
-        .payload = a->snapshot_out.data,
-        .len = a->snapshot_out.len,
+        .payload = body->data,
+        .len = body->len,
         .correlation = m->correlation,
         .correlation_len = m->correlation_len,
-        .fmt = want_lp ? "lp" : "json",
+        .fmt = fmt,
     };
-    p->requests++;
     char shown[200];
     if (dsf_bus_publish(p->bus, &reply, 1, 0, 0))
         log_warn("could not answer the on-demand request on %s",
                  printable(m->response_topic, shown, sizeof(shown)));
+}
+
+/* What a request asks (docs/agent.md "On-demand"): {} or {"fmt": "json"|"lp"} a collection
+ * of every input; {"input": "netlatency", "peers": ["ADDR:PORT", ...], "timeout_ms": N} one
+ * netlatency measurement to at most REQUEST_PEERS_MAX literal addresses. */
+struct request {
+    int lp, netlatency;
+    json_t *root;
+    struct dsf_strlist peers; /* strings of root */
+    int64_t timeout_ms;
+};
+
+static int request_peers(struct request *rq, json_t *peers, char *err, size_t errlen)
+{
+    size_t n = json_array_size(peers), i;
+    json_t *v;
+    if (!json_is_array(peers) || n > REQUEST_PEERS_MAX)
+        return snprintf(err, errlen, "peers: expected an array of at most %d host:port strings",
+                        REQUEST_PEERS_MAX),
+               -1;
+    rq->peers.items = calloc(n ? n : 1, sizeof(char *));
+    if (!rq->peers.items)
+        return snprintf(err, errlen, "out of memory"), -1;
+    json_array_foreach(peers, i, v)
+    {
+        if (!json_is_string(v))
+            return snprintf(err, errlen, "peers: item %zu is not a string", i + 1), -1;
+        rq->peers.items[rq->peers.count++] = (char *)json_string_value(v);
+    }
+    return 0;
+}
+
+static int parse_request(const struct dsf_bus_message *m, struct request *rq, char *err,
+                         size_t errlen)
+{
+    if (!m->len)
+        return 0;
+    rq->root = json_loadb(m->payload, m->len, 0, NULL);
+    const char *fmt = json_string_value(json_object_get(rq->root, "fmt"));
+    const char *input = json_string_value(json_object_get(rq->root, "input"));
+    json_t *t = json_object_get(rq->root, "timeout_ms");
+    if (!json_is_object(rq->root))
+        return snprintf(err, errlen, "the request is not a JSON object"), -1;
+    if (fmt && strcmp(fmt, "json") && strcmp(fmt, "lp"))
+        return snprintf(err, errlen, "fmt: expected json or lp"), -1;
+    rq->lp = fmt && !strcmp(fmt, "lp");
+    if (!input)
+        return 0;
+    if (strcmp(input, "netlatency"))
+        return snprintf(err, errlen, "input: only netlatency may be asked for"), -1;
+    rq->netlatency = 1;
+    rq->timeout_ms = t ? json_integer_value(t) : 1000;
+    if ((t && !json_is_integer(t)) || rq->timeout_ms < 1 || rq->timeout_ms > REQUEST_TIMEOUT_MAX_MS)
+        return snprintf(err, errlen, "timeout_ms: expected 1 to %d", REQUEST_TIMEOUT_MAX_MS), -1;
+    return request_peers(rq, json_object_get(rq->root, "peers"), err, errlen);
+}
+
+/* Refused: {"error": "..."} with fmt "error", counted. */
+static void refuse_request(struct push *p, const struct dsf_bus_message *m, const char *why)
+{
+    struct dsf_buf body = {0};
+    p->requests_refused[REFUSED_PAYLOAD]++;
+    uint64_t held_back;
+    if (dsf_log_due(&p->request_warn, &held_back))
+        log_warn("refused an on-demand request: %s; %" PRIu64
+                 " more refused since the last warning",
+                 why, held_back);
+    buf_puts(&body, "{\"error\":");
+    json_put_string(&body, why);
+    buf_puts(&body, "}");
+    answer(p, m, &body, "error");
+    buf_free(&body);
+}
+
+/* On-demand collection for agents behind NAT: reply on the v5 response topic (one of the
+ * agent's own reply topics) with the request's correlation data. */
+static void handle_request(struct push *p, const struct dsf_bus_message *m)
+{
+    struct agent *a = p->agent;
+    struct request rq = {0};
+    char err[300];
+    if (!request_allowed(p, m))
+        return;
+    batch_reset(&a->snapshot);
+    if (parse_request(m, &rq, err, sizeof(err)) < 0 ||
+        (rq.netlatency && netlatency_measure(&rq.peers, rq.timeout_ms, &a->snapshot, dsf_now_ns(),
+                                             err, sizeof(err)) < 0)) {
+        refuse_request(p, m, err);
+    } else {
+        if (!rq.netlatency)
+            agent_collect(a, &a->snapshot, dsf_now_ns());
+        buf_reset(&a->snapshot_out);
+        if (rq.lp)
+            lp_render_batch(&a->snapshot_out, &a->snapshot, &a->identity);
+        else
+            json_render_batch(&a->snapshot_out, &a->snapshot, &a->identity);
+        p->requests++;
+        answer(p, m, &a->snapshot_out, rq.lp ? "lp" : "json");
+    }
+    free(rq.peers.items);
+    json_decref(rq.root);
 }
 
 /* Publishes our status again (retained) after another one replaced it; at most once a second,
@@ -283,10 +378,15 @@ static void register_metrics(struct push *p)
                        "reason", refused, ACK_VERDICTS, p->acks_refused);
     metrics_add_u64(m, "damselfly_agent_requests_total", DSF_COUNTER,
                     "On-demand collection requests answered over the bus.", NULL, &p->requests);
-    metrics_add_u64(m, "damselfly_agent_requests_refused_total", DSF_COUNTER,
-                    "On-demand requests refused: no response topic, or one not under the "
-                    "agent's reply topic.",
-                    "reason=\"response_topic\"", &p->requests_refused);
+    static const char *const request_refused[REFUSED_REASONS] = {
+        [REFUSED_TOPIC] = "response_topic",
+        [REFUSED_PAYLOAD] = "payload",
+    };
+    metrics_add_u64_by(m, "damselfly_agent_requests_refused_total", DSF_COUNTER,
+                       "On-demand requests refused: no response topic or one not under the "
+                       "agent's reply topic (not answered), or a payload the agent does not "
+                       "take (answered with an error).",
+                       "reason", request_refused, REFUSED_REASONS, p->requests_refused);
     metrics_add_u64(m, "damselfly_agent_status_overwritten_total", DSF_COUNTER,
                     "Statuses another client published on the agent's status topic (the agent "
                     "publishes its own again).",

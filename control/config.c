@@ -48,6 +48,18 @@ const struct dsf_cfg_key control_config_keys[] = {
      "the federation's state directory (damselfly-fed --state-dir): the MCI model the "
      "controller acts on",
      0, 0},
+    {"ondemand.timeout", DSF_CFG_DURATION, "5s", K(ondemand_timeout_ms),
+     "how long GET .../ondemand and .../ondemand/netlatency wait for the agents' answers "
+     "before 504 (netlatency: the VMs that answered are returned, the others' rows are null)",
+     200, 60000},
+    {"ondemand.max_pending", DSF_CFG_INT, "64", K(ondemand_max),
+     "on-demand requests to agents waiting for an answer at once (a netlatency matrix asks "
+     "every VM of the MCI); beyond it 503, counted",
+     1, 100000},
+    {"ondemand.netlatency_port", DSF_CFG_INT, "0", K(netlatency_port),
+     "TCP port the netlatency matrix connects to on each VM; 0: the port of the VM's address "
+     "in the federation's model (where its agent's HTTP server listens), 22 when it has none",
+     0, 65535},
     DSF_CFG_END,
 };
 #undef K

@@ -42,6 +42,9 @@ struct control_config {
     uint64_t webhook_max_bytes;
     int64_t max_actions; /* actions kept for the API (finished ones beyond it are forgotten) */
     char *fed_dir;
+    int64_t ondemand_timeout_ms; /* on-demand answers waited for (control/ondemand.c) */
+    int64_t ondemand_max;        /* requests on the bus waiting for an answer, at most */
+    int64_t netlatency_port;     /* 0: the port of the VM's address in the model */
     struct fed_options fed;
     struct guard_config guards;
     struct dsf_mqtt_config mqtt;

@@ -8,7 +8,9 @@
 
 struct audit;
 struct dsf_bus;
+struct dsf_bus_message;
 struct dsf_daemon;
+struct ondemand;
 struct dsf_http_client;
 struct event;
 struct event_base;
@@ -58,6 +60,7 @@ struct control {
     struct ctl_output_config out_cfg;
     struct ctl_output *out;
     struct dsf_http_client *http;
+    struct ondemand *ondemand;
     struct event *tick;
     /* actions: by id, and a list newest first */
     struct dsf_htab actions;
@@ -77,6 +80,21 @@ struct control {
 
 uint64_t ctl_hash(const char *s);
 struct evhttp_request;
+struct qp_request;
+/* A request answered later: *slot becomes NULL when libevent frees the request with its
+ * connection. Release before answering; 1 when the request is still there to answer. */
+void ctl_request_hold(struct evhttp_request **slot);
+int ctl_request_release(struct evhttp_request **slot);
+/* On-demand collection (control/ondemand.c): a checked request of the two on-demand forms,
+ * answered once the agents did or the timeout passed. */
+void ctl_ondemand_serve(struct control *c, struct evhttp_request *req, const struct qp_request *r);
+/* A malformed on-demand request (400) counted. */
+void ctl_ondemand_refused(struct control *c);
+/* An answer on dsf/a/+/+/+/reply/control/#. */
+void ctl_ondemand_reply(struct control *c, const struct dsf_bus_message *m);
+int ctl_ondemand_start(struct control *c);
+/* Pending requests dropped (their HTTP requests went with the server). */
+void ctl_ondemand_free(struct control *c);
 /* Answers with o (taken) as compact JSON. */
 void ctl_reply_json(struct evhttp_request *req, int code, json_t *o);
 void control_add_metrics(struct control *c);

@@ -1,9 +1,9 @@
 /*
  * What the controller listens to: alarm events (dsf/alarm/#, Kafka dsf.alarms), the agents'
  * retained status with their Last Will, the collectors' heartbeats (an observer the breaker
- * depends on), Alertmanager webhooks (POST /api/v1/alertmanager), and at start the alarm
- * engines' active alarms so that an event missed while the controller was down is still acted
- * on, once.
+ * depends on), the agents' answers to on-demand requests (handed to control/ondemand.c),
+ * Alertmanager webhooks (POST /api/v1/alertmanager), and at start the alarm engines' active
+ * alarms so that an event missed while the controller was down is still acted on, once.
  */
 #define DSF_MODULE "control"
 #include "common/status.h"
@@ -24,6 +24,7 @@
 
 static const char alarm_topics[] = "dsf/alarm/#";
 static const char collector_hb[] = "dsf/c/+/hb";
+static const char ondemand_replies[] = "dsf/a/+/+/+/reply/control/#"; /* control/ondemand.c */
 
 static void on_connect(void *arg)
 {
@@ -118,6 +119,8 @@ static void on_message(void *arg, const struct dsf_bus_message *m)
         ctl_decide(c, &e, "bus");
     } else if (!strncmp(m->topic, "dsf/c/", 6)) {
         on_heartbeat(c, m);
+    } else if (strstr(m->topic, "/reply/control/")) {
+        ctl_ondemand_reply(c, m);
     } else {
         on_status(c, m);
     }
@@ -154,8 +157,10 @@ int ctl_input_start(struct control *c, char *err, size_t errlen)
     guards_observer(c->guards, "bus", 0, ctl_wall_ms());
     dsf_bus_subscribe(c->bus, alarm_topics, 1);
     dsf_bus_subscribe(c->bus, dsf_topic_agent_status_all, 1);
-    if (!kafka)
+    if (!kafka) {
         dsf_bus_subscribe(c->bus, collector_hb, 0);
+        dsf_bus_subscribe(c->bus, ondemand_replies, 1);
+    }
     return 0;
 }
 

@@ -153,8 +153,8 @@ static void tick(evutil_socket_t fd, short what, void *arg)
 static int start_loop_parts(struct control *c, char *err, size_t errlen)
 {
     if (!(c->guards = guards_new(&c->cfg.guards)) || !(c->fleet = fleet_new()) ||
-        !(c->http = dsf_http_client_new(c->base)) || dsf_htab_grow(&c->actions) < 0 ||
-        dsf_htab_grow(&c->handled) < 0) {
+        !(c->http = dsf_http_client_new(c->base)) || ctl_ondemand_start(c) < 0 ||
+        dsf_htab_grow(&c->actions) < 0 || dsf_htab_grow(&c->handled) < 0) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
@@ -247,6 +247,7 @@ static void fini(void *ctx)
     fleet_free(c->fleet);
     policy_set_free(&c->policies);
     metrics_free(&c->metrics);
+    ctl_ondemand_free(c); /* after the metrics: they point at its counters */
     dsf_histogram_free(&c->stats.decision_s);
     dsf_cfg_free(c->sections);
 }

@@ -22,6 +22,10 @@ enum qp_form {
     QP_VM,        /* /api/v1/ns/{ns}/mci/{mci}/vm/{vm}/metric/{metric} */
     QP_MCI,       /* /api/v1/ns/{ns}/mci/{mci}/metric/{metric}: over the VMs and per VM */
     QP_DRAGONFLY, /* /dragonfly/ns/{ns}/mcis/{mci}/vm/{vm}/metric/{metric}/info */
+    /* On-demand collection (control/ondemand.c): no metric; names are also topic levels, so
+     * '+' and '#' are refused as well. */
+    QP_ONDEMAND,   /* /api/v1/ns/{ns}/mci/{mci}/vm/{vm}/ondemand[?fmt=json|lp] */
+    QP_NETLATENCY, /* /api/v1/ns/{ns}/mci/{mci}/ondemand/netlatency */
 };
 
 /* One column of the answer: CB-Dragonfly's name, the Telegraf field it comes from. */
@@ -48,6 +52,7 @@ struct qp_request {
     enum qp_stat stat;
     int64_t duration_s;
     char duration[16]; /* as given ("5m"), for the answer */
+    int lp;            /* QP_ONDEMAND: fmt=lp (line protocol) rather than JSON */
 };
 
 /* Why a request was refused: the HTTP status (400 or 414), the parameter at fault ("ns",
@@ -60,8 +65,8 @@ struct qp_error {
 };
 
 /* path: the URI's path as received (percent-encoded); query: its query string or NULL. 0 with
- * out filled, or -1 with err; a path that is not one of the three forms is 404. Names are
- * well-formed UTF-8. */
+ * out filled, or -1 with err; a path that is not one of the forms is 404. Names are
+ * well-formed UTF-8. metric is NULL for the on-demand forms. */
 int qp_parse(const char *path, const char *query, struct qp_request *out, struct qp_error *err);
 
 /* The metric of that name ("cpu", "memory", ...) or NULL. */

@@ -160,7 +160,8 @@ static int decode(const char *s, size_t n, int plus, char *out, size_t cap)
 }
 
 /* A name of the path (ns, mci, vm) decoded into out (QP_NAME_MAX + 1 bytes) and checked. */
-static int take_name(const char *seg, size_t n, const char *param, char *out, struct qp_error *e)
+static int take_name(const char *seg, size_t n, const char *param, char *out, int topic,
+                     struct qp_error *e)
 {
     int len = decode(seg, n, 0, out, QP_NAME_MAX + 1);
     if (len == -2)
@@ -174,6 +175,9 @@ static int take_name(const char *seg, size_t n, const char *param, char *out, st
     }
     if (strchr(out, '/') || strstr(out, ".."))
         return refuse(e, 400, param, "%s: '/' and '..' are not allowed", param);
+    /* A topic level holding a wildcard would make the request reach other agents. */
+    if (topic && strpbrk(out, "+#"))
+        return refuse(e, 400, param, "%s: '+' and '#' are not allowed", param);
     /* It goes back in the answer's JSON, which is UTF-8. */
     if (!utf8_valid(out, (size_t)len))
         return refuse(e, 400, param, "%s: not UTF-8", param);
@@ -239,33 +243,58 @@ static int set_duration(struct qp_request *r, const char *key, const char *v, st
     return 0;
 }
 
+static int set_fmt(struct qp_request *r, const char *key, const char *v, struct qp_error *e)
+{
+    if (strcmp(v, "json") && strcmp(v, "lp"))
+        return refuse(e, 400, key, "%s: expected json or lp (got '%s')", key, quotable(v));
+    r->lp = !strcmp(v, "lp");
+    return 0;
+}
+
+typedef int (*param_setter)(struct qp_request *, const char *, const char *, struct qp_error *);
+
+/* The query parameters of each form, and what checks each. */
+static const struct {
+    const char *names[3];
+    param_setter set[3];
+    const char *expected;
+} form_params[] = {
+    [QP_VM] = {{"period", "stat", "duration"},
+               {set_period, set_stat, set_duration},
+               "period, stat or duration"},
+    [QP_MCI] = {{"period", "stat", "duration"},
+                {set_period, set_stat, set_duration},
+                "period, stat or duration"},
+    [QP_DRAGONFLY] = {{"periodType", "statisticsCriteria", "duration"},
+                      {set_period, set_stat, set_duration},
+                      "periodType, statisticsCriteria or duration"},
+    [QP_ONDEMAND] = {{"fmt"}, {set_fmt}, "fmt"},
+    [QP_NETLATENCY] = {{NULL}, {NULL}, "none"},
+};
+
 /* One key=value of the query string. seen: a bit per key, so a key given twice is refused. */
 static int take_param(struct qp_request *r, const char *pair, size_t n, unsigned *seen,
                       struct qp_error *e)
 {
-    static const char *const keys[2][3] = {{"period", "stat", "duration"},
-                                           {"periodType", "statisticsCriteria", "duration"}};
-    const char *const *names = keys[r->form == QP_DRAGONFLY];
+    const char *const *names = form_params[r->form].names;
+    const char *expected = form_params[r->form].expected;
     const char *eq = memchr(pair, '=', n);
     size_t kn = eq ? (size_t)(eq - pair) : n;
     char key[24], val[24];
     if (decode(pair, kn, 1, key, sizeof(key)) < 0)
-        return refuse(e, 400, "query", "unknown query parameter: expected %s, %s or %s", names[0],
-                      names[1], names[2]);
+        return refuse(e, 400, "query", "unknown query parameter: expected %s", expected);
     int k = 0;
-    while (k < 3 && strcmp(key, names[k]))
+    while (k < 3 && names[k] && strcmp(key, names[k]))
         k++;
-    if (k == 3)
-        return refuse(e, 400, "query", "unknown query parameter '%s': expected %s, %s or %s",
-                      quotable(key), names[0], names[1], names[2]);
+    if (k == 3 || !names[k])
+        return refuse(e, 400, "query", "unknown query parameter '%s': expected %s", quotable(key),
+                      expected);
     if (*seen & (1u << k))
         return refuse(e, 400, names[k], "%s: given twice", names[k]);
     *seen |= 1u << k;
     if (!eq || decode(eq + 1, n - kn - 1, 1, val, sizeof(val)) <= 0)
         return refuse(e, 400, names[k], "%s: empty, too long or a broken percent escape", names[k]);
-    return k == 0   ? set_period(r, names[k], val, e)
-           : k == 1 ? set_stat(r, names[k], val, e)
-                    : set_duration(r, names[k], val, e);
+    return form_params[r->form].set[k](r, names[k], val, e);
 }
 
 static int parse_query(const char *q, struct qp_request *r, struct qp_error *e)
@@ -277,6 +306,8 @@ static int parse_query(const char *q, struct qp_request *r, struct qp_error *e)
             return -1;
         q += n + (q[n] == '&');
     }
+    if (!r->metric)
+        return 0;
     if (r->duration_s / period_s(r->period) > QP_PERIODS_MAX)
         return refuse(e, 400, "duration", "duration: at most %d periods (%s of %c are %lld)",
                       QP_PERIODS_MAX, r->duration, r->period,
@@ -330,6 +361,14 @@ static int match_form(const struct segs *g, enum qp_form *form, size_t at[4])
                is(g, 5, "vm") && is(g, 7, "metric") && is(g, 9, "info")) {
         *form = QP_DRAGONFLY;
         at[0] = 2, at[1] = 4, at[2] = 6, at[3] = 8;
+    } else if (g->count == 9 && is(g, 0, "api") && is(g, 1, "v1") && is(g, 2, "ns") &&
+               is(g, 4, "mci") && is(g, 6, "vm") && is(g, 8, "ondemand")) {
+        *form = QP_ONDEMAND;
+        at[0] = 3, at[1] = 5, at[2] = 7, at[3] = 0;
+    } else if (g->count == 8 && is(g, 0, "api") && is(g, 1, "v1") && is(g, 2, "ns") &&
+               is(g, 4, "mci") && is(g, 6, "ondemand") && is(g, 7, "netlatency")) {
+        *form = QP_NETLATENCY;
+        at[0] = 3, at[1] = 5, at[2] = 0, at[3] = 0;
     } else {
         return -1;
     }
@@ -361,12 +400,14 @@ int qp_parse(const char *path, const char *query, struct qp_request *out, struct
         return refuse(e, 414, "query", "query string: longer than %d bytes", QP_QUERY_MAX);
     if (split(path, &g) < 0 || match_form(&g, &out->form, at) < 0)
         return refuse(e, 404, "path",
-                      "no such route: /api/v1/ns/{ns}/mci/{mci}[/vm/{vm}]/metric/{metric} or "
+                      "no such route: /api/v1/ns/{ns}/mci/{mci}[/vm/{vm}]/metric/{metric}, "
+                      ".../vm/{vm}/ondemand, .../ondemand/netlatency or "
                       "/dragonfly/ns/{ns}/mcis/{mci}/vm/{vm}/metric/{metric}/info");
-    if (take_name(g.s[at[0]], g.n[at[0]], "ns", out->ns, e) < 0 ||
-        take_name(g.s[at[1]], g.n[at[1]], "mci", out->mci, e) < 0 ||
-        (at[2] && take_name(g.s[at[2]], g.n[at[2]], "vm", out->vm, e) < 0) ||
-        take_metric(out, g.s[at[3]], g.n[at[3]], e) < 0)
+    int topic = out->form == QP_ONDEMAND || out->form == QP_NETLATENCY;
+    if (take_name(g.s[at[0]], g.n[at[0]], "ns", out->ns, topic, e) < 0 ||
+        take_name(g.s[at[1]], g.n[at[1]], "mci", out->mci, topic, e) < 0 ||
+        (at[2] && take_name(g.s[at[2]], g.n[at[2]], "vm", out->vm, topic, e) < 0) ||
+        (at[3] && take_metric(out, g.s[at[3]], g.n[at[3]], e) < 0))
         return -1;
     out->period = 'm';
     out->stat = QP_AVG;

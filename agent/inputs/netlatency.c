@@ -396,6 +396,33 @@ static int netlatency_init(void **out, const void *options, const struct dsf_inp
     return 0;
 }
 
+int netlatency_measure(const struct dsf_strlist *peers, int64_t timeout_ms, struct dsf_batch *out,
+                       int64_t now_ns, char *err, size_t errlen)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV};
+    for (size_t i = 0; i < peers->count; i++) {
+        struct peer p = {0};
+        struct addrinfo *res = NULL;
+        /* Said by its position: the bytes came from the network and go to the log. */
+        if (parse_peer(&p, peers->items[i], err, errlen) < 0)
+            return snprintf(err, errlen, "peer %zu: not ADDR:PORT or [V6]:PORT", i + 1), -1;
+        if (getaddrinfo(p.host, p.port, &hints, &res) != 0)
+            return snprintf(err, errlen, "peer %zu: not a numeric address", i + 1), -1;
+        freeaddrinfo(res);
+    }
+    if (!peers->count)
+        return 0;
+    struct netlatency_options o = {.enabled = 1, .peers = *peers, .timeout = timeout_ms};
+    void *ctx = NULL;
+    if (netlatency_init(&ctx, &o, NULL, err, errlen) < 0)
+        return -1;
+    netlatency_collect(ctx, out, now_ns);
+    netlatency_fini(ctx);
+    return 0;
+}
+
 const struct dsf_input dsf_input_netlatency = {
     .name = "netlatency",
     .options = netlatency_keys,

@@ -1,7 +1,7 @@
-/* libFuzzer target: the monitoring API's request checker and InfluxQL builder on any path and
- * query string ("PATH?QUERY"). A request is either refused with a 4xx naming a parameter in a
- * message of printable ASCII (it goes into JSON as is), or accepted with names that cannot
- * leave their string literals: the statement's unescaped quotes pair up. */
+/* libFuzzer target: the monitoring API's request checker (the on-demand forms included) and
+ * InfluxQL builder on any path and query string ("PATH?QUERY"). A request is either refused with a
+ * 4xx naming a parameter in a message of printable ASCII (it goes into JSON as is), or accepted
+ * with names that cannot leave their string literals: the statement's unescaped quotes pair up. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,9 +65,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check_refusal(&e);
     } else {
         static char out[16384];
+        int ondemand = r.form == QP_ONDEMAND || r.form == QP_NETLATENCY;
         check_name(r.ns, 0);
         check_name(r.mci, 0);
-        check_name(r.vm, r.form == QP_MCI);
+        check_name(r.vm, r.form == QP_MCI || r.form == QP_NETLATENCY);
+        /* On-demand names are topic levels: a wildcard would reach other agents. */
+        if (ondemand && (strpbrk(r.ns, "+#") || strpbrk(r.mci, "+#") || strpbrk(r.vm, "+#")))
+            abort();
+        if (ondemand) {
+            if (r.metric)
+                abort();
+            free(text);
+            return 0;
+        }
         if (!r.metric || r.duration_s <= 0 || r.duration_s > QP_DURATION_MAX_S)
             abort();
         if (qp_influxql(&r, out, sizeof(out)) < 0)

@@ -206,12 +206,49 @@ static void test_influxql_kinds(void **state)
     }
 }
 
+/* The on-demand forms: no metric, fmt only, names that are topic levels. */
+static void test_ondemand(void **state)
+{
+    (void)state;
+    struct qp_request r;
+    ok("/api/v1/ns/ns1/mci/m1/vm/vm-1/ondemand", NULL, &r);
+    assert_int_equal(r.form, QP_ONDEMAND);
+    assert_string_equal(r.vm, "vm-1");
+    assert_null(r.metric);
+    assert_false(r.lp);
+    ok("/api/v1/ns/ns1/mci/m1/vm/vm-1/ondemand", "fmt=lp", &r);
+    assert_true(r.lp);
+    ok("/api/v1/ns/ns1/mci/m1/vm/vm-1/ondemand", "fmt=json", &r);
+    assert_false(r.lp);
+    ok("/api/v1/ns/ns1/mci/m1/ondemand/netlatency", NULL, &r);
+    assert_int_equal(r.form, QP_NETLATENCY);
+    assert_string_equal(r.mci, "m1");
+    assert_string_equal(r.vm, "");
+    refused("/api/v1/ns/ns1/mci/m1/vm/vm-1/ondemand", "fmt=xml", 400, "fmt");
+    refused("/api/v1/ns/ns1/mci/m1/vm/vm-1/ondemand", "fmt=lp&fmt=lp", 400, "fmt");
+    refused("/api/v1/ns/ns1/mci/m1/vm/vm-1/ondemand", "period=m", 400, "query");
+    refused("/api/v1/ns/ns1/mci/m1/ondemand/netlatency", "fmt=lp", 400, "query");
+    refused("/api/v1/ns/ns1/mci/m1/vm/a%2Bb/ondemand", NULL, 400, "vm");
+    refused("/api/v1/ns/ns1/mci/m1/vm/%23/ondemand", NULL, 400, "vm");
+    refused("/api/v1/ns/ns1/mci/m+/vm/v/ondemand", NULL, 400, "mci");
+    refused("/api/v1/ns/%2B/mci/m1/ondemand/netlatency", NULL, 400, "ns");
+    refused("/api/v1/ns/ns1/mci/m1/vm/../ondemand", NULL, 400, "vm");
+    refused("/api/v1/ns/ns1/mci/m1/vm/a%2Fb/ondemand", NULL, 400, "vm");
+    refused("/api/v1/ns/ns1/mci/m1/vm/%01/ondemand", NULL, 400, "vm");
+    refused("/api/v1/ns/ns1/mci/m1/vm/v/ondemand/x", NULL, 404, "path");
+    refused("/api/v1/ns/ns1/mci/m1/ondemand/cpu", NULL, 404, "path");
+    /* Only on-demand names are topic levels: a query's name may hold '+'. */
+    ok(VM_PATH "cpu", NULL, &r);
+    ok("/api/v1/ns/ns1/mci/m1/vm/a+b/metric/cpu", NULL, &r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_forms),     cmocka_unit_test(test_bad_values),
         cmocka_unit_test(test_bad_names), cmocka_unit_test(test_bad_paths_and_sizes),
         cmocka_unit_test(test_influxql),  cmocka_unit_test(test_influxql_kinds),
+        cmocka_unit_test(test_ondemand),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
