@@ -34,6 +34,9 @@ struct control_stats {
     uint64_t webhook_too_large;
     uint64_t queries[4];             /* monitoring queries by result (control/query.c) */
     struct dsf_histogram decision_s; /* alarm event received -> federation call begun */
+    /* proxied alarm API requests (control/alarm_proxy.c): ok, partial, failed, refused */
+    uint64_t proxy[4];
+    uint64_t proxy_engine_errors; /* an engine's part of one that failed */
 };
 
 #define CTL_COLLECTORS_MAX 256
@@ -58,6 +61,7 @@ struct control {
     struct ctl_output_config out_cfg;
     struct ctl_output *out;
     struct dsf_http_client *http;
+    char **engine_auth; /* per alarm engine: its Authorization header, or NULL */
     struct event *tick;
     /* actions: by id, and a list newest first */
     struct dsf_htab actions;
@@ -84,5 +88,15 @@ void control_add_metrics(struct control *c);
  * meet an open breaker, not wait for the next second. */
 void ctl_breaker_tick(struct control *c);
 int64_t ctl_wall_ms(void);
+
+/* control/alarm_proxy.c: the alarm engines' API through the controller. */
+struct dsf_http_server;
+int ctl_alarm_proxy_register(struct control *c, struct dsf_http_server *h);
+/* alarm.token_files fits alarm.engines: 0, or -1 with err naming the key. */
+int ctl_alarm_proxy_validate(const struct control_config *cfg, const char *origin, char *err,
+                             size_t errlen);
+/* Reads the engines' tokens (c->engine_auth). 0, or -1 with err naming the file. */
+int ctl_alarm_proxy_open(struct control *c, char *err, size_t errlen);
+void ctl_alarm_proxy_close(struct control *c);
 
 #endif

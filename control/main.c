@@ -158,7 +158,7 @@ static int start_loop_parts(struct control *c, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    if (!(c->exec = executor_new(c, err, errlen)))
+    if (!(c->exec = executor_new(c, err, errlen)) || ctl_alarm_proxy_open(c, err, errlen) < 0)
         return -1;
     c->out_cfg.state_dir = c->cfg.state_dir;
     if (!(c->out = ctl_output_new(c->base, &c->out_cfg, err, errlen)))
@@ -240,6 +240,7 @@ static void fini(void *ctx)
     ctl_output_free(c->out);
     executor_free(c->exec);
     dsf_http_client_free(c->http);
+    ctl_alarm_proxy_close(c);
     audit_close(c->audit);
     ctl_actions_free(c);
     dsf_htab_free_all(&c->handled, NULL);
@@ -311,7 +312,7 @@ static int validate(const struct dsf_cfg_section *secs, const char *origin, char
                  cfg->input);
         return -1;
     }
-    return 0;
+    return ctl_alarm_proxy_validate(cfg, origin, err, errlen);
 }
 
 int main(int argc, char **argv)
