@@ -42,7 +42,7 @@ struct px_answer {
 
 struct px_call {
     struct control *c;
-    struct evhttp_request *req; /* NULL once it went with its connection */
+    struct ctl_deferred reply;
     enum px_kind kind;
     size_t pending, n;
     long limit; /* GET /api/v1/history?limit=N: the merged answer keeps the latest N */
@@ -51,15 +51,6 @@ struct px_call {
 };
 
 /* ---- replying after the engines answered ---- */
-
-static void conn_closed(struct evhttp_connection *conn, void *arg)
-{
-    struct px_call *p = arg;
-    /* Still on the connection: freed with it now. Detached (the client left): the reply
-     * frees it. */
-    if (p->req && evhttp_request_get_connection(p->req) == conn)
-        p->req = NULL;
-}
 
 static void px_free(struct px_call *p)
 {
@@ -74,14 +65,7 @@ static void reply(struct px_call *p, int code, json_t *o)
     if (result == PX_OK && json_is_true(json_object_get(o, "partial")))
         result = PX_PARTIAL;
     dsf_count(&p->c->stats.proxy[result], 1);
-    if (p->req) {
-        struct evhttp_connection *conn = evhttp_request_get_connection(p->req);
-        if (conn)
-            evhttp_connection_set_closecb(conn, NULL, NULL);
-        ctl_reply_json(p->req, code, o);
-    } else {
-        json_decref(o);
-    }
+    ctl_deferred_reply(&p->reply, code, o);
     px_free(p);
 }
 
@@ -351,7 +335,7 @@ static struct px_call *px_new(struct control *c, struct evhttp_request *req, enu
         return NULL;
     }
     p->c = c;
-    p->req = req;
+    ctl_defer(&p->reply, req);
     p->kind = kind;
     p->n = p->pending = n;
     for (size_t i = 0; i < n; i++)
@@ -362,9 +346,6 @@ static struct px_call *px_new(struct control *c, struct evhttp_request *req, enu
 /* Every engine asked; the reply goes when the last has answered. */
 static void px_send(struct px_call *p, const char *query, const char *body, size_t len)
 {
-    /* The connection's close callback is set first: an engine that fails at once may
-     * finish the call (and clear it) before the loop runs again. */
-    evhttp_connection_set_closecb(evhttp_request_get_connection(p->req), conn_closed, p);
     for (size_t i = 0, n = p->n; i < n; i++)
         ask_engine(p, i, query, body, len);
 }

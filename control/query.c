@@ -2,8 +2,7 @@
  * The monitoring query API (docs/control.md "Monitoring queries"): requests checked by
  * control/query_parse.c, answered from the InfluxDB 1.x the controller writes to (output.url,
  * output.db) over the loop's HTTP client, in our shape or in CB-Dragonfly's. A reply waits on
- * the store, so the request may be gone by then: libevent frees a request whose connection it
- * frees (the server torn down), and detaches one whose client left, to be freed by the reply.
+ * the store, so the request may be gone by then (control/deferred.c).
  */
 #define DSF_MODULE "control"
 #include "common/http.h"
@@ -27,31 +26,15 @@ enum { Q_OK, Q_REFUSED, Q_STORE_FAILED, Q_STORE_DOWN };
 
 struct query_call {
     struct control *c;
-    struct evhttp_request *req; /* NULL once it went with its connection */
+    struct ctl_deferred reply;
     struct qp_request r;
 };
-
-static void conn_closed(struct evhttp_connection *conn, void *arg)
-{
-    struct query_call *q = arg;
-    /* Still on the connection: freed with it now. Detached (the client left): the reply
-     * frees it. */
-    if (q->req && evhttp_request_get_connection(q->req) == conn)
-        q->req = NULL;
-}
 
 /* Answers (when the request is still there) and ends the call. */
 static void finish(struct query_call *q, int code, json_t *o)
 {
     q->c->stats.queries[code == 200 ? Q_OK : code == 503 ? Q_STORE_DOWN : Q_STORE_FAILED]++;
-    if (q->req) {
-        struct evhttp_connection *conn = evhttp_request_get_connection(q->req);
-        if (conn)
-            evhttp_connection_set_closecb(conn, NULL, NULL);
-        ctl_reply_json(q->req, code, o);
-    } else {
-        json_decref(o);
-    }
+    ctl_deferred_reply(&q->reply, code, o);
     free(q);
 }
 
@@ -219,12 +202,12 @@ static void serve_query(struct evhttp_request *req, void *arg)
         return;
     }
     q->c = c;
-    q->req = req;
+    ctl_defer(&q->reply, req);
     if (qp_parse(path ? path : "", evhttp_uri_get_query(uri), &q->r, &e) < 0) {
         c->stats.queries[Q_REFUSED]++;
         json_t *o = error_json(&q->r, e.msg);
         json_object_set_new(o, "parameter", json_string(e.param));
-        ctl_reply_json(req, e.status, o);
+        ctl_deferred_reply(&q->reply, e.status, o);
         free(q);
         return;
     }
@@ -237,7 +220,6 @@ static void serve_query(struct evhttp_request *req, void *arg)
         store_error(q, 502, "%s", err);
         return;
     }
-    evhttp_connection_set_closecb(evhttp_request_get_connection(req), conn_closed, q);
 }
 
 int ctl_query_register(struct control *c, struct dsf_http_server *h)
