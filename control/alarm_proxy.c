@@ -162,7 +162,16 @@ static json_t *merge_history(json_t *all, long limit)
     return out;
 }
 
-/* The silences by id, each once with "engines": the engines that hold it. */
+/* 2 active, 1 pending, 0 expired (or unknown). */
+static int in_force(const json_t *s)
+{
+    const char *st = json_string_value(json_object_get(json_object_get(s, "status"), "state"));
+    return !st ? 0 : !strcmp(st, "active") ? 2 : !strcmp(st, "pending");
+}
+
+/* The silences by id, each once with "engines": the engines that hold it. Where the engines
+ * differ (one was down when it was expired), the one most in force speaks: the silence still
+ * mutes alerts there. */
 static json_t *merge_silences(struct px_call *p)
 {
     json_t *by_id = json_object(), *out = json_array();
@@ -182,6 +191,8 @@ static json_t *merge_silences(struct px_call *p)
                 json_object_set_new(seen, "engines", json_array());
                 json_object_set_new(by_id, id, seen);
                 json_array_append(out, seen);
+            } else if (in_force(s) > in_force(seen)) {
+                json_object_update(seen, s);
             }
             json_array_append_new(json_object_get(seen, "engines"), json_string(engine_url(p, i)));
         }

@@ -8,7 +8,10 @@
 #   sinks get nothing for the silenced VM, the engines count it), is listed once with both
 #   engines, and DELETE expires it in both;
 # - one engine stopped (SIGSTOP): the other's alarms with "partial": true and the stopped one
-#   named in "errors"; a silence created then says which engine holds it; both stopped: 504
+#   named in "errors"; a silence created then says which engine confirmed it (the stopped
+#   one takes it when it wakes up, and GET says so); with a2 down (refused) a silence is in
+#   a1 only until POSTed again under its id (then in both, once), and one expired while a2
+#   was down is shown in force while a2 holds it; both stopped: 504
 #   (and a client that left before it costs nothing); one gone, one stopped: 502; a stop
 #   while a request waits exits 0;
 # - no token or a wrong token: 401 on every proxied path; bad bodies and ids: 400, and the
@@ -29,12 +32,12 @@ printf 'engine-one-token-0123456789abcdef\n' >"$WORK/a1.token"
 printf 'engine-two-token-fedcba9876543210\n' >"$WORK/a2.token"
 chmod 600 "$WORK/a1.token" "$WORK/a2.token"
 
-# engine N RULE_JSON TOKEN_ARGS...: starts damselfly-alarm aN with its own rules and state;
-# sets AN_URL and AN_PID.
+# engine N RULE_JSON TOKEN_ARGS...: starts damselfly-alarm aN with its own rules and state
+# (on port ENGINE_PORT when set: a restart); sets AN_URL and AN_PID.
 engine() {
     local n=$1 rule=$2 port
     shift 2
-    port=$(free_port)
+    port=${ENGINE_PORT:-$(free_port)}
     mkdir -p "$WORK/rules$n" "$WORK/state$n"
     printf '%s\n' "$rule" >"$WORK/rules$n/rule.json"
     cat >"$WORK/notify$n.json" <<JSON
@@ -54,9 +57,12 @@ JSON
 engine 1 '{"name": "cpu_hot", "select": {"measurement": "cpu", "field": "usage_user"},
   "window": "0s", "crit": {"threshold": 80, "reset": 70}, "for": "0s"}' \
     --set http.token="$(cat "$WORK/a1.token")"
-engine 2 '{"name": "mem_hot", "select": {"measurement": "mem", "field": "used_percent"},
-  "window": "0s", "crit": {"threshold": 90, "reset": 80}, "for": "0s"}' \
-    --set http.token_file="$WORK/a2.token"
+start_a2() {
+    engine 2 '{"name": "mem_hot", "select": {"measurement": "mem", "field": "used_percent"},
+      "window": "0s", "crit": {"threshold": 90, "reset": 80}, "for": "0s"}' \
+        --set http.token_file="$WORK/a2.token"
+}
+start_a2
 sleep 0.5 # the engines' subscriptions are confirmed just after the connection
 mkdir -p "$WORK/policies" "$WORK/fed"
 
@@ -228,7 +234,8 @@ answer "a['partial'] and list(a['errors']) == ['$A2_URL'] and 'timed out' in a['
 [ "$t_ms" -lt 4000 ] || fail "the partial answer took $t_ms ms (alarm.timeout 1.5 s)"
 call POST /api/v1/silences "{\"matchers\": [{\"name\": \"vm\", \"value\": \"vm3\"}], \"endsAt\": \"$end\"}"
 [ "$STATUS" = 200 ] && answer "a['partial'] and a['engines'] == ['$A1_URL'] and '$A2_URL' in a['errors']" ||
-    fail "a silence created with a2 stopped does not say that only a1 holds it: $STATUS $(cat "$WORK/answer.json")"
+    fail "a silence created with a2 stopped does not say that only a1 confirmed it: $STATUS $(cat "$WORK/answer.json")"
+SID3=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["silenceID"])' "$WORK/answer.json")
 kill -STOP "$A1_PID"
 call GET /api/v1/silences
 [ "$STATUS" = 504 ] && answer "len(a['errors']) == 2 and a['error']" ||
@@ -236,8 +243,42 @@ call GET /api/v1/silences
 # A client that leaves before the engines' answer: the late reply costs nothing (sanitizers).
 curl -s -o /dev/null -m 0.3 -H "$AUTH" "$CTL_URL/api/v1/alarms" || true
 sleep 2
-kill -CONT "$A1_PID"
+kill -CONT "$A1_PID" "$A2_PID"
 healthy "the engines stopped and a client gone"
+
+log "a write that timed out may land later: GET says which engines hold the silence"
+in_both() {
+    call GET /api/v1/silences
+    answer "[sorted(s['engines']) for s in a['silences'] if s['id'] == '$1'] == [sorted(['$A1_URL', '$A2_URL'])]"
+}
+wait_for 5 in_both "$SID3" || fail "the silence a2 took after waking up is not listed in a2"
+
+log "a2 down: a silence made then is in a1 only, until POSTed again under its id"
+stop_pid "$A2_PID"
+body="{\"matchers\": [{\"name\": \"vm\", \"value\": \"vm4\"}], \"endsAt\": \"$end\"}"
+call POST /api/v1/silences "$body"
+[ "$STATUS" = 200 ] && answer "a['partial'] and a['engines'] == ['$A1_URL'] and 'connect' in a['errors']['$A2_URL']" ||
+    fail "a silence created with a2 down: $STATUS $(cat "$WORK/answer.json")"
+SID4=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["silenceID"])' "$WORK/answer.json")
+ENGINE_PORT=${A2_URL##*:} start_a2
+call GET /api/v1/silences
+answer "not a['partial'] and [s['engines'] for s in a['silences'] if s['id'] == '$SID4'] == [['$A1_URL']]" ||
+    fail "the silence made without a2 is said to be in a2 too"
+call POST /api/v1/silences "{\"id\": \"$SID4\", ${body#\{}"
+[ "$STATUS" = 200 ] && answer "a['silenceID'] == '$SID4' and len(a['engines']) == 2 and not a['partial']" ||
+    fail "POST again under its id: $STATUS $(cat "$WORK/answer.json")"
+call GET /api/v1/silences
+answer "[sorted(s['engines']) for s in a['silences'] if s['id'] == '$SID4'] == [sorted(['$A1_URL', '$A2_URL'])]" ||
+    fail "the silence POSTed again is not once in both engines"
+stop_pid "$A2_PID"
+call DELETE "/api/v1/silences?id=$SID4"
+[ "$STATUS" = 200 ] && answer "a['partial'] and a['engines'] == ['$A1_URL'] and '$A2_URL' in a['errors']" ||
+    fail "DELETE with a2 down does not say a2 may still hold it: $STATUS $(cat "$WORK/answer.json")"
+ENGINE_PORT=${A2_URL##*:} start_a2
+call GET /api/v1/silences
+answer "[(s['status']['state'], len(s['engines'])) for s in a['silences'] if s['id'] == '$SID4'] == [('active', 2)]" ||
+    fail "a silence still in force in a2 is not shown in force"
+kill -STOP "$A2_PID"
 [ "$(METRIC_HEADER="$AUTH" metric "$CTL_URL/metrics" damselfly_control_alarm_proxy_requests_total 'result="partial"')" -ge 2 ] ||
     fail "the partial answers are not counted"
 [ "$(METRIC_HEADER="$AUTH" metric "$CTL_URL/metrics" damselfly_control_alarm_proxy_engine_errors_total)" -ge 4 ] ||
