@@ -86,11 +86,12 @@ static json_t *with_errors(const struct px_call *p, json_t *o, int partial)
     return o;
 }
 
-/* A client's mistake an engine refused (400, 404, 409, 413...), not the controller's token
- * (401, 403): passed on as it is. */
+/* A client's mistake an engine refused (400, 409, 413...): passed on as it is. Not the
+ * controller's token (401, 403), nor a route the engine lacks (404: silences without
+ * notify.config), which are the deployment's. */
 static int client_error(long status)
 {
-    return status >= 400 && status < 500 && status != 401 && status != 403;
+    return status >= 400 && status < 500 && status != 401 && status != 403 && status != 404;
 }
 
 /* No engine gave a usable answer: an engine's refusal of the client's request as it was,
