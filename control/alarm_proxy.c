@@ -314,8 +314,14 @@ static void ask_engine(struct px_call *p, size_t i, const char *query, const cha
     while (blen && base[blen - 1] == '/')
         blen--;
     char url[PROXY_URL_MAX];
-    snprintf(url, sizeof(url), "%.*s%s%s%s%s", (int)blen, base, kind_path[p->kind],
-             p->kind == PX_DELETE ? p->id : "", query && *query ? "?" : "", query ? query : "");
+    int n =
+        snprintf(url, sizeof(url), "%.*s%s%s%s%s", (int)blen, base, kind_path[p->kind],
+                 p->kind == PX_DELETE ? p->id : "", query && *query ? "?" : "", query ? query : "");
+    if (n < 0 || (size_t)n >= sizeof(url)) {
+        struct dsf_http_response r = {.status = 0, .error = "the engine's URL is too long"};
+        engine_answered(&p->a[i], &r);
+        return;
+    }
     const char *headers[] = {c->engine_auth[i] ? c->engine_auth[i] : "Accept: application/json",
                              "Content-Type: application/json", NULL};
     struct dsf_http_request hr = {
