@@ -77,6 +77,9 @@ int dsf_http_only_get(struct evhttp_request *req);
  * naming the file. */
 #define DSF_HTTP_TOKEN_MAX 256
 int dsf_http_token_file(const char *path, char *token, int *created, char *err, size_t errlen);
+/* A client's token for another daemon's API, from a file that must exist (the same checks,
+ * nothing created). 0, or -1 with err naming the file. */
+int dsf_http_token_read(const char *path, char *token, char *err, size_t errlen);
 
 /* Splits "host:port" / "[v6]:port" / ":port"; 0 or -1. host is "" for all addresses. */
 int dsf_split_hostport(const char *s, char *host, size_t hostcap, int *port);

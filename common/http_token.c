@@ -100,6 +100,18 @@ static int create_token(const char *path, char *token, char *err, size_t errlen)
     return rc;
 }
 
+int dsf_http_token_read(const char *path, char *token, char *err, size_t errlen)
+{
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    int rc = read_token(fd, path, token, err, errlen);
+    close(fd);
+    return rc;
+}
+
 int dsf_http_token_file(const char *path, char *token, int *created, char *err, size_t errlen)
 {
     *created = 0;

@@ -23,8 +23,21 @@ const struct dsf_cfg_key control_config_keys[] = {
      "every action waits for POST /api/v1/actions/{id}/approve", 0, 0},
     {"alarm.engines", DSF_CFG_STRLIST, "", K(engines),
      "alarm engines' base URLs, comma separated (http://127.0.0.1:9102): their active alarms "
-     "are read at start so that an event missed while the controller was down is acted on",
+     "are read at start so that an event missed while the controller was down is acted on, "
+     "and /api/v1/alarms, /api/v1/history and /api/v1/silences are proxied to them",
      0, 0},
+    {"alarm.token_files", DSF_CFG_STRLIST, "", K(engine_token_files),
+     "files holding the alarm engines' API tokens (their http.token_file, or the http.token "
+     "they were given), comma separated: one for every engine, or one per engine in the "
+     "order of alarm.engines; empty: no Authorization header (only engines with http.auth="
+     "none take the proxied writes then)",
+     0, 0},
+    {"alarm.ca_file", DSF_CFG_FILE, "", K(engine_ca_file),
+     "extra CA certificates (PEM) to trust for https:// alarm engines", 0, 0},
+    {"alarm.timeout", DSF_CFG_DURATION, "5s", K(engine_timeout_ms),
+     "how long a proxied request waits for each alarm engine; an engine slower than this is "
+     "left out of the answer (\"partial\": true, named in \"errors\")",
+     100, 600000},
     {"settle.firing", DSF_CFG_DURATION, "25ms", K(settle_ms),
      "how long a decision on a firing alarm waits for more events before the guards judge it: "
      "the Last Wills of one storm arrive together, and the breaker must see them all before "

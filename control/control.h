@@ -35,7 +35,7 @@ struct control_config {
     char *state_dir;
     int dry_run;                /* every policy decides and audits without acting */
     int approval;               /* every action waits for POST /api/v1/actions/{id}/approve */
-    struct dsf_strlist engines; /* alarm engines' base URLs, for the start-up reconcile */
+    struct dsf_strlist engines; /* alarm engines' base URLs: reconcile and API proxy */
     int64_t settle_ms;          /* firing events */
     int64_t settle_nodata_ms;   /* nodata events: deadlines of a storm spread over an interval */
     int64_t collector_timeout_ms;
@@ -45,6 +45,9 @@ struct control_config {
     int64_t ondemand_timeout_ms; /* on-demand answers waited for (control/ondemand.c) */
     int64_t ondemand_max;        /* requests on the bus waiting for an answer, at most */
     int64_t netlatency_port;     /* 0: the port of the VM's address in the model */
+    struct dsf_strlist engine_token_files; /* one, or one per engine */
+    char *engine_ca_file;
+    int64_t engine_timeout_ms; /* a proxied request's wait for each engine */
     struct fed_options fed;
     struct guard_config guards;
     struct dsf_mqtt_config mqtt;

@@ -36,6 +36,9 @@ struct control_stats {
     uint64_t webhook_too_large;
     uint64_t queries[4];             /* monitoring queries by result (control/query.c) */
     struct dsf_histogram decision_s; /* alarm event received -> federation call begun */
+    /* proxied alarm API requests (control/alarm_proxy.c): ok, partial, failed, refused */
+    uint64_t proxy[4];
+    uint64_t proxy_engine_errors; /* an engine's part of one that failed */
 };
 
 #define CTL_COLLECTORS_MAX 256
@@ -61,6 +64,7 @@ struct control {
     struct ctl_output *out;
     struct dsf_http_client *http;
     struct ondemand *ondemand;
+    char **engine_auth; /* per alarm engine: its Authorization header, or NULL */
     struct event *tick;
     /* actions: by id, and a list newest first */
     struct dsf_htab actions;
@@ -81,10 +85,6 @@ struct control {
 uint64_t ctl_hash(const char *s);
 struct evhttp_request;
 struct qp_request;
-/* A request answered later: *slot becomes NULL when libevent frees the request with its
- * connection. Release before answering; 1 when the request is still there to answer. */
-void ctl_request_hold(struct evhttp_request **slot);
-int ctl_request_release(struct evhttp_request **slot);
 /* On-demand collection (control/ondemand.c): a checked request of the two on-demand forms,
  * answered once the agents did or the timeout passed. */
 void ctl_ondemand_serve(struct control *c, struct evhttp_request *req, const struct qp_request *r);
@@ -102,5 +102,26 @@ void control_add_metrics(struct control *c);
  * meet an open breaker, not wait for the next second. */
 void ctl_breaker_tick(struct control *c);
 int64_t ctl_wall_ms(void);
+
+/* A request answered once calls on the loop end (control/deferred.c). The caller keeps the
+ * struct until it replied; req is NULL once the request went with its connection. */
+struct ctl_deferred {
+    struct evhttp_request *req;
+};
+void ctl_defer(struct ctl_deferred *d, struct evhttp_request *req);
+/* Answers with o (taken) when the request is still there. */
+void ctl_deferred_reply(struct ctl_deferred *d, int code, json_t *o);
+/* The request, still there to be answered, or NULL; either way no longer watched. */
+struct evhttp_request *ctl_deferred_take(struct ctl_deferred *d);
+
+/* control/alarm_proxy.c: the alarm engines' API through the controller. */
+struct dsf_http_server;
+int ctl_alarm_proxy_register(struct control *c, struct dsf_http_server *h);
+/* alarm.token_files fits alarm.engines: 0, or -1 with err naming the key. */
+int ctl_alarm_proxy_validate(const struct control_config *cfg, const char *origin, char *err,
+                             size_t errlen);
+/* Reads the engines' tokens (c->engine_auth). 0, or -1 with err naming the file. */
+int ctl_alarm_proxy_open(struct control *c, char *err, size_t errlen);
+void ctl_alarm_proxy_close(struct control *c);
 
 #endif

@@ -226,7 +226,14 @@ void ctl_input_reconcile(struct control *c)
         call->c = c;
         snprintf(call->engine, sizeof(call->engine), "%s", c->cfg.engines.items[i]);
         snprintf(url, sizeof(url), "%s/api/v1/alarms", call->engine);
-        struct dsf_http_request req = {.method = "GET", .url = url, .timeout_ms = 10000};
+        /* An engine with http.token guards its reads too. */
+        const char *headers[] = {c->engine_auth ? c->engine_auth[i] : NULL, NULL};
+        const char *ca = c->cfg.engine_ca_file;
+        struct dsf_http_request req = {.method = "GET",
+                                       .url = url,
+                                       .headers = headers,
+                                       .timeout_ms = 10000,
+                                       .ca_file = ca && *ca ? ca : NULL};
         if (dsf_http_client_send(c->http, &req, engine_answered, call) < 0) {
             log_warn("alarm engine %s: cannot ask for its alarms", call->engine);
             free(call);

@@ -32,7 +32,8 @@ static const char usage[] =
     "  (state.dir/audit.jsonl), which is also the journal a restart resumes from. The API\n"
     "  (every route but /healthz needs the bearer token of state.dir/http.token) lists and\n"
     "  changes policies, lists, starts, approves and cancels actions, pauses, and shows the\n"
-    "  guards and the MCIs. --check loads and checks the policies without acting.\n"
+    "  guards and the MCIs, and serves the alarm engines' alarms and silences (alarm.engines)\n"
+    "  behind one URL. --check loads and checks the policies without acting.\n"
     "\n"
     "COMMANDS\n"
     "  damselfly-control audit verify FILE   check an audit log's hash chain\n"
@@ -158,7 +159,7 @@ static int start_loop_parts(struct control *c, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    if (!(c->exec = executor_new(c, err, errlen)))
+    if (!(c->exec = executor_new(c, err, errlen)) || ctl_alarm_proxy_open(c, err, errlen) < 0)
         return -1;
     c->out_cfg.state_dir = c->cfg.state_dir;
     if (!(c->out = ctl_output_new(c->base, &c->out_cfg, err, errlen)))
@@ -240,6 +241,7 @@ static void fini(void *ctx)
     ctl_output_free(c->out);
     executor_free(c->exec);
     dsf_http_client_free(c->http);
+    ctl_alarm_proxy_close(c);
     audit_close(c->audit);
     ctl_actions_free(c);
     dsf_htab_free_all(&c->handled, NULL);
@@ -312,7 +314,7 @@ static int validate(const struct dsf_cfg_section *secs, const char *origin, char
                  cfg->input);
         return -1;
     }
-    return 0;
+    return ctl_alarm_proxy_validate(cfg, origin, err, errlen);
 }
 
 int main(int argc, char **argv)

@@ -58,7 +58,7 @@ struct od_wait {
 
 /* One HTTP request: a VM's collection (n = 1) or the matrix of an MCI (a row per VM). */
 struct od_call {
-    struct evhttp_request *req; /* NULL once it went with its connection */
+    struct ctl_deferred reply;
     struct ondemand *od;
     struct od_call *prev, *next; /* ondemand.calls */
     struct event *timer;
@@ -85,6 +85,7 @@ static void call_free(struct od_call *call)
     for (size_t i = 0; i < call->n; i++)
         if (call->waits[i].waiting)
             dsf_htab_remove(&od->waiting, &call->waits[i].link);
+    ctl_deferred_take(&call->reply); /* unanswered: the server, going, frees it */
     if (call->timer)
         event_free(call->timer);
     if (call->prev)
@@ -106,18 +107,16 @@ static void call_reply(struct od_call *call, enum od_result res, int code, const
                        const void *body, size_t len)
 {
     call->od->results[res]++;
-    if (ctl_request_release(&call->req))
-        dsf_http_reply(call->req, code, type, body, len);
+    struct evhttp_request *req = ctl_deferred_take(&call->reply);
+    if (req)
+        dsf_http_reply(req, code, type, body, len);
     call_free(call);
 }
 
 static void call_reply_json(struct od_call *call, enum od_result res, int code, json_t *o)
 {
     call->od->results[res]++;
-    if (ctl_request_release(&call->req))
-        ctl_reply_json(call->req, code, o);
-    else
-        json_decref(o);
+    ctl_deferred_reply(&call->reply, code, o);
     call_free(call);
 }
 
@@ -128,7 +127,6 @@ static struct od_call *call_new(struct ondemand *od, struct evhttp_request *req,
     if (!call)
         return NULL;
     call->od = od;
-    call->req = req;
     call->n = n;
     call->lp = r->lp;
     call->netlatency = r->form == QP_NETLATENCY;
@@ -141,6 +139,7 @@ static struct od_call *call_new(struct ondemand *od, struct evhttp_request *req,
         call_free(call);
         return NULL;
     }
+    ctl_defer(&call->reply, req);
     call->next = od->calls;
     if (od->calls)
         od->calls->prev = call;
@@ -400,7 +399,6 @@ static void call_wait(struct od_call *call)
                         json_pack("{s:s}", "error", "cannot send the request on the bus"));
         return;
     }
-    ctl_request_hold(&call->req);
 }
 
 static void serve_vm(struct ondemand *od, struct evhttp_request *req, const struct qp_request *r)

@@ -3,8 +3,7 @@
  * control/query_parse.c (the on-demand forms handed to control/ondemand.c), answered from the
  * InfluxDB 1.x the controller writes to (output.url, output.db) over the loop's HTTP client,
  * in our shape or in CB-Dragonfly's. A reply waits on the store, so the request may be gone
- * by then: libevent frees a request whose connection it frees (the server torn down), and
- * detaches one whose client left, to be freed by the reply (ctl_request_hold).
+ * by then (control/deferred.c).
  */
 #define DSF_MODULE "control"
 #include "common/http.h"
@@ -28,43 +27,15 @@ enum { Q_OK, Q_REFUSED, Q_STORE_FAILED, Q_STORE_DOWN };
 
 struct query_call {
     struct control *c;
-    struct evhttp_request *req; /* NULL once it went with its connection */
+    struct ctl_deferred reply;
     struct qp_request r;
 };
-
-static void conn_closed(struct evhttp_connection *conn, void *arg)
-{
-    struct evhttp_request **slot = arg;
-    /* Still on the connection: freed with it now. Detached (the client left): the reply
-     * frees it. */
-    if (*slot && evhttp_request_get_connection(*slot) == conn)
-        *slot = NULL;
-}
-
-void ctl_request_hold(struct evhttp_request **slot)
-{
-    evhttp_connection_set_closecb(evhttp_request_get_connection(*slot), conn_closed, slot);
-}
-
-int ctl_request_release(struct evhttp_request **slot)
-{
-    if (!*slot)
-        return 0;
-    struct evhttp_connection *conn = evhttp_request_get_connection(*slot);
-    if (conn)
-        evhttp_connection_set_closecb(conn, NULL, NULL);
-    return 1;
-}
 
 /* Answers (when the request is still there) and ends the call. */
 static void finish(struct query_call *q, int code, json_t *o)
 {
     q->c->stats.queries[code == 200 ? Q_OK : code == 503 ? Q_STORE_DOWN : Q_STORE_FAILED]++;
-    if (ctl_request_release(&q->req)) {
-        ctl_reply_json(q->req, code, o);
-    } else {
-        json_decref(o);
-    }
+    ctl_deferred_reply(&q->reply, code, o);
     free(q);
 }
 
@@ -232,7 +203,7 @@ static void serve_query(struct evhttp_request *req, void *arg)
         return;
     }
     q->c = c;
-    q->req = req;
+    ctl_defer(&q->reply, req);
     if (qp_parse(path ? path : "", evhttp_uri_get_query(uri), &q->r, &e) < 0) {
         if (q->r.form == QP_ONDEMAND || q->r.form == QP_NETLATENCY)
             ctl_ondemand_refused(c);
@@ -240,12 +211,12 @@ static void serve_query(struct evhttp_request *req, void *arg)
             c->stats.queries[Q_REFUSED]++;
         json_t *o = error_json(&q->r, e.msg);
         json_object_set_new(o, "parameter", json_string(e.param));
-        ctl_reply_json(req, e.status, o);
+        ctl_deferred_reply(&q->reply, e.status, o);
         free(q);
         return;
     }
     if (q->r.form == QP_ONDEMAND || q->r.form == QP_NETLATENCY) {
-        ctl_ondemand_serve(c, req, &q->r);
+        ctl_ondemand_serve(c, ctl_deferred_take(&q->reply), &q->r);
         free(q);
         return;
     }
@@ -258,7 +229,6 @@ static void serve_query(struct evhttp_request *req, void *arg)
         store_error(q, 502, "%s", err);
         return;
     }
-    ctl_request_hold(&q->req);
 }
 
 int ctl_query_register(struct control *c, struct dsf_http_server *h)

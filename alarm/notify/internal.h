@@ -229,7 +229,9 @@ void nf_silences_close(struct nf_silences *s);
 /* The active silence muting these labels at now, or NULL. */
 const struct nf_silence *nf_silences_match(const struct nf_silences *s, const struct nf_labels *l,
                                            int64_t now_ns);
-/* Parses Alertmanager's postable silence; returns the new id in id (37 bytes). 0, or with
+/* Parses Alertmanager's postable silence; returns its id in id (37 bytes): the body's "id"
+ * when it has one (replacing the silence of that id, or creating it under it), else a new
+ * one. 0, or with
  * err: NF_SILENCE_INVALID (also counted), NF_SILENCE_TOO_LONG or NF_SILENCE_MAX (both
  * counted and naming the limit), NF_SILENCE_OOM. */
 enum {

@@ -9,13 +9,13 @@
 #include "common/loop.h"
 #include "common/metrics.h"
 #include "common/rfc3339.h"
+#include "common/uuid.h"
 
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #define SILENCE_FILE "silences.json"
 /* Expired silences stay listed this long, then are forgotten. */
@@ -189,21 +189,6 @@ static int time_field(json_t *o, const char *key, int64_t def, int64_t *out, cha
     return 0;
 }
 
-static void new_id(char *id)
-{
-    unsigned char r[16];
-    if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
-        int64_t t = dsf_now_ns();
-        for (size_t i = 0; i < sizeof(r); i++)
-            r[i] = (unsigned char)(t >> (8 * (i % 8))) ^ (unsigned char)(i * 37);
-    }
-    r[6] = (r[6] & 0x0f) | 0x40;
-    r[8] = (r[8] & 0x3f) | 0x80;
-    snprintf(id, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", r[0],
-             r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13],
-             r[14], r[15]);
-}
-
 static int parse_silence(struct nf_silence *x, json_t *o, int64_t now, int persisted, char *err,
                          size_t errlen)
 {
@@ -226,11 +211,19 @@ static int parse_silence(struct nf_silence *x, json_t *o, int64_t now, int persi
             return -1;
         }
     }
-    const char *id = json_string_value(json_object_get(o, "id"));
-    if (persisted && id)
+    /* A client may name the silence (the controller gives every engine the same id), so
+     * the id goes into URL paths: only what dsf_uuid_like takes. */
+    json_t *idv = json_object_get(o, "id");
+    const char *id = json_string_value(idv);
+    if (idv && !persisted && (!id || !dsf_uuid_like(id))) {
+        snprintf(err, errlen, "key 'id': expected 1 to %d letters, digits and dashes",
+                 DSF_UUID_LEN);
+        return -1;
+    }
+    if (id)
         snprintf(x->id, sizeof(x->id), "%s", id);
     else
-        new_id(x->id);
+        dsf_uuid4(x->id);
     x->updated_ns = now;
     if (parse_matchers(x, json_object_get(o, "matchers"), err, errlen) ||
         time_field(o, persisted ? "starts" : "startsAt", now, &x->starts_ns, err, errlen) ||
@@ -287,8 +280,8 @@ static int make_room(struct nf_silences *s, int64_t now_ns)
 }
 
 /* The caps: a silence longer than max_len_ns, or one more when max are in force. */
-static int within_limits(struct nf_silences *s, const struct nf_silence *x, int64_t now_ns,
-                         char *err, size_t errlen)
+static int within_limits(struct nf_silences *s, const struct nf_silence *x, int replacing,
+                         int64_t now_ns, char *err, size_t errlen)
 {
     if (s->max_len_ns > 0 && x->ends_ns - x->starts_ns > s->max_len_ns) {
         dsf_count(&s->refused_too_long, 1);
@@ -298,7 +291,7 @@ static int within_limits(struct nf_silences *s, const struct nf_silence *x, int6
                  (double)(x->ends_ns - x->starts_ns) / 864e11, (double)s->max_len_ns / 864e11);
         return NF_SILENCE_TOO_LONG;
     }
-    if (make_room(s, now_ns)) {
+    if (!replacing && make_room(s, now_ns)) {
         dsf_count(&s->refused_max, 1);
         snprintf(err, errlen,
                  "notify.max_silences (%zu) reached: expire a silence first (DELETE "
@@ -324,9 +317,16 @@ int nf_silences_add_json(struct nf_silences *s, const char *body, size_t len, in
     json_decref(o);
     if (rc)
         dsf_count(&s->refused_invalid, 1);
+    size_t at = 0;
+    while (rc == 0 && at < s->n && strcmp(s->v[at].id, x.id))
+        at++;
     if (rc == 0)
-        rc = within_limits(s, &x, now_ns, err, errlen);
-    if (rc == 0 && append(s, &x)) {
+        rc = within_limits(s, &x, at < s->n, now_ns, err, errlen);
+    if (rc == 0 && at < s->n) {
+        /* The id is taken: Alertmanager's update, and a retried create stays one silence. */
+        free_silence(&s->v[at]);
+        s->v[at] = x;
+    } else if (rc == 0 && append(s, &x)) {
         snprintf(err, errlen, "out of memory");
         rc = NF_SILENCE_OOM;
     }

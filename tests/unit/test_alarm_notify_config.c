@@ -4,7 +4,9 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -174,12 +176,52 @@ static void test_silence_refusals(void **state)
     assert_int_equal(s.n, 0);
 }
 
+/* A silence named by its creator (the controller gives every engine the same id): created
+ * under that id, replaced when posted again (also at the cap), refused when the id could not
+ * go into a URL path. */
+static void test_silence_ids(void **state)
+{
+    char dir[] = "/tmp/dsf-silence-XXXXXX", id[37], err[NF_ERRLEN], path[64];
+    assert_non_null(mkdtemp(dir));
+    struct nf_silences s = {.dir = strdup(dir), .max = 1};
+    const char *named = "{\"id\":\"ab-12\",\"matchers\":[\"vm=vm1\"],"
+                        "\"endsAt\":\"2099-01-01T00:00:00Z\",\"comment\":\"first\"}";
+    assert_int_equal(nf_silences_add_json(&s, named, strlen(named), 0, id, err, sizeof(err)), 0);
+    assert_string_equal(id, "ab-12");
+    const char *again = "{\"id\":\"ab-12\",\"matchers\":[\"vm=vm2\"],"
+                        "\"endsAt\":\"2099-01-01T00:00:00Z\",\"comment\":\"second\"}";
+    assert_int_equal(nf_silences_add_json(&s, again, strlen(again), 0, id, err, sizeof(err)), 0);
+    assert_int_equal(s.n, 1);
+    assert_string_equal(s.v[0].comment, "second");
+    const char *other = "{\"matchers\":[\"vm=vm3\"],\"endsAt\":\"2099-01-01T00:00:00Z\"}";
+    assert_int_equal(nf_silences_add_json(&s, other, strlen(other), 0, id, err, sizeof(err)),
+                     NF_SILENCE_MAX);
+    s.max = 10;
+    assert_int_equal(nf_silences_add_json(&s, other, strlen(other), 0, id, err, sizeof(err)), 0);
+    assert_int_equal(strlen(id), 36);
+    assert_string_not_equal(id, "ab-12");
+    const char *bad[] = {
+        "{\"id\":\"../x\",\"matchers\":[\"vm=a\"],\"endsAt\":\"2099-01-01T00:00:00Z\"}",
+        "{\"id\":7,\"matchers\":[\"vm=a\"],\"endsAt\":\"2099-01-01T00:00:00Z\"}",
+        "{\"id\":\"\",\"matchers\":[\"vm=a\"],\"endsAt\":\"2099-01-01T00:00:00Z\"}"};
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(nf_silences_add_json(&s, bad[i], strlen(bad[i]), 0, id, err, sizeof(err)),
+                         NF_SILENCE_INVALID);
+        assert_non_null(strstr(err, "'id'"));
+    }
+    assert_int_equal(s.n, 2);
+    nf_silences_close(&s);
+    snprintf(path, sizeof(path), "%s/silences.json", dir);
+    unlink(path);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_full_config),      cmocka_unit_test(test_routing),
         cmocka_unit_test(test_refusals),         cmocka_unit_test(test_matchers),
-        cmocka_unit_test(test_silence_refusals),
+        cmocka_unit_test(test_silence_refusals), cmocka_unit_test(test_silence_ids),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -250,7 +250,17 @@ static void token_file_is_made_once_and_private(void **state)
     fclose(f);
     assert_int_equal(dsf_http_token_file(path, again, &created, err, sizeof(err)), -1);
     assert_non_null(strstr(err, path));
+    /* A client's token (another daemon's): read with the same checks, never made. */
+    assert_int_equal(dsf_http_token_read(path, again, err, sizeof(err)), -1);
+    f = fopen(path, "w");
+    fputs("engine-token-0123456789\n", f);
+    fclose(f);
+    assert_int_equal(dsf_http_token_read(path, again, err, sizeof(err)), 0);
+    assert_string_equal(again, "engine-token-0123456789");
     unlink(path);
+    assert_int_equal(dsf_http_token_read(path, again, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "cannot open"));
+    assert_int_not_equal(access(path, F_OK), 0);
     snprintf(path, sizeof(path), "%s/sub", dir);
     rmdir(path);
     rmdir(dir);
