@@ -57,6 +57,18 @@ free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
+# refuses_strangers METHOD URL [TOKEN...]: METHOD URL answers 401 without a token and with
+# each TOKEN given (a wrong one, someone else's).
+refuses_strangers() {
+    local method=$1 url=$2 auth s
+    shift 2
+    for auth in "" "$@"; do
+        s=$(curl -s -o /dev/null -w '%{http_code}' -X "$method" -d '{}' \
+            ${auth:+-H "Authorization: Bearer $auth"} "$url")
+        [ "$s" = 401 ] || fail "$method $url ${auth:+with a token not its own}${auth:-without a token}: $s, expected 401"
+    done
+}
+
 # wait_for SECONDS COMMAND...: polls COMMAND until it succeeds or the time is up. The shell
 # expands COMMAND's arguments once, before the first try: poll a function that reads the
 # value, never `test "$(...)"`.
