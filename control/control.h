@@ -40,7 +40,9 @@ struct control_config {
     int64_t settle_nodata_ms;   /* nodata events: deadlines of a storm spread over an interval */
     int64_t collector_timeout_ms;
     uint64_t webhook_max_bytes;
-    int64_t max_actions; /* actions kept for the API (finished ones beyond it are forgotten) */
+    int64_t max_actions;     /* actions kept for the API (finished ones beyond it are forgotten) */
+    int64_t console_idle_ms; /* a console session unused this long ends */
+    int64_t console_max_ms;  /* and any session this old */
     char *fed_dir;
     int64_t ondemand_timeout_ms; /* on-demand answers waited for (control/ondemand.c) */
     int64_t ondemand_max;        /* requests on the bus waiting for an answer, at most */
@@ -101,7 +103,10 @@ struct ctl_action {
     int replayed;          /* rebuilt from the audit at start */
     int in_flight_unknown; /* replayed with a step begun but not ended: reconcile it */
     int policy_gone;       /* replayed, its policy no longer loaded: no step begins */
+    json_t *records;       /* its last CTL_ACTION_RECORDS audit records, compact JSON text */
 };
+
+#define CTL_ACTION_RECORDS 32
 
 struct control;
 
@@ -125,6 +130,11 @@ void ctl_action_finish(struct control *c, struct ctl_action *a, const char *outc
 /* Once a second and on every status/alarm change: verification, waiting steps. */
 void ctl_actions_tick(struct control *c);
 json_t *ctl_action_json(const struct ctl_action *a);
+/* A record as the audit wrote it: kept with its action (field "action") for the API's
+ * GET /api/v1/actions/{id}, the oldest dropped beyond CTL_ACTION_RECORDS. */
+void ctl_action_keep_record(struct control *c, const json_t *rec);
+/* a's records, oldest first, as JSON objects. */
+json_t *ctl_action_records(const struct ctl_action *a);
 void ctl_actions_free(struct control *c);
 
 /* ---- decisions ---- */
@@ -149,8 +159,12 @@ int fleet_status(struct fleet *f, const char *ns, const char *mci, const char *v
 /* 1 online, 0 offline, -1 never seen; since (may be NULL) receives when it changed. */
 int fleet_online(struct fleet *f, const char *ns, const char *mci, const char *vm,
                  int64_t *since_ms);
-/* The state of an alarm series; state "" forgets it. */
-void fleet_alarm(struct fleet *f, const char *series, const char *state, int64_t now_ms);
+/* The state of an alarm series from its latest event (state "" forgets it); the event's
+ * rule, severity and target are kept for the console. */
+void fleet_alarm(struct fleet *f, const char *series, const struct ctl_event *e, int64_t now_ms);
+/* The series in state ("firing"; NULL: all): [{rule, vm ({ns}/{mci}/{vm} or the group's labels),
+ * state, severity, since_ms}]. */
+json_t *fleet_alarms_json(struct fleet *f, const char *state);
 /* "" when the series is not known (never seen, or forgotten). */
 const char *fleet_alarm_state(struct fleet *f, const char *series);
 /* Alarm series in nodata for this VM: part of its health for the breaker. */

@@ -59,6 +59,7 @@ int ctl_record(struct control *c, json_t *rec)
     }
     if (c->out)
         ctl_output_record(c->out, written);
+    ctl_action_keep_record(c, written);
     json_decref(written);
     return 0;
 }
@@ -244,6 +245,7 @@ static void fini(void *ctx)
     ctl_alarm_proxy_close(c);
     audit_close(c->audit);
     ctl_actions_free(c);
+    ctl_console_free(c);
     dsf_htab_free_all(&c->handled, NULL);
     guards_free(c->guards);
     fleet_free(c->fleet);

@@ -1,0 +1,99 @@
+// #/mci/{ns}/{mci}: its VMs with state, place, last sample age and an hour of CPU; the
+// manual actions the API takes, each confirmed first; the MCI's network latency if known.
+import { get, getSoft, post, seg, ApiError } from './api.js';
+import { h, replace, table } from './dom.js';
+import { sparkline } from './svg.js';
+import { confirmDialog } from './confirm.js';
+
+// The manual actions a VM's state allows (migrate needs a region: the API, not a button).
+const ACTIONS = { Running: ['reboot', 'suspend'], Suspended: ['resume'], Failed: ['reboot'] };
+
+export function mount(main, [ns, mci]) {
+  const ctx = { ns, mci, rows: h('tbody'), net: h('div', { id: 'netlatency' }, 'loading…') };
+  const vms = table('vms', `VMs of ${ns}/${mci}`,
+    ['VM', 'State', 'Region', 'CSP', 'Last sample', 'CPU (1 h)', 'Actions'], []);
+  vms.querySelector('tbody').replaceWith(ctx.rows);
+  replace(main, h('h2', {}, `MCI ${ns}/${mci}`),
+    h('p', {}, h('a', { href: '#/overview' }, '← Overview')),
+    vms, h('h2', {}, 'Network latency'), ctx.net);
+  return ctx;
+}
+
+async function act(ctx, action, vm) {
+  if (!(await confirmDialog(`${action} VM ${vm} of ${ctx.ns}/${ctx.mci}?`))) return;
+  try {
+    const a = await post('/api/v1/actions', { action, ns: ctx.ns, mci: ctx.mci, vm });
+    window.location.hash = `#/actions/${encodeURIComponent(a.id)}`;
+  } catch (err) {
+    const box = document.getElementById('error');
+    box.textContent = err.message;
+    box.hidden = false;
+  }
+}
+
+// A per-minute row is stamped with its minute's start: its samples are up to 60 s younger.
+function sampleAge(t) {
+  const min = Math.floor((Date.now() - t) / 60000);
+  return `≤ ${min + 1} min`;
+}
+
+function lastRow(rows) {
+  return rows && rows.length ? rows[rows.length - 1] : null;
+}
+
+function row(ctx, v, cpu) {
+  const rows = (cpu && cpu.vms && cpu.vms[v.id]) || [];
+  const last = lastRow(rows);
+  const spec = v.spec || {};
+  return h('tr', { 'data-vm': v.id },
+    h('th', { scope: 'row' }, h('a', { href: `#/vm/${seg(ctx.ns)}/${seg(ctx.mci)}/${seg(v.id)}`, 'data-focus-key': `vm:${v.id}` }, v.id)),
+    h('td', { class: 'state' }, v.status || v.state || ''),
+    h('td', { class: 'region' }, spec.region || v.region || ''),
+    h('td', { class: 'csp' }, spec.csp || v.csp || ''),
+    h('td', { class: 'age' }, last ? sampleAge(Date.parse(last[0])) : '—'),
+    h('td', {}, sparkline(rows.map((r) => r[1]), `CPU of ${v.id} over the last hour`)),
+    h('td', {}, (ACTIONS[v.status] || []).map((a) => h('button', {
+      type: 'button', 'data-action': a, 'data-vm': v.id, 'data-focus-key': `${a}:${v.id}`,
+      onclick: () => act(ctx, a, v.id),
+    }, a))));
+}
+
+// The matrix the agents measure on demand ({vms, matrix, errors}, docs/control.md): row i is
+// VM i's TCP connect time to each other VM in ms; a VM that did not answer has a null row.
+function latencyTable(n) {
+  const vms = n.vms || [];
+  const rows = vms.map((from, i) => h('tr', {},
+    h('th', { scope: 'row' }, from),
+    vms.map((to, j) => {
+      const ms = (n.matrix || [])[i] ? n.matrix[i][j] : null;
+      return h('td', { 'data-from': from, 'data-to': to }, ms === null || ms === undefined ? '—' : ms.toFixed(2));
+    })));
+  const errors = Object.entries(n.errors || {}).map(([vm, why]) => h('li', {}, `${vm}: ${why}`));
+  return [table('netlatency-table', 'TCP connect time between the VMs, ms (row: from, column: to)',
+    ['from \\ to', ...vms], rows), errors.length ? h('ul', { class: 'errors' }, errors) : null];
+}
+
+async function netlatency(ctx) {
+  if (ctx.netDone) return;
+  ctx.netDone = true; // measured once per visit: it asks every agent of the MCI
+  try {
+    replace(ctx.net, ...latencyTable(
+      await get(`/api/v1/ns/${seg(ctx.ns)}/mci/${seg(ctx.mci)}/ondemand/netlatency`)));
+  } catch (err) {
+    if (err instanceof ApiError && [404, 503, 504].includes(err.status)) {
+      replace(ctx.net, `not available: ${err.message}`);
+    } else {
+      throw err;
+    }
+  }
+}
+
+export async function update(ctx) {
+  const base = `/api/v1/ns/${seg(ctx.ns)}/mci/${seg(ctx.mci)}`;
+  const [m, cpu] = await Promise.all([
+    get(`/api/v1/mci/${seg(ctx.ns)}/${seg(ctx.mci)}`),
+    getSoft(`${base}/metric/cpu?period=m&stat=avg&duration=1h`, null), // no store: the model still shows
+  ]);
+  replace(ctx.rows, (m.vm || m.vms || []).map((v) => row(ctx, v, cpu)));
+  await netlatency(ctx);
+}
