@@ -1,0 +1,174 @@
+#!/usr/bin/python3
+"""The web console as an operator meets it, in headless chromium (stack_console_browser.sh
+runs it against a stack of `damselfly up`):
+  login page (401), a wrong token refused with #login-error, the right one typed in;
+  the overview's card of default/demo with its status; kill -9 of demo-1's agent, then, with
+  no reload, the agent_down row in #alarms-firing and the healing action healed in
+  #last-actions; the action's page with its chain; Tab to the MCI card and Enter opens it.
+A screenshot per step goes to ARTIFACTS. Any page exception or console.error fails the run.
+Usage: console_browser.py BASE_URL TOKEN_FILE AGENT_PID ARTIFACTS WORKDIR
+"""
+import json
+import os
+import signal
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tools"))
+from cdp import Browser, CdpError  # noqa: E402
+
+POLL_MS = 500  # the page's poll interval (?poll=), so the test waits less than at 2 s
+MCI = "default/demo"
+VM = "default/demo/demo-1"
+SUCCESS = ("healed",)  # an action's state when its verification passed, as the API says
+
+
+def q(selector):
+    return "document.querySelector(%s)" % json.dumps(selector)
+
+
+class Run:
+    def __init__(self, b, base, artifacts):
+        self.b, self.base, self.artifacts, self.n = b, base, artifacts, 0
+
+    def step(self, name):
+        print("[%s] %s" % (time.strftime("%H:%M:%S"), name), flush=True)
+
+    def shot(self, name):
+        self.n += 1
+        self.b.screenshot(os.path.join(self.artifacts, "%02d-%s.png" % (self.n, name)))
+
+    def ready(self, route, timeout=15):
+        self.b.wait_for("document.body && document.body.dataset.ready === %s" % json.dumps(route),
+                        timeout)
+
+
+def login(r, token):
+    b = r.b
+    r.step("the console without a session: the login page, status 401")
+    b.navigate(r.base + "/ui/")
+    status = b.evaluate("performance.getEntriesByType('navigation')[0].responseStatus")
+    if status != 401:
+        raise CdpError("GET /ui/ without a session answered %s, not 401" % status)
+    b.wait_for(q("form#login[method=post][action='/ui/login'] input#token[type=password]"))
+    r.shot("login")
+
+    r.step("a wrong token stays on the login page with #login-error")
+    b.click("#token")
+    b.type_text("not-the-token")
+    b.press("Enter")
+    b.wait_for("%s && %s.textContent.trim() !== ''" % (q("#login-error"), q("#login-error")))
+    if not b.evaluate("!!%s && !document.body.dataset.ready" % q("form#login")):
+        raise CdpError("a wrong token left the login page")
+    r.shot("login-refused")
+
+    r.step("the controller's token typed in")
+    b.click("#token")
+    b.evaluate("%s.value = ''" % q("#token"))
+    b.type_text(token)
+    b.press("Enter")
+    r.ready("overview")
+    where = b.evaluate("location.href")
+    if token in where or not where.startswith(r.base + "/ui/"):
+        raise CdpError("after login the page is at %s" % where)
+    if "dsf_session" in b.evaluate("document.cookie"):
+        raise CdpError("the session cookie is readable by scripts (not HttpOnly)")
+
+
+def card_text(b):
+    return b.evaluate("(() => { const c = %s; return c && c.querySelector('.mci-status')"
+                      " ? c.querySelector('.mci-status').textContent.trim() : null; })()"
+                      % q('article.mci[data-mci="%s"]' % MCI))
+
+
+def overview(r, agent_pid):
+    b = r.b
+    r.step("the overview with the MCI card of %s" % MCI)
+    b.navigate(r.base + "/ui/?poll=%d#/overview" % POLL_MS)
+    r.ready("overview")
+    b.wait_for("(%s || {textContent: ''}).textContent.startsWith('Running')"
+               % q('article.mci[data-mci="%s"] .mci-status' % MCI), 30)
+    print("  card:", card_text(b), "| breaker:", b.evaluate(q("#breaker") + ".dataset.state"))
+    r.shot("overview")
+    loaded = b.evaluate("window.dsfLoadedAt")
+    polls = int(b.evaluate("document.body.dataset.polls") or 0)
+
+    r.step("kill -9 of demo-1's agent (pid %d)" % agent_pid)
+    os.kill(agent_pid, signal.SIGKILL)
+    alarm = 'table#alarms-firing tbody tr[data-rule="agent_down"][data-vm="%s"]' % VM
+    b.wait_for(q(alarm), 120)
+    r.shot("alarm-firing")
+    healed = ("[...document.querySelectorAll('table#last-actions tbody tr[data-action]')]"
+              ".filter(tr => %s.includes(tr.dataset.state)).map(tr => tr.dataset.action)"
+              % json.dumps(list(SUCCESS)))
+    ids = b.wait_for("(() => { const a = %s; return a.length ? a : null; })()" % healed, 180)
+    r.shot("action-healed")
+    if b.evaluate("window.dsfLoadedAt") != loaded:
+        raise CdpError("the page reloaded (window.dsfLoadedAt changed)")
+    now = int(b.evaluate("document.body.dataset.polls") or 0)
+    if now <= polls:
+        raise CdpError("data-polls did not grow (%d, then %d)" % (polls, now))
+    print("  healed action(s): %s after %d polls, no reload" % (ids, now - polls))
+    return ids[0]
+
+
+def action_page(r, action_id):
+    b = r.b
+    r.step("the page of action %s" % action_id)
+    b.evaluate("location.hash = '#/actions/' + %s" % json.dumps(action_id))
+    r.ready("action")
+    b.wait_for("(%s || {textContent: ''}).textContent.includes('reboot')" % q("#action-chain"))
+    text = b.evaluate(q("#action-chain") + ".textContent").lower()
+    for part in ("decision", "guard", "step", "verif"):
+        if part not in text:
+            raise CdpError("#action-chain does not show its %s: %s" % (part, text[:400]))
+    r.shot("action-chain")
+
+
+def keyboard(r):
+    b = r.b
+    r.step("keyboard: Tab to the MCI card, Enter opens the MCI page")
+    b.evaluate("location.hash = '#/overview'")
+    r.ready("overview")
+    b.evaluate("document.activeElement && document.activeElement.blur()")
+    card = ("document.activeElement && document.activeElement.closest"
+            "('[data-mci=\"%s\"]') !== null" % MCI)
+    for _ in range(60):
+        b.press("Tab")
+        if b.evaluate(card):
+            break
+    else:
+        raise CdpError("60 presses of Tab never reached the card of %s" % MCI)
+    r.shot("card-focused")
+    b.press("Enter")
+    b.wait_for("location.hash === '#/mci/%s'" % MCI)
+    r.ready("mci")
+    b.wait_for(q('table#vms tbody tr[data-vm="demo-1"] .state'))
+    r.shot("mci")
+
+
+def main(argv):
+    if len(argv) != 6:
+        sys.exit(__doc__)
+    base, token_file, agent_pid, artifacts, workdir = argv[1:]
+    os.makedirs(artifacts, exist_ok=True)
+    token = open(token_file).read().strip()
+    with Browser(workdir) as b:
+        r = Run(b, base, artifacts)
+        try:
+            login(r, token)
+            action_page(r, overview(r, int(agent_pid)))
+            keyboard(r)
+            b.check_no_errors()
+        except CdpError as e:
+            try:
+                r.shot("failed")
+            except CdpError:
+                pass
+            print("console messages:\n  " + "\n  ".join(b.console[-20:]), file=sys.stderr)
+            sys.exit("FAIL: %s" % e)
+    print("ok: %d screenshots in %s" % (r.n, artifacts))
+
+
+if __name__ == "__main__":
+    main(sys.argv)
