@@ -37,6 +37,9 @@ struct dsf_http_server {
     char *expected_auth; /* full Authorization header value, or NULL */
     int guard_reads;     /* expected_auth guards every route but the public ones */
     int open_writes;     /* no authentication at all */
+    int tls;
+    dsf_http_session_fn session_fn;
+    void *session_arg;
     uint64_t refused_unauthorized, refused_read_only;
     struct route *routes[32];
     size_t nroutes;
@@ -90,6 +93,9 @@ void dsf_http_reply(struct evhttp_request *req, int code, const char *content_ty
         evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", content_type);
     evbuffer_add(out, body, len);
     const char *reason = code == 200   ? "OK"
+                         : code == 302 ? "Found"
+                         : code == 303 ? "See Other"
+                         : code == 304 ? "Not Modified"
                          : code == 401 ? "Unauthorized"
                          : code == 404 ? "Not Found"
                          : code == 405 ? "Method Not Allowed"
@@ -149,7 +155,7 @@ static int same_secret(const char *a, const char *b, size_t n)
 }
 
 /* A missing expected value (a write token not set yet) authorises nothing. */
-static int authorised(const struct dsf_http_server *s, struct evhttp_request *req)
+int dsf_http_bearer_ok(const struct dsf_http_server *s, struct evhttp_request *req)
 {
     if (!s->expected_auth)
         return 0;
@@ -158,6 +164,42 @@ static int authorised(const struct dsf_http_server *s, struct evhttp_request *re
     if (!got || strlen(got) != want)
         return 0;
     return same_secret(got, s->expected_auth, want);
+}
+
+static int authorised(const struct dsf_http_server *s, struct evhttp_request *req)
+{
+    if (dsf_http_bearer_ok(s, req))
+        return 1;
+    if (!s->session_fn || !s->expected_auth)
+        return 0;
+    const char *console =
+        evhttp_find_header(evhttp_request_get_input_headers(req), "X-Damselfly-Console");
+    return console && strcmp(console, "1") == 0 && s->session_fn(s->session_arg, req);
+}
+
+void dsf_http_set_session_check(struct dsf_http_server *s, dsf_http_session_fn fn, void *arg)
+{
+    s->session_fn = fn;
+    s->session_arg = arg;
+}
+
+int dsf_http_token_matches(const struct dsf_http_server *s, const char *token)
+{
+    /* The same comparison as the header's, so a login and an API call agree. */
+    if (!s->expected_auth || strncmp(s->expected_auth, "Bearer ", 7) != 0)
+        return 0;
+    size_t want = strlen(s->expected_auth) - 7;
+    return strlen(token) == want && same_secret(token, s->expected_auth + 7, want);
+}
+
+void dsf_http_count_unauthorized(struct dsf_http_server *s)
+{
+    dsf_count(&s->refused_unauthorized, 1);
+}
+
+int dsf_http_is_tls(const struct dsf_http_server *s)
+{
+    return s->tls;
 }
 
 static void refuse_unauthorized(struct dsf_http_server *s, struct evhttp_request *req)
@@ -188,7 +230,7 @@ static void dispatch(struct evhttp_request *req, void *p)
 {
     struct route *r = p;
     struct dsf_http_server *s = r->server;
-    int public = r->flags & DSF_HTTP_PUBLIC, write = is_write(req);
+    int public = r->flags & (DSF_HTTP_PUBLIC | DSF_HTTP_SELF_AUTH), write = is_write(req);
     if (!public && s->guard_reads && !authorised(s, req)) {
         refuse_unauthorized(s, req);
         return;
@@ -319,6 +361,7 @@ struct dsf_http_server *dsf_http_new(struct event_base *base, const struct dsf_h
             dsf_http_free(s);
             return NULL;
         }
+        s->tls = 1;
 #else
         snprintf(err, errlen, "this build has no TLS support (DAMSELFLY_TLS=OFF)");
         dsf_http_free(s);

@@ -28,6 +28,9 @@ struct dsf_http_options {
 /* Route flags. */
 #define DSF_HTTP_PUBLIC 1 /* served without authentication (/healthz) */
 #define DSF_HTTP_WRITES 2 /* takes writes (POST, PUT, PATCH, DELETE); elsewhere they get 405 */
+/* The handler authenticates the request itself (the web console's pages: a browser's page
+ * load carries the session cookie but cannot carry a header); listed as "auth". */
+#define DSF_HTTP_SELF_AUTH 4
 
 typedef void (*dsf_http_handler)(struct evhttp_request *req, void *arg);
 
@@ -52,6 +55,19 @@ int dsf_http_set_write_token(struct dsf_http_server *s, const char *token);
 /* After dsf_http_set_write_token: the token guards reads too (every route but the public
  * ones), for an API whose reads show what only operators may see. */
 void dsf_http_token_for_reads(struct dsf_http_server *s);
+/* A second way in beside the token: fn(arg, req) answers 1 when req carries a valid session
+ * (the web console's cookie). Asked only when the request also carries the header
+ * "X-Damselfly-Console: 1", which a cross-site form cannot set (CSRF). */
+typedef int (*dsf_http_session_fn)(void *arg, struct evhttp_request *req);
+void dsf_http_set_session_check(struct dsf_http_server *s, dsf_http_session_fn fn, void *arg);
+/* 1 when token is the bearer token (compared in constant time); 0 without one. */
+int dsf_http_token_matches(const struct dsf_http_server *s, const char *token);
+/* 1 when req carries the expected Authorization header. */
+int dsf_http_bearer_ok(const struct dsf_http_server *s, struct evhttp_request *req);
+/* Counts a refusal a DSF_HTTP_SELF_AUTH handler answered itself (reason unauthorized). */
+void dsf_http_count_unauthorized(struct dsf_http_server *s);
+/* 1 when the listener serves HTTPS. */
+int dsf_http_is_tls(const struct dsf_http_server *s);
 /* damselfly_http_requests_refused_total{reason="unauthorized"|"read_only"}. */
 void dsf_http_render_metrics(const struct dsf_http_server *s, struct dsf_buf *out);
 /* The port actually bound (useful with port 0). */
@@ -76,6 +92,9 @@ int dsf_http_only_get(struct evhttp_request *req);
  * random bytes in hex. *created says which. token must hold 257 bytes. 0, or -1 with err
  * naming the file. */
 #define DSF_HTTP_TOKEN_MAX 256
+/* bytes random bytes (at most 32, from getrandom) as 2 * bytes hex digits and a NUL in out.
+ * 0, or -1 when the kernel gives none. */
+int dsf_random_hex(char *out, size_t bytes);
 int dsf_http_token_file(const char *path, char *token, int *created, char *err, size_t errlen);
 
 /* Splits "host:port" / "[v6]:port" / ":port"; 0 or -1. host is "" for all addresses. */

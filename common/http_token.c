@@ -63,7 +63,7 @@ static int read_token(int fd, const char *path, char *token, char *err, size_t e
     return 0;
 }
 
-static int random_hex(char *out, size_t bytes)
+int dsf_random_hex(char *out, size_t bytes)
 {
     unsigned char r[RANDOM_BYTES];
     if (bytes > sizeof(r) || getrandom(r, bytes, 0) != (ssize_t)bytes)
@@ -80,7 +80,7 @@ static int create_token(const char *path, char *token, char *err, size_t errlen)
     snprintf(dir, sizeof(dir), "%s", path);
     if (dsf_mkdir_p(dirname(dir), 0750, err, errlen))
         return -1;
-    if (random_hex(token, RANDOM_BYTES)) {
+    if (dsf_random_hex(token, RANDOM_BYTES)) {
         snprintf(err, errlen, "%s: no random bytes for a token: %s", path, strerror(errno));
         return -1;
     }

@@ -438,6 +438,10 @@ json_t *ctl_action_json(const struct ctl_action *a)
     for (size_t i = 0; i < a->policy.nsteps; i++)
         json_array_append_new(steps, json_string(policy_action_name(a->policy.steps[i].action)));
     json_object_set_new(o, "ops", steps);
+    /* One word for lists and the console: the phase, or once done its outcome. */
+    json_object_set_new(
+        o, "state",
+        json_string(a->phase == CTL_DONE && a->outcome[0] ? a->outcome : ctl_phase_name(a->phase)));
     if (a->outcome[0])
         json_object_set_new(o, "outcome", json_string(a->outcome));
     if (a->last_error[0])

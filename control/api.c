@@ -526,6 +526,10 @@ int ctl_api_register(struct control *c, char *err, size_t errlen)
         snprintf(err, errlen, "cannot add the monitoring query routes");
         return -1;
     }
+    if (ctl_overview_register(c, h) < 0 || ctl_console_register(c, h) < 0) {
+        snprintf(err, errlen, "cannot add the web console's routes");
+        return -1;
+    }
     if (ctl_input_register(c, h) < 0) {
         snprintf(err, errlen, "cannot add route /api/v1/alertmanager");
         return -1;

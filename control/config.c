@@ -44,6 +44,12 @@ const struct dsf_cfg_key control_config_keys[] = {
      1024, 4194304},
     {"actions.max", DSF_CFG_INT, "10000", K(max_actions),
      "actions kept for GET /api/v1/actions; the oldest finished ones go first", 10, 10000000},
+    {"console.idle_timeout", DSF_CFG_DURATION, "30m", K(console_idle_ms),
+     "a web console session (docs/console.md) unused this long ends: the next request gets the "
+     "login page",
+     1000, 604800000},
+    {"console.max_age", DSF_CFG_DURATION, "12h", K(console_max_ms),
+     "a web console session ends this long after its login, used or not", 1000, 2592000000},
     {"federation.dir", DSF_CFG_STR, "/var/lib/damselfly/federation", K(fed_dir),
      "the federation's state directory (damselfly-fed --state-dir): the MCI model the "
      "controller acts on",

@@ -40,7 +40,9 @@ struct control_config {
     int64_t settle_nodata_ms;   /* nodata events: deadlines of a storm spread over an interval */
     int64_t collector_timeout_ms;
     uint64_t webhook_max_bytes;
-    int64_t max_actions; /* actions kept for the API (finished ones beyond it are forgotten) */
+    int64_t max_actions;     /* actions kept for the API (finished ones beyond it are forgotten) */
+    int64_t console_idle_ms; /* a console session unused this long ends */
+    int64_t console_max_ms;  /* and any session this old */
     char *fed_dir;
     struct fed_options fed;
     struct guard_config guards;
@@ -143,8 +145,12 @@ int fleet_status(struct fleet *f, const char *ns, const char *mci, const char *v
 /* 1 online, 0 offline, -1 never seen; since (may be NULL) receives when it changed. */
 int fleet_online(struct fleet *f, const char *ns, const char *mci, const char *vm,
                  int64_t *since_ms);
-/* The state of an alarm series; state "" forgets it. */
-void fleet_alarm(struct fleet *f, const char *series, const char *state, int64_t now_ms);
+/* The state of an alarm series from its latest event (state "" forgets it); the event's
+ * rule, severity and target are kept for the console. */
+void fleet_alarm(struct fleet *f, const char *series, const struct ctl_event *e, int64_t now_ms);
+/* The series in state ("firing"): [{rule, vm ({ns}/{mci}/{vm} or the group's labels),
+ * state, severity, since_ms}]. */
+json_t *fleet_alarms_json(struct fleet *f, const char *state);
 /* "" when the series is not known (never seen, or forgotten). */
 const char *fleet_alarm_state(struct fleet *f, const char *series);
 /* Alarm series in nodata for this VM: part of its health for the breaker. */

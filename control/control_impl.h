@@ -33,6 +33,7 @@ struct control_stats {
     uint64_t status_rejected; /* agent status messages that were no status */
     uint64_t webhook_too_large;
     uint64_t queries[4];             /* monitoring queries by result (control/query.c) */
+    uint64_t console_logins[2];      /* web console logins: ok, refused (control/console.c) */
     struct dsf_histogram decision_s; /* alarm event received -> federation call begun */
 };
 
@@ -73,12 +74,18 @@ struct control {
     size_t ncollectors;
     int replaying;
     int paused_replayed;
+    struct console_sessions *console; /* the web console's sessions (control/console.c) */
 };
 
 uint64_t ctl_hash(const char *s);
 struct evhttp_request;
 /* Answers with o (taken) as compact JSON. */
 void ctl_reply_json(struct evhttp_request *req, int code, json_t *o);
+/* The web console (control/console.c) and its overview (control/overview.c): routes. */
+struct dsf_http_server;
+int ctl_console_register(struct control *c, struct dsf_http_server *h);
+void ctl_console_free(struct control *c);
+int ctl_overview_register(struct control *c, struct dsf_http_server *h);
 void control_add_metrics(struct control *c);
 /* Re-evaluates the storm breaker now (after every health change): a storm's decisions must
  * meet an open breaker, not wait for the next second. */

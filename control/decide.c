@@ -75,7 +75,7 @@ static void observe(struct control *c, const struct ctl_event *e)
     const char *ns = ctl_event_label(e, "ns"), *mci = ctl_event_label(e, "mci"),
                *vm = ctl_event_label(e, "vm");
     int was_nodata = !strcmp(prev, "nodata"), is_nodata = !strcmp(e->state, "nodata");
-    fleet_alarm(c->fleet, series, e->state, ctl_wall_ms());
+    fleet_alarm(c->fleet, series, e, ctl_wall_ms());
     if (ns && mci && vm && was_nodata != is_nodata) {
         fleet_vm_nodata(c->fleet, ns, mci, vm, is_nodata ? 1 : -1);
         update_health(c, ns, mci, vm);

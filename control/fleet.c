@@ -15,7 +15,8 @@ struct entry {
     int online; /* status: 1, 0, -1 never seen */
     int nodata; /* status: alarm series of this VM in nodata */
     int64_t since_ms;
-    char state[16]; /* series */
+    char state[16]; /* series: its state, and what the console shows of it */
+    char rule[CTL_EVENT_NAME_MAX], target[256], severity[32];
     char key[];
 };
 
@@ -130,17 +131,57 @@ int fleet_vm_nodata(struct fleet *f, const char *ns, const char *mci, const char
     return n;
 }
 
-void fleet_alarm(struct fleet *f, const char *series, const char *state, int64_t now_ms)
+/* What the alarm is about: {ns}/{mci}/{vm} for a VM's alarm, else its group's labels. */
+static void alarm_target(const struct ctl_event *ev, char *out, size_t len)
+{
+    const char *ns = ctl_event_label(ev, "ns"), *mci = ctl_event_label(ev, "mci"),
+               *vm = ctl_event_label(ev, "vm");
+    if (ns && mci && vm) {
+        snprintf(out, len, "%s/%s/%s", ns, mci, vm);
+        return;
+    }
+    size_t n = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < ev->ngroup && n < len; i++) {
+        int k = snprintf(out + n, len - n, "%s%s=%s", i ? "," : "", ev->labels[i].name,
+                         ev->labels[i].value);
+        n += k > 0 ? (size_t)k : 0;
+    }
+}
+
+void fleet_alarm(struct fleet *f, const char *series, const struct ctl_event *ev, int64_t now_ms)
 {
     pthread_mutex_lock(&f->lock);
-    struct entry *e = lookup(&f->series, series, state[0] != '\0');
-    if (e && !state[0]) {
+    struct entry *e = lookup(&f->series, series, ev->state[0] != '\0');
+    if (e && !ev->state[0]) {
         remove_entry(&f->series, e);
     } else if (e) {
-        snprintf(e->state, sizeof(e->state), "%s", state);
-        e->since_ms = now_ms;
+        if (strcmp(e->state, ev->state))
+            e->since_ms = now_ms;
+        snprintf(e->state, sizeof(e->state), "%s", ev->state);
+        snprintf(e->rule, sizeof(e->rule), "%s", ev->rule);
+        snprintf(e->severity, sizeof(e->severity), "%s", ev->severity);
+        alarm_target(ev, e->target, sizeof(e->target));
     }
     pthread_mutex_unlock(&f->lock);
+}
+
+json_t *fleet_alarms_json(struct fleet *f, const char *state)
+{
+    json_t *list = json_array();
+    pthread_mutex_lock(&f->lock);
+    for (size_t b = 0; list && b < f->series.nbuckets; b++) {
+        for (struct dsf_hlink *l = f->series.bucket[b]; l; l = l->next) {
+            const struct entry *e = (const struct entry *)l;
+            if (strcmp(e->state, state) == 0)
+                json_array_append_new(list,
+                                      json_pack("{s:s, s:s, s:s, s:s, s:I}", "rule", e->rule, "vm",
+                                                e->target, "state", e->state, "severity",
+                                                e->severity, "since_ms", (json_int_t)e->since_ms));
+        }
+    }
+    pthread_mutex_unlock(&f->lock);
+    return list;
 }
 
 const char *fleet_alarm_state(struct fleet *f, const char *series)

@@ -242,6 +242,7 @@ static void fini(void *ctx)
     dsf_http_client_free(c->http);
     audit_close(c->audit);
     ctl_actions_free(c);
+    ctl_console_free(c);
     dsf_htab_free_all(&c->handled, NULL);
     guards_free(c->guards);
     fleet_free(c->fleet);

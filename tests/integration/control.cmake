@@ -34,3 +34,9 @@ foreach(case creating started)
   dsf_script(control_crash_${case} control_crash.sh ${case})
 endforeach()
 dsf_script(control_reconcile control_reconcile.sh)
+# The web console's door: 401 (the login page) everywhere without a session, login, the
+# session cookie on the API only with X-Damselfly-Console, logout, restart, idle timeout,
+# CSP and ETags.
+dsf_script(control_console_auth control_console_auth.sh)
+# GET /api/v1/overview against a model with known MCIs, alarms and actions.
+dsf_script(control_overview control_overview.sh)
