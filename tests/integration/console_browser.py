@@ -122,6 +122,14 @@ def action_page(r, action_id):
     for part in ("decision", "guard", "step", "verif"):
         if part not in text:
             raise CdpError("#action-chain does not show its %s: %s" % (part, text[:400]))
+    # Its audit records: at least the end record the controller wrote when it healed.
+    try:
+        b.wait_for("[...document.querySelectorAll('main tbody tr')]"
+                   ".some(tr => /\\bend\\b/.test(tr.textContent))", 10)
+    except CdpError:
+        r.shot("action-no-audit")
+        raise CdpError("the page of action %s lists no audit record (no row of its end)"
+                       % action_id)
     r.shot("action-chain")
 
 
@@ -143,7 +151,15 @@ def keyboard(r):
     b.press("Enter")
     b.wait_for("location.hash === '#/mci/%s'" % MCI)
     r.ready("mci")
-    b.wait_for(q('table#vms tbody tr[data-vm="demo-1"] .state'))
+    rows = ("[...document.querySelectorAll('table#vms tbody tr[data-vm]')].filter(tr =>"
+            " ['.state', '.region', '.csp', '.age', 'svg.sparkline']"
+            ".every(s => tr.querySelector(s))).map(tr => tr.dataset.vm).sort().join(' ')")
+    try:
+        b.wait_for("%s === 'demo-1 demo-2 demo-3'" % rows, 15)
+    except CdpError:
+        r.shot("mci-incomplete")
+        raise CdpError("the MCI page's VM rows with state, region, CSP, age and sparkline: "
+                       "%r, not demo-1 demo-2 demo-3" % b.evaluate(rows))
     r.shot("mci")
 
 

@@ -63,7 +63,8 @@ class Browser:
         self.close()
 
     def start(self):
-        profile = os.path.join(self.workdir, "chromium-profile")
+        # Not WORKDIR/*.log: the test scripts print those on failure, and chromium's is noise.
+        profile = os.path.join(self.workdir, "chromium", "profile")
         os.makedirs(profile, exist_ok=True)
         port_file = os.path.join(profile, "DevToolsActivePort")
         if os.path.exists(port_file):
@@ -75,7 +76,7 @@ class Browser:
                 "--disable-sync", "--window-size=%d,%d" % self.size, "about:blank"]
         if os.geteuid() == 0:  # chromium refuses to run as root with its sandbox
             args.insert(1, "--no-sandbox")
-        log = open(os.path.join(self.workdir, "chromium.log"), "wb")
+        log = open(os.path.join(self.workdir, "chromium", "chromium.log"), "wb")
         self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
         port = self._active_port(port_file, 30)
@@ -164,14 +165,16 @@ class Browser:
         return r.get("result", {}).get("value")
 
     def wait_for(self, expr, timeout=10, interval=0.1):
-        """Polls a JS expression until it is truthy; returns its value."""
+        """Polls a JS expression until it is truthy (in JS: an element counts, though it
+        serialises to {}); returns its value (true for an element)."""
+        probe = "(v => [!!v, v instanceof Node ? true : v])(%s)" % expr
         deadline = time.monotonic() + timeout
         while True:
             try:
-                v = self.evaluate(expr)
+                ok, v = self.evaluate(probe)
             except CdpError:
-                v = None  # e.g. during a navigation the context is being replaced
-            if v:
+                ok = False  # e.g. during a navigation the context is being replaced
+            if ok:
                 return v
             if time.monotonic() >= deadline:
                 raise CdpError("waited %g s for: %s" % (timeout, expr))
