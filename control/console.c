@@ -78,6 +78,10 @@ static void login_page(struct evhttp_request *req, int code, const char *error)
     static const char mark[] = "<p id=\"login-error\" role=\"alert\">";
     const struct console_asset *a = asset("login.html");
     security_headers(req, 1);
+    /* As the API's refusals say; a browser shows the page (it asks only for Basic). */
+    if (code == 401)
+        evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
+                          "Bearer realm=\"damselfly\"");
     if (!a) {
         dsf_http_reply(req, code, "text/plain", "login page missing\n", 19);
         return;

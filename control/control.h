@@ -148,7 +148,7 @@ int fleet_online(struct fleet *f, const char *ns, const char *mci, const char *v
 /* The state of an alarm series from its latest event (state "" forgets it); the event's
  * rule, severity and target are kept for the console. */
 void fleet_alarm(struct fleet *f, const char *series, const struct ctl_event *e, int64_t now_ms);
-/* The series in state ("firing"): [{rule, vm ({ns}/{mci}/{vm} or the group's labels),
+/* The series in state ("firing"; NULL: all): [{rule, vm ({ns}/{mci}/{vm} or the group's labels),
  * state, severity, since_ms}]. */
 json_t *fleet_alarms_json(struct fleet *f, const char *state);
 /* "" when the series is not known (never seen, or forgotten). */

@@ -173,7 +173,7 @@ json_t *fleet_alarms_json(struct fleet *f, const char *state)
     for (size_t b = 0; list && b < f->series.nbuckets; b++) {
         for (struct dsf_hlink *l = f->series.bucket[b]; l; l = l->next) {
             const struct entry *e = (const struct entry *)l;
-            if (strcmp(e->state, state) == 0)
+            if (!state || strcmp(e->state, state) == 0)
                 json_array_append_new(list,
                                       json_pack("{s:s, s:s, s:s, s:s, s:I}", "rule", e->rule, "vm",
                                                 e->target, "state", e->state, "severity",

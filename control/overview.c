@@ -82,11 +82,18 @@ static void serve_overview(struct evhttp_request *req, void *arg)
     struct control *c = arg;
     if (!dsf_http_only_get(req))
         return;
-    ctl_reply_json(req, 200,
-                   json_pack("{s:o, s:o, s:o, s:o, s:I}", "mcis", mcis(c), "alarms_firing",
-                             fleet_alarms_json(c->fleet, "firing"), "breaker", breaker(c),
-                             "actions", last_actions(c), "generated_ms",
-                             (json_int_t)ctl_wall_ms()));
+    const char *q = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+    int all = 0;
+    if (q && *q && !(all = strcmp(q, "alarms=all") == 0)) {
+        dsf_http_reply_error(req, 400, "query: only alarms=all is known (got '%.100s')", q);
+        return;
+    }
+    json_t *o = json_pack("{s:o, s:o, s:o, s:o, s:I}", "mcis", mcis(c), "alarms_firing",
+                          fleet_alarms_json(c->fleet, "firing"), "breaker", breaker(c), "actions",
+                          last_actions(c), "generated_ms", (json_int_t)ctl_wall_ms());
+    if (all)
+        json_object_set_new(o, "alarms", fleet_alarms_json(c->fleet, NULL));
+    ctl_reply_json(req, 200, o);
 }
 
 int ctl_overview_register(struct control *c, struct dsf_http_server *h)
