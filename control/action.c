@@ -77,8 +77,38 @@ struct ctl_action *ctl_action_find(struct control *c, const char *id)
 
 static void action_free(struct ctl_action *a)
 {
+    json_decref(a->records);
     policy_free(&a->policy);
     free(a);
+}
+
+void ctl_action_keep_record(struct control *c, const json_t *rec)
+{
+    const char *id = json_string_value(json_object_get(rec, "action"));
+    struct ctl_action *a = id ? ctl_action_find(c, id) : NULL;
+    if (!a || (!a->records && !(a->records = json_array())))
+        return;
+    /* Text, not objects: a jansson object per record would weigh several times more. */
+    char *text = json_dumps(rec, JSON_COMPACT);
+    if (!text)
+        return;
+    if (json_array_size(a->records) >= CTL_ACTION_RECORDS)
+        json_array_remove(a->records, 0);
+    json_array_append_new(a->records, json_string(text));
+    free(text);
+}
+
+json_t *ctl_action_records(const struct ctl_action *a)
+{
+    json_t *list = json_array(), *it;
+    size_t i;
+    json_array_foreach(a->records, i, it)
+    {
+        json_t *r = json_loads(json_string_value(it), 0, NULL);
+        if (r)
+            json_array_append_new(list, r);
+    }
+    return list;
 }
 
 /* Keeps the list within actions.max: the oldest finished actions go. */

@@ -351,6 +351,13 @@ static void serve_actions(struct evhttp_request *req, void *arg)
         dsf_http_reply_error(req, 405, "GET lists actions, POST starts one");
 }
 
+static json_t *action_with_audit(const struct ctl_action *a)
+{
+    json_t *o = ctl_action_json(a);
+    json_object_set_new(o, "audit", ctl_action_records(a));
+    return o;
+}
+
 static void serve_action(struct evhttp_request *req, void *arg)
 {
     struct control *c = arg;
@@ -365,7 +372,7 @@ static void serve_action(struct evhttp_request *req, void *arg)
     else if (slash)
         action_verb(c, req, a, slash + 1);
     else if (evhttp_request_get_command(req) == EVHTTP_REQ_GET)
-        ctl_reply_json(req, 200, ctl_action_json(a));
+        ctl_reply_json(req, 200, action_with_audit(a));
     else
         dsf_http_reply_error(req, 405, "GET; POST .../approve or .../cancel");
 }

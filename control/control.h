@@ -97,7 +97,10 @@ struct ctl_action {
     int replayed;          /* rebuilt from the audit at start */
     int in_flight_unknown; /* replayed with a step begun but not ended: reconcile it */
     int policy_gone;       /* replayed, its policy no longer loaded: no step begins */
+    json_t *records;       /* its last CTL_ACTION_RECORDS audit records, compact JSON text */
 };
+
+#define CTL_ACTION_RECORDS 32
 
 struct control;
 
@@ -121,6 +124,11 @@ void ctl_action_finish(struct control *c, struct ctl_action *a, const char *outc
 /* Once a second and on every status/alarm change: verification, waiting steps. */
 void ctl_actions_tick(struct control *c);
 json_t *ctl_action_json(const struct ctl_action *a);
+/* A record as the audit wrote it: kept with its action (field "action") for the API's
+ * GET /api/v1/actions/{id}, the oldest dropped beyond CTL_ACTION_RECORDS. */
+void ctl_action_keep_record(struct control *c, const json_t *rec);
+/* a's records, oldest first, as JSON objects. */
+json_t *ctl_action_records(const struct ctl_action *a);
 void ctl_actions_free(struct control *c);
 
 /* ---- decisions ---- */

@@ -58,6 +58,7 @@ int ctl_record(struct control *c, json_t *rec)
     }
     if (c->out)
         ctl_output_record(c->out, written);
+    ctl_action_keep_record(c, written);
     json_decref(written);
     return 0;
 }

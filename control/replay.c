@@ -164,9 +164,8 @@ static void replay_end(struct control *c, struct ctl_action *a, json_t *rec, int
     }
 }
 
-void ctl_replay_record(void *arg, json_t *rec)
+static void replay_one(struct control *c, json_t *rec)
 {
-    struct control *c = arg;
     const char *ev = str(rec, "event");
     int64_t at = record_ms(rec);
     if (!strcmp(ev, "decision")) {
@@ -190,6 +189,13 @@ void ctl_replay_record(void *arg, json_t *rec)
     } else if (!strcmp(ev, "end")) {
         replay_end(c, a, rec, at);
     }
+}
+
+void ctl_replay_record(void *arg, json_t *rec)
+{
+    struct control *c = arg;
+    replay_one(c, rec);
+    ctl_action_keep_record(c, rec); /* after: a decision creates its action */
 }
 
 void ctl_replay_resume(struct control *c)

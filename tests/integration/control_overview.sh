@@ -73,5 +73,22 @@ PY
 log "the overview holds what was set up"
 # The suspended agent goes offline when the broker gives up on it (its Last Will).
 wait_for 40 overview_ok || fail "GET /api/v1/overview: $(cat "$WORK/check.out")"
+
+log "an action's audit records, the same after a restart"
+id=$("$CTL_PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["actions"][0]["id"])' "$WORK/overview.json")
+ctl_api GET "/api/v1/actions/$id" >"$WORK/action-before.json"
+ctl_stop
+ctl_start --set dry_run=true
+ctl_api GET "/api/v1/actions/$id" >"$WORK/action-after.json"
+"$CTL_PY" - "$WORK/action-before.json" "$WORK/action-after.json" "$CTL_AUDIT" <<'PY' || fail "the action's audit records are wrong"
+import json, sys
+before, after = (json.load(open(p))["audit"] for p in sys.argv[1:3])
+log = [json.loads(l) for l in open(sys.argv[3])]
+want = [r for r in log if r.get("action") == json.load(open(sys.argv[1]))["id"]]
+if [r["event"] for r in before] != ["decision", "end"] or before[0]["verdict"] != "dry_run":
+    sys.exit(f"records {before}")
+if before != want or after != want:
+    sys.exit(f"records differ from the audit log: {before} / {after} / {want}")
+PY
 ctl_stop
 log "PASS"

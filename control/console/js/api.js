@@ -38,6 +38,19 @@ async function call(method, path, body) {
 }
 
 export const get = (path) => call('GET', path);
+
+// What a view could not show this round (the store down, a route missing): the page still
+// renders, and app.js shows these in #error. A 401 is never soft.
+export const warnings = [];
+export async function getSoft(path, fallback) {
+  try {
+    return await get(path);
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) throw err;
+    warnings.push(err.message);
+    return fallback;
+  }
+}
 export const post = (path, body) => call('POST', path, body);
 
 // Path segments from the API or the hash: encoded, never pasted raw into a URL.

@@ -2,7 +2,7 @@
 // current view in place. document.body.dataset.ready names the route once it first rendered,
 // dataset.polls counts the polls since; window.dsfLoadedAt stays what it was at load (no
 // reload ever happens).
-import { ApiError } from './api.js';
+import { ApiError, warnings } from './api.js';
 import * as overview from './overview.js';
 import * as mci from './mci.js';
 import * as vm from './vm.js';
@@ -54,8 +54,9 @@ function keepFocus(fn) {
 async function update(gen) {
   if (!current || current.gen !== gen) return;
   try {
+    warnings.length = 0;
     await keepFocus(() => current.view.update(current.ctx));
-    showError(null);
+    showError(warnings.length ? warnings.join('; ') : null);
     if (current.gen !== gen) return;
     if (document.body.dataset.ready !== current.name) document.body.dataset.ready = current.name;
     else document.body.dataset.polls = String(Number(document.body.dataset.polls || 0) + 1);

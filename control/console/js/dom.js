@@ -28,7 +28,7 @@ export function replace(el, ...children) {
 
 export function table(id, caption, headers, rows) {
   return h('table', { id },
-    h('caption', { class: 'muted' }, caption),
+    h('caption', { class: 'visually-hidden' }, caption),
     h('thead', {}, h('tr', {}, headers.map((t) => h('th', { scope: 'col' }, t)))),
     h('tbody', {}, rows));
 }

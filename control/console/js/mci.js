@@ -1,11 +1,12 @@
 // #/mci/{ns}/{mci}: its VMs with state, place, last sample age and an hour of CPU; the
 // manual actions the API takes, each confirmed first; the MCI's network latency if known.
-import { get, post, seg, ApiError } from './api.js';
-import { h, replace, table, ago } from './dom.js';
+import { get, getSoft, post, seg, ApiError } from './api.js';
+import { h, replace, table } from './dom.js';
 import { sparkline } from './svg.js';
 import { confirmDialog } from './confirm.js';
 
-const ACTIONS = ['reboot', 'suspend', 'resume', 'migrate'];
+// The manual actions a VM's state allows (migrate needs a region: the API, not a button).
+const ACTIONS = { Running: ['reboot', 'suspend'], Suspended: ['resume'], Failed: ['reboot'] };
 
 export function mount(main, [ns, mci]) {
   const ctx = { ns, mci, rows: h('tbody'), net: h('div', { id: 'netlatency' }, 'loading…') };
@@ -30,6 +31,12 @@ async function act(ctx, action, vm) {
   }
 }
 
+// A per-minute row is stamped with its minute's start: its samples are up to 60 s younger.
+function sampleAge(t) {
+  const min = Math.floor((Date.now() - t) / 60000);
+  return `≤ ${min + 1} min`;
+}
+
 function lastRow(rows) {
   return rows && rows.length ? rows[rows.length - 1] : null;
 }
@@ -43,15 +50,17 @@ function row(ctx, v, cpu) {
     h('td', { class: 'state' }, v.status || v.state || ''),
     h('td', { class: 'region' }, spec.region || v.region || ''),
     h('td', { class: 'csp' }, spec.csp || v.csp || ''),
-    h('td', { class: 'age' }, last ? ago(Date.parse(last[0])) : '—'),
+    h('td', { class: 'age' }, last ? sampleAge(Date.parse(last[0])) : '—'),
     h('td', {}, sparkline(rows.map((r) => r[1]), `CPU of ${v.id} over the last hour`)),
-    h('td', {}, ACTIONS.map((a) => h('button', {
+    h('td', {}, (ACTIONS[v.status] || []).map((a) => h('button', {
       type: 'button', 'data-action': a, 'data-vm': v.id, 'data-focus-key': `${a}:${v.id}`,
       onclick: () => act(ctx, a, v.id),
     }, a))));
 }
 
 async function netlatency(ctx) {
+  if (ctx.netDone) return;
+  ctx.netDone = true; // asked once per visit: a missing route stays missing
   try {
     const n = await get(`/api/v1/ns/${seg(ctx.ns)}/mci/${seg(ctx.mci)}/netlatency`);
     const cols = n.columns || [];
@@ -67,10 +76,7 @@ export async function update(ctx) {
   const base = `/api/v1/ns/${seg(ctx.ns)}/mci/${seg(ctx.mci)}`;
   const [m, cpu] = await Promise.all([
     get(`/api/v1/mci/${seg(ctx.ns)}/${seg(ctx.mci)}`),
-    get(`${base}/metric/cpu?period=m&stat=avg&duration=1h`).catch((err) => {
-      if (err instanceof ApiError && err.status === 401) throw err;
-      return null; // no store: the table still shows the model
-    }),
+    getSoft(`${base}/metric/cpu?period=m&stat=avg&duration=1h`, null), // no store: the model still shows
   ]);
   replace(ctx.rows, (m.vm || m.vms || []).map((v) => row(ctx, v, cpu)));
   await netlatency(ctx);

@@ -7,6 +7,7 @@ function s(tag, attrs) {
   return el;
 }
 
+// "x,y x,y ..." of the numbers among values, scaled into w x h less pad on each side.
 function points(values, w, h, pad) {
   const ys = values.filter((v) => typeof v === 'number');
   if (ys.length === 0) return '';
@@ -20,9 +21,20 @@ function points(values, w, h, pad) {
     .join(' ');
 }
 
+// The last point as a dot: one sample (a VM's first minute) draws no line.
+function lastDot(pts, r, transform) {
+  const last = pts.split(' ').pop();
+  if (!last) return null;
+  const [cx, cy] = last.split(',');
+  return s('circle', { cx, cy, r, transform: transform || '' });
+}
+
 export function sparkline(values, label) {
   const el = s('svg', { class: 'sparkline', viewBox: '0 0 120 24', role: 'img', 'aria-label': label });
-  el.append(s('polyline', { points: points(values, 120, 24, 2) }));
+  const pts = points(values, 120, 24, 2);
+  el.append(s('polyline', { points: pts }));
+  const dot = lastDot(pts, 2);
+  if (dot) el.append(dot);
   return el;
 }
 
@@ -36,12 +48,14 @@ export function chart(metric, rows, unit) {
     'aria-label': `${metric}: ${last === null ? 'no samples' : `last ${last.toFixed(1)}${unit}`}`,
   });
   el.append(s('line', { x1: 30, y1: 150, x2: 630, y2: 150 }));
-  const title = s('text', { x: 30, y: 12 });
+  const title = s('text', { x: 30, y: 16 });
   title.textContent = nums.length
     ? `${metric} ${Math.min(...nums).toFixed(1)}–${Math.max(...nums).toFixed(1)}${unit}, last ${last.toFixed(1)}${unit}`
     : `${metric}: no samples in the last hour`;
   el.append(title);
-  const line = s('polyline', { points: points(values, 600, 140, 4), transform: 'translate(30,14)' });
-  el.append(line);
+  const pts = points(values, 600, 130, 4);
+  el.append(s('polyline', { points: pts, transform: 'translate(30,20)' }));
+  const dot = lastDot(pts, 4, 'translate(30,20)');
+  if (dot) el.append(dot);
   return el;
 }

@@ -1,5 +1,5 @@
 // #/vm/{ns}/{mci}/{vm}: an hour of cpu, mem, disk and net, updating.
-import { get, seg, ApiError } from './api.js';
+import { getSoft, seg } from './api.js';
 import { h, replace } from './dom.js';
 import { chart } from './svg.js';
 
@@ -13,13 +13,8 @@ export function mount(main, [ns, mci, vm]) {
 }
 
 async function series(ctx, metric) {
-  try {
-    const r = await get(`/api/v1/ns/${seg(ctx.ns)}/mci/${seg(ctx.mci)}/vm/${seg(ctx.vm)}/metric/${metric}?period=m&stat=avg&duration=1h`);
-    return r.values || [];
-  } catch (err) {
-    if (err instanceof ApiError && err.status === 404) return [];
-    throw err;
-  }
+  const r = await getSoft(`/api/v1/ns/${seg(ctx.ns)}/mci/${seg(ctx.mci)}/vm/${seg(ctx.vm)}/metric/${metric}?period=m&stat=avg&duration=1h`, null);
+  return (r && r.values) || [];
 }
 
 export async function update(ctx) {
