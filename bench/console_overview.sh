@@ -14,7 +14,7 @@ SRC=$(cd "$(dirname "$0")/.." && pwd)
 MCIS=${MCIS:-100} VMS=${VMS:-10} RUNS=${RUNS:-5}
 BUILD=${BUILD:-$SRC/build-bench/release}
 for tool in mosquitto curl python3 /usr/bin/chromium; do
-    command -v $tool >/dev/null || { echo "missing $tool: run scripts/install-deps.sh" >&2; exit 2; }
+    command -v $tool >/dev/null || { echo "missing $tool: scripts/install-deps.sh" >&2; exit 2; }
 done
 /usr/bin/python3 -c 'import websocket' 2>/dev/null ||
     { echo "missing python3-websocket: run scripts/install-deps.sh" >&2; exit 2; }
@@ -36,8 +36,9 @@ for i in $(seq 1 "$MCIS"); do
 done
 export -f fed
 export FED WORK TB_URL TB_USER TB_PASS
-seq 1 "$MCIS" | xargs -P 4 -I{} bash -c \
-    'fed create-mci bench "mci-$(printf %03d {})" --spec "$WORK/spec-{}.json" >/dev/null 2>>"$WORK/create.log"' ||
+# shellcheck disable=SC2016 # the inner shell expands $1
+seq 1 "$MCIS" | xargs -P 4 -n 1 bash -c 'fed create-mci bench "mci-$(printf %03d "$1")" \
+    --spec "$WORK/spec-$1.json" >/dev/null 2>>"$WORK/create.log"' create ||
     fail "creating the model: $(tail -n 5 "$WORK/create.log")"
 n=$(find "$WORK/state/mci/bench" -name '*.json' | wc -l)
 [ "$n" = "$MCIS" ] || fail "the model holds $n MCIs, not $MCIS"

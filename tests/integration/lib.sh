@@ -272,3 +272,11 @@ for n in range(1, 5):
     export DAMSELFLY_ALARM_HTTP="127.0.0.1:$(free_port)" DAMSELFLY_CONTROL_HTTP="127.0.0.1:$(free_port)"
     LAUNCHER="$DSF_SRC/scripts/damselfly"
 }
+
+# stack_agent_pid VM: the pid of the agent of VM of the stack's MCI default/demo, from the
+# federation's model.
+stack_agent_pid() {
+    "$DSF_BUILD/federation/damselfly-fed" --state-dir "$DAMSELFLY_STATE/federation" status \
+        --json default demo | python3 -c 'import json, sys
+print([v for v in json.load(sys.stdin)["vm"] if v["id"] == sys.argv[1]][0]["driver"]["pid"])' "$1"
+}

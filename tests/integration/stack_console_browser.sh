@@ -39,15 +39,12 @@ grep -qi "^content-security-policy: default-src 'self'" "$WORK/login.headers" ||
 code=$(curl -s -o /dev/null -w '%{http_code}' "$BASE/")
 [ "$code" = 302 ] || fail "GET / answered $code, not a redirect to /ui/"
 
-pid_of() { # VM: its agent's pid from the federation's model
-    "$DSF_BUILD/federation/damselfly-fed" --state-dir "$STATE/federation" status --json \
-        default demo | python3 -c 'import json,sys; print([v for v in json.load(sys.stdin)["vm"] if v["id"] == sys.argv[1]][0]["driver"]["pid"])' "$1"
-}
-before=$(pid_of demo-1) || fail "no pid for demo-1"
+before=$(stack_agent_pid demo-1) || fail "no pid for demo-1"
 log "the browser, against $BASE"
 /usr/bin/python3 "$DSF_SRC/tests/integration/console_browser.py" "$BASE" "$TOKEN_FILE" \
     "$before" "$ARTIFACTS" "$WORK" || fail "the console in chromium (screenshots: $ARTIFACTS)"
-[ "$(pid_of demo-1)" != "$before" ] || fail "demo-1 was not rebooted: its agent is still pid $before"
+[ "$(stack_agent_pid demo-1)" != "$before" ] ||
+    fail "demo-1 was not rebooted: its agent is still pid $before"
 # The healed action the page showed is the one the audit holds.
 python3 - "$STATE/control/audit.jsonl" <<'PY' || fail "the audit has no healed action on demo-1"
 import json, sys
