@@ -5,7 +5,8 @@
 # refused and counted, with the right one a session cookie that opens the pages and, only
 # with the header X-Damselfly-Console: 1, the API (reads and writes); logout ends it, so
 # does a restart, so does idleness. Every /ui answer carries the CSP and its sibling headers;
-# no HTML asset holds an inline script, style or handler; assets revalidate by ETag (304).
+# no HTML asset holds an inline script, style or handler; assets revalidate by ETag (304);
+# over TLS the cookie is Secure.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/control_lib.sh"
 
@@ -156,4 +157,20 @@ req -b "$SESSION" "$CTL_URL/ui/"
 sleep 2.5
 req -b "$SESSION" "$CTL_URL/ui/" && login_page "GET /ui/ with a session idle past console.idle_timeout"
 ctl_stop
+
+log "over TLS the cookie is Secure"
+openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 \
+    -addext subjectAltName=IP:127.0.0.1 -keyout "$WORK/key.pem" -out "$WORK/cert.pem" \
+    >/dev/null 2>&1 || fail "openssl req"
+export CURL_CA_BUNDLE="$WORK/cert.pem"
+port=$(free_port)
+bg control-tls "$CONTROL" --set id=k2 --set policies.dir="$CTL_POLICIES" \
+    --set state.dir="$WORK/control-tls" --set federation.dir="$WORK/fed-tls" \
+    --set mqtt.url="$MQTT_URL" --set http.listen="127.0.0.1:$port" \
+    --set http.tls_cert="$WORK/cert.pem" --set http.tls_key="$WORK/key.pem"
+wait_for 15 curl -sf "https://127.0.0.1:$port/healthz" || fail "no /healthz over TLS"
+req -d "token=$(cat "$WORK/control-tls/http.token")" "https://127.0.0.1:$port/ui/login"
+[[ $(header Set-Cookie) =~ ^dsf_session=[0-9a-f]{64}\;\ Path=/\;\ HttpOnly\;\ SameSite=Strict\;\ Secure$ ]] ||
+    fail "Set-Cookie over TLS: '$(header Set-Cookie)' ($STATUS)"
+stop_pid "$BG_PID"
 log "PASS"

@@ -53,17 +53,26 @@ function keepFocus(fn) {
 
 async function update(gen) {
   if (!current || current.gen !== gen) return;
+  let first = false;
   try {
     warnings.length = 0;
     await keepFocus(() => current.view.update(current.ctx));
-    showError(warnings.length ? warnings.join('; ') : null);
     if (current.gen !== gen) return;
-    if (document.body.dataset.ready !== current.name) document.body.dataset.ready = current.name;
-    else document.body.dataset.polls = String(Number(document.body.dataset.polls || 0) + 1);
+    showError(warnings.length ? warnings.join('; ') : null);
+    if (!current.rendered) {
+      current.rendered = first = true;
+      document.body.dataset.ready = current.name;
+    }
   } catch (err) {
-    if (!(err instanceof ApiError && err.status === 401)) showError(err);
+    if (current.gen === gen && !(err instanceof ApiError && err.status === 401)) showError(err);
   } finally {
-    if (current && current.gen === gen) current.timer = setTimeout(() => update(gen), pollMs);
+    if (current && current.gen === gen) {
+      // Every poll after the first render counts, a failed one too (its error is shown).
+      if (current.rendered && !first) {
+        document.body.dataset.polls = String(Number(document.body.dataset.polls || 0) + 1);
+      }
+      current.timer = setTimeout(() => update(gen), pollMs);
+    }
   }
 }
 
@@ -86,7 +95,7 @@ function route() {
   document.body.dataset.polls = '0';
   const main = document.getElementById('main');
   const gen = ++generation;
-  current = { name: match.name, view: match.view, gen, timer: null };
+  current = { name: match.name, view: match.view, gen, timer: null, rendered: false };
   current.ctx = match.view.mount(main, match.params);
   for (const a of document.querySelectorAll('nav#menu a')) {
     const on = hash.startsWith(a.getAttribute('href'));

@@ -1,7 +1,9 @@
 // dialog#confirm: resolves true on #confirm-yes, false on #confirm-no or Escape.
 export function confirmDialog(text) {
   const dlg = document.getElementById('confirm');
+  // The button that asked may be re-rendered by a poll meanwhile: found again by its key.
   const back = document.activeElement;
+  const backKey = back && back.dataset ? back.dataset.focusKey : undefined;
   document.getElementById('confirm-text').textContent = text;
   return new Promise((resolve) => {
     const yes = document.getElementById('confirm-yes');
@@ -11,7 +13,9 @@ export function confirmDialog(text) {
       no.removeEventListener('click', onNo);
       dlg.removeEventListener('close', onClose);
       if (dlg.open) dlg.close();
-      if (back && back.focus) back.focus();
+      const again = backKey && document.querySelector(`[data-focus-key="${CSS.escape(backKey)}"]`);
+      if (again) again.focus();
+      else if (back && back.isConnected) back.focus();
       resolve(v);
     };
     const onYes = () => done(true);
