@@ -285,13 +285,30 @@ for n in range(1, 5):
     LAUNCHER="$DSF_SRC/scripts/damselfly"
 }
 
-# stack_healthy FILE: 0 when FILE (what `damselfly status` printed) shows every part of the
-# stack running and healthy, and the demo MCI with its three VMs running.
+# stack_demo_running FILE: the demo MCI in FILE (what `damselfly status` printed) has every VM
+# running with its agent online: three, or more when the starter cpu_hot policy scaled it out
+# on a busy machine.
+stack_demo_running() {
+    local n
+    n=$(sed -nE 's/^MCI default\/demo: Running:([0-9]+) \(R:\1\/\1\).*/\1/p' "$1")
+    [ -n "$n" ] && [ "$n" -ge 3 ] && [ "$(grep -c ' agent online$' "$1")" = "$n" ]
+}
+
+# stack_healthy FILE: every part of the stack running and healthy in FILE, and the demo MCI
+# running.
 stack_healthy() {
     local part
     for part in mosquitto influxd balancer alarm control agent "collector local-1" \
         "collector local-2"; do
         grep -q "^$part: running (pid [0-9]*), healthy: " "$1" || return 1
     done
-    grep -q '^MCI default/demo: Running:3 (R:3/3)' "$1"
+    stack_demo_running "$1"
+}
+
+# stack_agent_pid VM: the pid of the agent of VM of the stack's MCI default/demo, from the
+# federation's model.
+stack_agent_pid() {
+    "$DSF_BUILD/federation/damselfly-fed" --state-dir "$DAMSELFLY_STATE/federation" status \
+        --json default demo | python3 -c 'import json, sys
+print([v for v in json.load(sys.stdin)["vm"] if v["id"] == sys.argv[1]][0]["driver"]["pid"])' "$1"
 }

@@ -21,7 +21,7 @@ INFLUX=http://127.0.0.1:$DAMSELFLY_INFLUX_PORT
 query() { curl -sfG "$INFLUX/query" --data-urlencode db=damselfly --data-urlencode "q=$1"; }
 demo_ok() {
     "$LAUNCHER" status >"$WORK/status.log" 2>&1
-    grep -q '^MCI default/demo: Running:3 (R:3/3)' "$WORK/status.log"
+    stack_demo_running "$WORK/status.log"
 }
 wait_for 60 demo_ok || fail "the demo MCI is not Running: $(cat "$WORK/status.log")"
 

@@ -96,8 +96,7 @@ done
 # policies loaded and acting (not dry runs), and a reboot asked of the API really happens.
 demo_ok() {
     "$LAUNCHER" status >"$WORK/status.log" 2>&1
-    grep -q '^MCI default/demo: Running:3 (R:3/3)' "$WORK/status.log" &&
-        [ "$(grep -c ' agent online$' "$WORK/status.log")" = 3 ]
+    stack_demo_running "$WORK/status.log"
 }
 wait_for 30 demo_ok || fail "status does not show the demo MCI healthy: $(cat "$WORK/status.log")"
 cat "$WORK/status.log"
@@ -115,15 +114,11 @@ assert not any(p["dry_run"] for p in got), got
 PY
 code=$(curl -s -o /dev/null -w '%{http_code}' "http://$DAMSELFLY_CONTROL_HTTP/api/v1/actions")
 [ "$code" = 401 ] || fail "the controller's API without the token got HTTP $code, not 401"
-pid_of() { # VM: its agent's pid from the federation's model
-    "$DSF_BUILD/federation/damselfly-fed" --state-dir "$DAMSELFLY_STATE/federation" status --json \
-        default demo | python3 -c 'import json,sys; print([v for v in json.load(sys.stdin)["vm"] if v["id"] == sys.argv[1]][0]["driver"]["pid"])' "$1"
-}
-before=$(pid_of demo-2) || fail "no pid for demo-2"
+before=$(stack_agent_pid demo-2) || fail "no pid for demo-2"
 curl -sf "${cauth[@]}" -XPOST "http://$DAMSELFLY_CONTROL_HTTP/api/v1/actions" \
     -d '{"action": "reboot", "ns": "default", "mci": "demo", "vm": "demo-2"}' >/dev/null ||
     fail "a manual reboot was refused"
-rebooted() { [ "$(pid_of demo-2)" != "$before" ]; }
+rebooted() { [ "$(stack_agent_pid demo-2)" != "$before" ]; }
 wait_for 30 rebooted || fail "demo-2 was not rebooted"
 demo_pids=$(ps -eo pid,args | awk -v d="$DAMSELFLY_STATE/federation" 'index($0, d) { print $1 }')
 "$LAUNCHER" down >"$WORK/down.log" 2>&1 || fail "damselfly down"
