@@ -199,6 +199,15 @@ def main(argv):
             except CdpError:
                 pass
             print("console messages:\n  " + "\n  ".join(b.console[-20:]), file=sys.stderr)
+            try:  # what the page showed when it failed
+                print("page: %s" % b.evaluate(
+                    "JSON.stringify({hash: location.hash, ready: document.body.dataset.ready,"
+                    " polls: document.body.dataset.polls, error: (document.querySelector('#error')"
+                    " || {}).textContent, alarms: (document.querySelector('#alarms-firing')"
+                    " || {}).innerText, actions: (document.querySelector('#last-actions')"
+                    " || {}).innerText})"), file=sys.stderr)
+            except CdpError:
+                pass
             sys.exit("FAIL: %s" % e)
     print("ok: %d screenshots in %s" % (r.n, artifacts))
 

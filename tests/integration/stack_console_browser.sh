@@ -40,8 +40,13 @@ code=$(curl -s -o /dev/null -w '%{http_code}' "$BASE/")
 
 before=$(stack_agent_pid demo-1) || fail "no pid for demo-1"
 log "the browser, against $BASE"
-/usr/bin/python3 "$DSF_SRC/tests/integration/console_browser.py" "$BASE" "$TOKEN_FILE" \
-    "$before" "$ARTIFACTS" "$WORK" || fail "the console in chromium (screenshots: $ARTIFACTS)"
+if ! /usr/bin/python3 "$DSF_SRC/tests/integration/console_browser.py" "$BASE" "$TOKEN_FILE" \
+    "$before" "$ARTIFACTS" "$WORK"; then
+    # What the page was given, and what the alarm engine and the controller did, for fail.
+    curl -s -H "Authorization: Bearer $(cat "$TOKEN_FILE")" "$BASE/api/v1/overview" >"$WORK/overview.log"
+    cp "$STATE/alarm.log" "$STATE/control.log" "$WORK/"
+    fail "the console in chromium (screenshots: $ARTIFACTS)"
+fi
 [ "$(stack_agent_pid demo-1)" != "$before" ] ||
     fail "demo-1 was not rebooted: its agent is still pid $before"
 # The healed action the page showed is the one the audit holds.
