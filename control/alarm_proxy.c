@@ -12,6 +12,7 @@
 #include "common/http.h"
 #include "common/http_client.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/uuid.h"
 #include "control/control_impl.h"
 
@@ -503,6 +504,20 @@ static void serve_silence(struct evhttp_request *req, void *arg)
     const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
     size_t n = strlen(SILENCES);
     delete_silence(req, arg, path && strncmp(path, SILENCES, n) == 0 ? path + n : "");
+}
+
+void ctl_alarm_proxy_add_metrics(struct control *c)
+{
+    static const char *const proxied[] = {"ok", "partial", "failed", "refused"};
+    struct dsf_metrics *m = &c->metrics;
+    metrics_add_u64_by(m, "damselfly_control_alarm_proxy_requests_total", DSF_COUNTER,
+                       "Alarm API requests proxied to the alarm engines, by result: every engine "
+                       "answered, some did not (partial), none did, refused as malformed.",
+                       "result", proxied, 4, c->stats.proxy);
+    metrics_add_u64(m, "damselfly_control_alarm_proxy_engine_errors_total", DSF_COUNTER,
+                    "An alarm engine's part of a proxied request that failed (no answer in "
+                    "alarm.timeout, an error status, an answer not understood).",
+                    NULL, &c->stats.proxy_engine_errors);
 }
 
 int ctl_alarm_proxy_register(struct control *c, struct dsf_http_server *h)

@@ -44,9 +44,9 @@ struct control_config {
     int64_t console_idle_ms; /* a console session unused this long ends */
     int64_t console_max_ms;  /* and any session this old */
     char *fed_dir;
-    int64_t ondemand_timeout_ms; /* on-demand answers waited for (control/ondemand.c) */
-    int64_t ondemand_max;        /* requests on the bus waiting for an answer, at most */
-    int64_t netlatency_port;     /* 0: the port of the VM's address in the model */
+    int64_t ondemand_timeout_ms;           /* on-demand answers waited for (control/ondemand.c) */
+    int64_t ondemand_max;                  /* requests on the bus waiting for an answer, at most */
+    int64_t netlatency_port;               /* 0: the port of the VM's address in the model */
     struct dsf_strlist engine_token_files; /* one, or one per engine */
     char *engine_ca_file;
     int64_t engine_timeout_ms; /* a proxied request's wait for each engine */

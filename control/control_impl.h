@@ -124,6 +124,8 @@ struct evhttp_request *ctl_deferred_take(struct ctl_deferred *d);
 /* control/alarm_proxy.c: the alarm engines' API through the controller. */
 struct dsf_http_server;
 int ctl_alarm_proxy_register(struct control *c, struct dsf_http_server *h);
+/* damselfly_control_alarm_proxy_* in the controller's /metrics. */
+void ctl_alarm_proxy_add_metrics(struct control *c);
 /* alarm.token_files fits alarm.engines: 0, or -1 with err naming the key. */
 int ctl_alarm_proxy_validate(const struct control_config *cfg, const char *origin, char *err,
                              size_t errlen);

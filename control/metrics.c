@@ -100,15 +100,7 @@ void control_add_metrics(struct control *c)
                        "Monitoring queries by result: answered, refused as malformed, refused or "
                        "failed by the store, the store unreachable.",
                        "result", queries, 4, s->queries);
-    static const char *const proxied[] = {"ok", "partial", "failed", "refused"};
-    metrics_add_u64_by(m, "damselfly_control_alarm_proxy_requests_total", DSF_COUNTER,
-                       "Alarm API requests proxied to the alarm engines, by result: every engine "
-                       "answered, some did not (partial), none did, refused as malformed.",
-                       "result", proxied, 4, s->proxy);
-    metrics_add_u64(m, "damselfly_control_alarm_proxy_engine_errors_total", DSF_COUNTER,
-                    "An alarm engine's part of a proxied request that failed (no answer in "
-                    "alarm.timeout, an error status, an answer not understood).",
-                    NULL, &s->proxy_engine_errors);
+    ctl_alarm_proxy_add_metrics(c);
     metrics_add_histogram(m, "damselfly_control_decision_seconds",
                           "From an alarm event's arrival to its first federation call.", NULL,
                           &s->decision_s);
