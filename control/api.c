@@ -457,11 +457,15 @@ static json_t *mci_json(struct control *c, const struct fed_mci *m)
     return o;
 }
 
-static void serve_mcis(struct evhttp_request *req, void *arg)
+json_t *ctl_mci_summary(const char *ns, const char *id, const struct fed_mci *m)
 {
-    struct control *c = arg;
-    if (!dsf_http_only_get(req))
-        return;
+    char status[128];
+    return json_pack("{s:s, s:s, s:s, s:i}", "ns", ns, "mci", id, "status",
+                     fed_mci_status(m, status, sizeof(status)), "vms", (int)m->nvms);
+}
+
+json_t *ctl_mci_each(struct control *c, ctl_mci_fn fn)
+{
     json_t *names = executor_mci_list(c->exec), *list = json_array(), *it;
     size_t i;
     json_array_foreach(names, i, it)
@@ -469,15 +473,27 @@ static void serve_mcis(struct evhttp_request *req, void *arg)
         struct fed_mci m = {0};
         const char *ns = json_string_value(json_object_get(it, "ns"));
         const char *id = json_string_value(json_object_get(it, "mci"));
-        char status[128];
-        if (executor_mci(c->exec, ns, id, &m) == 0)
-            json_array_append_new(
-                list, json_pack("{s:s, s:s, s:s, s:i}", "ns", ns, "mci", id, "status",
-                                fed_mci_status(&m, status, sizeof(status)), "vms", (int)m.nvms));
+        if (ns && id && executor_mci(c->exec, ns, id, &m) == 0)
+            json_array_append_new(list, fn(c, ns, id, &m));
         fed_mci_free(&m);
     }
     json_decref(names);
-    ctl_reply_json(req, 200, json_pack("{s:o}", "mci", list));
+    return list;
+}
+
+static json_t *mci_summary(struct control *c, const char *ns, const char *id,
+                           const struct fed_mci *m)
+{
+    (void)c;
+    return ctl_mci_summary(ns, id, m);
+}
+
+static void serve_mcis(struct evhttp_request *req, void *arg)
+{
+    struct control *c = arg;
+    if (!dsf_http_only_get(req))
+        return;
+    ctl_reply_json(req, 200, json_pack("{s:o}", "mci", ctl_mci_each(c, mci_summary)));
 }
 
 static void serve_mci(struct evhttp_request *req, void *arg)

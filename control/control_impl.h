@@ -97,6 +97,13 @@ void ctl_ondemand_reply(struct control *c, const struct dsf_bus_message *m);
 int ctl_ondemand_start(struct control *c);
 /* Pending requests dropped (their HTTP requests went with the server). */
 void ctl_ondemand_free(struct control *c);
+/* An MCI of the model as GET /api/v1/mci lists it: ns, mci, status (Tumblebug's string), vms. */
+struct fed_mci;
+json_t *ctl_mci_summary(const char *ns, const char *id, const struct fed_mci *m);
+/* fn's object for every MCI of the model, as an array. */
+typedef json_t *(*ctl_mci_fn)(struct control *c, const char *ns, const char *id,
+                              const struct fed_mci *m);
+json_t *ctl_mci_each(struct control *c, ctl_mci_fn fn);
 /* Answers with o (taken) as compact JSON. */
 void ctl_reply_json(struct evhttp_request *req, int code, json_t *o);
 /* The web console (control/console.c) and its overview (control/overview.c): routes. */

@@ -36,26 +36,14 @@ static json_t *agents(struct control *c, const struct fed_mci *m)
                      count[2]);
 }
 
-static json_t *mcis(struct control *c)
+/* An MCI's card: its summary, VMs by state, agents online, breaker. */
+static json_t *card(struct control *c, const char *ns, const char *id, const struct fed_mci *m)
 {
-    json_t *names = executor_mci_list(c->exec), *list = json_array(), *it;
-    size_t i;
-    json_array_foreach(names, i, it)
-    {
-        struct fed_mci m = {0};
-        const char *ns = json_string_value(json_object_get(it, "ns"));
-        const char *id = json_string_value(json_object_get(it, "mci"));
-        char status[128];
-        if (ns && id && executor_mci(c->exec, ns, id, &m) == 0)
-            json_array_append_new(
-                list, json_pack("{s:s, s:s, s:s, s:i, s:o, s:o, s:b}", "ns", ns, "mci", id,
-                                "status", fed_mci_status(&m, status, sizeof(status)), "vms",
-                                (int)m.nvms, "vm_states", vm_states(&m), "agents", agents(c, &m),
-                                "breaker_open", guards_breaker_open(c->guards, ns, id)));
-        fed_mci_free(&m);
-    }
-    json_decref(names);
-    return list;
+    json_t *o = ctl_mci_summary(ns, id, m);
+    json_object_set_new(o, "vm_states", vm_states(m));
+    json_object_set_new(o, "agents", agents(c, m));
+    json_object_set_new(o, "breaker_open", json_boolean(guards_breaker_open(c->guards, ns, id)));
+    return o;
 }
 
 static json_t *last_actions(struct control *c)
@@ -88,9 +76,10 @@ static void serve_overview(struct evhttp_request *req, void *arg)
         dsf_http_reply_error(req, 400, "query: only alarms=all is known (got '%.100s')", q);
         return;
     }
-    json_t *o = json_pack("{s:o, s:o, s:o, s:o, s:I}", "mcis", mcis(c), "alarms_firing",
-                          fleet_alarms_json(c->fleet, "firing"), "breaker", breaker(c), "actions",
-                          last_actions(c), "generated_ms", (json_int_t)ctl_wall_ms());
+    json_t *o =
+        json_pack("{s:o, s:o, s:o, s:o, s:I}", "mcis", ctl_mci_each(c, card), "alarms_firing",
+                  fleet_alarms_json(c->fleet, "firing"), "breaker", breaker(c), "actions",
+                  last_actions(c), "generated_ms", (json_int_t)ctl_wall_ms());
     if (all)
         json_object_set_new(o, "alarms", fleet_alarms_json(c->fleet, NULL));
     ctl_reply_json(req, 200, o);
