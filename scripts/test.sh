@@ -6,8 +6,8 @@
 # a latency are labelled to run alone, after the others (tests/CMakeLists.txt).
 # Usage: scripts/test.sh [ctest arguments, e.g. -R agent]; as root, or as a user with sudo.
 # Environment: BUILDS (default "sanitize release"), JOBS (build jobs, default: cores),
-# TEST_JOBS (parallel tests per build, default: cores + 1), BUILD_DIR / RELEASE_DIR (build
-# directories).
+# TEST_JOBS (parallel tests per build, default: cores when two builds' tests run side by side,
+# else cores + 1), BUILD_DIR / RELEASE_DIR (build directories).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # The tests need root (cgroups, the privilege-drop checks): as a user, through sudo.
@@ -59,7 +59,7 @@ read -ra modes <<<"$BUILDS"
 if [ ${#modes[@]} -gt 1 ]; then
     # The builds' tests run side by side (most of them wait on daemons, not on the CPU), except
     # those labelled "alone" (they bound a latency in seconds): those run afterwards, one at a time.
-    TEST_JOBS=${TEST_JOBS:-$(($(nproc) + 1))}
+    TEST_JOBS=${TEST_JOBS:-$(nproc)}
     echo "test.sh: running the tests of the ${modes[*]} builds side by side ($TEST_JOBS at a time each)"
     pids=()
     for mode in "${modes[@]}"; do

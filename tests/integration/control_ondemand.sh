@@ -132,7 +132,8 @@ for kv in ok:4 partial:1 timeout:3 refused:1 bad_request:11 not_found:2; do
     [ "$n" = "${kv#*:}" ] || fail "damselfly_control_ondemand_total{result=\"${kv%%:*}\"} is $n, expected ${kv#*:}"
 done
 # The stopped agent answers the requests it got while stopped once it goes on: late, dropped.
-wait_for 5 test "$(ctl_metric damselfly_control_ondemand_replies_unmatched_total)" -ge 1 ||
+late_counted() { [ "$(ctl_metric damselfly_control_ondemand_replies_unmatched_total)" -ge 1 ]; }
+wait_for 5 late_counted ||
     fail "the late answers of $V3 were not counted as unmatched"
 [ "$(ctl_metric damselfly_control_ondemand_pending)" = 0 ] || fail "requests still pending"
 
@@ -140,7 +141,8 @@ log "a stop while a request waits"
 vm_stop "$V3"
 curl -s -o /dev/null -H "Authorization: Bearer $CTL_TOKEN" "$CTL_URL$BASE/vm/$V3/ondemand" &
 curl_pid=$!
-wait_for 5 test "$(ctl_metric damselfly_control_ondemand_pending)" = 1 ||
+one_pending() { [ "$(ctl_metric damselfly_control_ondemand_pending)" = 1 ]; }
+wait_for 5 one_pending ||
     fail "the request to the stopped $V3 is not pending"
 ctl_stop
 wait "$curl_pid" || true
