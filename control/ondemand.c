@@ -20,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #define OD_ID_HEX 32
 #define OD_PEER_MAX 300
@@ -147,16 +146,6 @@ static struct od_call *call_new(struct ondemand *od, struct evhttp_request *req,
     return call;
 }
 
-static int random_id(char out[OD_ID_HEX + 1])
-{
-    unsigned char b[OD_ID_HEX / 2];
-    if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b))
-        return -1;
-    for (size_t i = 0; i < sizeof(b); i++)
-        snprintf(out + 2 * i, 3, "%02x", b[i]);
-    return 0;
-}
-
 /* Publishes row i's request. 0, or -1 when it could not be sent. */
 static int wait_start(struct od_call *call, size_t i, const char *payload)
 {
@@ -164,7 +153,7 @@ static int wait_start(struct od_call *call, size_t i, const char *payload)
     struct od_wait *w = &call->waits[i];
     char req_topic[256];
     w->call = call;
-    if (random_id(w->id) < 0)
+    if (dsf_random_hex(w->id, OD_ID_HEX / 2) < 0)
         return -1;
     snprintf(req_topic, sizeof(req_topic), "dsf/a/%s/%s/%s/req", call->ns, call->mci, call->vm[i]);
     snprintf(w->topic, sizeof(w->topic), "dsf/a/%s/%s/%s%s%s", call->ns, call->mci, call->vm[i],
