@@ -8,9 +8,7 @@
 
 /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null ||
     fail "python3-aiosmtpd not installed (scripts/install-deps.sh test)"
-openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 \
-    -addext subjectAltName=IP:127.0.0.1 -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null ||
-    fail "cannot make a certificate"
+loopback_cert
 SMTP_PORT=$(free_port)
 bg smtp-tls /usr/bin/python3 "$TOOLS/smtp_tls_sink.py" "$SMTP_PORT" "$WORK/smtp.port" "$WORK/mail" \
     "$WORK/cert.pem" "$WORK/key.pem" alarm s3cret

@@ -159,9 +159,7 @@ req -b "$SESSION" "$CTL_URL/ui/" && login_page "GET /ui/ with a session idle pas
 ctl_stop
 
 log "over TLS the cookie is Secure"
-openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 \
-    -addext subjectAltName=IP:127.0.0.1 -keyout "$WORK/key.pem" -out "$WORK/cert.pem" \
-    >/dev/null 2>&1 || fail "openssl req"
+loopback_cert
 export CURL_CA_BUNDLE="$WORK/cert.pem"
 port=$(free_port)
 bg control-tls "$CONTROL" --set id=k2 --set policies.dir="$CTL_POLICIES" \

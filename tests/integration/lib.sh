@@ -57,6 +57,14 @@ free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
+# loopback_cert: a self-signed certificate for 127.0.0.1 (also as its subjectAltName) in
+# $WORK/cert.pem, its key in $WORK/key.pem.
+loopback_cert() {
+    openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 \
+        -addext subjectAltName=IP:127.0.0.1 -keyout "$WORK/key.pem" -out "$WORK/cert.pem" \
+        >/dev/null 2>&1 || fail "openssl req: cannot make a certificate for 127.0.0.1"
+}
+
 # refuses_strangers METHOD URL [TOKEN...]: METHOD URL answers 401 without a token and with
 # each TOKEN given (a wrong one, someone else's).
 refuses_strangers() {

@@ -130,9 +130,7 @@ grep -q 'warn .*http.auth=none' "$WORK"/alarm-*.log || fail "http.auth=none is n
 stop_alarm_clean
 
 log "TLS on the API"
-openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 \
-    -addext subjectAltName=IP:127.0.0.1 -keyout "$WORK/key.pem" -out "$WORK/cert.pem" \
-    >/dev/null 2>&1 || fail "openssl req"
+loopback_cert
 export CURL_CA_BUNDLE="$WORK/cert.pem"
 TLS_PORT=$(free_port)
 bg alarm-tls "$ALARM" --set id=a1 --set mqtt.url="$MQTT_URL" --set rules.dir="$WORK/rules" \
