@@ -1,6 +1,7 @@
 /* libFuzzer target: the collector's intake. The first input byte picks the format (line
- * protocol or JSON), the rest is a message on an agent's topic: every line must be taken or
- * rejected with a reason, never crash, and lines taken must parse again as written. */
+ * protocol or JSON) and the way in: a message on an agent's topic, or an HTTP write (no
+ * identity, one of InfluxDB's precisions, lines without a time stamped); every line must be
+ * taken or rejected with a reason, never crash, and lines taken must parse again as written. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,7 +48,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         .has_seq = 1,
         .partition = -1,
     };
-    pipeline_handle(&c, &m);
+    static const int64_t units[] = {1, 1000, 1000000, 1000000000, 60000000000, 3600000000000};
+    if (data[0] & 2) {
+        struct pipeline_batch b = {.source = PIPELINE_INFLUX,
+                                   .origin = "http /write",
+                                   .payload = m.payload,
+                                   .len = m.len,
+                                   .ts_unit_ns = units[(data[0] >> 2) % 6],
+                                   .stamp_ns = 1700000000000000000};
+        pipeline_take(&c, &b, NULL, 0);
+    } else {
+        pipeline_handle(&c, &m);
+    }
     /* What was taken is in c.scratch: each line must parse. */
     static struct lp_line line;
     const char *p = c.scratch.data, *end = p ? p + c.scratch.len : NULL; /* NULL: none yet */

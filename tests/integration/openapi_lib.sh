@@ -15,7 +15,7 @@ openapi_daemon_args() {
     case $d in
     agent) DAEMON_ARGS=(--set mqtt.url="$MQTT_URL" --set identity.ns=ns1 --set identity.mci=m1
         --set identity.vm=v1 --set privileges.drop=false) ;;
-    collector) DAEMON_ARGS=(--set mqtt.url="$MQTT_URL" --set id=c1
+    collector) DAEMON_ARGS=(--set mqtt.url="$MQTT_URL" --set id=c1 --set intake.influx=true
         --set output.url=http://127.0.0.1:1) ;;
     alarm)
         mkdir -p "$WORK/rules-alarm"
