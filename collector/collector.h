@@ -118,8 +118,9 @@ struct collector {
     struct { /* the last heartbeat's counters: its rates are per interval */
         uint64_t msgs, lines;
     } hb_last;
-    int input_paused;             /* Kafka fetching paused: too much waits for the store */
-    struct intake_influx *influx; /* NULL: intake.influx off */
+    int input_paused;                      /* Kafka fetching paused: too much waits for the store */
+    struct intake_influx *influx;          /* NULL: intake.influx off */
+    struct intake_pending *pending_writes; /* HTTP writes waiting for the store */
 };
 
 /* pipeline.c: one message from the bus, already split from its transport. */
@@ -167,6 +168,22 @@ void collector_backpressure(struct collector *c);
 
 /* The durable progress of a Kafka partition (grown on demand); NULL when out of memory. */
 struct progress *collector_partition(struct collector *c, int32_t partition);
+
+/* intake_http.c: an HTTP write's batch through pipeline_take, answered once its fate is
+ * known. stored: the store (or the spool) took the batch; b->rejected lines were refused,
+ * the first in b->first_bad. refused: the writer did not take it (it holds more than
+ * batch.max_pending, or stops): answer 503 with Retry-After. Neither is called when the
+ * client left. 0, or -1 out of memory (nothing taken, nothing answered). */
+struct evhttp_request;
+struct intake_answer_ops {
+    void (*stored)(void *ctx, struct evhttp_request *req, const struct pipeline_batch *b);
+    void (*refused)(void *ctx, struct evhttp_request *req);
+};
+int intake_http_take(struct collector *c, struct evhttp_request *req,
+                     const struct pipeline_batch *b, const struct intake_answer_ops *ops,
+                     void *ctx);
+/* At teardown, after the writer: the answers still waiting. */
+void intake_http_free(struct collector *c);
 
 /* intake_influx.c: InfluxDB's write API on the HTTP listener (intake.influx). 0, or -1 with
  * err. */

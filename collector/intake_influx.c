@@ -32,23 +32,11 @@ static const int answer_codes[] = {200, 204, 400, 405, 413, 500, 501, 503};
 #define INTAKE_CODES (sizeof(answer_codes) / sizeof(answer_codes[0]))
 #define RETRY_AFTER_S "1"
 
-struct pending_write;
-
 struct intake_influx {
     struct collector *c;
     uint64_t answers[INTAKE_ROUTES][INTAKE_CODES];
     char labels[INTAKE_ROUTES][INTAKE_CODES][48];
-    struct dsf_buf decoded;        /* a gzip'd body, decompressed */
-    struct pending_write *pending; /* answers that wait for the store */
-};
-
-/* One write waiting for the store: its batch holds the first bad line for the answer. */
-struct pending_write {
-    struct dsf_http_deferred reply;
-    struct intake_influx *ix;
-    int v2;
-    struct pending_write *prev, *next;
-    struct pipeline_batch batch;
+    struct dsf_buf decoded; /* a gzip'd body, decompressed */
 };
 
 static void count_answer(struct intake_influx *ix, enum intake_route r, int code)
@@ -85,47 +73,44 @@ static void answer_no_content(struct intake_influx *ix, struct evhttp_request *r
     evhttp_send_reply(req, 204, "No Content", NULL);
 }
 
-static void pending_unlink(struct pending_write *p)
+/* The store took the batch (or the spool did): 204, or 400 naming the first bad line. */
+static void write_stored(struct intake_influx *ix, struct evhttp_request *req, enum intake_route r,
+                         const struct pipeline_batch *b)
 {
-    if (p->prev)
-        p->prev->next = p->next;
-    else
-        p->ix->pending = p->next;
-    if (p->next)
-        p->next->prev = p->prev;
+    if (!b->rejected) {
+        answer_no_content(ix, req, r);
+        return;
+    }
+    char msg[sizeof(b->first_bad) + 64];
+    snprintf(msg, sizeof(msg), "partial write: %s dropped=%u", b->first_bad, b->rejected);
+    answer_error(ix, req, r, 400, msg);
 }
 
-/* The store took the batch (or the spool did): 204, or 400 naming the first bad line. */
-static void write_stored(void *owner, uint64_t value, const char *tag)
+static void v1_stored(void *ctx, struct evhttp_request *req, const struct pipeline_batch *b)
 {
-    struct pending_write *p = owner;
-    enum intake_route r = p->v2 ? ROUTE_WRITE_V2 : ROUTE_WRITE_V1;
-    struct evhttp_request *req = dsf_http_deferred_take(&p->reply);
-    if (req && p->batch.rejected) {
-        char msg[sizeof(p->batch.first_bad) + 64];
-        snprintf(msg, sizeof(msg), "partial write: %s dropped=%u", p->batch.first_bad,
-                 p->batch.rejected);
-        answer_error(p->ix, req, r, 400, msg);
-    } else if (req) {
-        answer_no_content(p->ix, req, r);
-    }
-    pending_unlink(p);
-    free(p);
+    write_stored(ctx, req, ROUTE_WRITE_V1, b);
+}
+
+static void v2_stored(void *ctx, struct evhttp_request *req, const struct pipeline_batch *b)
+{
+    write_stored(ctx, req, ROUTE_WRITE_V2, b);
 }
 
 /* Not taken: the writer holds too much (or is going away). The client sends it again. */
-static void write_abandoned(void *owner, uint64_t value, const char *tag)
+static void v1_refused(void *ctx, struct evhttp_request *req)
 {
-    struct pending_write *p = owner;
-    struct evhttp_request *req = dsf_http_deferred_take(&p->reply);
-    if (req)
-        answer_error(p->ix, req, p->v2 ? ROUTE_WRITE_V2 : ROUTE_WRITE_V1, 503,
-                     "the collector holds too much for the store: retry later");
-    pending_unlink(p);
-    free(p);
+    answer_error(ctx, req, ROUTE_WRITE_V1, 503,
+                 "the collector holds too much for the store: retry later");
 }
 
-static const struct writer_mark_ops write_mark = {write_stored, write_abandoned};
+static void v2_refused(void *ctx, struct evhttp_request *req)
+{
+    answer_error(ctx, req, ROUTE_WRITE_V2, 503,
+                 "the collector holds too much for the store: retry later");
+}
+
+static const struct intake_answer_ops v1_answers = {v1_stored, v1_refused};
+static const struct intake_answer_ops v2_answers = {v2_stored, v2_refused};
 
 /* Nanoseconds per unit of precision p: v1 takes n ns u us ms s m h, v2 ns us ms s. 0 when
  * unknown. */
@@ -231,28 +216,17 @@ static void serve_write(struct intake_influx *ix, struct evhttp_request *req, en
     }
     size_t len;
     const char *body = write_body(ix, req, r, &len);
-    struct pending_write *p = body ? calloc(1, sizeof(*p)) : NULL;
-    struct writer_mark *mark = p ? writer_mark_new(&write_mark, p, 0, "") : NULL;
-    if (!mark) {
-        if (body)
-            answer_error(ix, req, r, 500, "out of memory");
-        free(p);
+    if (!body)
         return;
-    }
-    p->ix = ix;
-    p->v2 = r == ROUTE_WRITE_V2;
-    p->next = ix->pending;
-    if (ix->pending)
-        ix->pending->prev = p;
-    ix->pending = p;
-    p->batch = (struct pipeline_batch){.source = PIPELINE_INFLUX,
-                                       .origin = p->v2 ? "http /api/v2/write" : "http /write",
-                                       .payload = body,
-                                       .len = len,
-                                       .ts_unit_ns = unit,
-                                       .stamp_ns = dsf_now_ns()};
-    dsf_http_defer(&p->reply, req);
-    pipeline_take(c, &p->batch, &mark, 1); /* p may be answered and gone on return */
+    const struct pipeline_batch batch = {.source = PIPELINE_INFLUX,
+                                         .origin = r == ROUTE_WRITE_V2 ? "http /api/v2/write"
+                                                                       : "http /write",
+                                         .payload = body,
+                                         .len = len,
+                                         .ts_unit_ns = unit,
+                                         .stamp_ns = dsf_now_ns()};
+    if (intake_http_take(c, req, &batch, r == ROUTE_WRITE_V2 ? &v2_answers : &v1_answers, ix))
+        answer_error(ix, req, r, 500, "out of memory");
 }
 
 static void serve_write_v1(struct evhttp_request *req, void *arg)
@@ -364,14 +338,6 @@ void intake_influx_free(struct collector *c)
     struct intake_influx *ix = c->influx;
     if (!ix)
         return;
-    /* The writer went first and dropped its marks unanswered; the listener went before it,
-     * so no request is left to answer. */
-    while (ix->pending) {
-        struct pending_write *p = ix->pending;
-        ix->pending = p->next;
-        dsf_http_deferred_take(&p->reply);
-        free(p);
-    }
     buf_free(&ix->decoded);
     free(ix);
     c->influx = NULL;

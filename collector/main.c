@@ -282,7 +282,8 @@ static void fini(void *arg)
     buf_free(&c->scratch);
     buf_free(&c->scratch_dlq);
     metrics_free(&c->metrics);
-    intake_influx_free(c); /* after the writer (its marks) and the metrics (its labels) */
+    intake_http_free(c);   /* after the writer, which dropped their marks */
+    intake_influx_free(c); /* after the metrics (its labels) */
     dsf_follow_free(&c->follow);
 }
 

@@ -72,8 +72,10 @@ int dsf_http_token_matches(const struct dsf_http_server *s, const char *token);
 int dsf_http_bearer_ok(const struct dsf_http_server *s, struct evhttp_request *req);
 /* Counts a refusal a DSF_HTTP_SELF_AUTH handler answered itself (reason unauthorized). */
 void dsf_http_count_unauthorized(struct dsf_http_server *s);
-/* Raises (or lowers) the largest request body read; a larger one gets 413 before it is read
- * (the default is 4 MiB). */
+/* Raises (or lowers) the largest request body read (the default is 4 MiB). A larger one gets
+ * 413 and the connection is closed: at once when its Content-Length announces it, once the
+ * cap is passed when it is streamed (chunked; a client still sending may see the
+ * connection reset before it reads the 413). */
 void dsf_http_set_max_body(struct dsf_http_server *s, size_t bytes);
 /* 1 when the listener serves HTTPS. */
 int dsf_http_is_tls(const struct dsf_http_server *s);

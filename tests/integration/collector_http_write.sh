@@ -187,9 +187,17 @@ log "413: a body over intake.max_body, a stream of 100 MB, a gzip bomb"
 head -c $((2 * 1024 * 1024)) /dev/zero | tr '\0' 'x' >"$WORK/big.lp"
 code=$(post "$C_URL/write?db=telegraf" "$WORK/big.lp" -H "Authorization: Token $TOKEN")
 [ "$code" = 413 ] || fail "a 2 MiB body: $code, expected 413"
-code=$(head -c 100000000 /dev/zero | curl -s -o /dev/null -w "%{http_code}" -XPOST -T - -H "Expect:" \
+truncate -s 100000000 "$WORK/100mb.lp" # sparse: announced by Content-Length, refused unread
+code=$(curl -s -o /dev/null -w '%{http_code}' -XPOST -T "$WORK/100mb.lp" \
     -H "Authorization: Token $TOKEN" "$C_URL/write?db=telegraf" || true)
-[ "$code" = 413 ] || fail "a streamed 100 MB body: $code, expected 413"
+[ "$code" = 413 ] || fail "a 100 MB body: $code, expected 413"
+# Streamed (chunked, as Go clients send a body of unknown length): refused once past the cap;
+# a client still sending may see the reset before the 413. Either way it was not read on.
+answer=$(head -c 100000000 /dev/zero | curl -s -o /dev/null -w '%{http_code} %{size_upload}' \
+    -XPOST -T - -H "Expect:" -H "Authorization: Token $TOKEN" "$C_URL/write?db=telegraf" || true)
+code=${answer% *} sent=${answer#* }
+case $code in 413 | 000) ;; *) fail "a streamed 100 MB body: $code, expected 413 or a cut" ;; esac
+[ "${sent%.*}" -lt 20000000 ] || fail "the collector read $sent bytes of a streamed 100 MB body"
 head -c $((64 * 1024 * 1024)) /dev/zero | gzip -c >"$WORK/bomb.gz"
 code=$(post "$C_URL/api/v2/write" "$WORK/bomb.gz" -H "Authorization: Token $TOKEN" -H "Content-Encoding: gzip")
 [ "$code" = 413 ] || fail "a gzip bomb: $code, expected 413"
