@@ -101,6 +101,10 @@ printf 'prec,via=v2ms v=2i 1765000000123\n' >"$WORK/ms.lp"
     fail "precision=ms: $(cat "$WORK/answer")"
 [ "$(post "$C_URL/api/v2/write?precision=h" "$WORK/ms.lp" -H "Authorization: Token $TOKEN")" = 400 ] ||
     fail "v2 took precision=h (v1 only)"
+printf 'prec,via=overflow v=3i 9999999999\n' >"$WORK/overflow.lp"
+[ "$(post "$C_URL/write?db=x&precision=h" "$WORK/overflow.lp" -H "Authorization: Token $TOKEN")" = 400 ] ||
+    fail "a time beyond int64 ns at precision=h was taken"
+grep -q 'timestamp out of range at this precision' "$WORK/answer" || fail "overflow: $(cat "$WORK/answer")"
 influx_query viacoll 'SELECT v FROM prec GROUP BY via' | python3 -c '
 import json, sys
 s = {x["tags"]["via"]: x["values"][0] for x in json.load(sys.stdin)["results"][0]["series"]}
@@ -151,10 +155,10 @@ wait_for 10 seen_dlq || fail "no DLQ message for the bad line: $(cat "$WORK/dlq.
 METRIC_HEADER="Authorization: Bearer $TOKEN"
 rejected=$(METRIC_HEADER=$METRIC_HEADER metric "$C_URL/metrics" \
     damselfly_collector_source_points_rejected_total 'source="influx"')
-[ "$rejected" = 2 ] || fail "source_points_rejected_total{source=influx} is $rejected, expected 2"
+[ "$rejected" = 3 ] || fail "source_points_rejected_total{source=influx} is $rejected, expected 3 (overflow, v1, v2)"
 answered=$(METRIC_HEADER=$METRIC_HEADER metric "$C_URL/metrics" \
     damselfly_collector_http_requests_total 'route="/write",code="400"')
-[ "$answered" = 1 ] || fail "http_requests_total{/write,400} is $answered"
+[ "$answered" = 2 ] || fail "http_requests_total{/write,400} is $answered, expected 2 (overflow, partial)"
 
 log "credentials: each form right is taken, wrong or missing is 401 with InfluxDB's body"
 printf 'auth,form=x v=1i 1765000000000000000\n' >"$WORK/one.lp"
