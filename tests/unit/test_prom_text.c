@@ -86,8 +86,9 @@ static void values_read_as_go_parsefloat(void **state)
     renders_as("m NaN", "NaN value");
     renders_as("m +Inf", "+Inf value");
     renders_as("m -Inf", "-Inf value");
-    static const char *const bad[] = {"m 0x1", "m 1_000", "m abc", "m 1e400", "m -nan",   "m 1e",
-                                      "m ",    "m",       "m --1", "m 1.2.3", "m infinit"};
+    static const char *const bad[] = {"m 0x1",     "m 1_000",     "m abc",  "m 1e400", "m -nan",
+                                      "m 1e",      "m ",          "m",      "m --1",   "m 1.2.3",
+                                      "m infinit", "m 0x1\x10p0", "m 0x1g", "m 0x.p1"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct seen seen = parse(bad[i]);
         if (seen.samples || seen.rejects != 1)
