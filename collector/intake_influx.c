@@ -6,7 +6,9 @@
  * identity (stored as sent); the answer waits for the store (or the spool): 204 once it took
  * the batch, 400 with InfluxDB's partial-write body when lines were refused (the good ones
  * kept), 503 with Retry-After while the writer holds too much. GET /ping and POST /query
- * (CREATE DATABASE only) answer what clients probe at start-up.
+ * (CREATE DATABASE only) answer what clients probe at start-up. Prometheus remote_write
+ * (POST /api/v1/write, intake.remote_write) takes the same way once intake_remote.c has made
+ * its body line protocol.
  */
 #define DSF_MODULE "intake"
 #include "collector/collector.h"
