@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "common/ingest.h"
 #include "prom_test.h"
 #include "schemas/prometheus/remote.pb-c.h"
 
@@ -133,6 +134,15 @@ static void bad_series_are_rejected_alone(void **state)
     assert_string_equal(seen.last_reason, "series without __name__");
     buf_free(&seen.lines);
     memset(&seen, 0, sizeof(seen));
+    static char huge[INGEST_MAX_LINE + 2];
+    memset(huge, 'x', sizeof(huge) - 1);
+    series_init(&newline, (const char *const[]){"__name__", "up", "a", huge, NULL}, 1);
+    pack_request(all + 3, 1, 0, &body);
+    assert_int_equal(decode(&body, &seen, err), 0);
+    assert_int_equal(seen.rejects, 1);
+    assert_string_equal(seen.last_reason, "label too long");
+    memset(&seen, 0, sizeof(seen));
+    series_init(&newline, (const char *const[]){"__name__", "up", "a", "x\ny", NULL}, 1);
     pack_request(all + 3, 1, 0, &body);
     assert_int_equal(decode(&body, &seen, err), 0);
     assert_int_equal(seen.unrendered, 1);
