@@ -7,8 +7,9 @@
  *       diskio, net and system inputs on many hosts, every line a point of its own (no two
  *       share series and time), timestamps in ns from --start (default an hour ago).
  *   dsf-bench-http rw --out DIR [--bodies N] [--samples S] [--start MS]
- *       N remote_write requests (snappy block format around a protobuf WriteRequest v1) of S
- *       series with one sample each (default 500 x 2000), node_exporter's names and labels.
+ *       N remote_write requests (snappy block format around a protobuf WriteRequest v1, the
+ *       messages of schemas/prometheus) of S series with one sample each (default 500 x
+ *       2000), node_exporter's names and labels.
  *   dsf-bench-http post --url URL [--parallel P] [--header "Name: value"]... FILE...
  *       Posts every FILE once, P requests in flight (default 4); a 429 or 503 is sent again
  *       after its Retry-After (at most 1 s) and counted. Prints one JSON line: requests,
@@ -24,6 +25,8 @@
 
 #include <event2/event.h>
 #include <snappy-c.h>
+
+#include "schemas/prometheus/remote.pb-c.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -139,54 +142,22 @@ static int generate_lp(const char *dir, long bodies, long lines, int64_t start_n
     return rc;
 }
 
-/* Protocol buffers, the four wire shapes a WriteRequest needs. */
-static void pb_varint(struct dsf_buf *b, uint64_t v)
-{
-    while (v >= 0x80) {
-        buf_putc(b, (char)(v | 0x80));
-        v >>= 7;
-    }
-    buf_putc(b, (char)v);
-}
-
-static void pb_bytes(struct dsf_buf *b, unsigned field, const void *p, size_t len)
-{
-    pb_varint(b, (uint64_t)field << 3 | 2);
-    pb_varint(b, len);
-    buf_put(b, p, len);
-}
-
-static void pb_string(struct dsf_buf *b, unsigned field, const char *s)
-{
-    pb_bytes(b, field, s, strlen(s));
-}
-
-struct rw_label {
-    const char *name, *value;
+/* One series of a request with one sample, and the text its labels point to: protobuf-c
+ * packs what the structs point at. */
+struct rw_series {
+    Prometheus__TimeSeries ts;
+    Prometheus__Label label[5], *labelp[5];
+    Prometheus__Sample sample, *samplep;
+    char name[48], instance[32], cpu[8];
 };
 
-/* One TimeSeries (labels already in Prometheus' order: by name) with one Sample into req. */
-static void encode_series(struct dsf_buf *req, struct dsf_buf *scratch[2],
-                          const struct rw_label *labels, size_t n, double value, int64_t ts_ms)
+static void rw_label(struct rw_series *s, const char *name, const char *value)
 {
-    struct dsf_buf *series = scratch[0], *part = scratch[1];
-    buf_reset(series);
-    for (size_t i = 0; i < n; i++) {
-        buf_reset(part);
-        pb_string(part, 1, labels[i].name);
-        pb_string(part, 2, labels[i].value);
-        pb_bytes(series, 1, part->data, part->len);
-    }
-    buf_reset(part);
-    uint64_t bits;
-    memcpy(&bits, &value, sizeof(bits));
-    buf_putc(part, 1 << 3 | 1); /* Sample.value: a 64-bit double, little-endian */
-    for (int i = 0; i < 8; i++)
-        buf_putc(part, (char)(bits >> (8 * i)));
-    pb_varint(part, 2 << 3 | 0); /* Sample.timestamp: milliseconds, varint */
-    pb_varint(part, (uint64_t)ts_ms);
-    pb_bytes(series, 2, part->data, part->len);
-    pb_bytes(req, 1, series->data, series->len);
+    Prometheus__Label *l = &s->label[s->ts.n_labels];
+    prometheus__label__init(l);
+    l->name = (ProtobufCBinaryData){strlen(name), (uint8_t *)name};
+    l->value = (ProtobufCBinaryData){strlen(value), (uint8_t *)value};
+    s->labelp[s->ts.n_labels++] = l;
 }
 
 static const char *const rw_modes[] = {"idle",    "iowait", "irq",    "nice",
@@ -196,86 +167,93 @@ static const char *const rw_memory[] = {"node_memory_Buffers_bytes", "node_memor
                                         "node_memory_MemFree_bytes", "node_memory_MemTotal_bytes"};
 #define RW_SERIES_PER_SCRAPE 50
 
-/* Series k (0..49) of one node_exporter scrape of instance h at scrape t. */
-static void encode_node_series(struct dsf_buf *req, struct dsf_buf *scratch[2], long h, long t,
-                               int k, int64_t ts_ms)
+/* Series k (0..49) of one node_exporter scrape of instance h at scrape t, its labels in
+ * Prometheus' order (by name). */
+static void fill_node_series(struct rw_series *s, long h, long t, int k, int64_t ts_ms)
 {
-    char inst[32], cpu[8], name[48];
-    snprintf(inst, sizeof(inst), "web-%04ld:9100", h);
     uint32_t r = mix((uint64_t)h << 8 | (uint64_t)k, (uint64_t)t);
-    struct rw_label l[5] = {{"__name__", name}};
-    size_t n = 1;
-    double v;
+    prometheus__time_series__init(&s->ts);
+    prometheus__sample__init(&s->sample);
+    s->ts.labels = s->labelp;
+    s->samplep = &s->sample;
+    s->ts.samples = &s->samplep;
+    s->ts.n_samples = 1;
+    s->sample.timestamp = ts_ms;
+    snprintf(s->instance, sizeof(s->instance), "web-%04ld:9100", h);
+    rw_label(s, "__name__", ""); /* its value is the name, written below */
     if (k < 32) {
-        snprintf(name, sizeof(name), "node_cpu_seconds_total");
-        snprintf(cpu, sizeof(cpu), "%d", k / 8);
-        l[n++] = (struct rw_label){"cpu", cpu};
-        l[n++] = (struct rw_label){"instance", inst};
-        l[n++] = (struct rw_label){"job", "node"};
-        l[n++] = (struct rw_label){"mode", rw_modes[k % 8]};
-        v = (double)t * 15 * (k % 8 == 0 ? 0.8 : 0.03) + r % 1000 / 1000.0;
+        snprintf(s->name, sizeof(s->name), "node_cpu_seconds_total");
+        snprintf(s->cpu, sizeof(s->cpu), "%d", k / 8);
+        rw_label(s, "cpu", s->cpu);
+        s->sample.value = (double)t * 15 * (k % 8 == 0 ? 0.8 : 0.03) + r % 1000 / 1000.0;
     } else if (k < 37) {
-        snprintf(name, sizeof(name), "%s", rw_memory[k - 32]);
-        v = 8589934592.0 - r % 4000000000u;
+        snprintf(s->name, sizeof(s->name), "%s", rw_memory[k - 32]);
+        s->sample.value = 8589934592.0 - r % 4000000000u;
     } else if (k < 41) {
-        snprintf(name, sizeof(name), "node_filesystem_%s_bytes", k < 39 ? "avail" : "size");
-        l[n++] = (struct rw_label){"device", lp_disks[k % 2][1]};
-        l[n++] = (struct rw_label){"fstype", lp_disks[k % 2][2]};
-        v = k < 39 ? 10e9 + r % 5000000000u : 53687091200.0;
+        snprintf(s->name, sizeof(s->name), "node_filesystem_%s_bytes", k < 39 ? "avail" : "size");
+        rw_label(s, "device", lp_disks[k % 2][1]);
+        rw_label(s, "fstype", lp_disks[k % 2][2]);
+        s->sample.value = k < 39 ? 10e9 + r % 5000000000u : 53687091200.0;
     } else if (k < 45) {
-        snprintf(name, sizeof(name), "node_network_%s_bytes_total",
+        snprintf(s->name, sizeof(s->name), "node_network_%s_bytes_total",
                  k < 43 ? "receive" : "transmit");
-        l[n++] = (struct rw_label){"device", lp_nets[k % 2]};
-        v = (double)t * 150000 + r % 9999;
+        rw_label(s, "device", lp_nets[k % 2]);
+        s->sample.value = (double)t * 150000 + r % 9999;
     } else if (k < 48) {
-        snprintf(name, sizeof(name), "node_load%d", k == 45 ? 1 : k == 46 ? 5 : 15);
-        v = r % 400 / 100.0;
+        snprintf(s->name, sizeof(s->name), "node_load%d", k == 45 ? 1 : k == 46 ? 5 : 15);
+        s->sample.value = r % 400 / 100.0;
     } else {
-        snprintf(name, sizeof(name), "node_disk_io_time_seconds_total");
-        l[n++] = (struct rw_label){"device", lp_disks[k % 2][1]};
-        v = (double)t * 0.4 + r % 100 / 100.0;
+        snprintf(s->name, sizeof(s->name), "node_disk_io_time_seconds_total");
+        rw_label(s, "device", lp_disks[k % 2][1]);
+        s->sample.value = (double)t * 0.4 + r % 100 / 100.0;
     }
-    if (k >= 32) {
-        l[n++] = (struct rw_label){"instance", inst};
-        l[n++] = (struct rw_label){"job", "node"};
-    }
-    encode_series(req, scratch, l, n, v, ts_ms);
+    s->label[0].value = (ProtobufCBinaryData){strlen(s->name), (uint8_t *)s->name};
+    rw_label(s, "instance", s->instance);
+    rw_label(s, "job", "node");
+    if (k < 32)
+        rw_label(s, "mode", rw_modes[k % 8]);
 }
 
 /* Bodies of `samples` series, in scrape order: every series of every instance at scrape t,
  * then t + 1 (15 s later). Prints what it made as one JSON line. */
 static int generate_rw(const char *dir, long bodies, long samples, int64_t start_ms)
 {
-    struct dsf_buf req = {0}, a = {0}, b = {0}, *scratch[2] = {&a, &b};
-    char *packed = NULL;
-    long pos = 0;
+    struct rw_series *series = calloc((size_t)samples, sizeof(*series));
+    Prometheus__TimeSeries **tsp = calloc((size_t)samples, sizeof(*tsp));
+    Prometheus__WriteRequest req = PROMETHEUS__WRITE_REQUEST__INIT;
+    uint8_t *packed = NULL;
+    char *compressed = NULL;
     size_t bytes = 0, raw = 0;
-    int rc = 0;
-    for (long i = 0; rc == 0 && i < bodies; i++, raw += req.len) {
-        buf_reset(&req);
+    int rc = series && tsp ? 0 : -1;
+    req.timeseries = tsp;
+    req.n_timeseries = (size_t)samples;
+    for (long i = 0, pos = 0; rc == 0 && i < bodies; i++) {
         for (long s = 0; s < samples; s++, pos++) {
-            long k = pos % RW_SERIES_PER_SCRAPE, h = pos / RW_SERIES_PER_SCRAPE % HOSTS;
             long t = pos / (RW_SERIES_PER_SCRAPE * HOSTS);
-            encode_node_series(&req, scratch, h, t, (int)k, start_ms + (int64_t)t * 15000);
+            fill_node_series(&series[s], pos / RW_SERIES_PER_SCRAPE % HOSTS, t,
+                             (int)(pos % RW_SERIES_PER_SCRAPE), start_ms + (int64_t)t * 15000);
+            tsp[s] = &series[s].ts;
         }
-        size_t len = snappy_max_compressed_length(req.len);
-        char *grown = req.oom ? NULL : realloc(packed, len);
-        if (!grown) {
+        size_t len = prometheus__write_request__get_packed_size(&req);
+        size_t max = snappy_max_compressed_length(len);
+        free(packed);
+        free(compressed);
+        packed = malloc(len);
+        compressed = malloc(max);
+        if (!packed || !compressed)
             rc = -1;
-            break;
-        }
-        packed = grown;
-        if (snappy_compress(req.data, req.len, packed, &len) != SNAPPY_OK) {
+        else if (prometheus__write_request__pack(&req, packed) != len ||
+                 snappy_compress((char *)packed, len, compressed, &max) != SNAPPY_OK)
             rc = -1;
-            break;
-        }
-        bytes += len;
-        rc = write_body(dir, i, "rw", packed, len);
+        else
+            rc = write_body(dir, i, "rw", compressed, max);
+        raw += len;
+        bytes += max;
     }
     free(packed);
-    buf_free(&req);
-    buf_free(&a);
-    buf_free(&b);
+    free(compressed);
+    free(tsp);
+    free(series);
     if (rc == 0)
         printf("{\"bodies\":%ld,\"samples\":%ld,\"bytes\":%zu,\"raw_bytes\":%zu}\n", bodies,
                bodies * samples, bytes, raw);
