@@ -35,6 +35,10 @@ struct collector_config {
         int fsync;
     } spool;
     struct {
+        int influx;                     /* POST /write, /api/v2/write */
+        uint64_t max_body, max_decoded; /* bodies as sent, and gzip'd ones decompressed */
+    } intake;
+    struct {
         struct dsf_strlist rules; /* "MEASUREMENT window=10s [default=FN] [FIELD=FN ...]" */
         int64_t grace_ms;
         int64_t handover_ms; /* windows of a gained bucket wait this long for resends */
@@ -60,6 +64,7 @@ struct writer;
 struct agents;
 struct dsf_http_server;
 struct aggregate;
+struct dsf_identity;
 
 /* Why a whole message is refused (damselfly_collector_messages_rejected_total{reason}). */
 enum collector_refused {
@@ -70,6 +75,10 @@ enum collector_refused {
     COLLECTOR_REFUSED_REASONS
 };
 extern const char *const collector_refused_names[COLLECTOR_REFUSED_REASONS];
+
+/* Where lines come from (damselfly_collector_source_points_total{source}). */
+enum pipeline_source { PIPELINE_BUS, PIPELINE_INFLUX, PIPELINE_REMOTE_WRITE, PIPELINE_SOURCES };
+extern const char *const pipeline_source_names[PIPELINE_SOURCES];
 
 /* Counters exported on /metrics; every drop has one. */
 struct collector_stats {
@@ -86,6 +95,7 @@ struct collector_stats {
     uint64_t seq_suspect;     /* seqs implausibly far from their agent's last one */
     uint64_t unowned;         /* messages on a bucket not owned: dropped unacked for its owner */
     uint64_t refused[COLLECTOR_REFUSED_REASONS]; /* whole messages, to the DLQ */
+    uint64_t source_in[PIPELINE_SOURCES], source_rejected[PIPELINE_SOURCES];
 };
 
 struct collector {
@@ -108,7 +118,8 @@ struct collector {
     struct { /* the last heartbeat's counters: its rates are per interval */
         uint64_t msgs, lines;
     } hb_last;
-    int input_paused; /* Kafka fetching paused: too much waits for the store */
+    int input_paused;             /* Kafka fetching paused: too much waits for the store */
+    struct intake_influx *influx; /* NULL: intake.influx off */
 };
 
 /* pipeline.c: one message from the bus, already split from its transport. */
@@ -124,6 +135,27 @@ struct collector_message {
     int64_t offset;
 };
 void pipeline_handle(struct collector *c, const struct collector_message *m);
+/* One batch of lines from any source: validated (bad lines to the DLQ with origin as their
+ * topic, counted), rendered (identity tags added when id is set, times in ns) and handed to
+ * the writer with the marks they complete. */
+struct writer_mark;
+struct pipeline_batch {
+    enum pipeline_source source;
+    const char *origin;            /* the topic, or "http /write": the DLQ's "topic" */
+    const struct dsf_identity *id; /* NULL: stored as sent, no identity tags added or checked */
+    const char *fmt;               /* "json" or NULL (line protocol) */
+    const char *payload;
+    size_t len;
+    int64_t ts_unit_ns, stamp_ns; /* see struct ingest: HTTP writes' precision and receipt time */
+    int duplicate;                /* a message sent again (by seq): not folded twice */
+    /* Filled in: lines handed on, lines rejected and the first of them with its reason. */
+    uint32_t lines, rejected;
+    char first_bad[400];
+};
+/* 0, or -1 when the writer holds too much: nothing taken, marks abandoned, counted. A batch
+ * with no good line completes its marks at once. */
+int pipeline_take(struct collector *c, struct pipeline_batch *b, struct writer_mark **marks,
+                  size_t nmarks);
 /* Reports a rejected line on the DLQ topic and counts it. */
 void pipeline_reject(struct collector *c, const char *topic, const char *line, size_t len,
                      const char *reason);
@@ -136,6 +168,10 @@ void collector_backpressure(struct collector *c);
 /* The durable progress of a Kafka partition (grown on demand); NULL when out of memory. */
 struct progress *collector_partition(struct collector *c, int32_t partition);
 
+/* intake_influx.c: InfluxDB's write API on the HTTP listener (intake.influx). 0, or -1 with
+ * err. */
+int intake_influx_start(struct collector *c, struct dsf_http_server *h, char *err, size_t errlen);
+void intake_influx_free(struct collector *c);
 /* consume.c */
 int consume_start(struct collector *c, char *err, size_t errlen);
 /* Parses "all" or "0-15,32" into flags[0..total). 0 or -1. */

@@ -47,6 +47,15 @@ const struct dsf_cfg_key collector_config_keys[] = {
      "spool size cap; when full the oldest batches are dropped and counted", 4096, 1e13},
     {"spool.fsync", DSF_CFG_BOOL, "true", K(spool.fsync),
      "fsync each spooled batch before acknowledging it", 0, 0},
+    {"intake.influx", DSF_CFG_BOOL, "false", K(intake.influx),
+     "serve InfluxDB's write API on the HTTP listener (POST /write v1, POST /api/v2/write, GET "
+     "/ping, POST /query for CREATE DATABASE): Telegraf's outputs.influxdb and "
+     "outputs.influxdb_v2 write to the collector; the http token is the credential",
+     0, 0},
+    {"intake.max_body", DSF_CFG_SIZE, "25000000", K(intake.max_body),
+     "largest HTTP write body read (as sent, compressed or not); larger: 413", 1024, 1e10},
+    {"intake.max_decoded", DSF_CFG_SIZE, "64MiB", K(intake.max_decoded),
+     "largest gzip'd HTTP write body once decompressed; larger: 413", 1024, 1e10},
     {"aggregate.rules", DSF_CFG_STRLIST, "", K(aggregate.rules),
      "measurements folded into windows, one rule each: \"MEASUREMENT window=10s [default=FN] "
      "[FIELD=FN ...]\" with FN mean, min, max, last, sum or count (floats default to mean, "

@@ -23,11 +23,18 @@ static const char usage[] =
     "  InfluxDB (v1 or v2/v3) or VictoriaMetrics. Only data the store accepted is\n"
     "  acknowledged: with MQTT by publishing the ranges of seq stored, with the agent's boot,\n"
     "  on dsf/a/{ns}/{mci}/{vm}/ack (agents run with buffer.ack=collector), with Kafka by\n"
-    "  committing offsets. SIGHUP reloads nothing (restart to apply changes).\n\n"
+    "  committing offsets. With intake.influx=true it also serves InfluxDB's write API\n"
+    "  (POST /write, POST /api/v2/write) on its HTTP listener for Telegraf and other InfluxDB\n"
+    "  clients: their lines take the same validation and DLQ, are stored as sent, and are\n"
+    "  answered 204 once the store (or the spool) took them. SIGHUP reloads nothing (restart\n"
+    "  to apply changes).\n\n"
     "EXAMPLES\n"
     "  damselfly-collector --set output.url=http://influx:8086 --set output.db=metrics\n"
     "  damselfly-collector --set input=kafka --set kafka.brokers=k1:9092 --set output.api=vm\n"
-    "  curl -s 127.0.0.1:9101/metrics\n";
+    "  curl -s 127.0.0.1:9101/metrics\n"
+    "  damselfly-collector --set intake.influx=true --set http.listen=0.0.0.0:8086\n"
+    "  curl -XPOST '127.0.0.1:8086/write?db=x&p=TOKEN' --data-binary 'cpu usage_idle=99 "
+    "1700000000000000000'\n";
 
 static void health(void *arg, struct dsf_buf *out)
 {
@@ -128,6 +135,13 @@ static void register_refusal_metrics(struct collector *c)
                     "Messages on a bucket this collector does not own (a session's leftover "
                     "queue, the overlap of a move): dropped without ack, the owner stores them.",
                     NULL, &s->unowned);
+    metrics_add_u64_by(m, "damselfly_collector_source_points_total", DSF_COUNTER,
+                       "Lines received, by source: bus (the agents' messages), influx (the "
+                       "InfluxDB write API), remote_write.",
+                       "source", pipeline_source_names, PIPELINE_SOURCES, s->source_in);
+    metrics_add_u64_by(m, "damselfly_collector_source_points_rejected_total", DSF_COUNTER,
+                       "Lines rejected (sent to the DLQ), by source.", "source",
+                       pipeline_source_names, PIPELINE_SOURCES, s->source_rejected);
     metrics_add_u64(m, "damselfly_collector_seq_suspect_total", DSF_COUNTER,
                     "Messages whose seq lay more than agents.max_seq_jump from their agent's last "
                     "one: stored, without moving the agent's seq tracking.",
@@ -240,6 +254,10 @@ static int start(void *arg, struct dsf_daemon *d)
         return 2;
     }
     register_metrics(c);
+    if (intake_influx_start(c, dsf_daemon_http(d), err, sizeof(err))) {
+        log_error("intake: %s", err);
+        return 2;
+    }
     if (consume_start(c, err, sizeof(err))) {
         log_error("input: %s", err);
         return 2;
@@ -264,6 +282,7 @@ static void fini(void *arg)
     buf_free(&c->scratch);
     buf_free(&c->scratch_dlq);
     metrics_free(&c->metrics);
+    intake_influx_free(c); /* after the writer (its marks) and the metrics (its labels) */
     dsf_follow_free(&c->follow);
 }
 

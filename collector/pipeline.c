@@ -2,7 +2,8 @@
  * One message in: check the topic, account for the agent's seq, validate every line
  * (rejected lines go to the DLQ with a reason and are counted; the rest of the batch is
  * kept), confirm or add the identity tags, keep the sample's timestamp, and hand the lines
- * with the message's durability claims to the writer.
+ * with the message's durability claims to the writer. HTTP writes (InfluxDB's API, remote
+ * write) take the same way from the validation on, without a topic or identity.
  */
 #define DSF_MODULE "pipeline"
 #include "collector/aggregate.h"
@@ -54,10 +55,8 @@ void pipeline_reject(struct collector *c, const char *topic, const char *text, s
 
 struct intake {
     struct collector *c;
-    const char *topic;
-    const struct dsf_identity *id;
+    struct pipeline_batch *b;
     struct dsf_buf *out;
-    uint32_t lines;
     int64_t now_ns;
 };
 
@@ -66,23 +65,67 @@ static void take_line(void *ctx, const char *text, size_t len, const struct lp_l
     struct intake *in = ctx;
     struct collector *c = in->c;
     c->stats.lines_in++;
+    c->stats.source_in[in->b->source]++;
     int64_t limit = c->cfg.skew_ms * 1000000LL; /* no difference: extreme times overflow it */
     if (l->ts > in->now_ns + limit || l->ts < in->now_ns - limit)
         c->stats.skewed++; /* flagged and counted, still stored: it is the sample's time */
-    if (c->agg && aggregate_take(c->agg, l, missing))
+    if (c->agg && in->b->id && aggregate_take(c->agg, l, missing))
         return;
-    ingest_render_line(in->out, text, len, l, in->id, missing);
-    in->lines++;
+    ingest_render_line(in->out, text, len, l, in->b->id, missing);
+    in->b->lines++;
 }
 
 static void reject_line(void *ctx, const char *text, size_t len, const char *reason)
 {
     struct intake *in = ctx;
+    struct pipeline_batch *b = in->b;
     in->c->stats.lines_in++;
-    pipeline_reject(in->c, in->topic, text, len, reason);
+    in->c->stats.source_in[b->source]++;
+    in->c->stats.source_rejected[b->source]++;
+    if (!b->rejected++)
+        snprintf(b->first_bad, sizeof(b->first_bad), "unable to parse '%.*s': %s",
+                 (int)(len > 256 ? 256 : len), text, reason);
+    pipeline_reject(in->c, b->origin, text, len, reason);
 }
 
 static const struct ingest_ops intake_ops = {take_line, reject_line};
+
+const char *const pipeline_source_names[PIPELINE_SOURCES] = {
+    [PIPELINE_BUS] = "bus",
+    [PIPELINE_INFLUX] = "influx",
+    [PIPELINE_REMOTE_WRITE] = "remote_write",
+};
+
+int pipeline_take(struct collector *c, struct pipeline_batch *b, struct writer_mark **marks,
+                  size_t nmarks)
+{
+    int aggregating = c->agg && b->id; /* windows are per agent: HTTP lines go as they are */
+    if (aggregating)                   /* windows take over the marks of the messages they fold */
+        aggregate_begin(c->agg, b->id, marks, nmarks, b->duplicate);
+    buf_reset(&c->scratch);
+    struct intake in = {c, b, &c->scratch, dsf_now_ns()};
+    intake_state.check_only = !c->agg; /* forwarding needs the lines checked, not converted */
+    intake_state.ts_unit_ns = b->ts_unit_ns;
+    intake_state.stamp_ns = b->stamp_ns;
+    ingest_message(&intake_state, b->fmt, b->payload, b->len, b->id, &intake_ops, &in);
+    if (aggregating)
+        nmarks = aggregate_end(c->agg, b->lines > 0, marks);
+    if (b->lines == 0) {
+        writer_marks_done(marks, nmarks); /* nothing to store: its bad lines are in the DLQ */
+        return 0;
+    }
+    if (writer_add(c->writer, c->scratch.data, c->scratch.len, b->lines, marks, nmarks)) {
+        static struct dsf_log_limit limit;
+        c->stats.dropped_lines += b->lines;
+        if (dsf_log_due(&limit, NULL))
+            log_warn("the writer is full (%llu bytes pending): %u lines of %s dropped, not "
+                     "acknowledged (the sender sends them again)",
+                     (unsigned long long)writer_pending_bytes(c->writer), b->lines, b->origin);
+        writer_marks_abandon(marks, nmarks);
+        return -1;
+    }
+    return 0;
+}
 
 static void agent_stored(void *owner, uint64_t seq, const char *boot)
 {
@@ -216,24 +259,13 @@ void pipeline_handle(struct collector *c, const struct collector_message *m)
     /* A suspect seq is stored but not acked: the collector cannot vouch that the agent sent
      * it, and an ack naming it could only release what the agent holds under that seq. */
     size_t nmarks = claim(c, m, verdict == AGENT_SEQ_SUSPECT ? NULL : agent, marks);
-    if (c->agg) /* windows take over the marks of the messages they fold */
-        aggregate_begin(c->agg, &id, marks, nmarks, verdict == AGENT_SEQ_DUPLICATE);
-    buf_reset(&c->scratch);
-    struct intake in = {c, m->topic, &id, &c->scratch, 0, dsf_now_ns()};
-    intake_state.check_only = !c->agg; /* forwarding needs the lines checked, not converted */
-    ingest_message(&intake_state, m->fmt, m->payload, m->len, &id, &intake_ops, &in);
-    if (c->agg)
-        nmarks = aggregate_end(c->agg, in.lines > 0, marks);
-    if (in.lines == 0) {
-        writer_marks_done(marks, nmarks); /* nothing to store: its bad lines are in the DLQ */
-        return;
-    }
-    if (writer_add(c->writer, c->scratch.data, c->scratch.len, in.lines, marks, nmarks)) {
-        c->stats.dropped_lines += in.lines;
-        log_warn("the writer is full (%llu bytes pending): %u lines of %s dropped, not acked "
-                 "(the agent sends them again)",
-                 (unsigned long long)writer_pending_bytes(c->writer), in.lines, m->topic);
-        writer_marks_abandon(marks, nmarks);
-    }
+    struct pipeline_batch b = {.source = PIPELINE_BUS,
+                               .origin = m->topic,
+                               .id = &id,
+                               .fmt = m->fmt,
+                               .payload = m->payload,
+                               .len = m->len,
+                               .duplicate = verdict == AGENT_SEQ_DUPLICATE};
+    pipeline_take(c, &b, marks, nmarks);
     collector_backpressure(c);
 }

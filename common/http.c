@@ -1,5 +1,6 @@
 #define DSF_MODULE "http"
 #include "common/http.h"
+#include "common/base64.h"
 #include "common/buf.h"
 #include "common/log.h"
 #include "common/metrics.h"
@@ -93,14 +94,18 @@ void dsf_http_reply(struct evhttp_request *req, int code, const char *content_ty
         evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", content_type);
     evbuffer_add(out, body, len);
     const char *reason = code == 200   ? "OK"
+                         : code == 204 ? "No Content"
                          : code == 302 ? "Found"
                          : code == 303 ? "See Other"
                          : code == 304 ? "Not Modified"
+                         : code == 400 ? "Bad Request"
                          : code == 401 ? "Unauthorized"
                          : code == 404 ? "Not Found"
                          : code == 405 ? "Method Not Allowed"
                          : code == 409 ? "Conflict"
                          : code == 413 ? "Payload Too Large"
+                         : code == 501 ? "Not Implemented"
+                         : code == 503 ? "Service Unavailable"
                                        : "Error";
     evhttp_send_reply(req, code, reason, out);
     evbuffer_free(out);
@@ -197,6 +202,11 @@ void dsf_http_count_unauthorized(struct dsf_http_server *s)
     dsf_count(&s->refused_unauthorized, 1);
 }
 
+void dsf_http_set_max_body(struct dsf_http_server *s, size_t bytes)
+{
+    evhttp_set_max_body_size(s->http, (ev_ssize_t)bytes);
+}
+
 int dsf_http_is_tls(const struct dsf_http_server *s)
 {
     return s->tls;
@@ -217,6 +227,72 @@ static void refuse_unauthorized(struct dsf_http_server *s, struct evhttp_request
     dsf_http_reply(req, 401, "application/json", msg, strlen(msg));
 }
 
+static char *basic_header(const char *user, const char *pw);
+
+/* The token a v1 client put in the query (p=, u= ignored), or in basic auth as the
+ * password, or v2's "Token T": copied to out (DSF_HTTP_TOKEN_MAX + 1 bytes). 0, or -1. */
+static int influx_token(struct evhttp_request *req, char *out)
+{
+    const char *auth = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+    const char *given = NULL;
+    char *decoded = NULL;
+    if (auth && strncmp(auth, "Token ", 6) == 0) {
+        given = auth + 6;
+    } else if (auth && strncmp(auth, "Basic ", 6) == 0) {
+        size_t n;
+        decoded = dsf_base64_decode(auth + 6, strlen(auth + 6), &n);
+        char *colon = decoded ? memchr(decoded, ':', n) : NULL;
+        given = colon ? colon + 1 : NULL;
+    }
+    struct evkeyvalq query = {0};
+    const char *q = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+    if (!given && q && evhttp_parse_query_str(q, &query) == 0)
+        given = evhttp_find_header(&query, "p");
+    int ok = given && strlen(given) <= DSF_HTTP_TOKEN_MAX;
+    if (ok)
+        snprintf(out, DSF_HTTP_TOKEN_MAX + 1, "%s", given);
+    evhttp_clear_headers(&query);
+    free(decoded);
+    return ok ? 0 : -1;
+}
+
+/* InfluxDB's credential forms for the daemon's bearer token; with basic auth configured,
+ * v1's u= and p= stand for the user name and password. */
+static int influx_authorised(const struct dsf_http_server *s, struct evhttp_request *req)
+{
+    if (authorised(s, req))
+        return 1;
+    if (s->expected_auth && strncmp(s->expected_auth, "Basic ", 6) == 0) {
+        struct evkeyvalq query = {0};
+        const char *q = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+        int ok = 0;
+        if (q && evhttp_parse_query_str(q, &query) == 0 && evhttp_find_header(&query, "u") &&
+            evhttp_find_header(&query, "p")) {
+            char *want =
+                basic_header(evhttp_find_header(&query, "u"), evhttp_find_header(&query, "p"));
+            ok = want && strlen(want) == strlen(s->expected_auth) &&
+                 same_secret(want, s->expected_auth, strlen(want));
+            free(want);
+        }
+        evhttp_clear_headers(&query);
+        return ok;
+    }
+    char token[DSF_HTTP_TOKEN_MAX + 1];
+    return influx_token(req, token) == 0 && dsf_http_token_matches(s, token);
+}
+
+static void refuse_influx(struct dsf_http_server *s, struct evhttp_request *req)
+{
+    const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+    const char *msg = path && strncmp(path, "/api/v2/", 8) == 0
+                          ? "{\"code\":\"unauthorized\",\"message\":\"unauthorized access\"}"
+                          : "{\"error\":\"authorization failed\"}";
+    evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
+                      "Basic realm=\"InfluxDB\"");
+    dsf_count(&s->refused_unauthorized, 1);
+    dsf_http_reply(req, 401, "application/json", msg, strlen(msg));
+}
+
 static int is_write(struct evhttp_request *req)
 {
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
@@ -231,6 +307,13 @@ static void dispatch(struct evhttp_request *req, void *p)
     struct route *r = p;
     struct dsf_http_server *s = r->server;
     int public = r->flags & (DSF_HTTP_PUBLIC | DSF_HTTP_SELF_AUTH), write = is_write(req);
+    if (r->flags & DSF_HTTP_INFLUX_AUTH) {
+        if (s->open_writes || influx_authorised(s, req))
+            r->fn(req, r->arg);
+        else
+            refuse_influx(s, req);
+        return;
+    }
     if (!public && s->guard_reads && !authorised(s, req)) {
         refuse_unauthorized(s, req);
         return;
@@ -484,4 +567,41 @@ void dsf_http_free(struct dsf_http_server *s)
         SSL_CTX_free(s->ssl);
 #endif
     free(s);
+}
+
+static void deferred_conn_closed(struct evhttp_connection *conn, void *arg)
+{
+    struct dsf_http_deferred *d = arg;
+    /* libevent frees a request whose connection it frees (the server torn down) and
+     * detaches one whose client left, to be freed by the reply: still on the connection,
+     * it goes with it now; detached, the reply frees it. */
+    if (d->req && evhttp_request_get_connection(d->req) == conn)
+        d->req = NULL;
+}
+
+void dsf_http_defer(struct dsf_http_deferred *d, struct evhttp_request *req)
+{
+    d->req = req;
+    evhttp_connection_set_closecb(evhttp_request_get_connection(req), deferred_conn_closed, d);
+}
+
+struct evhttp_request *dsf_http_deferred_take(struct dsf_http_deferred *d)
+{
+    struct evhttp_request *req = d->req;
+    if (req) {
+        struct evhttp_connection *conn = evhttp_request_get_connection(req);
+        if (conn)
+            evhttp_connection_set_closecb(conn, NULL, NULL);
+        d->req = NULL;
+    }
+    return req;
+}
+
+void dsf_http_deferred_reply_json(struct dsf_http_deferred *d, int code, json_t *o)
+{
+    struct evhttp_request *req = dsf_http_deferred_take(d);
+    if (req)
+        dsf_http_reply_json(req, code, o);
+    else
+        json_decref(o);
 }

@@ -31,6 +31,12 @@ struct dsf_http_options {
 /* The handler authenticates the request itself (the web console's pages: a browser's page
  * load carries the session cookie but cannot carry a header); listed as "auth". */
 #define DSF_HTTP_SELF_AUTH 4
+/* InfluxDB's ways of carrying the token are accepted besides the daemon's own:
+ * "Authorization: Token T", "Bearer T", basic auth with T as the password (any user name)
+ * and the v1 query parameters u= and p=T; a refusal is a 401 with InfluxDB's error body
+ * (v1 {"error":...}, v2 {"code":"unauthorized",...} under /api/v2/). The intake routes that
+ * InfluxDB clients (Telegraf's outputs) write to. */
+#define DSF_HTTP_INFLUX_AUTH 8
 
 typedef void (*dsf_http_handler)(struct evhttp_request *req, void *arg);
 
@@ -66,6 +72,9 @@ int dsf_http_token_matches(const struct dsf_http_server *s, const char *token);
 int dsf_http_bearer_ok(const struct dsf_http_server *s, struct evhttp_request *req);
 /* Counts a refusal a DSF_HTTP_SELF_AUTH handler answered itself (reason unauthorized). */
 void dsf_http_count_unauthorized(struct dsf_http_server *s);
+/* Raises (or lowers) the largest request body read; a larger one gets 413 before it is read
+ * (the default is 4 MiB). */
+void dsf_http_set_max_body(struct dsf_http_server *s, size_t bytes);
 /* 1 when the listener serves HTTPS. */
 int dsf_http_is_tls(const struct dsf_http_server *s);
 /* damselfly_http_requests_refused_total{reason="unauthorized"|"read_only"}. */
@@ -99,6 +108,18 @@ int dsf_http_token_file(const char *path, char *token, int *created, char *err, 
 /* A client's token for another daemon's API, from a file that must exist (the same checks,
  * nothing created). 0, or -1 with err naming the file. */
 int dsf_http_token_read(const char *path, char *token, char *err, size_t errlen);
+
+/* A reply that waits on the loop (the store's answer, another daemon's): the client may leave
+ * and the server may be torn down meanwhile. The owner keeps the struct until it replied or
+ * gave up; req is NULL once the request went with its connection. */
+struct dsf_http_deferred {
+    struct evhttp_request *req;
+};
+void dsf_http_defer(struct dsf_http_deferred *d, struct evhttp_request *req);
+/* The request, still there to be answered, or NULL; either way no longer watched. */
+struct evhttp_request *dsf_http_deferred_take(struct dsf_http_deferred *d);
+/* Answers with o (taken) when the request is still there. */
+void dsf_http_deferred_reply_json(struct dsf_http_deferred *d, int code, struct json_t *o);
 
 /* Splits "host:port" / "[v6]:port" / ":port"; 0 or -1. host is "" for all addresses. */
 int dsf_split_hostport(const char *s, char *host, size_t hostcap, int *port);

@@ -62,7 +62,7 @@ static const char *check_identity(const struct lp_line *l, const struct dsf_iden
                                   int *missing)
 {
     const char *want[3] = {id->ns, id->mci, id->vm};
-    *missing = 7;
+    *missing |= INGEST_MISSING_IDENTITY;
     size_t wantn[3] = {0, 0, 0};
     for (uint32_t i = 0; i < l->ntags; i++) {
         int k = identity_key(l->tags[i].key);
@@ -79,10 +79,32 @@ static const char *check_identity(const struct lp_line *l, const struct dsf_iden
     return NULL;
 }
 
+/* The line's text without its timestamp: the digits (and sign) after the last space. */
+static size_t without_timestamp(const char *text, size_t len)
+{
+    size_t n = len;
+    while (n && ((text[n - 1] >= '0' && text[n - 1] <= '9') || text[n - 1] == '-'))
+        n--;
+    return n && text[n - 1] == ' ' ? n - 1 : len;
+}
+
+static void render_time(struct dsf_buf *out, const char *text, size_t len, const struct lp_line *l,
+                        int missing)
+{
+    if (missing & INGEST_RESCALED)
+        len = without_timestamp(text, len);
+    buf_put(out, text, len);
+    buf_printf(out, " %lld\n", (long long)l->ts);
+}
+
 void ingest_render_line(struct dsf_buf *out, const char *text, size_t len, const struct lp_line *l,
                         const struct dsf_identity *id, int missing)
 {
-    if (!missing) {
+    if (!(missing & INGEST_MISSING_IDENTITY)) {
+        if (missing & (INGEST_STAMPED | INGEST_RESCALED)) {
+            render_time(out, text, len, l, missing);
+            return;
+        }
         buf_put(out, text, len);
         buf_putc(out, '\n');
         return;
@@ -100,8 +122,12 @@ void ingest_render_line(struct dsf_buf *out, const char *text, size_t len, const
         buf_putc(out, '=');
         lp_put_key(out, vals[k]);
     }
-    buf_put(out, tags_end, len - (size_t)(tags_end - text));
-    buf_putc(out, '\n');
+    if (missing & (INGEST_STAMPED | INGEST_RESCALED))
+        render_time(out, tags_end, len - (size_t)(tags_end - text), l, missing);
+    else {
+        buf_put(out, tags_end, len - (size_t)(tags_end - text));
+        buf_putc(out, '\n');
+    }
 }
 
 struct feed {
@@ -110,6 +136,21 @@ struct feed {
     const struct ingest_ops *ops;
     void *ctx;
 };
+
+/* The HTTP writes' receipt time and precision; 0, or -1 when the time overflows. */
+static int retime(const struct ingest *in, struct lp_line *line, int *missing)
+{
+    if (!line->has_ts) {
+        line->ts = in->stamp_ns;
+        line->has_ts = 1;
+        *missing |= INGEST_STAMPED;
+        return 0;
+    }
+    if (in->ts_unit_ns <= 1)
+        return 0;
+    *missing |= INGEST_RESCALED;
+    return __builtin_mul_overflow(line->ts, in->ts_unit_ns, &line->ts) ? -1 : 0;
+}
 
 static void take_line(struct feed *f, const char *text, size_t len)
 {
@@ -124,9 +165,11 @@ static void take_line(struct feed *f, const char *text, size_t len)
         reason = "line longer than 64 KiB";
     else if ((f->in->check_only ? lp_check_line : lp_parse_line)(text, len, line, &reason))
         ;
-    else if (!line->has_ts)
+    else if (!line->has_ts && !f->in->stamp_ns)
         reason = "no timestamp (samples keep their own time; nothing is stamped on arrival)";
-    else if (!(reason = is_ascii(text, len) ? NULL : check_utf8(line)))
+    else if (retime(f->in, line, &missing))
+        reason = "timestamp out of range at this precision";
+    else if (!(reason = is_ascii(text, len) ? NULL : check_utf8(line)) && f->id)
         reason = check_identity(line, f->id, &missing);
     if (reason)
         f->ops->reject(f->ctx, text, len, reason);

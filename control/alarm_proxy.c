@@ -43,7 +43,7 @@ struct px_answer {
 
 struct px_call {
     struct control *c;
-    struct ctl_deferred reply;
+    struct dsf_http_deferred reply;
     enum px_kind kind;
     size_t pending, n;
     long limit; /* GET /api/v1/history?limit=N: the merged answer keeps the latest N */
@@ -66,7 +66,7 @@ static void reply(struct px_call *p, int code, json_t *o)
     if (result == PX_OK && json_is_true(json_object_get(o, "partial")))
         result = PX_PARTIAL;
     dsf_count(&p->c->stats.proxy[result], 1);
-    ctl_deferred_reply(&p->reply, code, o);
+    dsf_http_deferred_reply_json(&p->reply, code, o);
     px_free(p);
 }
 
@@ -354,7 +354,7 @@ static struct px_call *px_new(struct control *c, struct evhttp_request *req, enu
         return NULL;
     }
     p->c = c;
-    ctl_defer(&p->reply, req);
+    dsf_http_defer(&p->reply, req);
     p->kind = kind;
     p->n = p->pending = n;
     for (size_t i = 0; i < n; i++)

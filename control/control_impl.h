@@ -117,17 +117,6 @@ void control_add_metrics(struct control *c);
 void ctl_breaker_tick(struct control *c);
 int64_t ctl_wall_ms(void);
 
-/* A request answered once calls on the loop end (control/deferred.c). The caller keeps the
- * struct until it replied; req is NULL once the request went with its connection. */
-struct ctl_deferred {
-    struct evhttp_request *req;
-};
-void ctl_defer(struct ctl_deferred *d, struct evhttp_request *req);
-/* Answers with o (taken) when the request is still there. */
-void ctl_deferred_reply(struct ctl_deferred *d, int code, json_t *o);
-/* The request, still there to be answered, or NULL; either way no longer watched. */
-struct evhttp_request *ctl_deferred_take(struct ctl_deferred *d);
-
 /* control/alarm_proxy.c: the alarm engines' API through the controller. */
 struct dsf_http_server;
 int ctl_alarm_proxy_register(struct control *c, struct dsf_http_server *h);

@@ -57,7 +57,7 @@ struct od_wait {
 
 /* One HTTP request: a VM's collection (n = 1) or the matrix of an MCI (a row per VM). */
 struct od_call {
-    struct ctl_deferred reply;
+    struct dsf_http_deferred reply;
     struct ondemand *od;
     struct od_call *prev, *next; /* ondemand.calls */
     struct event *timer;
@@ -84,7 +84,7 @@ static void call_free(struct od_call *call)
     for (size_t i = 0; i < call->n; i++)
         if (call->waits[i].waiting)
             dsf_htab_remove(&od->waiting, &call->waits[i].link);
-    ctl_deferred_take(&call->reply); /* unanswered: the server, going, frees it */
+    dsf_http_deferred_take(&call->reply); /* unanswered: the server, going, frees it */
     if (call->timer)
         event_free(call->timer);
     if (call->prev)
@@ -106,7 +106,7 @@ static void call_reply(struct od_call *call, enum od_result res, int code, const
                        const void *body, size_t len)
 {
     call->od->results[res]++;
-    struct evhttp_request *req = ctl_deferred_take(&call->reply);
+    struct evhttp_request *req = dsf_http_deferred_take(&call->reply);
     if (req)
         dsf_http_reply(req, code, type, body, len);
     call_free(call);
@@ -115,7 +115,7 @@ static void call_reply(struct od_call *call, enum od_result res, int code, const
 static void call_reply_json(struct od_call *call, enum od_result res, int code, json_t *o)
 {
     call->od->results[res]++;
-    ctl_deferred_reply(&call->reply, code, o);
+    dsf_http_deferred_reply_json(&call->reply, code, o);
     call_free(call);
 }
 
@@ -138,7 +138,7 @@ static struct od_call *call_new(struct ondemand *od, struct evhttp_request *req,
         call_free(call);
         return NULL;
     }
-    ctl_defer(&call->reply, req);
+    dsf_http_defer(&call->reply, req);
     call->next = od->calls;
     if (od->calls)
         od->calls->prev = call;

@@ -27,7 +27,7 @@ enum { Q_OK, Q_REFUSED, Q_STORE_FAILED, Q_STORE_DOWN };
 
 struct query_call {
     struct control *c;
-    struct ctl_deferred reply;
+    struct dsf_http_deferred reply;
     struct qp_request r;
 };
 
@@ -35,7 +35,7 @@ struct query_call {
 static void finish(struct query_call *q, int code, json_t *o)
 {
     q->c->stats.queries[code == 200 ? Q_OK : code == 503 ? Q_STORE_DOWN : Q_STORE_FAILED]++;
-    ctl_deferred_reply(&q->reply, code, o);
+    dsf_http_deferred_reply_json(&q->reply, code, o);
     free(q);
 }
 
@@ -203,7 +203,7 @@ static void serve_query(struct evhttp_request *req, void *arg)
         return;
     }
     q->c = c;
-    ctl_defer(&q->reply, req);
+    dsf_http_defer(&q->reply, req);
     if (qp_parse(path ? path : "", evhttp_uri_get_query(uri), &q->r, &e) < 0) {
         if (q->r.form == QP_ONDEMAND || q->r.form == QP_NETLATENCY)
             ctl_ondemand_refused(c);
@@ -211,12 +211,12 @@ static void serve_query(struct evhttp_request *req, void *arg)
             c->stats.queries[Q_REFUSED]++;
         json_t *o = error_json(&q->r, e.msg);
         json_object_set_new(o, "parameter", json_string(e.param));
-        ctl_deferred_reply(&q->reply, e.status, o);
+        dsf_http_deferred_reply_json(&q->reply, e.status, o);
         free(q);
         return;
     }
     if (q->r.form == QP_ONDEMAND || q->r.form == QP_NETLATENCY) {
-        ctl_ondemand_serve(c, ctl_deferred_take(&q->reply), &q->r);
+        ctl_ondemand_serve(c, dsf_http_deferred_take(&q->reply), &q->r);
         free(q);
         return;
     }
