@@ -36,6 +36,7 @@ struct collector_config {
     } spool;
     struct {
         int influx;                     /* POST /write, /api/v2/write */
+        int remote_write;               /* POST /api/v1/write */
         uint64_t max_body, max_decoded; /* bodies as sent, and gzip'd ones decompressed */
     } intake;
     struct {
@@ -119,7 +120,8 @@ struct collector {
         uint64_t msgs, lines;
     } hb_last;
     int input_paused;             /* Kafka fetching paused: too much waits for the store */
-    struct intake_influx *influx; /* NULL: intake.influx off */
+    struct intake_influx *influx; /* NULL: intake.influx and intake.remote_write off */
+    struct intake_remote *remote; /* NULL: intake.remote_write off */
 };
 
 /* pipeline.c: one message from the bus, already split from its transport. */
@@ -172,6 +174,13 @@ struct progress *collector_partition(struct collector *c, int32_t partition);
  * err. */
 int intake_influx_start(struct collector *c, struct dsf_http_server *h, char *err, size_t errlen);
 void intake_influx_free(struct collector *c);
+/* intake_remote.c: a remote_write body as line protocol into lines, each sample counted. 0; 1
+ * when it decompresses beyond intake.max_decoded; -1 when it is not a remote_write body; err
+ * says why. */
+int intake_remote_lines(struct collector *c, const char *body, size_t len, struct dsf_buf *lines,
+                        char *err, size_t errlen);
+int intake_remote_start(struct collector *c);
+void intake_remote_free(struct collector *c);
 /* consume.c */
 int consume_start(struct collector *c, char *err, size_t errlen);
 /* Parses "all" or "0-15,32" into flags[0..total). 0 or -1. */

@@ -52,6 +52,11 @@ const struct dsf_cfg_key collector_config_keys[] = {
      "/ping, POST /query for CREATE DATABASE): Telegraf's outputs.influxdb and "
      "outputs.influxdb_v2 write to the collector; the http token is the credential",
      0, 0},
+    {"intake.remote_write", DSF_CFG_BOOL, "false", K(intake.remote_write),
+     "serve Prometheus remote_write (POST /api/v1/write, snappy protobuf, v1) on the HTTP "
+     "listener: each sample becomes a line as InfluxDB's Prometheus converter makes it "
+     "(measurement = metric name, labels as tags, field value); the http token is the credential",
+     0, 0},
     {"intake.max_body", DSF_CFG_SIZE, "25000000", K(intake.max_body),
      "largest HTTP write body read (as sent, compressed or not); larger: 413", 1024, 1e10},
     {"intake.max_decoded", DSF_CFG_SIZE, "64MiB", K(intake.max_decoded),

@@ -6,7 +6,9 @@
  * identity (stored as sent); the answer waits for the store (or the spool): 204 once it took
  * the batch, 400 with InfluxDB's partial-write body when lines were refused (the good ones
  * kept), 503 with Retry-After while the writer holds too much. GET /ping and POST /query
- * (CREATE DATABASE only) answer what clients probe at start-up.
+ * (CREATE DATABASE only) answer what clients probe at start-up. Prometheus remote_write
+ * (POST /api/v1/write, intake.remote_write) takes the same way once intake_remote.c has made
+ * its body line protocol.
  */
 #define DSF_MODULE "intake"
 #include "collector/collector.h"
@@ -25,9 +27,16 @@
 #include <strings.h>
 #include <zlib.h>
 
-enum intake_route { ROUTE_WRITE_V1, ROUTE_WRITE_V2, ROUTE_PING, ROUTE_QUERY, INTAKE_ROUTES };
-static const char *const route_paths[INTAKE_ROUTES] = {"/write", "/api/v2/write", "/ping",
-                                                       "/query"};
+enum intake_route {
+    ROUTE_WRITE_V1,
+    ROUTE_WRITE_V2,
+    ROUTE_PING,
+    ROUTE_QUERY,
+    ROUTE_REMOTE_WRITE, /* Prometheus remote_write: intake_remote.c makes its lines */
+    INTAKE_ROUTES
+};
+static const char *const route_paths[INTAKE_ROUTES] = {"/write", "/api/v2/write", "/ping", "/query",
+                                                       "/api/v1/write"};
 static const int answer_codes[] = {200, 204, 400, 405, 413, 500, 501, 503};
 #define INTAKE_CODES (sizeof(answer_codes) / sizeof(answer_codes[0]))
 #define RETRY_AFTER_S "1"
@@ -46,7 +55,7 @@ struct intake_influx {
 struct pending_write {
     struct dsf_http_deferred reply;
     struct intake_influx *ix;
-    int v2;
+    enum intake_route route;
     struct pending_write *prev, *next;
     struct pipeline_batch batch;
 };
@@ -99,7 +108,7 @@ static void pending_unlink(struct pending_write *p)
 static void write_stored(void *owner, uint64_t value, const char *tag)
 {
     struct pending_write *p = owner;
-    enum intake_route r = p->v2 ? ROUTE_WRITE_V2 : ROUTE_WRITE_V1;
+    enum intake_route r = p->route;
     struct evhttp_request *req = dsf_http_deferred_take(&p->reply);
     if (req && p->batch.rejected) {
         char msg[sizeof(p->batch.first_bad) + 64];
@@ -119,7 +128,7 @@ static void write_abandoned(void *owner, uint64_t value, const char *tag)
     struct pending_write *p = owner;
     struct evhttp_request *req = dsf_http_deferred_take(&p->reply);
     if (req)
-        answer_error(p->ix, req, p->v2 ? ROUTE_WRITE_V2 : ROUTE_WRITE_V1, 503,
+        answer_error(p->ix, req, p->route, 503,
                      "the collector holds too much for the store: retry later");
     pending_unlink(p);
     free(p);
@@ -187,6 +196,16 @@ static const char *write_body(struct intake_influx *ix, struct evhttp_request *r
         return NULL;
     }
     const char *body = (const char *)evbuffer_pullup(in, -1);
+    if (r == ROUTE_REMOTE_WRITE) {
+        char why[256];
+        int rc = intake_remote_lines(ix->c, body ? body : "", *len, &ix->decoded, why, sizeof(why));
+        if (rc) {
+            answer_error(ix, req, r, rc > 0 ? 413 : 400, why);
+            return NULL;
+        }
+        *len = ix->decoded.len;
+        return ix->decoded.len ? ix->decoded.data : "";
+    }
     const char *enc = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Encoding");
     if (!enc || !*enc || strcasecmp(enc, "identity") == 0)
         return body ? body : "";
@@ -221,7 +240,9 @@ static void serve_write(struct intake_influx *ix, struct evhttp_request *req, en
     const char *q = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
     if (q)
         evhttp_parse_query_str(q, &query);
-    int64_t unit = precision_unit(evhttp_find_header(&query, "precision"), r == ROUTE_WRITE_V2);
+    int64_t unit = r == ROUTE_REMOTE_WRITE ? 1 /* its lines are rendered in ns */
+                                           : precision_unit(evhttp_find_header(&query, "precision"),
+                                                            r == ROUTE_WRITE_V2);
     evhttp_clear_headers(&query);
     if (!unit) {
         answer_error(ix, req, r, 400,
@@ -240,13 +261,17 @@ static void serve_write(struct intake_influx *ix, struct evhttp_request *req, en
         return;
     }
     p->ix = ix;
-    p->v2 = r == ROUTE_WRITE_V2;
+    p->route = r;
     p->next = ix->pending;
     if (ix->pending)
         ix->pending->prev = p;
     ix->pending = p;
-    p->batch = (struct pipeline_batch){.source = PIPELINE_INFLUX,
-                                       .origin = p->v2 ? "http /api/v2/write" : "http /write",
+    static const char *const origins[INTAKE_ROUTES] = {[ROUTE_WRITE_V1] = "http /write",
+                                                       [ROUTE_WRITE_V2] = "http /api/v2/write",
+                                                       [ROUTE_REMOTE_WRITE] = "http /api/v1/write"};
+    p->batch = (struct pipeline_batch){.source = r == ROUTE_REMOTE_WRITE ? PIPELINE_REMOTE_WRITE
+                                                                         : PIPELINE_INFLUX,
+                                       .origin = origins[r],
                                        .payload = body,
                                        .len = len,
                                        .ts_unit_ns = unit,
@@ -263,6 +288,11 @@ static void serve_write_v1(struct evhttp_request *req, void *arg)
 static void serve_write_v2(struct evhttp_request *req, void *arg)
 {
     serve_write(arg, req, ROUTE_WRITE_V2);
+}
+
+static void serve_remote_write(struct evhttp_request *req, void *arg)
+{
+    serve_write(arg, req, ROUTE_REMOTE_WRITE);
 }
 
 static void serve_ping(struct evhttp_request *req, void *arg)
@@ -331,10 +361,12 @@ static void register_metrics(struct intake_influx *ix)
 
 int intake_influx_start(struct collector *c, struct dsf_http_server *h, char *err, size_t errlen)
 {
-    if (!c->cfg.intake.influx)
+    const struct collector_config *cfg = &c->cfg;
+    if (!cfg->intake.influx && !cfg->intake.remote_write)
         return 0;
     if (!h) {
-        snprintf(err, errlen, "intake.influx needs the HTTP listener (http.listen is empty)");
+        snprintf(err, errlen, "intake.%s needs the HTTP listener (http.listen is empty)",
+                 cfg->intake.influx ? "influx" : "remote_write");
         return -1;
     }
     struct intake_influx *ix = calloc(1, sizeof(*ix));
@@ -345,17 +377,25 @@ int intake_influx_start(struct collector *c, struct dsf_http_server *h, char *er
     ix->c = c;
     c->influx = ix;
     const int writes = DSF_HTTP_WRITES | DSF_HTTP_INFLUX_AUTH;
-    if (dsf_http_route(h, "/write", serve_write_v1, ix, writes) ||
-        dsf_http_route(h, "/api/v2/write", serve_write_v2, ix, writes) ||
-        dsf_http_route(h, "/query", serve_query, ix, writes) ||
-        dsf_http_route(h, "/ping", serve_ping, ix, DSF_HTTP_PUBLIC)) {
+    if (cfg->intake.influx && (dsf_http_route(h, "/write", serve_write_v1, ix, writes) ||
+                               dsf_http_route(h, "/api/v2/write", serve_write_v2, ix, writes) ||
+                               dsf_http_route(h, "/query", serve_query, ix, writes) ||
+                               dsf_http_route(h, "/ping", serve_ping, ix, DSF_HTTP_PUBLIC))) {
         snprintf(err, errlen, "cannot add the InfluxDB routes");
         return -1;
     }
-    dsf_http_set_max_body(h, c->cfg.intake.max_body);
+    if (cfg->intake.remote_write &&
+        (intake_remote_start(c) ||
+         dsf_http_route(h, "/api/v1/write", serve_remote_write, ix, writes))) {
+        snprintf(err, errlen, "cannot add the remote_write route");
+        return -1;
+    }
+    dsf_http_set_max_body(h, cfg->intake.max_body);
     register_metrics(ix);
-    log_info("InfluxDB write API on: POST /write, POST /api/v2/write (up to %llu bytes a body)",
-             (unsigned long long)c->cfg.intake.max_body);
+    log_info("write API on:%s%s (up to %llu bytes a body)",
+             cfg->intake.influx ? " POST /write, POST /api/v2/write" : "",
+             cfg->intake.remote_write ? " POST /api/v1/write (remote_write)" : "",
+             (unsigned long long)cfg->intake.max_body);
     return 0;
 }
 

@@ -26,7 +26,9 @@ static const char usage[] =
     "  committing offsets. With intake.influx=true it also serves InfluxDB's write API\n"
     "  (POST /write, POST /api/v2/write) on its HTTP listener for Telegraf and other InfluxDB\n"
     "  clients: their lines take the same validation and DLQ, are stored as sent, and are\n"
-    "  answered 204 once the store (or the spool) took them. SIGHUP reloads nothing (restart\n"
+    "  answered 204 once the store (or the spool) took them. With intake.remote_write=true\n"
+    "  it takes Prometheus remote_write (POST /api/v1/write) the same way, each sample a line\n"
+    "  as InfluxDB's Prometheus converter makes it. SIGHUP reloads nothing (restart\n"
     "  to apply changes).\n\n"
     "EXAMPLES\n"
     "  damselfly-collector --set output.url=http://influx:8086 --set output.db=metrics\n"
@@ -283,6 +285,7 @@ static void fini(void *arg)
     buf_free(&c->scratch_dlq);
     metrics_free(&c->metrics);
     intake_influx_free(c); /* after the writer (its marks) and the metrics (its labels) */
+    intake_remote_free(c);
     dsf_follow_free(&c->follow);
 }
 

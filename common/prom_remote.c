@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/ingest.h"
 #include "common/prom.h"
 #include "schemas/prometheus/remote.pb-c.h"
 
@@ -26,12 +27,13 @@ static int take_labels(const Prometheus__TimeSeries *ts, struct prom_sample *s, 
     int named = 0;
     s->nlabels = 0;
     for (size_t i = 0; i < ts->n_labels; i++) {
-        struct lp_span name = span_of(ts->labels[i]->name);
-        struct lp_span value = span_of(ts->labels[i]->value);
-        if (name.n > UINT32_MAX / 2 || value.n > UINT32_MAX / 2) {
-            *reason = "label too long";
+        if (ts->labels[i]->name.len > INGEST_MAX_LINE ||
+            ts->labels[i]->value.len > INGEST_MAX_LINE) {
+            *reason = "label too long"; /* no line could hold it */
             return -1;
         }
+        struct lp_span name = span_of(ts->labels[i]->name);
+        struct lp_span value = span_of(ts->labels[i]->value);
         for (size_t j = 0; j < i; j++)
             if (span_eq(name, span_of(ts->labels[j]->name))) {
                 *reason = "duplicate label name";

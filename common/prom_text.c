@@ -174,8 +174,7 @@ static int well_formed_number(struct lp_span sp)
     if (hex)
         s += 2;
     for (int frac = 0; s < end; s++) {
-        int digit = hex ? strchr("0123456789abcdef", *s | 0x20) != NULL && *s : is_digit(*s);
-        if (digit)
+        if (is_digit(*s) || (hex && (*s | 0x20) >= 'a' && (*s | 0x20) <= 'f'))
             digits++;
         else if (*s == '.' && !frac)
             frac = 1;

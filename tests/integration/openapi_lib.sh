@@ -16,7 +16,7 @@ openapi_daemon_args() {
     agent) DAEMON_ARGS=(--set mqtt.url="$MQTT_URL" --set identity.ns=ns1 --set identity.mci=m1
         --set identity.vm=v1 --set privileges.drop=false) ;;
     collector) DAEMON_ARGS=(--set mqtt.url="$MQTT_URL" --set id=c1
-        --set output.url=http://127.0.0.1:1) ;;
+        --set output.url=http://127.0.0.1:1 --set intake.remote_write=true) ;;
     alarm)
         mkdir -p "$WORK/rules-alarm"
         cp "$DSF_SRC"/deploy/alarm.d/*.json "$WORK/rules-alarm/"
