@@ -50,7 +50,8 @@ points_written() {
 print(sum(v["values"].get("pointsWrittenOK", 0) for k, v in json.load(sys.stdin).items()
           if k.startswith("httpd")))'
 }
-# stored DB: points in DB, each measurement's count of its fullest field, summed.
+# stored DB: points of the bodies in DB (not the collector's self-metrics), each
+# measurement's count of its fullest field, summed.
 stored() {
     python3 - "$INFLUX_URL" "$1" <<'PY'
 import json, sys, urllib.parse, urllib.request
@@ -59,7 +60,8 @@ def query(q):
     u = f"{url}/query?" + urllib.parse.urlencode({"db": db, "q": q})
     return json.load(urllib.request.urlopen(u, timeout=600))["results"][0].get("series", [])
 total = 0
-for (m,) in (query("SHOW MEASUREMENTS") or [{"values": []}])[0]["values"]:
+shown = query("SHOW MEASUREMENTS WITH MEASUREMENT =~ /^(cpu|mem|disk|diskio|net|system|node_.*)$/")
+for (m,) in (shown or [{"values": []}])[0]["values"]:
     for s in query(f'SELECT count(*) FROM "{m}"'):
         total += max(s["values"][0][1:])
 print(total)
@@ -77,22 +79,25 @@ echo "$LP_LINES lines in $LP_BODIES bodies ($(json "$(cat "$WORK/lp.json")" byte
     "bytes, $(json "$(cat "$WORK/rw.json")" raw_bytes) unpacked)" >&2
 
 # run NAME POINTS PID URL FILES...: posts FILES to URL, then waits until InfluxDB stored
-# POINTS more points; appends "NAME points seconds cpu(PID) sender-cpu retries" to
-# $WORK/runs. PID 0: no process of its own to measure.
+# POINTS more points; appends "NAME points seconds cpu(PID) sender-cpu retries influxd-cpu"
+# to $WORK/runs.
 run() {
-    local name=$1 points=$2 pid=$3 url=$4 base t0 cpu0=0 out
+    local name=$1 points=$2 pid=$3 url=$4 base t0 cpu0 influx0 out
     shift 4
     base=$(points_written)
-    [ "$pid" = 0 ] || cpu0=$(cpu_seconds "$pid")
+    cpu0=$(cpu_seconds "$pid")
+    influx0=$(cpu_seconds "$INFLUXD_PID")
     t0=$(now)
     out=$("$SENDER" post --url "$url" --parallel "$PARALLEL" "${SEND_HEADERS[@]}" "$@") ||
         fail "$name: a request was refused"
     all_stored() { [ "$(points_written)" -ge $((base + points)) ]; }
     wait_for 600 all_stored || fail "$name: InfluxDB took $(($(points_written) - base)) of $points points"
-    local secs cpu=0
+    local secs cpu influx_cpu
     secs=$(python3 -c "print($(now) - $t0)")
-    [ "$pid" = 0 ] || cpu=$(python3 -c "print($(cpu_seconds "$pid") - $cpu0)")
-    echo "$name $points $secs $cpu $(json "$out" cpu_seconds) $(json "$out" retries)" >>"$WORK/runs"
+    cpu=$(python3 -c "print($(cpu_seconds "$pid") - $cpu0)")
+    influx_cpu=$(python3 -c "print($(cpu_seconds "$INFLUXD_PID") - $influx0)")
+    echo "$name $points $secs $cpu $(json "$out" cpu_seconds) $(json "$out" retries)" \
+        "$influx_cpu" >>"$WORK/runs"
     printf '    %-28s %10.0f points/s\n' "$name" "$(python3 -c "print($points / $secs)")" >&2
 }
 
@@ -102,7 +107,7 @@ start_collector() {
     bg "collector-$1" "$COLLECTOR" --set id="bench-$1" --set mqtt.url="$MQTT_URL" \
         --set http.listen="127.0.0.1:$CPORT" --set http.token="$TOKEN" --set log.level=warn \
         --set output.url="$INFLUX_URL" --set output.db="$1" --set skew=24h \
-        --set intake.influx=true --set intake.prom_remote_write=true ${COLLECTOR_ARGS:-}
+        --set intake.influx=true --set intake.remote_write=true ${COLLECTOR_ARGS:-}
     CPID=$BG_PID
     wait_for 10 curl -sf "http://127.0.0.1:$CPORT/healthz" || fail "the collector did not start"
 }
@@ -153,22 +158,27 @@ python3 - "$WORK/runs" "$WORK/stored" "$LP_LINES" "$RW_SAMPLES" "$PARALLEL" <<'P
 import statistics, sys
 runs, stored = {}, dict(l.split() for l in open(sys.argv[2]))
 for l in open(sys.argv[1]):
-    name, points, secs, cpu, scpu, retries = l.split()
+    name, points, secs, cpu, scpu, retries, icpu = l.split()
     kind = name.rstrip("0123456789")
-    runs.setdefault(kind, []).append((int(points), float(secs), float(cpu), float(scpu), int(retries)))
+    runs.setdefault(kind, []).append(
+        (int(points), float(secs), float(cpu), float(scpu), int(retries), float(icpu)))
 lines, samples, parallel = (int(a) for a in sys.argv[3:])
 lost = lambda prefix, n: sum(n - int(v) for k, v in stored.items() if k.rstrip("0123456789") == prefix)
 def row(label, kind, unit):
     r = runs[kind]
     rate = max(p / s for p, s, *_ in r)
     cpu = statistics.median(c / (p / 1e6) for p, s, c, *_ in r)
-    sender = max(sc / s * 100 for p, s, c, sc, _ in r)
+    influx = statistics.median(x[5] / (x[0] / 1e6) for x in r)
+    sender = max(x[3] / x[1] * 100 for x in r)
     retries = sum(x[4] for x in r)
-    print(f"  {label:34} {rate:12,.0f} {unit}/s  {cpu:6.2f} CPU s per million"
-          f"  (sender at most {sender:4.1f} % of a core, {retries} retries)")
+    print(f"  {label:32} {rate:10,.0f} {unit}/s {cpu:7.2f} {influx:7.2f}"
+          f"      {sender:4.1f} %  {retries:7}")
     return rate
 print(f"{lines:,} lines, {samples:,} samples per run, {parallel} requests in flight; "
       f"best of {len(runs['ceiling'])} rounds for rates, median for CPU")
+print("CPU: seconds per million of the path's own process (influxd for the ceiling), and of")
+print("influxd; sender: dsf-bench-http's share of one core (the most of any round)")
+print(f"  {'':32} {'rate':>16} {'CPU':>7} {'influxd':>7} {'sender':>11} {'retries':>8}")
 print("(a) InfluxDB line protocol, POST /write")
 ceil = row("InfluxDB /write (ceiling)", "ceiling", "lines")
 coll = row("collector /write -> InfluxDB", "collector", "lines")
