@@ -2,10 +2,11 @@
 # Bad input on the collector's HTTP intakes (InfluxDB /write and Prometheus remote_write, both
 # on): garbage, truncated snappy, invalid protobuf, a snappy header that promises 1 GiB, a
 # 100 MB body (stated and chunked), a gzip bomb and a line body of 10^6 series. Each gets a
-# clear 4xx or is stored, and shows in the collector's counters; a 100 MB body is refused
-# without the collector holding it (its RSS from /proc); meanwhile a steady stream of good
-# writes is stored whole (counted in the store), a good remote_write request afterwards too,
-# and the collector stays up.
+# clear 4xx or is stored, and shows in the collector's counters (but for the 413 libevent
+# gives a body over intake.max_body, see big); a 100 MB body is refused without the collector
+# holding it (its RSS from /proc); meanwhile a steady stream of good writes is stored whole
+# (counted in the store), a good remote_write request afterwards too, and the collector
+# stays up.
 . "$(dirname "$0")/lib.sh"
 
 COLLECTOR="$DSF_BUILD/collector/damselfly-collector"
@@ -203,13 +204,13 @@ PY
 rejected_before=$(counter damselfly_collector_source_points_rejected_total 'source="influx"')
 got=$(post /write "$WORK/series.gz" -H "Content-Encoding: gzip" --max-time 500) || true
 log "10^6 series: $got $(head -c 200 "$WORK/answer")"
-rejected=$(($(counter damselfly_collector_source_points_rejected_total 'source="influx"') - rejected_before))
-count_series() {
-    influx_query dsf 'SELECT count(v) FROM wide' | python3 -c 'import json, sys
-s = json.load(sys.stdin)["results"][0].get("series")
-print(s[0]["values"][0][1] if s else 0)'
+# count_of FIELD FROM: FIELD's values in the store, summed over the measurements FROM names.
+count_of() {
+    influx_query dsf "SELECT count($1) FROM $2" | python3 -c 'import json, sys
+print(sum(s["values"][0][1] for s in json.load(sys.stdin)["results"][0].get("series", [])))'
 }
-stored=$(count_series)
+rejected=$(($(counter damselfly_collector_source_points_rejected_total 'source="influx"') - rejected_before))
+stored=$(count_of v wide)
 log "10^6 series: $stored stored, $rejected rejected"
 case $got in
 204) [ "$stored" = "$SERIES" ] || fail "10^6 series: 204 but $stored stored" ;;
@@ -226,16 +227,11 @@ wait "$STEADY_PID" || true
 [ ! -s "$WORK/steady.err" ] || fail "a steady write was refused: $(cat "$WORK/steady.err")"
 curl -sf "$C/healthz" >/dev/null || fail "the collector died"
 acked=$(steady_acked)
-count_of() { # MEASUREMENT FIELD
-    influx_query dsf "SELECT count($2) FROM $1" | python3 -c 'import json, sys
-s = json.load(sys.stdin)["results"][0].get("series")
-print(s[0]["values"][0][1] if s else 0)'
-}
-steady_stored=$(count_of steady v)
+steady_stored=$(count_of v steady)
 [ "$steady_stored" = "$acked" ] ||
     fail "the steady writer had $acked lines acknowledged, the store holds $steady_stored"
-load_stored=$(count_of node_load1 value)
-[ "$load_stored" -gt 0 ] || fail "the good remote_write request was not stored"
+rw_stored=$(count_of value '/^node_/')
+[ "$rw_stored" = 500 ] || fail "the good remote_write request's 500 samples: $rw_stored stored"
 curl -sf -H "$METRIC_HEADER" "$C/metrics" | grep -E '^damselfly_collector_(http_requests_total|source_points)' |
     grep -v ' 0$'
 log "ok: every bad body refused and counted; $acked steady lines acknowledged and stored"
