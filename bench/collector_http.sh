@@ -15,7 +15,9 @@
 # figures the median.
 # Usage: bench/collector_http.sh [LP_BODIES LINES RW_BODIES SAMPLES]
 #        (default 200 5000 500 2000: 1,001,000 lines in 1 MB bodies, 1,000,000 samples);
-#        BUILD=dir reuses a build; COLLECTOR_ARGS="--set key=value ..." adds collector settings.
+#        BUILD=dir reuses a build; COLLECTOR_ARGS="--set key=value ..." adds collector settings;
+#        GZIP_BODIES=1 sends the line bodies gzip'd (Telegraf's content_encoding = "gzip"),
+#        to InfluxDB and to the collector alike.
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 LP_BODIES=${1:-200} LINES=${2:-5000} RW_BODIES=${3:-500} SAMPLES=${4:-2000}
@@ -74,6 +76,11 @@ start_influxd
 "$SENDER" rw --out "$WORK/rw" --bodies "$RW_BODIES" --samples "$SAMPLES" >"$WORK/rw.json"
 LP_LINES=$(json "$(cat "$WORK/lp.json")" lines)
 RW_SAMPLES=$(json "$(cat "$WORK/rw.json")" samples)
+LP_HEADERS=()
+if [ "${GZIP_BODIES:-0}" = 1 ]; then
+    gzip "$WORK"/lp/*
+    LP_HEADERS=(--header "Content-Encoding: gzip")
+fi
 echo "$LP_LINES lines in $LP_BODIES bodies ($(json "$(cat "$WORK/lp.json")" bytes) bytes)," \
     "$RW_SAMPLES samples in $RW_BODIES remote_write bodies ($(json "$(cat "$WORK/rw.json")" bytes)" \
     "bytes, $(json "$(cat "$WORK/rw.json")" raw_bytes) unpacked)" >&2
@@ -130,10 +137,10 @@ for round in $(seq "$ROUNDS"); do
         influx_create_db "$db"
     done
     echo "round $round/$ROUNDS" >&2
-    SEND_HEADERS=()
+    SEND_HEADERS=("${LP_HEADERS[@]}")
     run "ceiling$round" "$LP_LINES" "$INFLUXD_PID" "$INFLUX_URL/write?db=ceiling$round&precision=ns" "$WORK"/lp/*
     start_collector "dsf$round"
-    SEND_HEADERS=(--header "Authorization: Token $TOKEN")
+    SEND_HEADERS=("${LP_HEADERS[@]}" --header "Authorization: Token $TOKEN")
     run "collector$round" "$LP_LINES" "$CPID" "http://127.0.0.1:$CPORT/write?db=dsf$round&precision=ns" "$WORK"/lp/*
     stop_pid "$CPID"
 
