@@ -151,6 +151,7 @@ mqtt_creds() {
 }
 
 # start_influxd: InfluxDB 1.x with a temporary config and data dir; sets INFLUX_URL.
+# INFLUX_DATA_CONF, when set, adds its lines to the [data] section (e.g. the series caps).
 start_influxd() {
     INFLUX_PORT=$(free_port)
     local rpc_port dir="$WORK/influxdb"
@@ -165,6 +166,7 @@ bind-address = "127.0.0.1:$rpc_port"
   dir = "$dir/data"
   wal-dir = "$dir/wal"
   query-log-enabled = false
+  ${INFLUX_DATA_CONF:-}
 [http]
   bind-address = "127.0.0.1:$INFLUX_PORT"
   log-enabled = false
