@@ -66,6 +66,9 @@ exp_pid=$(vmfield exp-1 pid)
 [ "$(readlink "/proc/$exp_pid/exe")" = "$EXPORTER" ] || fail "exp-1's process $exp_pid is $(readlink "/proc/$exp_pid/exe"), not the exporter"
 [ ! -e "$STATE/local/vms/ns1/m1/exp-1/usr/local/bin/damselfly-agent" ] || fail "an agent was installed on the exporter VM"
 exporter_answers || fail "the exporter does not answer on $EXP_ADDR"
+fed status ns1 m1 >"$WORK/status" 2>&1 || fail "status failed: $(cat "$WORK/status")"
+grep -Eq '^  exp-1 .* exporter ' "$WORK/status" || fail "status does not show exp-1 as exporter: $(cat "$WORK/status")"
+grep -Eq '^  pull-1 .* pull ' "$WORK/status" || fail "status does not show pull-1 as pull: $(cat "$WORK/status")"
 
 log "the pull agent answers with the pull token only"
 TOKEN_FILE="$STATE/local/pull.token"
