@@ -17,7 +17,10 @@
  * "Agent reports online" is read from the agent's own HTTP endpoint on the loopback port the
  * driver assigned (http.listen): /healthz says "connected":true (its MQTT session, which
  * carries the retained online status, is up) and /metrics shows the broker has confirmed at
- * least one metrics message.
+ * least one metrics message. A VM the scraper pulls (its monitoring label, scrape.h) is
+ * online when what the scraper fetches answers: a pull agent's snapshot (push off, the
+ * state directory's pull token), or an exporter VM's scrape path; an exporter VM has no
+ * agent, its workload is its one process.
  *
  * This file: the options, open and close, and the driver's operations; local.h names the
  * parts they are built from.
