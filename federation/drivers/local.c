@@ -308,8 +308,11 @@ static int local_terminate(void *ctx, struct fed_vm *vm, struct fed_error *err)
     if (p.cgroup[0])
         local_remove_cgroup(l, vm, p.cgroup);
     struct fed_error e;
-    /* The VM is gone either way: a user left behind is reported, not a failed terminate. */
-    if (fed_bus_revoke_vm(l->bus, vm->ns, vm->mci, vm->id, &e) < 0)
+    struct fed_monitoring_spec ms;
+    /* The VM is gone either way: a user left behind is reported, not a failed terminate.
+     * Only a pushing agent was given one. */
+    if (local_monitoring(vm, &ms) == FED_MONITOR_PUSH &&
+        fed_bus_revoke_vm(l->bus, vm->ns, vm->mci, vm->id, &e) < 0)
         log_error("%s/%s/%s terminated, but its broker user stays: %s", vm->ns, vm->mci, vm->id,
                   e.message);
     vm->state = FED_VM_TERMINATED;

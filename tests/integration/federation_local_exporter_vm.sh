@@ -4,7 +4,8 @@
 # address, stops answering while suspended and answers again after resume and reboot; a
 # pull VM's agent serves /api/v1/snapshot?format=lp only with the pull token of the state
 # directory and never pushes (nothing of it reaches the broker, nothing delivered). A bad
-# monitoring label is refused before anything starts. Terminate leaves no process.
+# monitoring label is refused before anything starts. Both migrate to another region.
+# Terminate leaves no process.
 . "$(dirname "$0")/lib.sh"
 
 FED="$DSF_BUILD/federation/damselfly-fed"
@@ -106,9 +107,26 @@ fed vm reboot ns1 m1 pull-1 >"$WORK/out" 2>&1 || fail "reboot of pull-1 failed: 
 track pull-1
 curl -sf -o /dev/null -H "Authorization: Bearer $TOKEN" "$SNAP" || fail "the pull agent does not answer after reboot"
 
+log "migrate: the replacements answer in the new region, the old VMs are gone"
+old_pull_pid=$(vmfield pull-1 pid)
+fed migrate ns1 m1 exp-1 --region r2 >"$WORK/out" 2>&1 || fail "migrate of exp-1 failed: $(cat "$WORK/out")"
+grep -q "migrated ns1/m1/exp-1 to exp-2" "$WORK/out" || fail "unexpected: $(cat "$WORK/out")"
+fed migrate ns1 m1 pull-1 --region r2 >"$WORK/out" 2>&1 || fail "migrate of pull-1 failed: $(cat "$WORK/out")"
+grep -q "migrated ns1/m1/pull-1 to pull-2" "$WORK/out" || fail "unexpected: $(cat "$WORK/out")"
+track exp-2
+track pull-2
+wait_for 10 gone "$new_pid" || fail "exp-1's exporter $new_pid survived the migrate"
+wait_for 10 gone "$old_pull_pid" || fail "pull-1's agent $old_pull_pid survived the migrate"
+EXP_ADDR=$(vmfield exp-2 address)
+exporter_answers || fail "exp-2's exporter does not answer on $EXP_ADDR"
+SNAP="http://$(vmfield pull-2 address)/api/v1/snapshot?format=lp"
+curl -sf -H "Authorization: Bearer $TOKEN" "$SNAP" >"$WORK/snap2.lp" || fail "pull-2's snapshot with the token failed"
+grep -q '^cpu,.*vm=pull-2,.*region=r2' "$WORK/snap2.lp" || fail "pull-2's snapshot has no cpu line in r2: $(head -c 300 "$WORK/snap2.lp")"
+
 log "terminate leaves no process"
-pull_pid=$(vmfield pull-1 pid)
-pull_wpid=$(vmfield pull-1 wpid)
+new_pid=$(vmfield exp-2 pid)
+pull_pid=$(vmfield pull-2 pid)
+pull_wpid=$(vmfield pull-2 wpid)
 fed mci terminate ns1 m1 >"$WORK/out" 2>&1 || fail "terminate failed: $(cat "$WORK/out")"
 for p in "$new_pid" "$pull_pid" "$pull_wpid"; do
     wait_for 10 gone "$p" || fail "process $p survived terminate"
