@@ -10,6 +10,7 @@
 #include "common/file.h"
 #include "federation/driver.h"
 #include "federation/fed_cli.h"
+#include "federation/scrape.h"
 #include "federation/federation.h"
 
 int fed_cli_usage_error(const char *fmt, const char *arg)
@@ -35,15 +36,19 @@ static void print_mci(const struct fed_mci *m, const char *vm)
     char status[96];
     printf("MCI %s/%s  driver %s  status %s\n", m->ns, m->id, m->driver[0] ? m->driver : "-",
            fed_mci_status(m, status, sizeof(status)));
-    printf("  %-20s %-12s %-11s %-10s %-14s %-22s %s\n", "VM", "SUBGROUP", "STATUS", "CSP",
-           "REGION", "ADDRESS", "DETAIL");
+    printf("  %-20s %-12s %-11s %-10s %-14s %-22s %-8s %s\n", "VM", "SUBGROUP", "STATUS", "CSP",
+           "REGION", "ADDRESS", "MONITOR", "DETAIL");
     for (size_t i = 0; i < m->nvms; i++) {
         const struct fed_vm *v = &m->vms[i];
         if (vm && strcmp(v->id, vm))
             continue;
-        printf("  %-20s %-12s %-11s %-10s %-14s %-22s %s%s%s%s\n", v->id, v->subgroup,
+        struct fed_monitoring_spec ms;
+        const char *mode = fed_spec_monitoring(&v->spec, &ms, NULL) == 0
+                               ? fed_monitoring_name(ms.mode)
+                               : "invalid";
+        printf("  %-20s %-12s %-11s %-10s %-14s %-22s %-8s %s%s%s%s\n", v->id, v->subgroup,
                fed_vm_state_name(v->state), v->spec.csp, v->spec.region,
-               v->address[0] ? v->address : "-", v->autogen ? "autogen " : "", v->driver_data,
+               v->address[0] ? v->address : "-", mode, v->autogen ? "autogen " : "", v->driver_data,
                v->message[0] ? " " : "", v->message);
     }
 }

@@ -2,8 +2,8 @@
 # deploy/install-agent.sh into a directory (--prefix), twice, with the real agent binary:
 # the files land where the unit expects them, the config carries the identity and passes
 # the agent's own --check, a second run changes nothing, and bad input changes nothing; a
-# broker password given in a file or the environment lands in the config, which only its
-# owner may read, and is never printed.
+# broker password given in a file or the environment, and an HTTP token given in a file,
+# land in the config, which only its owner may read, and are never printed.
 . "$(dirname "$0")/lib.sh"
 
 INSTALL="$DSF_SRC/deploy/install-agent.sh"
@@ -123,6 +123,25 @@ if bash "$INSTALL" "${cargs[@]}" --prefix "$WORK/pb" --mqtt-password-file "$WORK
 fi
 grep -q -- "--mqtt-password-file '$WORK/nope'" "$WORK/pb.log" || fail "error does not name the file: $(cat "$WORK/pb.log")"
 [ ! -e "$WORK/pb" ] || [ -z "$(find "$WORK/pb" -type f)" ] || fail "a refused run installed files"
+
+log "HTTP token from a file (--http-token-file): in the config, never printed"
+TOK='tok-0123456789abcdef0123456789abcdef'
+printf '%s\n' "$TOK" >"$WORK/tok"
+bash "$INSTALL" "${cargs[@]}" --prefix "$WORK/pt" --push off --http-token-file "$WORK/tok" >"$WORK/pt.log" 2>&1 ||
+    fail "--http-token-file run failed: $(cat "$WORK/pt.log")"
+python3 - "$WORK/pt/etc/damselfly/agent.json" "$TOK" <<'EOF' || fail "the token is not in the config: $(cat "$WORK/pt/etc/damselfly/agent.json")"
+import json, sys
+c = json.load(open(sys.argv[1]))
+assert c["http"]["token"] == sys.argv[2] and c["push"]["mode"] == "off", c
+EOF
+grep -qF -- "$TOK" "$WORK/pt.log" && fail "install-agent.sh printed the token: $(cat "$WORK/pt.log")"
+if bash "$INSTALL" "${cargs[@]}" --prefix "$WORK/pb" --http-token-file "$WORK/tok" --http-token x >"$WORK/pb.log" 2>&1; then
+    fail "--http-token-file and --http-token together accepted"
+fi
+if bash "$INSTALL" "${cargs[@]}" --prefix "$WORK/pb" --http-token-file "$WORK/nope" >"$WORK/pb.log" 2>&1; then
+    fail "a missing --http-token-file accepted"
+fi
+grep -q -- "--http-token-file '$WORK/nope'" "$WORK/pb.log" || fail "error does not name the file: $(cat "$WORK/pb.log")"
 
 # systemd's own parser on the installed unit, with ExecStart pointed at the installed binary
 # (the check wants it to exist). systemd-analyze is absent from some containers: skip then.
