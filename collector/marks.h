@@ -10,6 +10,7 @@ struct writer_mark {
     uint64_t value;
     char tag[17];
     int refs; /* batches holding it */
+    int lost; /* some of its lines were dropped: abandoned, not done, when released */
 };
 
 #endif

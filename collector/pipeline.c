@@ -19,6 +19,7 @@
 #include "common/metric_json.h"
 #include "common/point.h"
 #include "common/topic.h"
+#include "common/utf8.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -82,9 +83,11 @@ static void reject_line(void *ctx, const char *text, size_t len, const char *rea
     in->c->stats.lines_in++;
     in->c->stats.source_in[b->source]++;
     in->c->stats.source_rejected[b->source]++;
-    if (!b->rejected++)
-        snprintf(b->first_bad, sizeof(b->first_bad), "unable to parse '%.*s': %s",
-                 (int)(len > 256 ? 256 : len), text, reason);
+    if (!b->rejected++) { /* quoted in a JSON answer: valid UTF-8 whatever the line holds */
+        char shown[260];
+        utf8_printable(text, len, shown, sizeof(shown));
+        snprintf(b->first_bad, sizeof(b->first_bad), "unable to parse '%s': %s", shown, reason);
+    }
     pipeline_reject(in->c, b->origin, text, len, reason);
 }
 

@@ -133,7 +133,9 @@ static void batch_durable(struct batch *b)
 {
     for (size_t i = 0; i < b->nmarks; i++) {
         struct writer_mark *m = b->marks[i];
-        if (--m->refs == 0)
+        if (--m->refs == 0 && m->lost)
+            writer_marks_abandon(&m, 1);
+        else if (m->refs == 0)
             writer_marks_done(&m, 1);
     }
     b->nmarks = 0;
@@ -429,12 +431,10 @@ static void on_flush_timer(evutil_socket_t fd, short what, void *arg)
     writer_flush(arg);
 }
 
-int writer_add(struct writer *w, const char *lines, size_t len, uint32_t nlines,
-               struct writer_mark *const *marks, size_t nmarks)
+static int add_lines(struct writer *w, const char *lines, size_t len, uint32_t nlines,
+                     struct writer_mark *const *marks, size_t nmarks)
 {
     const struct collector_config *cfg = &w->c->cfg;
-    if (w->pending_bytes + len > cfg->batch.max_pending_bytes)
-        return -1;
     if (w->open && (w->open->lines + nlines > (uint64_t)cfg->batch.lines ||
                     w->open->body.len + len > cfg->batch.bytes))
         writer_flush(w);
@@ -448,6 +448,55 @@ int writer_add(struct writer *w, const char *lines, size_t len, uint32_t nlines,
         batch_hold(w->open, marks[i]);
     if (w->open->lines >= (uint64_t)cfg->batch.lines || w->open->body.len >= cfg->batch.bytes)
         writer_flush(w);
+    return 0;
+}
+
+/* The longest run of whole lines from the start that fits one batch (at least one line). */
+static size_t batch_piece(const struct collector_config *cfg, const char *lines, size_t len,
+                          uint32_t *nlines)
+{
+    size_t cut = 0;
+    uint32_t n = 0;
+    while (cut < len && n < (uint64_t)cfg->batch.lines) {
+        const char *nl = memchr(lines + cut, '\n', len - cut);
+        size_t next = nl ? (size_t)(nl - lines) + 1 : len;
+        if (n && next > cfg->batch.bytes)
+            break;
+        cut = next;
+        n++;
+    }
+    *nlines = n;
+    return cut;
+}
+
+/* A message's lines stay in one batch; a write larger than a batch (an HTTP body) is cut at
+ * line ends into batches of batch.lines and batch.bytes, each holding the marks, so the store
+ * gets requests of the size it is configured for and a refused piece is narrowed down alone. */
+int writer_add(struct writer *w, const char *lines, size_t len, uint32_t nlines,
+               struct writer_mark *const *marks, size_t nmarks)
+{
+    const struct collector_config *cfg = &w->c->cfg;
+    if (w->pending_bytes + len > cfg->batch.max_pending_bytes)
+        return -1;
+    if (nlines <= (uint64_t)cfg->batch.lines && len <= cfg->batch.bytes)
+        return add_lines(w, lines, len, nlines, marks, nmarks);
+    uint32_t taken = 0;
+    for (size_t off = 0; off < len;) {
+        uint32_t n;
+        size_t cut = batch_piece(cfg, lines + off, len - off, &n);
+        if (add_lines(w, lines + off, cut, n, marks, nmarks)) {
+            if (off == 0)
+                return -1;
+            /* Out of memory half way: the pieces taken are stored, but the marks must not
+             * claim the rest: they are abandoned once those pieces are done. */
+            for (size_t i = 0; i < nmarks; i++)
+                marks[i]->lost = 1;
+            w->c->stats.dropped_lines += nlines - taken;
+            return 0;
+        }
+        off += cut;
+        taken += n;
+    }
     return 0;
 }
 

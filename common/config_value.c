@@ -167,26 +167,10 @@ static int check_mqtt_url(const char *v, char *why, size_t whylen)
     return dsf_check_url(v, mqtt_schemes, ws, why, whylen);
 }
 
-/* The value as it can be printed in one line: control characters and bytes that are not
- * UTF-8 as \xNN, cut at about 200 bytes. */
+/* The value as it can be printed in one line, cut at about 200 bytes. */
 static void printable(const char *v, char *out, size_t cap)
 {
-    size_t o = 0, n = strlen(v);
-    for (size_t i = 0; i < n && o + 5 < cap && o < 200;) {
-        const unsigned char *p = (const unsigned char *)v + i;
-        size_t seq = utf8_sequence_len(p, n - i);
-        if (seq == 0 || *p < 0x20 || *p == 0x7f) {
-            o += (size_t)snprintf(out + o, cap - o, "\\x%02x", *p);
-            i++;
-        } else if (o + seq < cap) {
-            memcpy(out + o, p, seq);
-            o += seq;
-            i += seq;
-        } else {
-            break;
-        }
-    }
-    out[o] = '\0';
+    utf8_printable(v, strlen(v), out, cap < 206 ? cap : 206);
 }
 
 int dsf_cfg_check_value(const struct dsf_cfg_key *k, const char *name, const char *value,

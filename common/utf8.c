@@ -1,5 +1,8 @@
 #include "common/utf8.h"
 
+#include <stdio.h>
+#include <string.h>
+
 size_t utf8_sequence_len(const unsigned char *p, size_t avail)
 {
     if (avail == 0)
@@ -45,4 +48,26 @@ int utf8_valid(const char *s, size_t n)
         n -= len;
     }
     return 1;
+}
+
+size_t utf8_printable(const char *s, size_t n, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n && o + 5 < cap;) {
+        const unsigned char *p = (const unsigned char *)s + i;
+        size_t seq = utf8_sequence_len(p, n - i);
+        if (seq == 0 || *p < 0x20 || *p == 0x7f) {
+            o += (size_t)snprintf(out + o, cap - o, "\\x%02x", *p);
+            i++;
+        } else if (o + seq < cap) {
+            memcpy(out + o, p, seq);
+            o += seq;
+            i += seq;
+        } else {
+            break;
+        }
+    }
+    if (cap)
+        out[o] = '\0';
+    return o;
 }

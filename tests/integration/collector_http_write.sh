@@ -160,6 +160,25 @@ answered=$(METRIC_HEADER=$METRIC_HEADER metric "$C_URL/metrics" \
     damselfly_collector_http_requests_total 'route="/write",code="400"')
 [ "$answered" = 2 ] || fail "http_requests_total{/write,400} is $answered, expected 2 (overflow, partial)"
 
+log "a bad line that is not UTF-8 is named in a valid JSON answer"
+printf 'utf,host=a v=1i 1765000000000000000\nutf,t=\xff\xfe v=2i 1765000000000000000\n' >"$WORK/utf.lp"
+[ "$(post "$C_URL/write?db=telegraf" "$WORK/utf.lp" -u "telegraf:$TOKEN")" = 400 ] ||
+    fail "a line that is not UTF-8 was not refused: $(cat "$WORK/answer")"
+python3 -c 'import json,sys; e=json.load(open(sys.argv[1]))["error"]; assert "unable to parse" in e and "\\xff" in e, e' \
+    "$WORK/answer" || fail "the answer does not name the bad line: $(cat "$WORK/answer")"
+
+log "a write larger than batch.lines reaches the store as several requests"
+requests() { METRIC_HEADER=$METRIC_HEADER metric "$C_URL/metrics" damselfly_collector_store_requests_total; }
+before=$(requests)
+python3 -c 'import sys
+for i in range(12000): sys.stdout.write("big,host=h%d v=%di 1765000000000000000\n" % (i, i))' >"$WORK/big.lp"
+[ "$(post "$C_URL/write?db=telegraf" "$WORK/big.lp" -u "telegraf:$TOKEN")" = 204 ] ||
+    fail "the large write was not taken: $(cat "$WORK/answer")"
+after=$(requests)
+[ $((after - before)) -ge 3 ] || fail "12000 lines went to the store in $((after - before)) requests (batch.lines 5000: 3 expected)"
+[ "$(influx_query viacoll 'SELECT count(v) FROM big' | python3 -c 'import json,sys; print(json.load(sys.stdin)["results"][0]["series"][0]["values"][0][1])')" = 12000 ] ||
+    fail "not all 12000 lines of the large write are stored"
+
 log "credentials: each form right is taken, wrong or missing is 401 with InfluxDB's body"
 printf 'auth,form=x v=1i 1765000000000000000\n' >"$WORK/one.lp"
 for form in "-H|Authorization: Token $TOKEN" "-H|Authorization: Bearer $TOKEN" "-u|any:$TOKEN"; do
