@@ -15,7 +15,7 @@ build_pkgs=(
   build-essential cmake pkg-config clang file
   libpaho-mqtt-dev librdkafka-dev libjansson-dev libcurl4-openssl-dev
   libevent-dev libssl-dev libcap-dev libcmocka-dev zlib1g-dev libzstd-dev liblz4-dev libsasl2-dev
-  libyaml-dev
+  libyaml-dev protobuf-c-compiler libprotobuf-c-dev libsnappy-dev
   help2man
 )
 test_pkgs=(
