@@ -61,7 +61,9 @@ Transport:
   --kafka-brokers LIST  host:port[,host:port...]
   --http-listen ADDR    address of /metrics and /api/v1/snapshot, e.g. 127.0.0.1:9100;
                         "" turns the endpoint off
-  --http-token TOKEN    bearer token the HTTP endpoint requires
+  --http-token TOKEN    bearer token the HTTP endpoint requires (but /healthz)
+  --http-token-file FILE
+                        read that token from FILE (one line): not on a command line
   --interval DURATION   collection interval, e.g. 2s
 
 Installation:
@@ -84,7 +86,7 @@ EOF
 binary="" url="" sha256="" prefix="/" unit_src=""
 ns="" mci="" vm="" host="" csp="" region=""
 push="" mqtt_url="" mqtt_username="" mqtt_password="" mqtt_password_file="" kafka_brokers=""
-http_listen="" http_listen_set=0 http_token="" interval=""
+http_listen="" http_listen_set=0 http_token="" http_token_file="" interval=""
 user="damselfly" no_start=0 keep_config=0 identity_given=0 mqtt_password_given=0
 
 while [ $# -gt 0 ]; do
@@ -115,7 +117,8 @@ while [ $# -gt 0 ]; do
         ;;
     --binary | --url | --sha256 | --prefix | --unit | --ns | --mci | --vm | --host | --csp | \
         --region | --push | --mqtt-url | --mqtt-username | --mqtt-password | \
-        --mqtt-password-file | --kafka-brokers | --http-listen | --http-token | --interval | --user)
+        --mqtt-password-file | --kafka-brokers | --http-listen | --http-token | --http-token-file | \
+        --interval | --user)
         if [ $has_val -eq 0 ]; then
             [ $# -ge 2 ] || die "$opt needs a value (see --help)"
             val=$2
@@ -149,6 +152,7 @@ while [ $# -gt 0 ]; do
     --kafka-brokers) kafka_brokers=$val ;;
     --http-listen) http_listen=$val http_listen_set=1 ;;
     --http-token) http_token=$val ;;
+    --http-token-file) http_token_file=$val ;;
     --interval) interval=$val ;;
     --user) user=$val ;;
     esac
@@ -170,6 +174,15 @@ if [ -n "$mqtt_password_file" ]; then
     esac
 elif [ $mqtt_password_given -eq 0 ] && [ -n "${DAMSELFLY_MQTT_PASSWORD:-}" ]; then
     mqtt_password=$DAMSELFLY_MQTT_PASSWORD
+fi
+if [ -n "$http_token_file" ]; then
+    [ -z "$http_token" ] || die "give --http-token-file or --http-token, not both"
+    [ -f "$http_token_file" ] && [ -r "$http_token_file" ] ||
+        die "--http-token-file '$http_token_file' is not a readable file"
+    http_token=$(<"$http_token_file")
+    case $http_token in
+    '' | *$'\n'*) die "--http-token-file '$http_token_file' must hold one line, the token" ;;
+    esac
 fi
 
 case $prefix in

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "federation/federation.h"
+#include "federation/scrape.h"
 
 #define CALL_SPEC "parse spec"
 #define CALL_STORE "parse state"
@@ -278,7 +279,8 @@ int fed_vm_spec_validate(const struct fed_vm_spec *s, struct fed_error *err)
     /* csp and region become identity tags and topic-safe labels on the agent. */
     if (fed_check_id("csp", s->csp, err) < 0 || fed_check_id("region", s->region, err) < 0)
         return -1;
-    return 0;
+    struct fed_monitoring_spec m;
+    return fed_spec_monitoring(s, &m, err);
 }
 
 static const char *const request_keys[] = {"name", "description", "vm", "subGroups", NULL};

@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "common/file.h"
+#include "common/http.h"
 #include "common/log.h"
 #include "federation/driver.h"
 #include "federation/drivers/local.h"
@@ -255,7 +256,10 @@ static int local_create(void *ctx, struct fed_vm *vm, struct fed_error *err)
     snprintf(vm->address, sizeof(vm->address), "127.0.0.1:%d", p.port);
     if (snprintf(vm->native_id, sizeof(vm->native_id), "%s", dir) >= (int)sizeof(vm->native_id))
         vm->native_id[0] = 0; /* informational only */
-    if (local_install_agent(l, vm, dir, p.port, err) < 0 ||
+    struct fed_monitoring_spec ms;
+    /* An exporter VM runs no agent: its workload is all there is. */
+    int agent = local_monitoring(vm, &ms) != FED_MONITOR_EXPORTER;
+    if ((agent && local_install_agent(l, vm, dir, p.port, err) < 0) ||
         local_run_user_data(l, vm, dir, err) < 0) {
         vm->state = FED_VM_FAILED;
         return -1;
@@ -348,15 +352,10 @@ static double metric_value(const char *text, const char *name)
  * confirmed at least one of its metrics messages (damselfly_agent_messages_delivered_total
  * on /metrics): a live MQTT session alone has not reported anything yet.
  */
-static int local_agent_online(void *ctx, const struct fed_vm *vm, struct fed_error *err)
+static int push_agent_online(const struct fed_vm *vm, int port, struct fed_error *err)
 {
-    (void)ctx;
-    struct procs p;
-    local_load_procs(vm, &p);
-    if (p.port <= 0)
-        return fed_fail(err, FED_EINVAL, "agent online", 0, "%s has no agent port", vm->id);
     int code;
-    char *body = lp_http_get(p.port, "/healthz", &code, 2000);
+    char *body = lp_http_get(port, "/healthz", NULL, &code, 2000);
     int connected = body && code == 200 && strstr(body, "\"connected\":true");
     if (!connected) {
         fed_fail(err, FED_EBACKEND, "GET /healthz", code < 0 ? 0 : code, "%s: %.200s", vm->address,
@@ -365,7 +364,7 @@ static int local_agent_online(void *ctx, const struct fed_vm *vm, struct fed_err
         return 0;
     }
     free(body);
-    body = lp_http_get(p.port, "/metrics", &code, 5000);
+    body = lp_http_get(port, "/metrics", NULL, &code, 5000);
     double delivered =
         body && code == 200 ? metric_value(body, "damselfly_agent_messages_delivered_total") : -1;
     free(body);
@@ -375,6 +374,37 @@ static int local_agent_online(void *ctx, const struct fed_vm *vm, struct fed_err
     else
         fed_fail(err, FED_EBACKEND, "GET /metrics", code, "%s: nothing delivered yet", vm->address);
     return delivered > 0;
+}
+
+/* Reporting = what the scraper fetches answers 200 (a pull agent: with the pull token). */
+static int pulled_vm_online(struct local *l, const struct fed_vm *vm, int port,
+                            const struct fed_monitoring_spec *ms, struct fed_error *err)
+{
+    char path[PATH_MAX], token[DSF_HTTP_TOKEN_MAX + 1] = "";
+    if (ms->mode == FED_MONITOR_PULL && local_pull_token(l, path, sizeof(path), token, err) < 0)
+        return -1;
+    int code;
+    char *body = lp_http_get(port, ms->path, token[0] ? token : NULL, &code, 5000);
+    explicit_bzero(token, sizeof(token));
+    char call[FED_LONG_MAX + 8];
+    snprintf(call, sizeof(call), "GET %s", ms->path);
+    if (code != 200)
+        fed_fail(err, FED_EBACKEND, call, code < 0 ? 0 : code, "%s: %.200s", vm->address,
+                 body ? body : "no answer");
+    free(body);
+    return code == 200;
+}
+
+static int local_agent_online(void *ctx, const struct fed_vm *vm, struct fed_error *err)
+{
+    struct procs p;
+    local_load_procs(vm, &p);
+    if (p.port <= 0)
+        return fed_fail(err, FED_EINVAL, "agent online", 0, "%s has no agent port", vm->id);
+    struct fed_monitoring_spec ms;
+    if (local_monitoring(vm, &ms) == FED_MONITOR_PUSH)
+        return push_agent_online(vm, p.port, err);
+    return pulled_vm_online(ctx, vm, p.port, &ms, err);
 }
 
 const struct fed_driver fed_driver_local = {

@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include "federation/driver.h"
+#include "federation/scrape.h"
 
 /* Bases that VM paths are built on: short enough that every such path fits PATH_MAX. */
 #define DIR_MAX 2048
@@ -58,6 +59,16 @@ const char *local_log_tail(const char *dir, const char *name, char *buf, size_t 
 /* The environment of a VM's processes; free it with local_free_strv. */
 char **local_vm_env(const struct fed_vm *vm, const char *dir);
 void local_free_strv(char **v);
+/* How the VM is monitored, from its spec's labels (checked at creation; push when they
+ * are gone, as on a VM re-adopted from its run.json). */
+enum fed_monitoring local_monitoring(const struct fed_vm *vm, struct fed_monitoring_spec *ms);
+/* <state>/local/pull.token: the bearer token every pull agent requires, made (0600, random)
+ * for the first one. token holds DSF_HTTP_TOKEN_MAX + 1 bytes, may be NULL. */
+int local_pull_token(const struct local *l, char *path, size_t len, char *token,
+                     struct fed_error *err);
+/* The spec's workload with each "{port}" replaced by port; NULL for none or out of memory.
+ * Free it with local_free_strv. */
+char **local_workload_argv(const struct fed_vm *vm, int port);
 /* install-agent.sh --prefix dir, with the VM's identity, its agent's HTTP port and its
  * broker credentials (granted here when provisioning is on; revoked again when the install
  * fails). */
@@ -74,7 +85,8 @@ void local_load_procs(const struct fed_vm *vm, struct procs *p);
 int local_pick_port(struct local *l);
 /* Starts the agent and the workload (in the VM's cgroup) and records them in vm. */
 int local_start_procs(struct local *l, struct fed_vm *vm, struct procs *p, struct fed_error *err);
-/* Running once the agent answers /healthz; Failed when it dies first. */
+/* Running once the agent answers /healthz (an exporter VM: its scrape path); Failed when it
+ * dies first. */
 int local_wait_up(struct local *l, struct fed_vm *vm, const struct procs *p, struct fed_error *err);
 /* SIGTERM, SIGKILL after stop_timeout; 0 once no process of the VM is left. */
 int local_stop_procs(struct local *l, const struct fed_vm *vm, const struct procs *p,

@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/buf.h"
+#include "common/http.h"
 #include "common/log.h"
 #include "federation/bus_creds.h"
 #include "federation/driver.h"
@@ -124,47 +126,110 @@ static int write_password_file(const char *dir, const char *password, char *path
     return 0;
 }
 
-/* install-agent.sh with the VM's values; user and pwfile are "" without credentials. */
+enum fed_monitoring local_monitoring(const struct fed_vm *vm, struct fed_monitoring_spec *ms)
+{
+    if (fed_spec_monitoring(&vm->spec, ms, NULL) < 0)
+        ms->mode = FED_MONITOR_PUSH;
+    return ms->mode;
+}
+
+int local_pull_token(const struct local *l, char *path, size_t len, char *token,
+                     struct fed_error *err)
+{
+    char buf[DSF_HTTP_TOKEN_MAX + 1], why[512];
+    int created;
+    if (snprintf(path, len, "%s/pull.token", l->dir) >= (int)len)
+        return fed_fail(err, FED_EIO, "pull token", ENAMETOOLONG, "%s: path too long", l->dir);
+    if (dsf_http_token_file(path, token ? token : buf, &created, why, sizeof(why)) < 0)
+        return fed_fail(err, FED_EIO, "pull token", 0, "%s", why);
+    if (created)
+        log_info("pull agents' token made in %s", path);
+    explicit_bzero(buf, sizeof(buf));
+    return 0;
+}
+
+/* s with each "{port}" replaced, malloc'd. */
+static char *with_port(const char *s, int port)
+{
+    static const char mark[] = "{port}";
+    char num[16];
+    snprintf(num, sizeof(num), "%d", port);
+    struct dsf_buf b = {0};
+    for (const char *p = s;;) {
+        const char *hit = strstr(p, mark);
+        buf_put(&b, p, hit ? (size_t)(hit - p) : strlen(p));
+        if (!hit)
+            break;
+        buf_puts(&b, num);
+        p = hit + sizeof(mark) - 1;
+    }
+    char *out = b.oom ? NULL : strdup(buf_cstr(&b));
+    buf_free(&b);
+    return out;
+}
+
+char **local_workload_argv(const struct fed_vm *vm, int port)
+{
+    size_t n = 0;
+    while (vm->spec.workload && vm->spec.workload[n])
+        n++;
+    if (!n)
+        return NULL;
+    char **argv = calloc(n + 1, sizeof(char *));
+    for (size_t i = 0; argv && i < n; i++) {
+        if (!(argv[i] = with_port(vm->spec.workload[i], port))) {
+            local_free_strv(argv);
+            return NULL;
+        }
+    }
+    return argv;
+}
+
+/* install-agent.sh with the VM's values: a push agent gets the broker (user and pwfile ""
+ * without credentials), a pull agent push off and the pull token. */
 static int run_install(struct local *l, const struct fed_vm *vm, const char *dir, int port,
-                       const char *user, const char *pwfile, struct fed_error *err)
+                       const char *user, const char *pwfile, const char *token_file,
+                       struct fed_error *err)
 {
     char listen[64], interval[32];
     snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
     snprintf(interval, sizeof(interval), "%lldms", (long long)l->o->interval_ms);
-    char *argv[] = {"/bin/bash",
-                    l->install,
-                    "--prefix",
-                    (char *)dir,
-                    "--no-start",
-                    "--binary",
-                    l->agent,
-                    "--ns",
-                    (char *)vm->ns,
-                    "--mci",
-                    (char *)vm->mci,
-                    "--vm",
-                    (char *)vm->id,
-                    "--host",
-                    (char *)vm->id,
-                    "--csp",
-                    (char *)vm->spec.csp,
-                    "--region",
-                    (char *)vm->spec.region,
-                    "--mqtt-url",
-                    l->o->mqtt_url,
-                    "--http-listen",
-                    listen,
-                    "--interval",
-                    interval,
-                    "--user",
-                    l->o->agent_user,
-                    NULL,
-                    NULL,
-                    NULL,
-                    NULL,
-                    NULL};
+    char *argv[40] = {"/bin/bash",
+                      l->install,
+                      "--prefix",
+                      (char *)dir,
+                      "--no-start",
+                      "--binary",
+                      l->agent,
+                      "--ns",
+                      (char *)vm->ns,
+                      "--mci",
+                      (char *)vm->mci,
+                      "--vm",
+                      (char *)vm->id,
+                      "--host",
+                      (char *)vm->id,
+                      "--csp",
+                      (char *)vm->spec.csp,
+                      "--region",
+                      (char *)vm->spec.region,
+                      "--http-listen",
+                      listen,
+                      "--interval",
+                      interval,
+                      "--user",
+                      l->o->agent_user};
+    size_t n = 25;
+    if (token_file) {
+        argv[n++] = "--push";
+        argv[n++] = "off";
+        argv[n++] = "--http-token-file";
+        argv[n++] = (char *)token_file;
+    } else {
+        argv[n++] = "--mqtt-url";
+        argv[n++] = l->o->mqtt_url;
+    }
     if (user[0]) {
-        size_t n = sizeof(argv) / sizeof(argv[0]) - 5;
         argv[n++] = "--mqtt-username";
         argv[n++] = (char *)user;
         argv[n++] = "--mqtt-password-file";
@@ -173,17 +238,30 @@ static int run_install(struct local *l, const struct fed_vm *vm, const char *dir
     int rc = run_logged(l, vm, dir, "install-agent.sh", argv, "install.log", err);
     if (rc < 0) {
         char tail[300];
-        size_t n = strlen(err ? err->message : "");
+        size_t len = strlen(err ? err->message : "");
         if (err)
-            snprintf(err->message + n, sizeof(err->message) - n, ": %s",
+            snprintf(err->message + len, sizeof(err->message) - len, ": %s",
                      local_log_tail(dir, "install.log", tail, sizeof(tail)));
     }
     return rc;
 }
 
+/* A pull agent: no broker user, the pull token instead. */
+static int install_pull_agent(struct local *l, const struct fed_vm *vm, const char *dir, int port,
+                              struct fed_error *err)
+{
+    char token_file[PATH_MAX];
+    if (local_pull_token(l, token_file, sizeof(token_file), NULL, err) < 0)
+        return -1;
+    return run_install(l, vm, dir, port, "", "", token_file, err);
+}
+
 int local_install_agent(struct local *l, const struct fed_vm *vm, const char *dir, int port,
                         struct fed_error *err)
 {
+    struct fed_monitoring_spec ms;
+    if (local_monitoring(vm, &ms) == FED_MONITOR_PULL)
+        return install_pull_agent(l, vm, dir, port, err);
     char user[FED_BUS_USER_MAX + 1], password[FED_BUS_PASSWORD_MAX], pwfile[PATH_MAX] = "";
     if (fed_bus_provision(l->bus, vm->ns, vm->mci, vm->id, user, sizeof(user), password,
                           sizeof(password), err) < 0)
@@ -192,7 +270,7 @@ int local_install_agent(struct local *l, const struct fed_vm *vm, const char *di
     int rc = creds ? write_password_file(dir, password, pwfile, sizeof(pwfile), err) : 0;
     explicit_bzero(password, sizeof(password));
     if (rc == 0)
-        rc = run_install(l, vm, dir, port, creds ? user : "", pwfile, err);
+        rc = run_install(l, vm, dir, port, creds ? user : "", pwfile, NULL, err);
     if (pwfile[0])
         unlink(pwfile);
     struct fed_error e;

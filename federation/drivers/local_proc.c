@@ -384,7 +384,7 @@ int lp_which(const char *prog, char *out, size_t len)
 
 /* ---- HTTP probe ---------------------------------------------------------------------------- */
 
-char *lp_http_get(int port, const char *path, int *code, int timeout_ms)
+char *lp_http_get(int port, const char *path, const char *token, int *code, int timeout_ms)
 {
     char base[64];
     snprintf(base, sizeof(base), "http://127.0.0.1:%d", port);
@@ -395,6 +395,7 @@ char *lp_http_get(int port, const char *path, int *code, int timeout_ms)
         .max_attempts = 1, /* the callers poll */
         .max_body = HTTP_MAX,
         .direct = 1,
+        .bearer_token = token,
     };
     char err[200];
     struct fed_rest *r = fed_rest_new(&cfg, err, sizeof(err));

@@ -52,9 +52,10 @@ int lp_run(const char *call, char *const *argv, char *const *envp, const char *c
 /* Absolute path of a program (PATH search when it has no '/'), or -1. */
 int lp_which(const char *prog, char *out, size_t len);
 
-/* GET http://127.0.0.1:PORT/PATH through the REST client, one attempt, no proxy: the body
- * (malloc'd) and *code, the status; NULL with *code -1 when no answer came in time. */
-char *lp_http_get(int port, const char *path, int *code, int timeout_ms);
+/* GET http://127.0.0.1:PORT/PATH through the REST client, one attempt, no proxy, with the
+ * bearer token when not NULL: the body (malloc'd) and *code, the status; NULL with *code -1
+ * when no answer came in time. */
+char *lp_http_get(int port, const char *path, const char *token, int *code, int timeout_ms);
 /* A loopback TCP port that was free a moment ago, or -1. */
 int lp_free_port(void);
 

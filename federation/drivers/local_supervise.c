@@ -3,6 +3,7 @@
  * members is proven ours (pid and start time), or through the VM's own cgroup. */
 #define DSF_MODULE "fed-local"
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -152,6 +153,45 @@ static int prepare_cgroup(struct local *l, const struct fed_vm *vm, char *out, s
     return 0;
 }
 
+/* The workload's argv ({port} filled in) and its program's path; an exporter VM must have
+ * one. *argv stays NULL (0 returned) when there is none. */
+static int resolve_workload(const struct fed_vm *vm, int port, int exporter, char ***argv,
+                            char *path, size_t len, struct fed_error *err)
+{
+    *argv = local_workload_argv(vm, port);
+    if (vm->spec.workload && !*argv)
+        return fed_fail(err, FED_EIO, "start workload", ENOMEM, "out of memory");
+    if (exporter && !*argv)
+        return fed_fail(err, FED_EINVAL, "start exporter", 0,
+                        "%s: %s exporter needs a workload: the exporter's argv, e.g. "
+                        "[\"prometheus-node-exporter\", \"--web.listen-address=127.0.0.1:{port}\"]",
+                        vm->id, FED_LABEL_MONITORING);
+    if (*argv && lp_which((*argv)[0], path, len) < 0) {
+        fed_fail(err, FED_EINVAL, "start workload", ENOENT,
+                 "%s: workload program '%s' not found or not executable", vm->id, (*argv)[0]);
+        local_free_strv(*argv);
+        *argv = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+static int record_started(struct local *l, struct fed_vm *vm, struct procs *p, int exporter,
+                          struct fed_error *err)
+{
+    lp_proc_stat(p->pid, NULL, NULL, &p->start);
+    if (p->wpid > 0)
+        lp_proc_stat(p->wpid, NULL, NULL, &p->wstart);
+    if (save_procs(vm, p) < 0)
+        return fed_fail(err, FED_EIO, "start", 0, "driver data does not fit");
+    local_write_run_file(l, vm);
+    log_info("%s/%s/%s started: %s pid %d, workload pid %d, pgid %d%s%s", vm->ns, vm->mci, vm->id,
+             exporter ? "exporter" : "agent", (int)p->pid, (int)p->wpid, (int)p->pgid,
+             p->cgroup[0] ? ", cgroup " : "", p->cgroup);
+    return 0;
+}
+
+/* The agent and the workload, or an exporter VM's workload alone as its main process. */
 int local_start_procs(struct local *l, struct fed_vm *vm, struct procs *p, struct fed_error *err)
 {
     char dir[PATH_MAX], bin[PATH_MAX + 64], cfg[PATH_MAX + 64], wl[PATH_MAX],
@@ -160,48 +200,43 @@ int local_start_procs(struct local *l, struct fed_vm *vm, struct procs *p, struc
     snprintf(bin, sizeof(bin), "%s/usr/local/bin/damselfly-agent", dir);
     snprintf(cfg, sizeof(cfg), "%s/etc/damselfly/agent.json", dir);
     char *argv[] = {bin, "--config", cfg, NULL};
-    char **wargv = vm->spec.workload;
-    if (wargv && lp_which(wargv[0], wl, sizeof(wl)) < 0)
-        return fed_fail(err, FED_EINVAL, "start workload", ENOENT,
-                        "%s: workload program '%s' not found or not executable", vm->id, wargv[0]);
-    if (prepare_cgroup(l, vm, p->cgroup, sizeof(p->cgroup), err) < 0)
+    struct fed_monitoring_spec ms;
+    int exporter = local_monitoring(vm, &ms) == FED_MONITOR_EXPORTER;
+    char **wargv;
+    if (resolve_workload(vm, p->port, exporter, &wargv, wl, sizeof(wl), err) < 0)
         return -1;
+    int fd = -1, rc = prepare_cgroup(l, vm, p->cgroup, sizeof(p->cgroup), err);
     snprintf(procs_file, sizeof(procs_file), "%s/cgroup.procs", p->cgroup);
-    int fd = local_open_log(dir, "console.log", 0, err);
-    if (fd < 0)
-        return -1;
-    char **env = local_vm_env(vm, dir);
-    struct lp_spawn s = {.agent_path = bin,
-                         .agent_argv = argv,
-                         .workload_path = wargv ? wl : NULL,
-                         .workload_argv = wargv,
+    if (rc == 0 && (fd = local_open_log(dir, "console.log", 0, err)) < 0)
+        rc = -1;
+    char **env = rc == 0 ? local_vm_env(vm, dir) : NULL;
+    struct lp_spawn s = {.agent_path = exporter ? wl : bin,
+                         .agent_argv = exporter ? wargv : argv,
+                         .workload_path = wargv && !exporter ? wl : NULL,
+                         .workload_argv = exporter ? NULL : wargv,
                          .envp = env,
                          .cwd = dir,
                          .log_fd = fd,
                          .cgroup_procs = p->cgroup[0] ? procs_file : NULL};
-    int rc = env ? lp_spawn(&s, &p->pgid, &p->pid, &p->wpid, err)
+    if (rc == 0)
+        rc = env ? lp_spawn(&s, &p->pgid, &p->pid, &p->wpid, err)
                  : fed_fail(err, FED_EIO, "start", ENOMEM, "out of memory");
-    close(fd);
+    if (fd >= 0)
+        close(fd);
     local_free_strv(env);
-    if (rc < 0)
-        return -1;
-    lp_proc_stat(p->pid, NULL, NULL, &p->start);
-    if (p->wpid > 0)
-        lp_proc_stat(p->wpid, NULL, NULL, &p->wstart);
-    if (save_procs(vm, p) < 0)
-        return fed_fail(err, FED_EIO, "start", 0, "driver data does not fit");
-    local_write_run_file(l, vm);
-    log_info("%s/%s/%s started: agent pid %d, workload pid %d, pgid %d%s%s", vm->ns, vm->mci,
-             vm->id, (int)p->pid, (int)p->wpid, (int)p->pgid, p->cgroup[0] ? ", cgroup " : "",
-             p->cgroup);
-    return 0;
+    local_free_strv(wargv);
+    return rc < 0 ? -1 : record_started(l, vm, p, exporter, err);
 }
 
-/* Running once the agent answers /healthz; Failed when it dies first. */
+/* Running once the agent answers /healthz (an exporter VM: its scrape path); Failed when it
+ * dies first. */
 int local_wait_up(struct local *l, struct fed_vm *vm, const struct procs *p, struct fed_error *err)
 {
     char dir[PATH_MAX], tail[400];
     local_vm_dir(l, vm, dir, sizeof(dir));
+    struct fed_monitoring_spec ms;
+    int exporter = local_monitoring(vm, &ms) == FED_MONITOR_EXPORTER;
+    const char *what = exporter ? "exporter" : "agent", *probe = exporter ? ms.path : "/healthz";
     struct fed_backoff b;
     fed_backoff_init(&b, l->o->timeout_ms);
     b.initial_ms = 50;
@@ -209,22 +244,21 @@ int local_wait_up(struct local *l, struct fed_vm *vm, const struct procs *p, str
     for (;;) {
         if (!lp_alive(p->pid, p->start, NULL)) {
             vm->state = FED_VM_FAILED;
-            return fed_fail(err, FED_EBACKEND, "start agent", 0,
-                            "%s: the agent (pid %d) exited during start: %s", vm->id, (int)p->pid,
-                            local_log_tail(dir, "console.log", tail, sizeof(tail)));
+            return fed_fail(err, FED_EBACKEND, exporter ? "start exporter" : "start agent", 0,
+                            "%s: the %s (pid %d) exited during start: %s", vm->id, what,
+                            (int)p->pid, local_log_tail(dir, "console.log", tail, sizeof(tail)));
         }
         int code;
-        free(lp_http_get(p->port, "/healthz", &code, 1000));
+        free(lp_http_get(p->port, probe, NULL, &code, 1000));
         if (code == 200) {
             vm->state = FED_VM_RUNNING;
             return 0;
         }
         if (!fed_backoff_wait(&b)) {
             vm->state = FED_VM_FAILED;
-            return fed_fail(err, FED_ETIMEOUT, "start agent", 0,
-                            "%s: the agent did not answer on 127.0.0.1:%d/healthz within %lld "
-                            "ms: %s",
-                            vm->id, p->port, (long long)l->o->timeout_ms,
+            return fed_fail(err, FED_ETIMEOUT, exporter ? "start exporter" : "start agent", 0,
+                            "%s: the %s did not answer on 127.0.0.1:%d%s within %lld ms: %s",
+                            vm->id, what, p->port, probe, (long long)l->o->timeout_ms,
                             local_log_tail(dir, "console.log", tail, sizeof(tail)));
         }
     }

@@ -7,6 +7,9 @@ dsf_script(federation_local_sigstop federation_local_sigstop.sh)
 dsf_script(federation_local_credentials federation_local_credentials.sh)
 # A removed VM's retained status is cleared and the alarm engine forgets its alarms.
 dsf_script(federation_local_clear_status federation_local_clear_status.sh)
+# Pulled VMs: an exporter VM (the real prometheus-node-exporter, no agent) and a pull VM
+# (an agent with push off behind the pull token).
+dsf_script(federation_local_exporter_vm federation_local_exporter_vm.sh)
 # The kubernetes and tumblebug drivers against the API doubles in tests/tools/ (and kubectl).
 dsf_script(federation_k8s_cordon_drain_scale federation_k8s_cordon_drain_scale.sh)
 dsf_script(federation_k8s_auth_faults federation_k8s_auth_faults.sh)
