@@ -66,8 +66,7 @@ int scraper_config_validate(const struct dsf_cfg_section *secs, const char *orig
 {
     const struct scraper_config *c = secs[0].obj;
     if (strcmp(c->output, "mqtt") && strcmp(c->output, "kafka")) {
-        snprintf(err, errlen, "%s: key 'output': '%s': expected mqtt or kafka", origin,
-                 c->output);
+        snprintf(err, errlen, "%s: key 'output': '%s': expected mqtt or kafka", origin, c->output);
         return -1;
     }
     if (c->timeout_ms >= c->interval_ms) {

@@ -62,19 +62,17 @@ static void on_sample(void *arg, const struct prom_sample *in)
         if (!taken_name(t, *name))
             continue;
         int n = snprintf(x->renamed[i], RENAMED_MAX, "exported_%.*s", (int)name->n, name->p);
-        if (n >= RENAMED_MAX)
-            {
- reject(s, REJECT_LABELS, t->key, in->name.p, in->name.n, "label name too long");
- return;
-}
+        if (n >= RENAMED_MAX) {
+            reject(s, REJECT_LABELS, t->key, in->name.p, in->name.n, "label name too long");
+            return;
+        }
         *name = (struct lp_span){x->renamed[i], (uint32_t)n};
     }
-    if (out.nlabels + t->nlabels > PROM_MAX_LABELS)
-        {
- reject(s, REJECT_LABELS, t->key, in->name.p, in->name.n,
-                      "more labels than a sample may carry with the target's");
- return;
-}
+    if (out.nlabels + t->nlabels > PROM_MAX_LABELS) {
+        reject(s, REJECT_LABELS, t->key, in->name.p, in->name.n,
+               "more labels than a sample may carry with the target's");
+        return;
+    }
     for (size_t i = 0; i < t->nlabels; i++) {
         struct prom_label *l = &out.labels[out.nlabels++];
         l->name = (struct lp_span){t->label_names[i], (uint32_t)strlen(t->label_names[i])};
@@ -82,11 +80,10 @@ static void on_sample(void *arg, const struct prom_sample *in)
         l->escaped = 0;
     }
     buf_reset(&x->line);
-    if (prom_render_line(&x->line, &out, t->started_ns, &reason) < 0)
-        {
- reject(s, REJECT_RENDER, t->key, in->name.p, in->name.n, reason);
- return;
-}
+    if (prom_render_line(&x->line, &out, t->started_ns, &reason) < 0) {
+        reject(s, REJECT_RENDER, t->key, in->name.p, in->name.n, reason);
+        return;
+    }
     /* Without its newline: publish_line adds it. */
     publish_line(t, x->line.data, x->line.len - 1);
     x->taken++;
@@ -138,8 +135,8 @@ static size_t convert_lines(struct scrape_target *t, const char *body, size_t le
 
 size_t convert_body(struct scrape_target *t, const char *body, size_t len)
 {
-    size_t taken = t->mode == SCRAPE_PULL ? convert_lines(t, body, len)
-                                          : convert_exposition(t, body, len);
+    size_t taken =
+        t->mode == SCRAPE_PULL ? convert_lines(t, body, len) : convert_exposition(t, body, len);
     publish_flush(t);
     return taken;
 }

@@ -3,14 +3,17 @@
 #include "scraper/scraper.h"
 
 static const char *const result_labels[SCRAPE_RESULTS] = {
-    [SCRAPE_OK] = "ok",           [SCRAPE_TIMEOUT] = "timeout",
-    [SCRAPE_HTTP_ERROR] = "http_error", [SCRAPE_REFUSED] = "refused",
-    [SCRAPE_TOO_LARGE] = "too_large", [SCRAPE_ERROR] = "error",
+    [SCRAPE_OK] = "ok",
+    [SCRAPE_TIMEOUT] = "timeout",
+    [SCRAPE_HTTP_ERROR] = "http_error",
+    [SCRAPE_REFUSED] = "refused",
+    [SCRAPE_TOO_LARGE] = "too_large",
+    [SCRAPE_ERROR] = "error",
 };
 
 static const char *const reject_labels[REJECT_REASONS] = {
-    [REJECT_PARSE] = "parse",       [REJECT_RENDER] = "not_representable",
-    [REJECT_LP] = "line_protocol",  [REJECT_TOO_LONG] = "too_long",
+    [REJECT_PARSE] = "parse",      [REJECT_RENDER] = "not_representable",
+    [REJECT_LP] = "line_protocol", [REJECT_TOO_LONG] = "too_long",
     [REJECT_LABELS] = "labels",
 };
 
@@ -77,6 +80,5 @@ void scraper_add_metrics(struct scraper *s)
     metrics_add_fn(m, "damselfly_scraper_targets", DSF_GAUGE, targets_help, "state=\"down\"",
                    count_down, s);
     metrics_add_histogram(m, "damselfly_scraper_scrape_duration_seconds",
-                          "Time from a scrape's start to its end, any result.", NULL,
-                          &s->duration);
+                          "Time from a scrape's start to its end, any result.", NULL, &s->duration);
 }

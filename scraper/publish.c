@@ -90,8 +90,7 @@ void publish_status(struct scrape_target *t, int cleared)
     s->stats.status_changes++;
     /* Not connected: on_connect publishes every target's status again. */
     if (dsf_bus_publish(s->bus, &m, 1, 1, 0) < 0)
-        log_warn("could not publish the status of %s now: it is sent at the next connect",
-                 t->key);
+        log_warn("could not publish the status of %s now: it is sent at the next connect", t->key);
 }
 
 static void on_connect(void *arg)
@@ -132,7 +131,8 @@ int publish_start(struct scraper *s, char *err, size_t errlen)
         .max_inflight = 1000,
     };
     dsf_bus_connection(&opt, &c->mqtt, &c->kafka, kafka);
-    struct dsf_bus_callbacks cb = {.on_connect = on_connect, .on_delivered = on_delivered, .arg = s};
+    struct dsf_bus_callbacks cb = {
+        .on_connect = on_connect, .on_delivered = on_delivered, .arg = s};
     s->bus = dsf_bus_new(s->base, &opt, &cb, err, errlen);
     return s->bus ? 0 : -1;
 }

@@ -60,11 +60,11 @@ enum scrape_result {
 };
 
 enum sample_reject {
-    REJECT_PARSE,     /* the exposition parser refused the line */
-    REJECT_RENDER,    /* NaN, infinities, a name line protocol cannot carry */
-    REJECT_LP,        /* a pulled line that is not line protocol */
-    REJECT_TOO_LONG,  /* a line longer than a whole message */
-    REJECT_LABELS,    /* more labels than a sample may carry once the target's are added */
+    REJECT_PARSE,    /* the exposition parser refused the line */
+    REJECT_RENDER,   /* NaN, infinities, a name line protocol cannot carry */
+    REJECT_LP,       /* a pulled line that is not line protocol */
+    REJECT_TOO_LONG, /* a line longer than a whole message */
+    REJECT_LABELS,   /* more labels than a sample may carry once the target's are added */
     REJECT_REASONS
 };
 
@@ -82,10 +82,10 @@ struct scrape_target {
     char metrics_topic[300], status_topic[300];
     char boot[17]; /* this target's run, as an agent's boot: the status's "boot" */
     enum target_state state;
-    int64_t failures;     /* consecutive */
-    struct event *timer;  /* the next scrape */
-    void *easy;           /* the transfer in flight (CURL *), or NULL */
-    struct dsf_buf body;  /* the body being received */
+    int64_t failures;    /* consecutive */
+    struct event *timer; /* the next scrape */
+    void *easy;          /* the transfer in flight (CURL *), or NULL */
+    struct dsf_buf body; /* the body being received */
     int body_too_large;
     int64_t started_ns, started_ms;
     struct scraper *owner;
@@ -140,8 +140,8 @@ struct target_spec {
 };
 void targets_begin(struct scraper *s, enum scrape_source src);
 /* 0, or -1 with why (a bad identity, one listed twice, out of memory). */
-int targets_add(struct scraper *s, enum scrape_source src, const struct target_spec *t,
-                char *why, size_t cap);
+int targets_add(struct scraper *s, enum scrape_source src, const struct target_spec *t, char *why,
+                size_t cap);
 void targets_end(struct scraper *s, enum scrape_source src);
 void targets_free(struct scraper *s);
 size_t targets_count(const struct scraper *s, enum target_state st);

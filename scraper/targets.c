@@ -208,9 +208,12 @@ size_t targets_count(const struct scraper *s, enum target_state st)
 }
 
 static const char *const result_names[SCRAPE_RESULTS] = {
-    [SCRAPE_OK] = "ok",           [SCRAPE_TIMEOUT] = "timeout",
-    [SCRAPE_HTTP_ERROR] = "http_error", [SCRAPE_REFUSED] = "refused",
-    [SCRAPE_TOO_LARGE] = "too_large", [SCRAPE_ERROR] = "error",
+    [SCRAPE_OK] = "ok",
+    [SCRAPE_TIMEOUT] = "timeout",
+    [SCRAPE_HTTP_ERROR] = "http_error",
+    [SCRAPE_REFUSED] = "refused",
+    [SCRAPE_TOO_LARGE] = "too_large",
+    [SCRAPE_ERROR] = "error",
 };
 
 void target_scraped(struct scrape_target *t, enum scrape_result r, const char *detail)
