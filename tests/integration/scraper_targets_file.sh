@@ -32,6 +32,16 @@ start_scraper --set scrape.targets_file="$WORK/targets.json"
 
 log "the exporter's samples are stored with the VM's identity"
 wait_for 20 status_is ns1/mci1/vm1 online || fail "the VM's status is not online: '$(retained_status ns1/mci1/vm1)'"
+mosquitto_sub -p "$MQTT_PORT" -V 5 -t dsf/a/ns1/mci1/vm1/status -C 1 -W 2 >"$WORK/status.json" ||
+    fail "no retained status"
+python3 - "$DSF_SRC/schemas/agent-status.schema.json" "$WORK/status.json" <<'PY' ||
+import json, sys, jsonschema
+status = json.load(open(sys.argv[2]))
+jsonschema.validate(status, json.load(open(sys.argv[1])))
+assert status["via"] == "scraper" and status["scraper"] == "s1", status
+assert (status["ns"], status["mci"], status["vm"]) == ("ns1", "mci1", "vm1"), status
+PY
+    fail "the status published on the VM's behalf does not follow agent-status.schema.json: $(cat "$WORK/status.json")"
 wait_for 20 stored_some node_load1 vm1 || fail "no node_load1 of vm1 stored"
 wait_for 20 stored_some node_memory_MemTotal_bytes vm1 || fail "no node_memory_MemTotal_bytes of vm1 stored"
 tags=$(influx_query dsf "SELECT * FROM node_load1 WHERE vm='vm1' LIMIT 1")
