@@ -78,6 +78,8 @@ void publish_status(struct scrape_target *t, int cleared)
 {
     struct scraper *s = t->owner;
     char payload[1024] = "";
+    if (s->kafka)
+        return; /* as Kafka agents: the status topics are MQTT's alone */
     if (!cleared)
         status_json(t, t->state == TARGET_UP ? "online" : "offline", payload, sizeof(payload));
     struct dsf_bus_message m = {
@@ -115,7 +117,7 @@ static void on_delivered(void *arg, uint64_t token, int ok)
 int publish_start(struct scraper *s, char *err, size_t errlen)
 {
     const struct scraper_config *c = &s->cfg;
-    int kafka = !strcmp(c->output, "kafka");
+    int kafka = s->kafka = !strcmp(c->output, "kafka");
     char client_id[200];
     snprintf(s->self_topic, sizeof(s->self_topic), "dsf/scraper/%s/status", c->id);
     snprintf(s->self_online, sizeof(s->self_online),

@@ -115,6 +115,7 @@ struct scraper {
     int64_t file_mtime_ns, file_size, file_ino;
     int file_seen;
     uint32_t buckets;
+    int kafka; /* output=kafka: metrics only, no statuses (as Kafka agents) */
     uint64_t next_token;
     struct dsf_buf message; /* the message being filled */
     size_t message_lines;

@@ -8,6 +8,7 @@
 #include "scraper/scraper.h"
 
 #include <stdio.h>
+#include <sys/stat.h>
 
 static void add_vm(void *arg, const struct fed_scrape_target *ft)
 {
@@ -29,9 +30,18 @@ static void add_vm(void *arg, const struct fed_scrape_target *ft)
 void targets_fed_refresh(struct scraper *s)
 {
     struct fed_error err = {0};
+    char dir[4096];
     if (!*s->cfg.federation_dir)
         return;
-    struct fed_store *store = fed_store_open(s->cfg.federation_dir, &err);
+    /* The model's MCIs, where damselfly-fed and the controller keep them. */
+    snprintf(dir, sizeof(dir), "%s/mci", s->cfg.federation_dir);
+    struct stat st;
+    /* Opening creates the store: a mistyped directory must fail, not look empty. */
+    struct fed_store *store = NULL;
+    if (stat(s->cfg.federation_dir, &st) < 0 || !S_ISDIR(st.st_mode))
+        snprintf(err.message, sizeof(err.message), "not a directory");
+    else
+        store = fed_store_open(dir, &err);
     if (store) {
         targets_begin(s, SOURCE_FED);
         if (fed_scrape_targets(store, add_vm, s, &err) == 0) {

@@ -3,3 +3,8 @@
 if(TARGET damselfly-scraper)
   dsf_script(scraper_targets_file scraper_targets_file.sh)
 endif()
+# On local MCIs of the federation: an exporter VM healed by the controller, and pull mode.
+if(TARGET damselfly-scraper AND TARGET damselfly-control AND TARGET damselfly-fed)
+  dsf_script(scraper_local_mci scraper_local_mci.sh)
+  dsf_script(scraper_pull_mode scraper_pull_mode.sh)
+endif()

@@ -65,3 +65,52 @@ stop_scraper_clean() {
     wait "$SCRAPER_PID" 2>/dev/null || rc=$?
     [ $rc = 0 ] || fail "the scraper exited with $rc on SIGTERM"
 }
+
+# ---- on a local MCI (after control_lib.sh) --------------------------------------------------
+
+# scraper_mci_stack SPEC_FILE: control_lib's stack (broker with credentials, InfluxDB,
+# collector, alarm engine with agent_down at `for` 0s, the bus log) with the principal
+# scraper.s1 too, then MCI ns1/m1 from SPEC_FILE (VMs reporting every second). Sets CTL_VMS.
+scraper_mci_stack() {
+    start_mosquitto_auth --collector c1 --alarm a1 --control --scraper s1
+    echo "$MOSQUITTO_PID" >"$CTL_BROKER_PID_FILE"
+    start_influxd && influx_create_db "$CTL_DB" || fail "cannot create database $CTL_DB"
+    CTL_INTERVAL_MS=1000
+    ctl_collector
+    ctl_alarm
+    alarm_events
+    CTL_DRIVER_OPTS=(local.freezer=signal local.mqtt_url="$MQTT_URL" local.interval=1s
+        local.agent_binary="${SCRAPER_AGENT_BINARY:-$AGENT}"
+        local.install_script="$DSF_SRC/deploy/install-agent.sh"
+        bus.password_file="$MQTT_ACL_DIR/passwd" bus.broker_pid_file="$CTL_BROKER_PID_FILE")
+    ctl_fed create-mci "$CTL_NS" "$CTL_MCI" --spec "$1" >"$WORK/fed-create.out" 2>&1 ||
+        fail "create-mci: $(cat "$WORK/fed-create.out")"
+    mapfile -t CTL_VMS < <(ctl_vms)
+}
+
+# start_fed_scraper ARGS...: start_scraper as principal scraper.s1 (its password in a 0600
+# -c file) on the federation's model, read every second, with the local driver's pull token.
+start_fed_scraper() {
+    bus_config "$WORK/scraper-bus.json" scraper.s1
+    start_scraper -c "$WORK/scraper-bus.json" --set scrape.federation_dir="$FED_DIR" \
+        --set scrape.refresh=1s --set scrape.agent_token_file="$FED_DIR/local/pull.token" "$@"
+}
+
+# vm_status VM: the retained status of VM of ns1/m1 ("" when none), as the operator reads it.
+vm_status() {
+    [ -d "$WORK/operator" ] || operator_options
+    as_operator mosquitto_sub -p "$MQTT_PORT" -V 5 --retained-only -C 1 -W 2 \
+        -t "dsf/a/$CTL_NS/$CTL_MCI/$1/status" 2>/dev/null |
+        python3 -c 'import json, sys
+t = sys.stdin.read().strip()
+print(json.loads(t)["status"] if t else "")' 2>/dev/null || true
+}
+vm_status_is() { [ "$(vm_status "$1")" = "$2" ]; }
+
+# stored_in DB QUERY: the first value of the first row of an InfluxQL query (0 when none).
+stored_in() {
+    influx_query "$1" "$2" | python3 -c '
+import json, sys
+r = json.load(sys.stdin)["results"][0]
+print(r["series"][0]["values"][0][1] if "series" in r else 0)'
+}
