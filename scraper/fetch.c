@@ -48,6 +48,8 @@ static void finished(void *ctx, CURL *easy, CURLcode rc)
     curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
     dsf_curl_loop_remove(s->curl, easy);
     curl_easy_cleanup(easy);
+    curl_slist_free_all(t->headers);
+    t->headers = NULL;
     t->easy = NULL;
     enum scrape_result r = classify(t, rc, status);
     char detail[300];
@@ -88,10 +90,18 @@ int fetch_start(struct scrape_target *t)
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
     }
+    /* The token may change (scraper_token_refresh): each pull transfer gets its own list. */
+    if (t->mode == SCRAPE_PULL && *s->token_header &&
+        !(t->headers = curl_slist_append(NULL, s->token_header))) {
+        curl_easy_cleanup(e);
+        return -1;
+    }
     curl_easy_setopt(e, CURLOPT_HTTPHEADER,
-                     t->mode == SCRAPE_PULL ? s->pull_headers : s->exporter_headers);
+                     t->mode == SCRAPE_PULL ? t->headers : s->exporter_headers);
     if (dsf_curl_loop_add(s->curl, e) < 0) {
         curl_easy_cleanup(e);
+        curl_slist_free_all(t->headers);
+        t->headers = NULL;
         return -1;
     }
     t->easy = e;
@@ -104,6 +114,8 @@ void fetch_cancel(struct scrape_target *t)
         return;
     dsf_curl_loop_remove(t->owner->curl, t->easy);
     curl_easy_cleanup(t->easy);
+    curl_slist_free_all(t->headers);
+    t->headers = NULL;
     t->easy = NULL;
 }
 
@@ -111,9 +123,7 @@ int fetch_init(struct scraper *s, char *err, size_t errlen)
 {
     s->curl = dsf_curl_loop_new(s->base, finished, s);
     s->exporter_headers = curl_slist_append(NULL, "Accept: text/plain;version=0.0.4");
-    if (*s->token_header)
-        s->pull_headers = curl_slist_append(NULL, s->token_header);
-    if (!s->curl || !s->exporter_headers || (*s->token_header && !s->pull_headers)) {
+    if (!s->curl || !s->exporter_headers) {
         snprintf(err, errlen, "cannot start libcurl's multi interface");
         return -1;
     }
@@ -126,6 +136,5 @@ void fetch_free(struct scraper *s)
         dsf_curl_loop_free(s->curl);
     s->curl = NULL;
     curl_slist_free_all(s->exporter_headers);
-    curl_slist_free_all(s->pull_headers);
-    s->exporter_headers = s->pull_headers = NULL;
+    s->exporter_headers = NULL;
 }

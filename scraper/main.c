@@ -58,17 +58,21 @@ static int add_timer(struct scraper *s, struct event **ev, event_callback_fn fn,
     return *ev && event_add(*ev, &tv) == 0 ? 0 : -1;
 }
 
-static int read_token(struct scraper *s, char *err, size_t errlen)
+/* A pull target without the token is answered 401 (result http_error): logged, not fatal,
+ * since the federation writes the file when it creates the first pull VM. */
+void scraper_token_refresh(struct scraper *s)
 {
     char token[DSF_HTTP_TOKEN_MAX + 1], why[400];
     if (!*s->cfg.agent_token_file)
-        return 0;
+        return;
     if (dsf_http_token_read(s->cfg.agent_token_file, token, why, sizeof(why)) < 0) {
-        snprintf(err, errlen, "scrape.agent_token_file: %s", why);
-        return -1;
+        uint64_t held_back;
+        if (dsf_log_due(&s->token_warn, &held_back))
+            log_warn("scrape.agent_token_file: %s: pull targets are asked without a token", why);
+        s->token_header[0] = '\0';
+        return;
     }
     snprintf(s->token_header, sizeof(s->token_header), "Authorization: Bearer %s", token);
-    return 0;
 }
 
 static int start(void *ctx, struct dsf_daemon *d)
@@ -81,10 +85,6 @@ static int start(void *ctx, struct dsf_daemon *d)
     s->base = dsf_daemon_base(d);
     s->buckets = (uint32_t)s->cfg.mqtt.buckets_total;
     dsf_daemon_default_id(&s->cfg.id, "scraper");
-    if (read_token(s, err, sizeof(err)) < 0) {
-        log_error("%s", err);
-        return 2;
-    }
     s->line = malloc(sizeof(*s->line));
     if (!s->line || dsf_histogram_init(&s->duration, duration_bounds,
                                        sizeof(duration_bounds) / sizeof(*duration_bounds)) < 0) {
@@ -102,6 +102,7 @@ static int start(void *ctx, struct dsf_daemon *d)
         return 1;
     }
     targets_file_check(s);
+    scraper_token_refresh(s);
     targets_fed_refresh(s);
     log_info("scraper %s: every %lld ms, timeout %lld ms, offline after %lld failures; "
              "targets file '%s', federation '%s'",
@@ -116,6 +117,7 @@ static void reload(void *ctx)
     log_info("SIGHUP: reading the targets again (other keys need a restart)");
     s->file_seen = 0;
     targets_file_check(s);
+    scraper_token_refresh(s);
     targets_fed_refresh(s);
 }
 

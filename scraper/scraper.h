@@ -82,10 +82,11 @@ struct scrape_target {
     char metrics_topic[300], status_topic[300];
     char boot[17]; /* this target's run, as an agent's boot: the status's "boot" */
     enum target_state state;
-    int64_t failures;    /* consecutive */
-    struct event *timer; /* the next scrape */
-    void *easy;          /* the transfer in flight (CURL *), or NULL */
-    struct dsf_buf body; /* the body being received */
+    int64_t failures;           /* consecutive */
+    struct event *timer;        /* the next scrape */
+    void *easy;                 /* the transfer in flight (CURL *), or NULL */
+    struct curl_slist *headers; /* its Authorization (pull), or NULL */
+    struct dsf_buf body;        /* the body being received */
     int body_too_large;
     int64_t started_ns, started_ms;
     struct scraper *owner;
@@ -108,8 +109,8 @@ struct scraper {
     struct dsf_curl_loop *curl;
     struct event *file_timer, *fed_timer;
     struct scrape_target *targets;
-    struct curl_slist *exporter_headers, *pull_headers; /* live as long as the transfers */
-    char token_header[300]; /* "Authorization: Bearer ..." for pull targets, or "" */
+    struct curl_slist *exporter_headers; /* lives as long as the transfers */
+    char token_header[300];              /* "Authorization: Bearer ..." for pull targets, or "" */
     char self_topic[300], self_online[300], self_offline[300];
     /* The targets file as last applied: a change of any of these rereads it. */
     int64_t file_mtime_ns, file_size, file_ino;
@@ -121,7 +122,7 @@ struct scraper {
     size_t message_lines;
     struct lp_line *line; /* lp_check_line's scratch: large, so not on the stack */
     struct dsf_histogram duration;
-    struct dsf_log_limit fail_warn, reject_warn, publish_warn;
+    struct dsf_log_limit fail_warn, reject_warn, publish_warn, token_warn;
     struct scraper_stats stats;
     struct dsf_metrics metrics;
 };
@@ -152,6 +153,8 @@ const char *scrape_result_name(enum scrape_result r); /* the label value of resu
 /* targets_file.c / targets_fed.c */
 void targets_file_check(struct scraper *s);
 void targets_fed_refresh(struct scraper *s);
+/* Reads scrape.agent_token_file again (the federation may write it after the start). */
+void scraper_token_refresh(struct scraper *s);
 
 /* fetch.c */
 int fetch_init(struct scraper *s, char *err, size_t errlen);

@@ -33,6 +33,7 @@ void targets_fed_refresh(struct scraper *s)
     char dir[4096];
     if (!*s->cfg.federation_dir)
         return;
+    scraper_token_refresh(s);
     /* The model's MCIs, where damselfly-fed and the controller keep them. */
     snprintf(dir, sizeof(dir), "%s/mci", s->cfg.federation_dir);
     struct stat st;
