@@ -61,7 +61,7 @@ static void finished(void *ctx, CURL *easy, CURLcode rc)
     } else {
         snprintf(detail, sizeof(detail), "%s", curl_easy_strerror(rc));
     }
-    buf_reset(&t->body);
+    buf_free(&t->body); /* not kept between scrapes: many targets, each body large once */
     target_scraped(t, r, detail);
 }
 

@@ -21,7 +21,7 @@ static void publish_failed(struct scraper *s, const char *topic, size_t lines)
     if (dsf_log_due(&s->publish_warn, &held_back))
         log_warn("could not publish on %s (bus %s): %zu lines dropped; %llu more failures since "
                  "the last warning",
-                 topic, dsf_bus_connected(s->bus) ? "full" : "not connected", lines,
+                 topic, s->bus && dsf_bus_connected(s->bus) ? "full" : "not connected", lines,
                  (unsigned long long)held_back);
 }
 
@@ -38,7 +38,7 @@ void publish_flush(struct scrape_target *t)
         .key_len = strlen(t->key),
         .fmt = "lp",
     };
-    if (s->message.oom || dsf_bus_publish(s->bus, &m, 1, 0, ++s->next_token) < 0) {
+    if (s->message.oom || !s->bus || dsf_bus_publish(s->bus, &m, 1, 0, ++s->next_token) < 0) {
         publish_failed(s, t->metrics_topic, s->message_lines);
     } else {
         s->stats.messages_published++;
