@@ -2,6 +2,7 @@
 # and a real prometheus-node-exporter (scraper_lib.sh).
 if(TARGET damselfly-scraper)
   dsf_script(scraper_targets_file scraper_targets_file.sh)
+  dsf_script(scraper_bad_input scraper_bad_input.sh)
 endif()
 # On local MCIs of the federation: an exporter VM healed by the controller, and pull mode.
 if(TARGET damselfly-scraper AND TARGET damselfly-control AND TARGET damselfly-fed)
