@@ -25,14 +25,14 @@ PY
     start_alarm
 }
 
-# start_scraper ARGS...: the scraper on MQTT_URL, scrape every second, a 500 ms timeout,
+# start_scraper ARGS...: the scraper on MQTT_URL, scrape every second, a 900 ms timeout,
 # offline after 2 failures; sets SCRAPER_PID and SAPI (base URL).
 start_scraper() {
     local port
     port=$(free_port)
     SAPI="http://127.0.0.1:$port"
     bg "scraper-$SECONDS" "$SCRAPER" --set id=s1 --set mqtt.url="$MQTT_URL" \
-        --set scrape.interval=1s --set scrape.timeout=500ms --set scrape.max_failures=2 \
+        --set scrape.interval=1s --set scrape.timeout=900ms --set scrape.max_failures=2 \
         --set http.listen="127.0.0.1:$port" "$@"
     SCRAPER_PID=$BG_PID
     wait_for 10 curl -sf "$SAPI/healthz" || fail "the scraper did not start"
