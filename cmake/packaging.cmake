@@ -1,6 +1,6 @@
 # Install rules and the Debian packages (CPack DEB, one package per build):
 #   DAMSELFLY_STATIC=ON  -> damselfly-agent  (the static agent alone)
-#   otherwise            -> damselfly-server (collector, balancer, alarm, control, fed)
+#   otherwise            -> damselfly-server (collector, balancer, alarm, control, scraper, fed)
 # The dynamic agent of a normal build is never installed: the agent ships static only.
 # scripts/build-packages builds both; docs/operations.md ("Installing the packages") says
 # what they hold. Binaries go under the prefix (/usr in the packages); configs, units and
@@ -24,8 +24,8 @@ if(DAMSELFLY_STATIC)
 else()
   set(DSF_PKG server)
   set(DSF_PKG_BINS damselfly-collector damselfly-balancer damselfly-alarm damselfly-control
-    damselfly-fed)
-  set(DSF_PKG_DAEMONS collector balancer alarm control)
+    damselfly-scraper damselfly-fed)
+  set(DSF_PKG_DAEMONS collector balancer alarm control scraper)
   set(DSF_PKG_STATE "collector balancer alarm control federation")
   set(DSF_PKG_WRITTEN "alarm.d policies")
 endif()
@@ -120,7 +120,7 @@ else()
       COMPONENT server)
   endforeach()
   set(DSF_PKG_OVERRIDES "")
-  foreach(c collector balancer alarm control fed)
+  foreach(c collector balancer alarm control scraper fed)
     install(FILES ${CMAKE_SOURCE_DIR}/deploy/config/${c}.json DESTINATION ${DSF_ETC} ${cfg_mode}
       COMPONENT server)
     list(APPEND DSF_PKG_CONFFILES ${DSF_ETC}/${c}.json)
@@ -181,8 +181,8 @@ set(CPACK_DEBIAN_SERVER_PACKAGE_DEPENDS "adduser")
 set(CPACK_DEBIAN_SERVER_PACKAGE_RECOMMENDS "mosquitto, influxdb, damselfly-agent")
 set(CPACK_COMPONENT_SERVER_DESCRIPTION "Damselfly monitoring and auto-healing server
 The collector (bus to time-series store), the balancer (bucket ownership
-across collectors), the alarm engine, the healing controller and the
-federation CLI damselfly-fed; each daemon with a hardened systemd unit (not
+across collectors), the alarm engine, the healing controller, the scraper
+(agentless and pull-mode monitoring) and the federation CLI damselfly-fed; each daemon with a hardened systemd unit (not
 enabled), default configurations in /etc/damselfly, starter alarm rules and
 healing policies.")
 include(CPack)

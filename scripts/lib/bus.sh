@@ -5,12 +5,12 @@
 # A topic level of an identity or id: 1 to 63 bytes, none of / + # : blanks or controls.
 SEGMENT='[^/+#:[:space:][:cntrl:]]{1,63}'
 
-# principal_kind NAME: prints agent, collector, alarm, balancer, control or operator; fails
+# principal_kind NAME: prints agent, collector, alarm, scraper, balancer, control or operator; fails
 # for a name of no principal's shape.
 principal_kind() {
     if [[ $1 =~ ^$SEGMENT/$SEGMENT/$SEGMENT$ ]]; then
         echo agent
-    elif [[ $1 =~ ^(collector|collectors|alarm)\.$SEGMENT$ ]]; then
+    elif [[ $1 =~ ^(collector|collectors|alarm|scraper)\.$SEGMENT$ ]]; then
         echo "${BASH_REMATCH[1]}"
     elif [[ $1 =~ ^(balancer|control|operator)$ ]]; then
         echo "$1"
@@ -50,6 +50,11 @@ acl_block() {
             local id=${name#alarm.}
             printf 'topic read dsf/m/#\ntopic read dsf/a/+/+/+/status\ntopic write dsf/alarm/#\n'
             printf 'topic write dsf/e/%s/hb\ntopic read dsf/e/%s/assign\n' "$id" "$id" ;;
+        scraper) # speaks for the VMs it pulls: their metrics and retained statuses; its own
+            # status and Last Will on dsf/scraper/ID/status (docs/scraper.md)
+            local id=${name#scraper.}
+            printf 'topic write dsf/m/#\ntopic readwrite dsf/a/+/+/+/status\n'
+            printf 'topic write dsf/scraper/%s/status\n' "$id" ;;
         balancer)
             # dsf/b/#: the balancers' leader record and their alive statuses (HA)
             printf 'topic read dsf/c/+/hb\ntopic readwrite dsf/c/+/assign\n'
@@ -187,13 +192,14 @@ bus_acl() {
     shift
     while [ $# -gt 0 ]; do
         case $1 in
-            --collector | --collector-pool | --alarm | --agent)
+            --collector | --collector-pool | --alarm | --scraper | --agent)
                 [ $# -ge 2 ] || usage_error "bus-acl: $1 needs a value"
                 local kind=${1#--}
                 case $1 in
                     --collector) name=collector.$2 ;;
                     --collector-pool) name=collectors.$2 kind=collectors ;;
                     --alarm) name=alarm.$2 ;;
+                    --scraper) name=scraper.$2 ;;
                     *) name=$2 ;;
                 esac
                 [ "$(principal_kind "$name")" = "$kind" ] ||
@@ -228,7 +234,7 @@ bus_user() {
     local action=${1:-} name=${2:-} dir=$STATE/bus pid_set=0
     [[ $action =~ ^(add|remove)$ ]] || usage_error "bus-user: expected add or remove, not '$action'"
     principal_kind "$name" >/dev/null || usage_error "bus-user: '$name' is no principal:" \
-        "NS/MCI/VM, collector.ID, collectors.POOL, alarm.ID, balancer, control or operator"
+        "NS/MCI/VM, collector.ID, collectors.POOL, alarm.ID, scraper.ID, balancer, control or operator"
     shift 2
     while [ $# -gt 0 ]; do
         [ $# -ge 2 ] || usage_error "bus-user: $1 needs a value"

@@ -24,7 +24,7 @@ import urllib.request
 
 import yaml
 
-DAEMONS = ("agent", "collector", "alarm", "control", "balancer")
+DAEMONS = ("agent", "collector", "alarm", "control", "balancer", "scraper")
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 WRITES = {"post", "put", "patch", "delete"}
 PARAM = re.compile(r"\{([^}/]+)\}")

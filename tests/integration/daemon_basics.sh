@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # What every daemon gets from the skeleton (common/daemon.c), checked on one daemon:
-# daemon_basics.sh agent|collector|alarm|control
+# daemon_basics.sh agent|collector|alarm|control|scraper
 #   --version names the version and the commit the binary was built from; log.format=json
 #   gives one JSON object per line (jq parses each); /metrics passes promtool (the agent:
 #   only node_exporter's own names draw warnings) and has process_* and damselfly_build_info;
@@ -10,12 +10,13 @@
 #   http.tls_key; a mistyped DAMSELFLY_* name
 #   is warned about.
 . "$(dirname "$0")/lib.sh"
-which=${1:?agent, collector, alarm or control}
+which=${1:?agent, collector, alarm, control or scraper}
 case $which in
 agent) BIN="$DSF_BUILD/agent/damselfly-agent" ;;
 collector) BIN="$DSF_BUILD/collector/damselfly-collector" ;;
 alarm) BIN="$DSF_BUILD/alarm/damselfly-alarm" ;;
 control) BIN="$DSF_BUILD/control/damselfly-control" ;;
+scraper) BIN="$DSF_BUILD/scraper/damselfly-scraper" ;;
 *) fail "unknown daemon $which" ;;
 esac
 [ -x "$BIN" ] || fail "$BIN is missing"
@@ -36,6 +37,7 @@ alarm)
 control)
     mkdir -p "$WORK/policies"
     args=(--set id=k1 --set "policies.dir=$WORK/policies" --set "state.dir=$WORK/state") ;;
+scraper) args=("${bus[@]}" --set id=s1) ;;
 esac
 
 log "--version"

@@ -48,7 +48,7 @@ for c in server agent; do
     grep -q ' \./usr/local/' "$WORK/$c.contents" && fail "$c ships files in /usr/local"
 done
 want_server=(./usr/bin/damselfly-collector ./usr/bin/damselfly-balancer ./usr/bin/damselfly-alarm
-    ./usr/bin/damselfly-control ./usr/bin/damselfly-fed ./usr/share/damselfly/install-agent.sh
+    ./usr/bin/damselfly-control ./usr/bin/damselfly-scraper ./usr/bin/damselfly-fed ./usr/share/damselfly/install-agent.sh
     ./etc/damselfly/alarm.d/cpu_hot.json ./etc/damselfly/policies/agent-down.json
     ./var/lib/damselfly/ ./usr/share/doc/damselfly-server/copyright
     ./usr/share/doc/damselfly-server/changelog.Debian.gz)
@@ -130,7 +130,7 @@ check_binary() {
 
 log "every unit: its binary runs, its config passes --check, systemd accepts and scores it"
 units=("$ROOT"/lib/systemd/system/damselfly-*.service)
-[ ${#units[@]} = 5 ] || fail "want 5 units (agent, collector, balancer, alarm, control), got ${units[*]}"
+[ ${#units[@]} = 6 ] || fail "want 6 units (agent, collector, balancer, alarm, control, scraper), got ${units[*]}"
 mkdir -p "$WORK/units"
 for u in "${units[@]}"; do
     name=$(basename "$u")
@@ -211,7 +211,7 @@ getent passwd damselfly | grep -q ':/var/lib/damselfly:/usr/sbin/nologin$' ||
     fail "collector.json is $(stat -c '%U:%G %a' /etc/damselfly/collector.json)"
 [ "$(stat -c '%U:%G %a' /etc/damselfly/alarm.d)" = "root:damselfly 2770" ] ||
     fail "alarm.d is $(stat -c '%U:%G %a' /etc/damselfly/alarm.d)"
-for d in agent collector balancer alarm control; do
+for d in agent collector balancer alarm control scraper; do
     runuser -u damselfly -- damselfly-$d --config /etc/damselfly/$d.json --check ||
         fail "damselfly-$d --check as user damselfly"
 done

@@ -13,7 +13,7 @@ log "generating the reference from $DSF_BUILD"
     fail "scripts/config-reference failed: $(cat "$WORK/gen.log")"
 
 for want in '## damselfly-agent' '## damselfly-collector' '## damselfly-balancer' \
-    '## damselfly-alarm' '## damselfly-control' '| `mqtt.url` | URL | `tcp://127.0.0.1:1883` |' \
+    '## damselfly-alarm' '## damselfly-control' '## damselfly-scraper' '| `mqtt.url` | URL | `tcp://127.0.0.1:1883` |' \
     '`DAMSELFLY_HTTP_LISTEN`' '| `runner.kubernetes.deployment` |' '| `scale.max` | integer | `8` |'; do
     grep -qF -- "$want" "$WORK/configuration.md" || fail "the generated reference lacks '$want'"
 done

@@ -3,7 +3,7 @@
 # need a routing file), on the broker of start_mosquitto.
 SPEC="$DSF_SRC/schemas/openapi.yaml"
 CHECK="$DSF_SRC/tests/integration/check_openapi.py"
-OPENAPI_DAEMONS=(agent collector alarm control balancer)
+OPENAPI_DAEMONS=(agent collector alarm control balancer scraper)
 
 openapi_bin() { # DAEMON
     echo "$DSF_BUILD/$1/damselfly-$1"
@@ -32,6 +32,7 @@ JSON
             --set state.dir="$WORK/state-control" --set federation.dir="$WORK/federation") ;;
     balancer) DAEMON_ARGS=(--set mqtt.url="$MQTT_URL" --set id=b1
         --set state.dir="$WORK/state-balancer") ;;
+    scraper) DAEMON_ARGS=(--set mqtt.url="$MQTT_URL" --set id=s1) ;;
     *) fail "unknown daemon $d" ;;
     esac
 }

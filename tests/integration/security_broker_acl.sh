@@ -12,7 +12,7 @@
 . "$(dirname "$0")/alarm_lib.sh"
 
 start_mosquitto_auth --agent ns1/mci1/vm1 --agent ns1/mci1/vm2 --collector c1 --alarm a1 \
-    --balancer --control --collector-pool k8s
+    --balancer --control --collector-pool k8s --scraper s1
 B=$(bucket ns1/mci1/vm1 64)
 B2=$(bucket ns1/mci1/vm2 64)
 M1="dsf/m/$B/ns1/mci1/vm1"
@@ -132,6 +132,19 @@ allowed operator "$A2/req"
 denied operator "$M1"
 denied operator "$A1/ack"
 denied operator dsf/c/c1/assign
+# The scraper speaks for the VMs it pulls (metrics, retained status) and for nothing else.
+allowed scraper.s1 "$M1"
+allowed scraper.s1 dsf/a/ns9/m9/v9/status -r
+allowed scraper.s1 dsf/scraper/s1/status -r
+denied scraper.s1 dsf/scraper/s2/status -r
+denied scraper.s1 dsf/action/ns1/mci1
+denied scraper.s1 dsf/alarm/ns1/mci1/cpu_hot
+denied scraper.s1 "$A1/ack"
+denied scraper.s1 "$A1/req"
+denied scraper.s1 "$A1/reply"
+denied scraper.s1 dsf/c/c1/hb
+denied scraper.s1 dsf/c/c1/assign
+denied scraper.s1 dsf/dlq
 
 log "read: an agent gets its own ack only, a collector its own assignment only"
 as ns1/mci1/vm1 mosquitto_sub -t "$A1/ack" -t "$A2/ack" -t 'dsf/m/#' -t 'dsf/alarm/#' \
@@ -157,6 +170,16 @@ grep -q '^dsf/e/a2/assign ' "$WORK/sub-a1.log" &&
 grep -q 'dsf/c/c1/assign' "$WORK/sub-c1.log" || fail "collector c1 did not get its assignment"
 grep -q 'dsf/c/c2/assign\|ack-for-vm1' "$WORK/sub-c1.log" &&
     fail "collector c1 read another's assignment or an ack: $(cat "$WORK/sub-c1.log")"
+# The scraper writes metrics and reads nothing of the pipeline (statuses aside).
+as scraper.s1 mosquitto_sub -t 'dsf/m/#' -t "$A1/req" -t 'dsf/alarm/#' -F '%t %p' \
+    >"$WORK/sub-s1.log" 2>&1 &
+DSF_PIDS+=($!)
+sleep 1
+as ns1/mci1/vm1 mosquitto_pub -q 1 -t "$M1" -m for-no-scraper || fail "vm1 data"
+as operator mosquitto_pub -q 1 -t "$A1/req" -m req-for-no-scraper || fail "operator request"
+wait_for 5 seen "$M1" for-no-scraper || fail "vm1's data did not reach the operator"
+sleep 0.5
+[ ! -s "$WORK/sub-s1.log" ] || fail "the scraper read what it must not: $(cat "$WORK/sub-s1.log")"
 as collectors.k8s mosquitto_sub -t 'dsf/c/+/assign' -W 2 -F '%t %p' >"$WORK/sub-k8s.log" 2>&1 || true
 grep -q '^dsf/c/c1/assign ' "$WORK/sub-k8s.log" && grep -q '^dsf/c/c2/assign ' "$WORK/sub-k8s.log" ||
     fail "the pool principal does not read its members' assignments: $(cat "$WORK/sub-k8s.log")"
