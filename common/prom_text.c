@@ -317,21 +317,17 @@ size_t prom_text_parse(const char *text, size_t len, const struct prom_ops *ops,
     size_t passed = 0;
     const char *p = text, *end = text + len;
     while (p < end) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        const char *eol = nl ? nl : end;
-        size_t n = (size_t)(eol - p);
-        if (n && p[n - 1] == '\r')
-            n--;
+        size_t n;
+        const char *line = text_line_next(&p, end, &n);
         const char *reason = NULL;
         int rc = n > INGEST_MAX_LINE ? (reason = "line too long", -1)
-                                     : parse_line(p, n, &sample, &reason);
+                                     : parse_line(line, n, &sample, &reason);
         if (rc > 0) {
             ops->sample(ctx, &sample);
             passed++;
         } else if (rc < 0) {
-            ops->reject(ctx, p, n, reason);
+            ops->reject(ctx, line, n, reason);
         }
-        p = nl ? nl + 1 : end;
     }
     return passed;
 }

@@ -113,22 +113,17 @@ static size_t convert_lines(struct scrape_target *t, const char *body, size_t le
     size_t taken = 0;
     const char *p = body, *end = body + len;
     while (p < end) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        const char *eol = nl ? nl : end;
-        size_t n = (size_t)(eol - p);
-        if (n && p[n - 1] == '\r')
-            n--;
-        const char *reason;
-        if (n && *p != '#') {
+        size_t n;
+        const char *line = text_line_next(&p, end, &n), *reason;
+        if (n && *line != '#') {
             s->stats.samples_in++;
-            if (lp_check_line(p, n, s->line, &reason) < 0) {
-                reject(s, REJECT_LP, t->key, p, n, reason);
+            if (lp_check_line(line, n, s->line, &reason) < 0) {
+                reject(s, REJECT_LP, t->key, line, n, reason);
             } else {
-                publish_line(t, p, n);
+                publish_line(t, line, n);
                 taken++;
             }
         }
-        p = nl ? nl + 1 : end;
     }
     return taken;
 }

@@ -2,15 +2,6 @@
 #define DSF_MODULE "scraper"
 #include "scraper/scraper.h"
 
-static const char *const result_labels[SCRAPE_RESULTS] = {
-    [SCRAPE_OK] = "ok",
-    [SCRAPE_TIMEOUT] = "timeout",
-    [SCRAPE_HTTP_ERROR] = "http_error",
-    [SCRAPE_REFUSED] = "refused",
-    [SCRAPE_TOO_LARGE] = "too_large",
-    [SCRAPE_ERROR] = "error",
-};
-
 static const char *const reject_labels[REJECT_REASONS] = {
     [REJECT_PARSE] = "parse",      [REJECT_RENDER] = "not_representable",
     [REJECT_LP] = "line_protocol", [REJECT_TOO_LONG] = "too_long",
@@ -37,7 +28,7 @@ void scraper_add_metrics(struct scraper *s)
     metrics_add_u64_by(m, "damselfly_scraper_scrapes_total", DSF_COUNTER,
                        "Scrapes by result: ok, timeout, http_error (an answer but not 2xx), "
                        "refused (no connection), too_large (past scrape.max_body), error.",
-                       "result", result_labels, SCRAPE_RESULTS, st->scrapes);
+                       "result", scrape_result_names, SCRAPE_RESULTS, st->scrapes);
     metrics_add_u64(m, "damselfly_scraper_samples_total", DSF_COUNTER,
                     "Samples (exporters) and lines (agents) received in good scrapes.", NULL,
                     &st->samples_in);

@@ -148,7 +148,8 @@ void targets_end(struct scraper *s, enum scrape_source src);
 void targets_free(struct scraper *s);
 size_t targets_count(const struct scraper *s, enum target_state st);
 void target_scraped(struct scrape_target *t, enum scrape_result r, const char *detail);
-const char *scrape_result_name(enum scrape_result r); /* the label value of result */
+/* The label values of result (damselfly_scraper_scrapes_total{result}). */
+extern const char *const scrape_result_names[SCRAPE_RESULTS];
 
 /* targets_file.c / targets_fed.c */
 void targets_file_check(struct scraper *s);

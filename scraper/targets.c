@@ -207,7 +207,7 @@ size_t targets_count(const struct scraper *s, enum target_state st)
     return n;
 }
 
-static const char *const result_names[SCRAPE_RESULTS] = {
+const char *const scrape_result_names[SCRAPE_RESULTS] = {
     [SCRAPE_OK] = "ok",
     [SCRAPE_TIMEOUT] = "timeout",
     [SCRAPE_HTTP_ERROR] = "http_error",
@@ -234,15 +234,10 @@ void target_scraped(struct scrape_target *t, enum scrape_result r, const char *d
     uint64_t held_back;
     if (dsf_log_due(&s->fail_warn, &held_back))
         log_warn("scrape of %s (%s) failed: %s: %s; %llu more failures since the last warning",
-                 t->key, t->url, result_names[r], detail, (unsigned long long)held_back);
+                 t->key, t->url, scrape_result_names[r], detail, (unsigned long long)held_back);
     if (t->failures >= s->cfg.max_failures && t->state != TARGET_DOWN) {
         log_info("target %s offline after %lld failed scrapes", t->key, (long long)t->failures);
         t->state = TARGET_DOWN;
         publish_status(t, 0);
     }
-}
-
-const char *scrape_result_name(enum scrape_result r)
-{
-    return result_names[r];
 }
