@@ -8,6 +8,7 @@ static const char *const result_labels[SCRAPE_RESULTS] = {
     [SCRAPE_HTTP_ERROR] = "http_error",
     [SCRAPE_REFUSED] = "refused",
     [SCRAPE_TOO_LARGE] = "too_large",
+    [SCRAPE_TLS] = "tls",
     [SCRAPE_ERROR] = "error",
 };
 
