@@ -38,6 +38,18 @@ const struct dsf_cfg_key scraper_config_keys[] = {
      1, 1000},
     {"scrape.agent_token_file", DSF_CFG_STR, "", K(agent_token_file),
      "the bearer token the agents' snapshot API wants (pull targets); empty: none sent", 0, 0},
+    {"scrape.exporter_token_file", DSF_CFG_STR, "", K(exporter_token_file),
+     "a file (mode 0600) holding the bearer token exporter targets are asked with "
+     "(Authorization: Bearer, as Prometheus' authorization); reread at SIGHUP. Empty: none",
+     0, 0},
+    {"scrape.exporter_username", DSF_CFG_STR, "", K(exporter_username),
+     "the user name of HTTP basic auth towards exporter targets (as Prometheus' basic_auth), "
+     "with scrape.exporter_password_file. Empty: no basic auth",
+     0, 0},
+    {"scrape.exporter_password_file", DSF_CFG_STR, "", K(exporter_password_file),
+     "a file (mode 0600) holding the basic-auth password of scrape.exporter_username (16 to 256 "
+     "printable characters without spaces); reread at SIGHUP",
+     0, 0},
     {"scrape.tls_ca", DSF_CFG_FILE, "", K(tls_ca),
      "CA certificate (PEM) trusted for https:// targets beside the system's", 0, 0},
     {"scrape.tls_insecure", DSF_CFG_BOOL, "false", K(tls_insecure),
@@ -67,6 +79,20 @@ int scraper_config_validate(const struct dsf_cfg_section *secs, const char *orig
     const struct scraper_config *c = secs[0].obj;
     if (strcmp(c->output, "mqtt") && strcmp(c->output, "kafka")) {
         snprintf(err, errlen, "%s: key 'output': '%s': expected mqtt or kafka", origin, c->output);
+        return -1;
+    }
+    if (!*c->exporter_username != !*c->exporter_password_file) {
+        snprintf(err, errlen,
+                 "%s: keys 'scrape.exporter_username' and 'scrape.exporter_password_file' go "
+                 "together: set both or neither",
+                 origin);
+        return -1;
+    }
+    if (*c->exporter_username && *c->exporter_token_file) {
+        snprintf(err, errlen,
+                 "%s: keys 'scrape.exporter_token_file' and 'scrape.exporter_username': an "
+                 "exporter is asked with a bearer token or basic auth, not both",
+                 origin);
         return -1;
     }
     if (c->timeout_ms >= c->interval_ms) {

@@ -34,6 +34,11 @@ static enum scrape_result classify(struct scrape_target *t, CURLcode rc, long st
         return SCRAPE_TIMEOUT;
     case CURLE_COULDNT_CONNECT:
         return SCRAPE_REFUSED;
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CACERT_BADFILE:
+        return SCRAPE_TLS;
     default:
         return SCRAPE_ERROR;
     }
@@ -65,6 +70,16 @@ static void finished(void *ctx, CURL *easy, CURLcode rc)
     target_scraped(t, r, detail);
 }
 
+static int add_headers(struct scrape_target *t, CURL *e)
+{
+    const struct scraper *s = t->owner;
+    if (t->mode == SCRAPE_PULL)
+        return *s->token_header && !(t->headers = curl_slist_append(NULL, s->token_header)) ? -1
+                                                                                            : 0;
+    t->headers = curl_slist_append(NULL, "Accept: text/plain;version=0.0.4");
+    return t->headers ? credentials_apply(s, e, &t->headers) : -1;
+}
+
 int fetch_start(struct scrape_target *t)
 {
     struct scraper *s = t->owner;
@@ -90,14 +105,14 @@ int fetch_start(struct scrape_target *t)
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
     }
-    /* The token may change (scraper_token_refresh): each pull transfer gets its own list. */
-    if (t->mode == SCRAPE_PULL && *s->token_header &&
-        !(t->headers = curl_slist_append(NULL, s->token_header))) {
+    /* The secrets may change (SIGHUP, scraper_token_refresh): each transfer gets its own list. */
+    if (add_headers(t, e) < 0) {
         curl_easy_cleanup(e);
+        curl_slist_free_all(t->headers);
+        t->headers = NULL;
         return -1;
     }
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER,
-                     t->mode == SCRAPE_PULL ? t->headers : s->exporter_headers);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
     if (dsf_curl_loop_add(s->curl, e) < 0) {
         curl_easy_cleanup(e);
         curl_slist_free_all(t->headers);
@@ -122,8 +137,7 @@ void fetch_cancel(struct scrape_target *t)
 int fetch_init(struct scraper *s, char *err, size_t errlen)
 {
     s->curl = dsf_curl_loop_new(s->base, finished, s);
-    s->exporter_headers = curl_slist_append(NULL, "Accept: text/plain;version=0.0.4");
-    if (!s->curl || !s->exporter_headers) {
+    if (!s->curl) {
         snprintf(err, errlen, "cannot start libcurl's multi interface");
         return -1;
     }
@@ -135,6 +149,4 @@ void fetch_free(struct scraper *s)
     if (s->curl)
         dsf_curl_loop_free(s->curl);
     s->curl = NULL;
-    curl_slist_free_all(s->exporter_headers);
-    s->exporter_headers = NULL;
 }

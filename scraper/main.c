@@ -92,7 +92,8 @@ static int start(void *ctx, struct dsf_daemon *d)
         return 1;
     }
     scraper_add_metrics(s);
-    if (fetch_init(s, err, sizeof(err)) < 0 || publish_start(s, err, sizeof(err)) < 0) {
+    if (credentials_load(s, err, sizeof(err)) < 0 || fetch_init(s, err, sizeof(err)) < 0 ||
+        publish_start(s, err, sizeof(err)) < 0) {
         log_error("%s", err);
         return 1;
     }
@@ -114,10 +115,11 @@ static int start(void *ctx, struct dsf_daemon *d)
 static void reload(void *ctx)
 {
     struct scraper *s = ctx;
-    log_info("SIGHUP: reading the targets again (other keys need a restart)");
+    log_info("SIGHUP: reading the targets and the secrets again (other keys need a restart)");
     s->file_seen = 0;
     targets_file_check(s);
     scraper_token_refresh(s);
+    credentials_reload(s);
     targets_fed_refresh(s);
 }
 

@@ -9,6 +9,7 @@
  *   targets_file.c  the file_sd JSON file
  *   targets_fed.c   the federation model's pull and exporter VMs
  *   fetch.c         one HTTP GET per scrape through libcurl on the loop
+ *   credentials.c   the bearer token or basic auth exporter targets are asked with
  *   convert.c       a scraped body to line protocol (exposition text or checked lines)
  *   publish.c       the bus: metrics in capped messages, the statuses on the VMs' behalf
  *   metrics.c       /metrics and /healthz
@@ -22,6 +23,7 @@
 #include "common/buf.h"
 #include "common/bus_config.h"
 #include "common/config.h"
+#include "common/http.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/topic.h"
@@ -38,6 +40,7 @@ struct scraper_config {
     char *id;
     char *output; /* "mqtt" or "kafka" */
     char *targets_file, *federation_dir, *agent_token_file, *tls_ca;
+    char *exporter_token_file, *exporter_username, *exporter_password_file;
     int tls_insecure;
     int64_t interval_ms, timeout_ms, refresh_ms, max_failures;
     uint64_t max_body_bytes, max_message_bytes;
@@ -55,6 +58,7 @@ enum scrape_result {
     SCRAPE_HTTP_ERROR,
     SCRAPE_REFUSED,
     SCRAPE_TOO_LARGE,
+    SCRAPE_TLS, /* no TLS session: the certificate not trusted, or the handshake failed */
     SCRAPE_ERROR,
     SCRAPE_RESULTS
 };
@@ -85,7 +89,7 @@ struct scrape_target {
     int64_t failures;           /* consecutive */
     struct event *timer;        /* the next scrape */
     void *easy;                 /* the transfer in flight (CURL *), or NULL */
-    struct curl_slist *headers; /* its Authorization (pull), or NULL */
+    struct curl_slist *headers; /* its Accept and Authorization headers, or NULL */
     struct dsf_buf body;        /* the body being received */
     int body_too_large;
     int64_t started_ns, started_ms;
@@ -109,8 +113,9 @@ struct scraper {
     struct dsf_curl_loop *curl;
     struct event *file_timer, *fed_timer;
     struct scrape_target *targets;
-    struct curl_slist *exporter_headers; /* lives as long as the transfers */
-    char token_header[300];              /* "Authorization: Bearer ..." for pull targets, or "" */
+    char token_header[300];         /* "Authorization: Bearer ..." for pull targets, or "" */
+    char exporter_auth_header[300]; /* the same for exporter targets, or "" */
+    char exporter_password[DSF_HTTP_TOKEN_MAX + 1]; /* basic auth's, with exporter_username */
     char self_topic[300], self_online[300], self_offline[300];
     /* The targets file as last applied: a change of any of these rereads it. */
     int64_t file_mtime_ns, file_size, file_ino;
@@ -156,6 +161,12 @@ void targets_file_check(struct scraper *s);
 void targets_fed_refresh(struct scraper *s);
 /* Reads scrape.agent_token_file again (the federation may write it after the start). */
 void scraper_token_refresh(struct scraper *s);
+
+/* credentials.c: load fails the start (-1 with err); reload (SIGHUP) keeps the old secrets
+ * when a file cannot be read; apply adds them to an exporter's transfer (-1: no memory). */
+int credentials_load(struct scraper *s, char *err, size_t errlen);
+void credentials_reload(struct scraper *s);
+int credentials_apply(const struct scraper *s, void *easy, struct curl_slist **headers);
 
 /* fetch.c */
 int fetch_init(struct scraper *s, char *err, size_t errlen);

@@ -213,6 +213,7 @@ const char *const scrape_result_names[SCRAPE_RESULTS] = {
     [SCRAPE_HTTP_ERROR] = "http_error",
     [SCRAPE_REFUSED] = "refused",
     [SCRAPE_TOO_LARGE] = "too_large",
+    [SCRAPE_TLS] = "tls",
     [SCRAPE_ERROR] = "error",
 };
 

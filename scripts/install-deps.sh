@@ -23,7 +23,7 @@ test_pkgs=(
   python3 python3-jsonschema python3-yaml curl procps iproute2 cloud-init
   prometheus-alertmanager python3-aiosmtpd openssl
   lintian man-db
-  python3-websocket chromium
+  python3-websocket chromium python3-bcrypt
 )
 bench_pkgs=(collectd-core prometheus-node-exporter)
 # The packages whose daemons must stay off (tests/integration/deploy_deps_services.sh reads

@@ -9,3 +9,7 @@ if(TARGET damselfly-scraper AND TARGET damselfly-control AND TARGET damselfly-fe
   dsf_script(scraper_local_mci scraper_local_mci.sh)
   dsf_script(scraper_pull_mode scraper_pull_mode.sh)
 endif()
+# Exporters over https with basic auth (a real node_exporter) or a bearer token (an agent).
+if(TARGET damselfly-scraper AND TARGET damselfly-agent)
+  dsf_script(scraper_tls scraper_tls.sh)
+endif()
