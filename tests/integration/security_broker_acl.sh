@@ -24,6 +24,13 @@ as() {
     local name=$1 tool=$2; shift 2
     "$tool" -p "$MQTT_PORT" -V 5 -u "$name" -P "$(mqtt_creds "$name")" "$@"
 }
+# as_bg NAME TOOL ARGS...: the same in the background, its pid (the client's own, not a
+# subshell's, which would leave the client running when killed) in DSF_PIDS.
+as_bg() {
+    local name=$1 tool=$2; shift 2
+    "$tool" -p "$MQTT_PORT" -V 5 -u "$name" -P "$(mqtt_creds "$name")" "$@" &
+    DSF_PIDS+=($!)
+}
 
 log "anonymous clients and wrong passwords are refused at CONNECT"
 out=$(mosquitto_pub -p "$MQTT_PORT" -V 5 -q 1 -t "$M1" -m anonymous 2>&1) &&
@@ -34,8 +41,7 @@ out=$(mosquitto_pub -p "$MQTT_PORT" -V 5 -q 1 -u ns1/mci1/vm1 -P wrong -t "$M1" 
 grep -qi 'not authori[sz]ed' <<<"$out" || fail "wrong password: unexpected error: $out"
 
 # Everything any principal manages to publish reaches the operator, who reads dsf/#.
-as operator mosquitto_sub -t 'dsf/#' -F '%t %p' >"$WORK/sub-all.log" 2>&1 &
-DSF_PIDS+=($!)
+as_bg operator mosquitto_sub -t 'dsf/#' -F '%t %p' >"$WORK/sub-all.log" 2>&1
 seen() { grep -Fxq -- "$1 $2" "$WORK/sub-all.log"; }
 ping_operator() { # the subscriber may connect after a first request: send until it sees one
     as operator mosquitto_pub -q 1 -t "$A1/req" -m ready && sleep 0.2 && seen "$A1/req" ready
@@ -147,12 +153,10 @@ denied scraper.s1 dsf/c/c1/assign
 denied scraper.s1 dsf/dlq
 
 log "read: an agent gets its own ack only, a collector its own assignment only"
-as ns1/mci1/vm1 mosquitto_sub -t "$A1/ack" -t "$A2/ack" -t 'dsf/m/#' -t 'dsf/alarm/#' \
-    -t 'dsf/c/#' -F '%t %p' >"$WORK/sub-vm1.log" 2>&1 &
-DSF_PIDS+=($!)
-as collector.c1 mosquitto_sub -t 'dsf/c/+/assign' -t "$A1/ack" -F '%t %p' \
-    >"$WORK/sub-c1.log" 2>&1 &
-DSF_PIDS+=($!)
+as_bg ns1/mci1/vm1 mosquitto_sub -t "$A1/ack" -t "$A2/ack" -t 'dsf/m/#' -t 'dsf/alarm/#' \
+    -t 'dsf/c/#' -F '%t %p' >"$WORK/sub-vm1.log" 2>&1
+as_bg collector.c1 mosquitto_sub -t 'dsf/c/+/assign' -t "$A1/ack" -F '%t %p' \
+    >"$WORK/sub-c1.log" 2>&1
 sleep 1
 as collector.c1 mosquitto_pub -q 1 -t "$A2/ack" -m ack-for-vm2 || fail "collector ack"
 as ns1/mci1/vm2 mosquitto_pub -q 1 -t "dsf/m/$B2/ns1/mci1/vm2" -m vm2-data || fail "vm2 data"
@@ -171,9 +175,8 @@ grep -q 'dsf/c/c1/assign' "$WORK/sub-c1.log" || fail "collector c1 did not get i
 grep -q 'dsf/c/c2/assign\|ack-for-vm1' "$WORK/sub-c1.log" &&
     fail "collector c1 read another's assignment or an ack: $(cat "$WORK/sub-c1.log")"
 # The scraper writes metrics and reads nothing of the pipeline (statuses aside).
-as scraper.s1 mosquitto_sub -t 'dsf/m/#' -t "$A1/req" -t 'dsf/alarm/#' -F '%t %p' \
-    >"$WORK/sub-s1.log" 2>&1 &
-DSF_PIDS+=($!)
+as_bg scraper.s1 mosquitto_sub -t 'dsf/m/#' -t "$A1/req" -t 'dsf/alarm/#' -F '%t %p' \
+    >"$WORK/sub-s1.log" 2>&1
 sleep 1
 as ns1/mci1/vm1 mosquitto_pub -q 1 -t "$M1" -m for-no-scraper || fail "vm1 data"
 as operator mosquitto_pub -q 1 -t "$A1/req" -m req-for-no-scraper || fail "operator request"
