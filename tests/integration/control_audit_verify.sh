@@ -7,13 +7,28 @@
 
 CONTROL="$DSF_BUILD/control/damselfly-control"
 mkdir -p "$WORK/policies"
-run() { # one start and stop of the controller on $WORK/state
-    "$CONTROL" --set id=k1 --set "policies.dir=$WORK/policies" \
-        --set "state.dir=$WORK/state" --set http.listen= >"$WORK/run.log" 2>&1 &
-    local pid=$! rc=0
+# run: one start and stop of the controller on $WORK/state. Its exit status is taken by a
+# subshell that forks nothing else: the test's own shell forks a grep every poll, and bash
+# may then lose the record of a background child (wait: "No record of process"), reporting
+# a status the controller never had.
+run() {
+    rm -f "$WORK/pid" "$WORK/rc"
+    (
+        "$CONTROL" --set id=k1 --set "policies.dir=$WORK/policies" \
+            --set "state.dir=$WORK/state" --set http.listen= >"$WORK/run.log" 2>&1 &
+        echo $! >"$WORK/pid"
+        rc=0
+        wait $! || rc=$?
+        echo "$rc" >"$WORK/rc"
+    ) &
+    DSF_PIDS+=($!)
+    wait_for 10 test -s "$WORK/pid" || return 1
+    local pid rc
+    pid=$(cat "$WORK/pid")
     wait_for 10 grep -q '\[daemon\].* started' "$WORK/run.log" || { kill -9 "$pid"; return 1; }
     kill "$pid"
-    wait "$pid" || rc=$?
+    wait_for 10 test -s "$WORK/rc" || { echo "no exit within 10 s of SIGTERM" >>"$WORK/run.log"; return 1; }
+    rc=$(cat "$WORK/rc")
     [ "$rc" = 0 ] || echo "exit status $rc after SIGTERM" >>"$WORK/run.log"
     return "$rc"
 }
